@@ -1,0 +1,240 @@
+"""The commands. The one place where errors become messages and exit codes.
+
+Exit codes: 0 fine, 1 runtime failure (or "no match" for `match`/`backtest`),
+2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import reports
+from .config import Config, find_config, load_config, parse_duration
+from .errors import MonitorError, UsageError
+
+log = logging.getLogger("monitor")
+
+
+class Context:
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+        self._config: Config | None = None
+
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(find_config(self.config_path))
+        return self._config
+
+    def optional_config(self) -> Config | None:
+        """The config when one is found; commands such as `match` work without it."""
+        try:
+            return self.config()
+        except MonitorError:
+            if self.config_path:
+                raise
+            return None
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", metavar="PATH", envvar="MONITOR_CONFIG",
+              help="Config file (default: $MONITOR_CONFIG, ./config.toml, ~/.config/monitor/config.toml).")
+@click.version_option(package_name="monitor")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """monitor: watch news feeds, match watch rules, deliver each story once."""
+    ctx.obj = Context(config_path)
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Poll every enabled feed once, deliver, print a summary and exit.")
+@pass_ctx
+def run(ctx: Context, once: bool) -> None:
+    """Run the daemon (or one cycle with --once)."""
+    from .daemon import Daemon, open_pipeline, run_once
+    from .logs import setup_logging
+
+    config = ctx.config()
+    setup_logging(config.settings.log_level, config.secrets)
+    for warning in config.warnings:
+        log.warning("%s", warning)
+
+    async def main() -> None:
+        with open_pipeline(config) as pipeline:
+            try:
+                if once:
+                    summary = await run_once(pipeline)
+                    for line in summary.lines():
+                        click.echo(line)
+                else:
+                    await Daemon(pipeline).run()
+            finally:
+                await pipeline.fetcher.client.aclose()
+
+    asyncio.run(main())
+
+
+@cli.command()
+@pass_ctx
+def check(ctx: Context) -> None:
+    """Validate the config and every rule; exit 2 listing every problem."""
+    from .errors import ConfigError
+    from .notify import Notifier
+
+    config = ctx.config()
+    problems = Notifier(config.channels).validate()
+    if problems:
+        raise ConfigError([f"{config.path}: {p}" for p in problems])
+    for warning in config.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(
+        f"{config.path}: ok: {len(config.feeds)} feeds, {len(config.rules)} rules, "
+        f"{len(config.aliases)} aliases, {sum(c.enabled for c in config.channels.values())}/"
+        f"{len(config.channels)} channels enabled"
+    )
+
+
+@cli.command()
+@click.argument("query")
+@click.argument("sources", nargs=-1, required=True, metavar="FILE|URL...")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per matching item.")
+@pass_ctx
+def match(ctx: Context, query: str, sources: tuple[str, ...], as_json: bool) -> None:
+    """Evaluate QUERY against feed files or URLs; exit 0 if any item matched, 1 if none."""
+    from .rules import compile_query
+
+    config = ctx.optional_config()
+    compiled = compile_query(query, config.aliases if config else None)
+    matched = 0
+    for source in sources:
+        try:
+            label, parsed = reports.load_source(source)
+        except MonitorError as exc:
+            click.echo(f"{source}: {exc.message}", err=True)
+            continue
+        for hit in reports.match_items(compiled, label, parsed):
+            matched += 1
+            if as_json:
+                click.echo(json.dumps(hit, ensure_ascii=False))
+            else:
+                click.echo(reports.format_hit(hit, color=sys.stdout.isatty()))
+    if not as_json:
+        click.echo(f"{matched} matching item{'s' if matched != 1 else ''}", err=True)
+    if not matched:
+        sys.exit(1)
+
+
+@cli.group()
+def rules() -> None:
+    """Work with watch-rule queries."""
+
+
+@rules.command("explain")
+@click.argument("query")
+@pass_ctx
+def rules_explain(ctx: Context, query: str) -> None:
+    """Print QUERY fully parenthesised, with aliases expanded."""
+    from .rules import explain
+
+    config = ctx.optional_config()
+    click.echo(explain(query, config.aliases if config else None))
+
+
+@cli.command()
+@click.argument("rule_or_query")
+@click.option("--since", default="7d", show_default=True, help="How far back to look (e.g. 12h, 7d).")
+@click.option("--limit", default=0, type=int, help="Show at most this many items (0: all).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per item.")
+@pass_ctx
+def backtest(ctx: Context, rule_or_query: str, since: str, limit: int, as_json: bool) -> None:
+    """What a rule (by name) or a query would have matched among stored items, newest first."""
+    try:
+        window = parse_duration(since)
+    except ValueError as exc:
+        raise UsageError(f"--since: {exc}") from None
+    config = ctx.config()
+    hits = reports.backtest(config, rule_or_query, window, limit or None)
+    for hit in hits:
+        click.echo(json.dumps(hit, ensure_ascii=False) if as_json else reports.format_hit(hit, sys.stdout.isatty()))
+    if not as_json:
+        click.echo(f"{len(hits)} matching item{'s' if len(hits) != 1 else ''} in the last {since}", err=True)
+    if not hits:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per feed.")
+@pass_ctx
+def feeds(ctx: Context, as_json: bool) -> None:
+    """Each feed's health: last poll, status, errors, next poll, items."""
+    rows = reports.feed_rows(ctx.config())
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    for r in rows:
+        status = r["disabled_reason"] and f"disabled: {r['disabled_reason']}" or r["last_error"] or (
+            f"HTTP {r['last_status']}" if r["last_status"] else "never polled"
+        )
+        click.echo(
+            f"{r['name']:<24} {'on ' if r['enabled'] else 'off'} {status:<32.32} "
+            f"errors={r['consecutive_errors']} items={r['items']} "
+            f"last={_short(r['last_poll'])} next={_short(r['next_poll'])}"
+        )
+
+
+@cli.command()
+@click.option("--limit", default=50, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per alert.")
+@pass_ctx
+def alerts(ctx: Context, limit: int, as_json: bool) -> None:
+    """Recent alerts and the status of their deliveries."""
+    rows = reports.alert_rows(ctx.config(), limit)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("no alerts yet")
+    for r in rows:
+        states = ", ".join(f"{d['channel']}:{d['status']}" for d in r["deliveries"]) or "no channel enabled"
+        click.echo(f"{_short(r['created'])} [{r['rule']}] {r['title']}\n    {r['link']}  ({r['feed']}; {states})")
+
+
+def _short(value: Any) -> str:
+    if not value:
+        return "-"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value).timestamp()
+    return datetime.fromtimestamp(value, tz=timezone.utc).strftime("%m-%d %H:%M:%S")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: every error is turned into a message and an exit code here."""
+    try:
+        cli.main(args=argv, prog_name="monitor", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except MonitorError as exc:
+        click.echo(f"error: {exc.render()}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

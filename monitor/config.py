@@ -1,0 +1,434 @@
+"""TOML configuration → frozen dataclasses.
+
+Every problem is collected (not just the first) and names the file, the key and
+the fix, so `monitor check` can report them all at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, RuleError
+from .rules import compile_query
+
+DEFAULT_INTERVAL = 300.0
+DEFAULT_USER_AGENT = "monitor/0.1 (+https://github.com/monitor-news/monitor)"
+CONSOLE_URL = "console://"
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def parse_duration(value: Any) -> float:
+    """`30s`, `10m`, `1h`, `2d`, `1h30m` (or a bare number of seconds) → seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as \"30s\", \"10m\", \"1h\" or \"2d\"")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError("expected a duration such as \"30s\", \"10m\", \"1h\" or \"2d\"")
+    text = value.strip().lower()
+    pos, total = 0, 0.0
+    for m in _DURATION_PART.finditer(text):
+        if m.start() != pos and text[pos : m.start()].strip():
+            break
+        total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+        pos = m.end()
+    if not text or pos != len(text):
+        raise ValueError(f"{value!r} is not a duration; write it like \"30s\", \"10m\", \"1h\" or \"2d\"")
+    return total
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: Path
+    interval: float = DEFAULT_INTERVAL
+    backfill: float = 0.0
+    jitter: float = 0.1  # fraction of the interval
+    concurrency: int = 10
+    per_host: int = 2
+    timeout: float = 30.0
+    max_bytes: int = 10 * 1024 * 1024
+    user_agent: str = DEFAULT_USER_AGENT
+    log_level: str = "info"
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    name: str
+    url: str
+    interval: float
+    tags: tuple[str, ...] = ()
+    enabled: bool = True
+    title: str = ""  # optional display label
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    name: str
+    query: str
+    notify: tuple[str, ...]
+    feeds: tuple[str, ...] = ()  # feed names or "tag:X"; empty = every feed
+
+    def applies_to(self, feed: FeedConfig) -> bool:
+        if not self.feeds:
+            return True
+        for sel in self.feeds:
+            if sel.startswith("tag:"):
+                if sel[4:] in feed.tags:
+                    return True
+            elif sel == feed.name:
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    name: str
+    urls: tuple[str, ...]
+    disabled_reason: str = ""  # set when a ${VAR} it needs is unset
+
+    @property
+    def enabled(self) -> bool:
+        return not self.disabled_reason
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    settings: Settings
+    aliases: Mapping[str, str]
+    feeds: tuple[FeedConfig, ...]
+    rules: tuple[RuleConfig, ...]
+    channels: Mapping[str, ChannelConfig]
+    warnings: tuple[str, ...] = ()
+    secrets: frozenset[str] = field(default_factory=frozenset)  # env values to redact from logs
+
+    def feed(self, name: str) -> FeedConfig | None:
+        return next((f for f in self.feeds if f.name == name), None)
+
+    def rule(self, name: str) -> RuleConfig | None:
+        return next((r for r in self.rules if r.name == name), None)
+
+
+def find_config(explicit: str | None, env: Mapping[str, str] = os.environ) -> Path:
+    """--config, then $MONITOR_CONFIG, then ./config.toml, then ~/.config/monitor/config.toml."""
+    if explicit:
+        return Path(explicit)
+    if env.get("MONITOR_CONFIG"):
+        return Path(env["MONITOR_CONFIG"])
+    candidates = [Path("config.toml"), Path.home() / ".config" / "monitor" / "config.toml"]
+    for c in candidates:
+        if c.exists():
+            return c
+    raise ConfigError(
+        [
+            "no configuration found: looked for --config, $MONITOR_CONFIG, ./config.toml and "
+            "~/.config/monitor/config.toml; copy config.example.toml to config.toml to start"
+        ]
+    )
+
+
+def load_config(path: Path | str, env: Mapping[str, str] = os.environ) -> Config:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the configuration: {exc.strerror or exc}"]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: the file is not UTF-8 text; save it as UTF-8"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    return _Loader(path, env).load(data)
+
+
+_MONITOR_KEYS = {
+    "database", "interval", "backfill", "jitter", "concurrency", "per_host",
+    "timeout", "max_bytes", "user_agent", "log_level",
+}
+_FEED_KEYS = {"name", "url", "interval", "tags", "enabled", "title"}
+_RULE_KEYS = {"name", "query", "notify", "feeds"}
+_CHANNEL_KEYS = {"urls"}
+_TOP_KEYS = {"monitor", "aliases", "feeds", "rules", "channels"}
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class _Loader:
+    """One pass over the parsed TOML that records every problem it finds."""
+
+    def __init__(self, path: Path, env: Mapping[str, str]) -> None:
+        self.path = path
+        self.env = env
+        self.problems: list[str] = []
+        self.warnings: list[str] = []
+        self.secrets: set[str] = set()
+
+    def problem(self, where: str, what: str) -> None:
+        self.problems.append(f"{self.path}: {where}: {what}")
+
+    def unknown_keys(self, where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
+        for key in table:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, sorted(allowed), n=1)
+                fix = f'did you mean "{close[0]}"?' if close else "allowed keys: " + ", ".join(sorted(allowed))
+                self.problem(f"{where} key {key!r}", f"unknown key; {fix}")
+
+    def table(self, data: Mapping[str, Any], key: str) -> dict[str, Any]:
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            self.problem(f"[{key}]", "must be a table, written [" + key + "]")
+            return {}
+        return value
+
+    def duration(self, where: str, value: Any, default: float) -> float:
+        if value is None:
+            return default
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.problem(where, str(exc))
+            return default
+
+    def string(self, where: str, value: Any, required: bool = True) -> str:
+        if value is None:
+            if required:
+                self.problem(where, "is required; add it as a quoted string")
+            return ""
+        if not isinstance(value, str) or (required and not value.strip()):
+            self.problem(where, "must be a non-empty string")
+            return ""
+        return value
+
+    def string_list(self, where: str, value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.problem(where, 'must be a list of strings, e.g. ["a", "b"]')
+            return ()
+        return tuple(value)
+
+    def interpolate(self, where: str, value: str) -> tuple[str, list[str]]:
+        """Replace ${VAR}; return the text and the names of unset variables."""
+        missing: list[str] = []
+
+        def sub(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in self.env or self.env[name] == "":
+                missing.append(name)
+                return m.group(0)
+            self.secrets.add(self.env[name])
+            return self.env[name]
+
+        return _ENV_REF.sub(sub, value), missing
+
+    def load(self, data: dict[str, Any]) -> Config:
+        self.unknown_keys("top level", data, _TOP_KEYS)
+        settings = self.settings(self.table(data, "monitor"))
+        aliases = self.aliases(self.table(data, "aliases"))
+        channels = self.channels(self.table(data, "channels"))
+        feeds = self.feeds(data.get("feeds", []), settings)
+        rules = self.rules(data.get("rules", []), aliases, channels, feeds)
+        if self.problems:
+            raise ConfigError(self.problems)
+        return Config(
+            path=self.path,
+            settings=settings,
+            aliases=aliases,
+            feeds=tuple(feeds),
+            rules=tuple(rules),
+            channels=channels,
+            warnings=tuple(self.warnings),
+            secrets=frozenset(s for s in self.secrets if len(s) >= 4),
+        )
+
+    def settings(self, t: dict[str, Any]) -> Settings:
+        self.unknown_keys("[monitor]", t, _MONITOR_KEYS)
+        base = self.path.parent
+        db_text = self.string("[monitor] database", t.get("database", "monitor.db"))
+        db_text, missing = self.interpolate("[monitor] database", db_text)
+        if missing:
+            self.problem("[monitor] database", f"uses ${{{missing[0]}}}, which is not set; set it or write the path")
+        database = Path(db_text).expanduser()
+        if not database.is_absolute():
+            database = base / database
+        level = str(t.get("log_level", "info")).lower()
+        if level not in _LOG_LEVELS:
+            self.problem("[monitor] log_level", f"{level!r} is not one of {', '.join(_LOG_LEVELS)}")
+            level = "info"
+        jitter = t.get("jitter", 0.1)
+        if not isinstance(jitter, (int, float)) or isinstance(jitter, bool) or not 0 <= jitter <= 0.5:
+            self.problem("[monitor] jitter", "must be a fraction of the interval between 0 and 0.5, e.g. 0.1")
+            jitter = 0.1
+        ints = {}
+        for key, default, low in (("concurrency", 10, 1), ("per_host", 2, 1), ("max_bytes", 10 * 1024 * 1024, 1024)):
+            v = t.get(key, default)
+            if not isinstance(v, int) or isinstance(v, bool) or v < low:
+                self.problem(f"[monitor] {key}", f"must be a whole number of at least {low}")
+                v = default
+            ints[key] = v
+        interval = self.duration("[monitor] interval", t.get("interval"), DEFAULT_INTERVAL)
+        if interval <= 0:
+            self.problem("[monitor] interval", "must be longer than 0s")
+            interval = DEFAULT_INTERVAL
+        timeout = self.duration("[monitor] timeout", t.get("timeout"), 30.0)
+        return Settings(
+            database=database,
+            interval=interval,
+            backfill=self.duration("[monitor] backfill", t.get("backfill"), 0.0),
+            jitter=float(jitter),
+            timeout=timeout if timeout > 0 else 30.0,
+            user_agent=self.string("[monitor] user_agent", t.get("user_agent", DEFAULT_USER_AGENT)),
+            log_level=level,
+            **ints,
+        )
+
+    def aliases(self, t: dict[str, Any]) -> dict[str, str]:
+        aliases: dict[str, str] = {}
+        for name, query in t.items():
+            if not isinstance(query, str):
+                self.problem(f"[aliases] {name}", "must be a query string")
+                continue
+            aliases[name] = query
+        for name in aliases:
+            try:
+                compile_query(f"@{name}", aliases)
+            except RuleError as exc:
+                self.problems.append(exc.render(f'{self.path}: alias "{name}"'))
+        return aliases
+
+    def channels(self, t: dict[str, Any]) -> dict[str, ChannelConfig]:
+        channels: dict[str, ChannelConfig] = {}
+        for name, body in t.items():
+            where = f"[channels.{name}]"
+            if not isinstance(body, dict):
+                self.problem(where, "must be a table with a `urls` list")
+                continue
+            self.unknown_keys(where, body, _CHANNEL_KEYS)
+            urls = self.string_list(f"{where} urls", body.get("urls"))
+            if not urls:
+                self.problem(f"{where} urls", 'is required: a list of apprise URLs, e.g. ["console://"]')
+                continue
+            resolved, unset = [], []
+            for url in urls:
+                text, missing = self.interpolate(f"{where} urls", url)
+                unset.extend(missing)
+                resolved.append(text)
+            reason = ""
+            if unset:
+                names = ", ".join(f"${{{n}}}" for n in dict.fromkeys(unset))
+                reason = f"{names} not set"
+                self.warnings.append(
+                    f"{self.path}: channel \"{name}\" is disabled: {names} is not set; "
+                    "export it (or put it in the service's EnvironmentFile) to enable the channel"
+                )
+            channels[name] = ChannelConfig(name=name, urls=tuple(resolved), disabled_reason=reason)
+        return channels
+
+    def feeds(self, entries: Any, settings: Settings) -> list[FeedConfig]:
+        if not isinstance(entries, list):
+            self.problem("[[feeds]]", "must be an array of tables, each written [[feeds]]")
+            return []
+        feeds: list[FeedConfig] = []
+        seen: set[str] = set()
+        for i, t in enumerate(entries, 1):
+            label = f"[[feeds]] #{i}"
+            if not isinstance(t, dict):
+                self.problem(label, "must be a table")
+                continue
+            if isinstance(t.get("name"), str):
+                label = f'[[feeds]] #{i} "{t["name"]}"'
+            self.unknown_keys(label, t, _FEED_KEYS)
+            name = self.string(f"{label} name", t.get("name"))
+            url = self.string(f"{label} url", t.get("url"))
+            if url:
+                url, missing = self.interpolate(f"{label} url", url)
+                if missing:
+                    self.problem(f"{label} url", f"uses ${{{missing[0]}}}, which is not set")
+                elif not re.match(r"^https?://[^/\s]+", url, re.I):
+                    self.problem(f"{label} url", f"{url!r} is not an http:// or https:// address")
+            if name in seen:
+                self.problem(f"{label} name", f'duplicate feed name "{name}"; give each feed its own name')
+            seen.add(name)
+            enabled = t.get("enabled", True)
+            if not isinstance(enabled, bool):
+                self.problem(f"{label} enabled", "must be true or false")
+                enabled = True
+            interval = self.duration(f"{label} interval", t.get("interval"), settings.interval)
+            if interval <= 0:
+                self.problem(f"{label} interval", "must be longer than 0s")
+            feeds.append(
+                FeedConfig(
+                    name=name,
+                    url=url,
+                    interval=interval,
+                    tags=self.string_list(f"{label} tags", t.get("tags")),
+                    enabled=enabled,
+                    title=self.string(f"{label} title", t.get("title"), required=False),
+                )
+            )
+        return feeds
+
+    def rules(
+        self,
+        entries: Any,
+        aliases: Mapping[str, str],
+        channels: Mapping[str, ChannelConfig],
+        feeds: list[FeedConfig],
+    ) -> list[RuleConfig]:
+        if not isinstance(entries, list):
+            self.problem("[[rules]]", "must be an array of tables, each written [[rules]]")
+            return []
+        rules: list[RuleConfig] = []
+        seen: set[str] = set()
+        feed_names = {f.name for f in feeds}
+        tags = {tag for f in feeds for tag in f.tags}
+        for i, t in enumerate(entries, 1):
+            label = f"[[rules]] #{i}"
+            if not isinstance(t, dict):
+                self.problem(label, "must be a table")
+                continue
+            if isinstance(t.get("name"), str):
+                label = f'rule "{t["name"]}"'
+            self.unknown_keys(label, t, _RULE_KEYS)
+            name = self.string(f"{label} name", t.get("name"))
+            if name in seen:
+                self.problem(f"{label} name", f'duplicate rule name "{name}"; give each rule its own name')
+            seen.add(name)
+            query = self.string(f"{label} query", t.get("query"))
+            if query:
+                try:
+                    compile_query(query, aliases)
+                except RuleError as exc:
+                    self.problems.append(exc.render(f"{self.path}: {label}"))
+            notify = self.string_list(f"{label} notify", t.get("notify"))
+            if not notify and "notify" not in t:
+                self.problem(f"{label} notify", 'is required: the channels to alert, e.g. notify = ["console"]')
+            for ch in notify:
+                if ch not in channels:
+                    known = ", ".join(sorted(channels)) or "none defined"
+                    self.problem(f"{label} notify", f'unknown channel "{ch}"; define [channels.{ch}] or use one of: {known}')
+            selectors = self.string_list(f"{label} feeds", t.get("feeds"))
+            for sel in selectors:
+                if sel.startswith("tag:"):
+                    if sel[4:] not in tags:
+                        self.problem(f"{label} feeds", f'no feed has the tag "{sel[4:]}"; add it to a feed\'s tags')
+                elif sel not in feed_names:
+                    close = difflib.get_close_matches(sel, sorted(feed_names), n=1)
+                    hint = f'; did you mean "{close[0]}"?' if close else "; use a feed name or tag:NAME"
+                    self.problem(f"{label} feeds", f'unknown feed "{sel}"{hint}')
+            rules.append(RuleConfig(name=name, query=query, notify=notify, feeds=selectors))
+        return rules

@@ -1,0 +1,151 @@
+"""HTTP only: conditional GET, redirects, size and time limits, concurrency caps."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+from collections import defaultdict
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from .errors import FeedGone, FetchError
+from .logs import redact_url
+from .models import FetchResult
+
+MAX_REDIRECTS = 5
+MAX_RETRY_AFTER = 24 * 3600.0
+ACCEPT = "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Retry-After as seconds or an HTTP date → seconds from now (capped), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    delta = when.timestamp() - (time.time() if now is None else now)
+    return min(max(delta, 0.0), MAX_RETRY_AFTER)
+
+
+class Fetcher:
+    """Fetches feeds through one shared `httpx.AsyncClient` (passed in).
+
+    The client must be created with follow_redirects=False: redirects are followed
+    here so that permanent moves can be told apart from temporary ones.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        concurrency: int = 10,
+        per_host: int = 2,
+        max_bytes: int = 10 * 1024 * 1024,
+        timeout: float = 30.0,
+    ) -> None:
+        self.client = client
+        self.max_bytes = max_bytes
+        self.timeout = timeout
+        self._global = asyncio.Semaphore(concurrency)
+        self._per_host_limit = per_host
+        self._hosts: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(self._per_host_limit))
+
+    async def fetch(self, url: str, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
+        host = (urlsplit(url).hostname or "").lower()
+        async with self._global, self._hosts[host]:
+            try:
+                # One deadline for the whole exchange: a server dripping a byte at a
+                # time cannot stretch it.
+                async with asyncio.timeout(self.timeout):
+                    return await self._fetch(url, etag, last_modified)
+            except TimeoutError:
+                raise FetchError(f"timed out after {self.timeout:g}s") from None
+            except httpx.TooManyRedirects:
+                raise FetchError("too many redirects") from None
+            except httpx.HTTPError as exc:
+                raise FetchError(_describe(exc)) from None
+
+    async def _fetch(self, url: str, etag: str | None, last_modified: str | None) -> FetchResult:
+        headers = {"Accept": ACCEPT}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        current, seen, all_permanent = url, {url}, True
+        for _ in range(MAX_REDIRECTS + 1):
+            self.client.cookies.clear()  # feeds get no cookies back
+            async with self.client.stream("GET", current, headers=headers) as response:
+                status = response.status_code
+                if status in (301, 302, 303, 307, 308) and "location" in response.headers:
+                    target = urljoin(current, response.headers["location"])
+                    if target in seen:
+                        raise FetchError(f"redirect loop at {redact_url(target)}", status=status)
+                    seen.add(target)
+                    # Only a chain made entirely of permanent moves moves the feed.
+                    all_permanent = all_permanent and status in (301, 308)
+                    current = target
+                    continue
+                moved_to = current if current != url and all_permanent else None
+                if status == 304:
+                    return FetchResult(304, current, None, etag, last_modified, moved_to)
+                if status == 410:
+                    raise FeedGone("the server says the feed is gone (410)", status=410)
+                if status >= 400:
+                    retry_after = parse_retry_after(response.headers.get("retry-after"))
+                    raise FetchError(f"HTTP {status} {response.reason_phrase}".strip(), status, retry_after)
+                body = await self._read_capped(response)
+                return FetchResult(
+                    status=status,
+                    url=current,
+                    body=body,
+                    etag=response.headers.get("etag"),
+                    last_modified=response.headers.get("last-modified"),
+                    permanent_redirect=moved_to,
+                    content_type=response.headers.get("content-type", ""),
+                )
+        raise FetchError(f"more than {MAX_REDIRECTS} redirects")
+
+    async def _read_capped(self, response: httpx.Response) -> bytes:
+        # Counted after decompression, so a gzip bomb stops at the cap.
+        chunks, total = [], 0
+        async for chunk in response.aiter_bytes():
+            total += len(chunk)
+            if total > self.max_bytes:
+                raise FetchError(f"response larger than {self.max_bytes // 1024} KiB; not read further")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    """An httpx error in words, without the URL (which may carry credentials)."""
+    kind = type(exc).__name__
+    words = {
+        "ConnectError": "could not connect",
+        "ConnectTimeout": "connection timed out",
+        "ReadTimeout": "the server stopped sending",
+        "RemoteProtocolError": "the server broke the HTTP protocol",
+        "DecodingError": "the response could not be decompressed",
+        "UnsupportedProtocol": "unsupported URL scheme",
+    }.get(kind, kind)
+    detail = str(exc).split(" for url", 1)[0]
+    return f"{words}: {detail}" if detail and detail not in words else words
+
+
+def make_client(user_agent: str, connect_timeout: float = 10.0) -> httpx.AsyncClient:
+    """The one client the daemon uses: no cookies kept, redirects handled by Fetcher."""
+    return httpx.AsyncClient(
+        headers={"User-Agent": user_agent},
+        follow_redirects=False,
+        timeout=httpx.Timeout(30.0, connect=connect_timeout),
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        trust_env=False,
+    )

@@ -1,0 +1,63 @@
+"""Logging set-up and redaction: no secret may reach a log line."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable
+from urllib.parse import urlsplit, urlunsplit
+
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
+
+
+def redact_url(url: str) -> str:
+    """The URL without user:password and with secret-looking query values hidden."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return _USERINFO.sub(r"\1***@", url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    if "@" in parts.netloc:
+        netloc = "***@" + netloc
+    query = re.sub(r"(?i)((?:token|key|secret|password|pass|sig|auth)[^=&]*=)[^&]*", r"\1***", parts.query)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+class RedactFilter(logging.Filter):
+    """Replaces every known secret value (from ${VAR}s) and URL credentials."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return _USERINFO.sub(r"\1***@", text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = self.redact(message)
+        if cleaned != message or record.args:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def setup_logging(level: str = "info", secrets: Iterable[str] = (), stream=None) -> None:
+    """Human-readable lines on stderr, with redaction on every record."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_monitor", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler._monitor = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
+    handler.addFilter(RedactFilter(secrets))
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # Libraries that log request URLs (webhook tokens live in them) stay quiet.
+    for noisy in ("httpx", "httpcore", "apprise", "apscheduler.executors.default", "apscheduler.scheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if level != "debug" else logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)

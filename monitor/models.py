@@ -1,0 +1,88 @@
+"""Plain data passed between the stages. No behaviour beyond small conveniences."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Item:
+    """One entry of a parsed feed, reduced to plain text."""
+
+    key: str  # identity inside its feed: GUID, else canonical link, else title+date hash
+    title: str
+    summary: str
+    link: str
+    author: str = ""
+    tags: tuple[str, ...] = ()
+    lang: str = ""
+    published: datetime | None = None  # UTC
+
+    def fields(self, feed_label: str) -> dict[str, str]:
+        """The searchable fields of RULES.md §1."""
+        return {
+            "title": self.title,
+            "summary": self.summary,
+            "author": self.author,
+            "tag": " ; ".join(self.tags),
+            "feed": feed_label,
+            "url": self.link,
+            "lang": self.lang,
+        }
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    title: str
+    lang: str
+    items: tuple[Item, ...]
+    ttl_seconds: float | None = None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What the server answered. `body` is None on 304 Not Modified."""
+
+    status: int
+    url: str  # the URL that finally answered, after redirects
+    body: bytes | None
+    etag: str | None = None
+    last_modified: str | None = None
+    permanent_redirect: str | None = None  # set when a 301/308 moved the feed
+    content_type: str = ""
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+@dataclass
+class PollOutcome:
+    """What one poll of one feed did, for summaries and logs."""
+
+    feed: str
+    status: str  # "ok", "not-modified", "error", "disabled"
+    http_status: int | None = None
+    new_items: int = 0
+    changed_items: int = 0
+    alerts: int = 0
+    baseline: bool = False
+    error: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """An alert ready to render: one (rule, story) match."""
+
+    id: int
+    rule: str
+    title: str
+    link: str
+    feed: str
+    published: str
+    summary: str
+    terms: tuple[str, ...]
+    occurrences: tuple[tuple[str, int, int], ...]

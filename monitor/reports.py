@@ -1,0 +1,162 @@
+"""What the read-only commands show: match hits, backtests, feed health, alerts.
+
+Plain dicts, ready for `--json`; cli.py only formats them.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+
+from .config import Config
+from .errors import FetchError, MonitorError, NotFound, RuleError
+from .models import ParsedFeed
+from .parse import parse_feed
+from .rules import CompiledQuery, Document, compile_query
+from .store import Store
+
+
+def load_source(source: str) -> tuple[str, ParsedFeed]:
+    """A feed from a file path or an http(s) URL, for `monitor match`."""
+    if source.startswith(("http://", "https://")):
+        try:
+            response = httpx.get(source, follow_redirects=True, timeout=30.0)
+        except httpx.HTTPError as exc:
+            raise FetchError(f"cannot fetch: {type(exc).__name__}") from None
+        if response.status_code >= 400:
+            raise FetchError(f"HTTP {response.status_code}", status=response.status_code)
+        body, ctype = response.content, response.headers.get("content-type", "")
+    else:
+        try:
+            body, ctype = Path(source).read_bytes(), ""
+        except OSError as exc:
+            raise MonitorError(f"cannot read: {exc.strerror or exc}") from None
+    parsed = parse_feed(body, source, ctype)
+    return parsed.title or source, parsed
+
+
+def _iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat() if ts else None
+
+
+def match_items(compiled: CompiledQuery, label: str, parsed: ParsedFeed) -> list[dict[str, Any]]:
+    hits = []
+    for item in parsed.items:
+        fields = item.fields(label)
+        m = compiled.match(Document.build(fields))
+        if m is None:
+            continue
+        hits.append(
+            {
+                "title": item.title,
+                "link": item.link,
+                "feed": label,
+                "published": item.published.isoformat() if item.published else None,
+                "terms": list(m.terms),
+                "occurrences": [[o.field, o.start, o.end] for o in m.occurrences],
+            }
+        )
+    return hits
+
+
+def format_hit(hit: dict[str, Any], color: bool) -> str:
+    """Headline with matched spans highlighted (bold on a terminal, **…** otherwise)."""
+    title = hit["title"] or ""
+    spans = sorted((s, e) for f, s, e in hit["occurrences"] if f == "title")
+    out, pos = [], 0
+    for s, e in spans:
+        if s < pos:
+            continue
+        out.append(title[pos:s])
+        word = title[s:e]
+        out.append(click.style(word, bold=True, fg="yellow") if color else f"**{word}**")
+        pos = e
+    out.append(title[pos:])
+    terms = ", ".join(hit["terms"])
+    return f"{''.join(out)}\n    {hit['link']}\n    {hit['feed']}  {hit.get('published') or ''}  matched: {terms}"
+
+
+def backtest(config: Config, rule_or_query: str, window: float, limit: int | None) -> list[dict[str, Any]]:
+    """What a rule or query would have matched among stored items, newest first."""
+    rule = config.rule(rule_or_query)
+    query = rule.query if rule else rule_or_query
+    try:
+        compiled = compile_query(query, config.aliases)
+    except RuleError as exc:
+        if rule is None and " " not in rule_or_query.strip() and rule_or_query.isidentifier():
+            raise NotFound(f'no rule named "{rule_or_query}" and not a valid query') from None
+        raise
+    feeds = {f.name: f for f in config.feeds}
+    store = Store(config.settings.database)
+    hits = []
+    try:
+        since = time.time() - window
+        for row in store.stored_items(since, compiled.fts_query()):
+            feed = feeds.get(row["feed"])
+            if rule and feed and not rule.applies_to(feed):
+                continue
+            label = (feed.title or feed.name) if feed else row["feed"]
+            fields = {
+                "title": row["title"] or "", "summary": row["summary"] or "", "author": row["author"] or "",
+                "tag": " ; ".join(row["tags"]), "feed": label, "url": row["link"] or "", "lang": row["lang"] or "",
+            }
+            m = compiled.match(Document.build(fields))
+            if m is None:
+                continue
+            hits.append(
+                {
+                    "title": row["title"], "link": row["link"], "feed": row["feed"],
+                    "published": _iso(row["published"] or row["first_seen"]),
+                    "terms": list(m.terms),
+                    "occurrences": [[o.field, o.start, o.end] for o in m.occurrences],
+                }
+            )
+            if limit and len(hits) >= limit:
+                break
+    finally:
+        store.close()
+    return hits
+
+
+def feed_rows(config: Config) -> list[dict[str, Any]]:
+    store = Store(config.settings.database)
+    try:
+        states = {s.name: s for s in store.feed_states()}
+    finally:
+        store.close()
+    rows = []
+    for feed in config.feeds:
+        s = states.get(feed.name)
+        rows.append(
+            {
+                "name": feed.name, "url": feed.url, "enabled": feed.enabled, "interval": feed.interval,
+                "last_poll": _iso(s.last_poll) if s else None,
+                "last_success": _iso(s.last_success) if s else None,
+                "last_status": s.last_status if s else None,
+                "consecutive_errors": s.consecutive_errors if s else 0,
+                "last_error": s.last_error if s else None,
+                "disabled_reason": s.disabled_reason if s else None,
+                "next_poll": _iso(s.next_poll) if s else None,
+                "items": s.items if s else 0,
+            }
+        )
+    return rows
+
+
+def alert_rows(config: Config, limit: int) -> list[dict[str, Any]]:
+    store = Store(config.settings.database)
+    try:
+        rows = store.recent_alerts(limit)
+    finally:
+        store.close()
+    for r in rows:
+        r["created"] = _iso(r["created"])
+        r["published"] = _iso(r["published"])
+        for d in r["deliveries"]:
+            d["sent_at"] = _iso(d["sent_at"])
+    return rows

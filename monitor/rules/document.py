@@ -1,0 +1,166 @@
+"""A news item prepared for matching: each field tokenised once, reused by every rule."""
+
+from __future__ import annotations
+
+import bisect
+import unicodedata
+from collections.abc import Mapping
+
+from monitor.text import Token, is_arabic, is_hebrew, tokenize
+
+from .nodes import DEFAULT_FIELDS, FIELDS
+
+# RULES.md §3: proclitics an Arabic term may carry; longest first so "وال" wins over "و".
+ARABIC_PROCLITICS = tuple(sorted("و ف ب ل ك ال وال بال كال فال لل".split(), key=len, reverse=True))
+HEBREW_PREFIX_LETTERS = frozenset("והבלמשכ")
+
+
+def variants(tok: str) -> list[str]:
+    """What `tok` could be with one allowed Arabic proclitic / 1-3 Hebrew prefix letters
+    removed. A term T matches token t iff t == T or T in variants(t) (RULES.md §3)."""
+    out: list[str] = []
+    if is_arabic(tok):
+        for p in ARABIC_PROCLITICS:
+            if len(tok) > len(p) and tok.startswith(p):
+                out.append(tok[len(p):])
+    elif is_hebrew(tok):
+        for k in (1, 2, 3):
+            if len(tok) > k and tok[k - 1] in HEBREW_PREFIX_LETTERS:
+                out.append(tok[k:])
+            else:
+                break
+    return out
+
+
+class FieldText:
+    """One field's plain text, tokens and lookup tables (the tables beyond `index`
+    are built on first use: most rules never need them)."""
+
+    __slots__ = ("plain", "tokens", "index", "_vindex", "_keys", "_vkeys", "_nfkc")
+
+    def __init__(self, plain: str) -> None:
+        self.plain = plain
+        self.tokens: list[Token] = tokenize(plain) if plain else []
+        index: dict[str, list[int]] = {}
+        for i, t in enumerate(self.tokens):
+            lst = index.get(t.text)
+            if lst is None:
+                index[t.text] = [i]
+            else:
+                lst.append(i)
+        self.index = index
+        self._vindex: dict[str, list[int]] | None = None
+        self._keys: list[str] | None = None
+        self._vkeys: list[str] | None = None
+        self._nfkc: tuple[str, list[int] | None, list[int] | None] | None = None
+
+    @property
+    def vindex(self) -> dict[str, list[int]]:
+        """Like `index`, but Arabic/Hebrew tokens are also filed under their variants."""
+        if self._vindex is None:
+            if not (is_arabic(self.plain) or is_hebrew(self.plain)):
+                self._vindex = self.index
+            else:
+                vi: dict[str, list[int]] = {k: list(v) for k, v in self.index.items()}
+                for tok, pos in self.index.items():
+                    for v in variants(tok):
+                        vi.setdefault(v, []).extend(pos)
+                for v in vi.values():
+                    v.sort()
+                self._vindex = vi
+        return self._vindex
+
+    def prefix_positions(self, prefix: str, semitic: bool) -> list[int]:
+        """Positions of tokens starting with `prefix` (bisect over sorted keys)."""
+        if semitic:
+            if self._vkeys is None:
+                self._vkeys = sorted(self.vindex)
+            keys, table = self._vkeys, self.vindex
+        else:
+            if self._keys is None:
+                self._keys = sorted(self.index)
+            keys, table = self._keys, self.index
+        i = bisect.bisect_left(keys, prefix)
+        out: list[int] = []
+        while i < len(keys) and keys[i].startswith(prefix):
+            out.extend(table[keys[i]])
+            i += 1
+        if len(out) > 1:
+            out = sorted(set(out))
+        return out
+
+    def nfkc(self) -> tuple[str, list[int] | None, list[int] | None]:
+        """(NFKC text, start map, end map) for regex search; maps are None when NFKC
+        leaves the text unchanged (the common case) so offsets are already right."""
+        if self._nfkc is None:
+            s = self.plain
+            if s.isascii() or unicodedata.is_normalized("NFKC", s):
+                self._nfkc = (s, None, None)
+            else:
+                out: list[str] = []
+                starts: list[int] = []
+                ends: list[int] = []
+                i, n = 0, len(s)
+                while i < n:  # a segment = a base char and the marks that follow it
+                    j = i + 1
+                    while j < n and unicodedata.combining(s[j]):
+                        j += 1
+                    seg = unicodedata.normalize("NFKC", s[i:j])
+                    out.append(seg)
+                    starts.extend([i] * len(seg))
+                    ends.extend([j] * len(seg))
+                    i = j
+                self._nfkc = ("".join(out), starts, ends)
+        return self._nfkc
+
+
+class Document:
+    """An item's fields, tokenised once. Build with `Document.build(values)`."""
+
+    __slots__ = ("fields", "_keys", "_fts")
+
+    def __init__(self, fields: dict[str, FieldText]) -> None:
+        self.fields = fields
+        self._keys: frozenset[str] | None = None
+        self._fts: str | None = None
+
+    @classmethod
+    def build(cls, values: Mapping[str, str | None]) -> "Document":
+        """`values` maps field names (FIELDS) to plain text; missing keys are empty.
+        An unknown key raises ValueError: a misspelt field would silently never match."""
+        unknown = set(values) - set(FIELDS)
+        if unknown:
+            raise ValueError(f"unknown document field(s): {', '.join(sorted(unknown))}; fields are {', '.join(FIELDS)}")
+        return cls({f: FieldText(values.get(f) or "") for f in FIELDS})
+
+    def text(self, field: str) -> str:
+        return self.fields[field].plain
+
+    def index_keys(self) -> frozenset[str]:
+        """Keys for RuleSet's index: every token and variant, plus their 2- and
+        3-character prefixes (marked with \\x00/\\x01) for prefix terms."""
+        if self._keys is None:
+            keys: set[str] = set()
+            for ft in self.fields.values():
+                keys.update(ft.vindex)
+            pre = set()
+            for k in keys:
+                pre.add("\x00" + k[:2])
+                if len(k) >= 3:
+                    pre.add("\x01" + k[:3])
+            keys |= pre
+            self._keys = frozenset(keys)
+        return self._keys
+
+    def fts_text(self) -> str:
+        """Text for an SQLite FTS5 column (default unicode61 tokenizer) that
+        CompiledQuery.fts_query() searches: normalised tokens of title and summary,
+        each Arabic/Hebrew token followed by its prefix-stripped variants."""
+        if self._fts is None:
+            words: list[str] = []
+            for f in DEFAULT_FIELDS:
+                for t in self.fields[f].tokens:
+                    words.append(t.text)
+                    words.extend(variants(t.text))
+            self._fts = " ".join(words)
+        return self._fts

@@ -1,0 +1,387 @@
+"""The only module that writes SQL: schema, state of feeds, items, stories, alerts, outbox."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from .dedup import canonical_url
+from .errors import MonitorError
+from .models import Item
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FeedState:
+    name: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    next_poll: float
+    last_poll: float | None
+    last_success: float | None
+    last_status: int | None
+    consecutive_errors: int
+    last_error: str | None
+    disabled_reason: str | None
+    baselined: bool
+    adopted_url: str | None = None
+    items: int = 0
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    alert_id: int
+    channel: str
+    target: str
+    attempts: int
+    rule: str
+    title: str
+    link: str
+    feed: str
+    summary: str
+    published: float | None
+    terms: tuple[str, ...]
+    occurrences: tuple[tuple[str, int, int], ...]
+
+
+def _row_dict(cursor: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
+    names = [d[0] for d in cursor.description]
+    for row in cursor.fetchall():
+        yield dict(zip(names, row))
+
+
+class Store:
+    """A SQLite file in WAL mode, so the CLI can read while the daemon writes."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+        except (OSError, sqlite3.Error) as exc:
+            raise MonitorError(
+                f"cannot open the database {self.path}: {exc}",
+                hint="check [monitor] database in the config and that its folder is writable",
+            ) from None
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        self._migrate()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- schema ---------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version >= SCHEMA_VERSION:
+            return
+        db = self.db
+        with self.transaction():
+            db["feeds"].create(
+                {
+                    "name": str, "url": str, "adopted_url": str, "etag": str, "last_modified": str,
+                    "next_poll": float, "last_poll": float, "last_success": float, "last_status": int,
+                    "consecutive_errors": int, "last_error": str, "disabled_reason": str,
+                    "baselined": int, "title": str,
+                },
+                pk="name", if_not_exists=True, defaults={"consecutive_errors": 0, "baselined": 0},
+            )
+            db["stories"].create(
+                {"id": int, "canonical_url": str, "title": str, "first_seen": float}, pk="id", if_not_exists=True
+            )
+            db["items"].create(
+                {
+                    "id": int, "feed": str, "key": str, "story_id": int, "title": str, "summary": str,
+                    "author": str, "tags": str, "link": str, "canonical_url": str, "lang": str,
+                    "published": float, "first_seen": float, "updated": float, "content_hash": str, "fts": str,
+                },
+                pk="id", if_not_exists=True, foreign_keys=[("story_id", "stories", "id")],
+            )
+            db["alerts"].create(
+                {
+                    "id": int, "rule": str, "story_id": int, "item_id": int, "created": float,
+                    "terms": str, "occurrences": str,
+                },
+                pk="id", if_not_exists=True,
+                foreign_keys=[("story_id", "stories", "id"), ("item_id", "items", "id")],
+            )
+            db["deliveries"].create(
+                {
+                    "id": int, "alert_id": int, "channel": str, "target": str, "status": str,
+                    "attempts": int, "next_attempt": float, "last_error": str, "created": float, "sent_at": float,
+                },
+                pk="id", if_not_exists=True, defaults={"attempts": 0, "status": "pending"},
+                foreign_keys=[("alert_id", "alerts", "id")],
+            )
+            for sql in (
+                "CREATE UNIQUE INDEX IF NOT EXISTS stories_url ON stories(canonical_url)",
+                "CREATE UNIQUE INDEX IF NOT EXISTS items_feed_key ON items(feed, key)",
+                "CREATE INDEX IF NOT EXISTS items_canonical ON items(canonical_url)",
+                "CREATE INDEX IF NOT EXISTS items_published ON items(published)",
+                "CREATE UNIQUE INDEX IF NOT EXISTS alerts_rule_story ON alerts(rule, story_id)",
+                "CREATE UNIQUE INDEX IF NOT EXISTS deliveries_once ON deliveries(alert_id, channel, target)",
+                "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(status, next_attempt)",
+            ):
+                self.conn.execute(sql)
+            if not db["items_fts"].exists():
+                db["items"].enable_fts(["fts"], fts_version="FTS5", create_triggers=True)
+            self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """BEGIN IMMEDIATE … COMMIT, or ROLLBACK on any exception: nothing half-done."""
+        if self.conn.in_transaction:
+            yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        return list(_row_dict(self.conn.execute(sql, params)))
+
+    # -- feeds ------------------------------------------------------------------
+
+    def sync_feeds(self, feeds: Iterable[tuple[str, str]], now: float) -> None:
+        """Make the feeds table know every configured (name, url); new feeds are due now."""
+        with self.transaction():
+            for name, url in feeds:
+                row = self.conn.execute("SELECT url FROM feeds WHERE name = ?", (name,)).fetchone()
+                if row is None:
+                    self.conn.execute(
+                        "INSERT INTO feeds (name, url, next_poll, consecutive_errors, baselined) VALUES (?, ?, ?, 0, 0)",
+                        (name, url, now),
+                    )
+                elif row[0] != url:
+                    # A new URL is a new document: forget validators and any adopted move.
+                    self.conn.execute(
+                        "UPDATE feeds SET url = ?, etag = NULL, last_modified = NULL, adopted_url = NULL,"
+                        " disabled_reason = NULL, next_poll = ? WHERE name = ?",
+                        (url, now, name),
+                    )
+
+    def feed_state(self, name: str) -> FeedState | None:
+        rows = self._query("SELECT * FROM feeds WHERE name = ?", (name,))
+        return self._feed(rows[0]) if rows else None
+
+    def feed_states(self) -> list[FeedState]:
+        counts = dict(self.conn.execute("SELECT feed, count(*) FROM items GROUP BY feed").fetchall())
+        return [self._feed(r, counts.get(r["name"], 0)) for r in self._query("SELECT * FROM feeds ORDER BY name")]
+
+    @staticmethod
+    def _feed(r: dict[str, Any], items: int = 0) -> FeedState:
+        return FeedState(
+            name=r["name"], url=r["url"], etag=r["etag"], last_modified=r["last_modified"],
+            next_poll=r["next_poll"] or 0.0, last_poll=r["last_poll"], last_success=r["last_success"],
+            last_status=r["last_status"], consecutive_errors=r["consecutive_errors"] or 0,
+            last_error=r["last_error"], disabled_reason=r["disabled_reason"], baselined=bool(r["baselined"]),
+            adopted_url=r["adopted_url"], items=items,
+        )
+
+    def due_feeds(self, names: Iterable[str], now: float) -> list[str]:
+        wanted = set(names)
+        rows = self.conn.execute(
+            "SELECT name FROM feeds WHERE next_poll <= ? AND disabled_reason IS NULL ORDER BY next_poll", (now,)
+        ).fetchall()
+        return [r[0] for r in rows if r[0] in wanted]
+
+    def next_due(self, names: Iterable[str]) -> float | None:
+        wanted = list(names)
+        if not wanted:
+            return None
+        marks = ",".join("?" * len(wanted))
+        row = self.conn.execute(
+            f"SELECT min(next_poll) FROM feeds WHERE disabled_reason IS NULL AND name IN ({marks})", wanted
+        ).fetchone()
+        return row[0]
+
+    def record_poll(
+        self,
+        name: str,
+        *,
+        now: float,
+        next_poll: float,
+        status: int | None,
+        error: str | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        title: str | None = None,
+        disabled_reason: str | None = None,
+        adopted_url: str | None = None,
+    ) -> None:
+        """Record one poll's outcome. `error` None means success (errors reset)."""
+        if error is None:
+            self.conn.execute(
+                "UPDATE feeds SET last_poll = ?, last_success = ?, last_status = ?, consecutive_errors = 0,"
+                " last_error = NULL, next_poll = ?, etag = coalesce(?, etag), last_modified = coalesce(?, last_modified),"
+                " title = coalesce(?, title), adopted_url = coalesce(?, adopted_url) WHERE name = ?",
+                (now, now, status, next_poll, etag, last_modified, title, adopted_url, name),
+            )
+        else:
+            self.conn.execute(
+                "UPDATE feeds SET last_poll = ?, last_status = ?, consecutive_errors = consecutive_errors + 1,"
+                " last_error = ?, next_poll = ?, disabled_reason = coalesce(?, disabled_reason) WHERE name = ?",
+                (now, status, error, next_poll, disabled_reason, name),
+            )
+
+    def mark_baselined(self, name: str) -> None:
+        self.conn.execute("UPDATE feeds SET baselined = 1 WHERE name = ?", (name,))
+
+    # -- items and stories (call inside transaction()) ---------------------------
+
+    def upsert_item(self, feed: str, item: Item, fts_text: str, now: float) -> tuple[int, int, str]:
+        """Store an item; returns (item_id, story_id, "new" | "changed" | "same")."""
+        digest = hashlib.sha256("\x00".join((item.title, item.summary, item.link)).encode()).hexdigest()
+        published = item.published.timestamp() if item.published else None
+        row = self.conn.execute(
+            "SELECT id, story_id, content_hash FROM items WHERE feed = ? AND key = ?", (feed, item.key)
+        ).fetchone()
+        values = (
+            item.title, item.summary, item.author, json.dumps(list(item.tags), ensure_ascii=False),
+            item.link, canonical_url(item.link), item.lang, published, digest, fts_text,
+        )
+        if row is not None:
+            item_id, story_id, old = row
+            if old == digest:
+                return item_id, story_id, "same"
+            self.conn.execute(
+                "UPDATE items SET title = ?, summary = ?, author = ?, tags = ?, link = ?, canonical_url = ?,"
+                " lang = ?, published = coalesce(?, published), content_hash = ?, fts = ?, updated = ? WHERE id = ?",
+                (*values, now, item_id),
+            )
+            return item_id, story_id, "changed"
+        story_id = self._story_for(canonical_url(item.link), item.title, now)
+        cur = self.conn.execute(
+            "INSERT INTO items (title, summary, author, tags, link, canonical_url, lang, published, content_hash,"
+            " fts, feed, key, story_id, first_seen, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (*values, feed, item.key, story_id, now, now),
+        )
+        return int(cur.lastrowid), story_id, "new"
+
+    def _story_for(self, url: str, title: str, now: float) -> int:
+        if url:
+            row = self.conn.execute("SELECT id FROM stories WHERE canonical_url = ?", (url,)).fetchone()
+            if row:
+                return int(row[0])
+        cur = self.conn.execute(
+            "INSERT INTO stories (canonical_url, title, first_seen) VALUES (?, ?, ?)", (url or None, title, now)
+        )
+        return int(cur.lastrowid)
+
+    def record_alert(
+        self, rule: str, story_id: int, item_id: int, terms: Iterable[str],
+        occurrences: Iterable[tuple[str, int, int]], now: float,
+    ) -> int | None:
+        """Record a (rule, story) alert once; None when the rule already alerted on the story."""
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO alerts (rule, story_id, item_id, created, terms, occurrences) VALUES (?,?,?,?,?,?)",
+            (rule, story_id, item_id, now, json.dumps(list(terms), ensure_ascii=False),
+             json.dumps([list(o) for o in occurrences])),
+        )
+        return int(cur.lastrowid) if cur.rowcount else None
+
+    def enqueue(self, alert_id: int, channel: str, target: str, now: float) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO deliveries (alert_id, channel, target, status, attempts, next_attempt, created)"
+            " VALUES (?, ?, ?, 'pending', 0, ?, ?)",
+            (alert_id, channel, target, now, now),
+        )
+
+    # -- outbox ---------------------------------------------------------------------
+
+    _DELIVERY_SQL = (
+        "SELECT d.id, d.alert_id, d.channel, d.target, d.attempts, d.status, d.last_error, d.next_attempt,"
+        " a.rule, a.terms, a.occurrences, i.title, i.link, i.feed, i.summary, i.published"
+        " FROM deliveries d JOIN alerts a ON a.id = d.alert_id JOIN items i ON i.id = a.item_id"
+    )
+
+    def due_deliveries(self, now: float, limit: int = 200) -> list[Delivery]:
+        rows = self._query(
+            self._DELIVERY_SQL + " WHERE d.status = 'pending' AND d.next_attempt <= ? ORDER BY d.id LIMIT ?",
+            (now, limit),
+        )
+        return [self._delivery(r) for r in rows]
+
+    @staticmethod
+    def _delivery(r: dict[str, Any]) -> Delivery:
+        return Delivery(
+            id=r["id"], alert_id=r["alert_id"], channel=r["channel"], target=r["target"], attempts=r["attempts"],
+            rule=r["rule"], title=r["title"] or "", link=r["link"] or "", feed=r["feed"], summary=r["summary"] or "",
+            published=r["published"], terms=tuple(json.loads(r["terms"] or "[]")),
+            occurrences=tuple(tuple(o) for o in json.loads(r["occurrences"] or "[]")),
+        )
+
+    def mark_sent(self, delivery_id: int, now: float) -> None:
+        self.conn.execute(
+            "UPDATE deliveries SET status = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL"
+            " WHERE id = ?",
+            (now, delivery_id),
+        )
+
+    def mark_failed(self, delivery_id: int, error: str, next_attempt: float) -> None:
+        self.conn.execute(
+            "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_attempt = ? WHERE id = ?",
+            (error, next_attempt, delivery_id),
+        )
+
+    def pending_count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM deliveries WHERE status = 'pending'").fetchone()[0]
+
+    # -- listings -----------------------------------------------------------------
+
+    def recent_alerts(self, limit: int = 50) -> list[dict[str, Any]]:
+        alerts = self._query(
+            "SELECT a.id, a.rule, a.created, a.terms, a.story_id, i.title, i.link, i.feed, i.published"
+            " FROM alerts a JOIN items i ON i.id = a.item_id ORDER BY a.id DESC LIMIT ?",
+            (limit,),
+        )
+        for alert in alerts:
+            alert["terms"] = json.loads(alert["terms"] or "[]")
+            alert["deliveries"] = self._query(
+                "SELECT channel, status, attempts, last_error, sent_at FROM deliveries WHERE alert_id = ? ORDER BY id",
+                (alert["id"],),
+            )
+        return alerts
+
+    def stored_items(self, since: float | None, fts_query: str | None, limit: int | None = None) -> Iterator[dict[str, Any]]:
+        """Items newest first, narrowed by an FTS5 expression when one is given."""
+        where, params = [], []
+        if since is not None:
+            where.append("coalesce(i.published, i.first_seen) >= ?")
+            params.append(since)
+        sql = "SELECT i.* FROM items i"
+        if fts_query:
+            sql += " JOIN items_fts f ON f.rowid = i.id"
+            where.append("items_fts MATCH ?")
+            params.append(fts_query)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY coalesce(i.published, i.first_seen) DESC, i.id DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        cur = self.conn.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        for row in cur:
+            item = dict(zip(names, row))
+            item["tags"] = json.loads(item["tags"] or "[]")
+            yield item

@@ -1,0 +1,226 @@
+"""Text normalisation and tokenisation shared by watch rules and dedup (RULES.md §2).
+
+One implementation serves both the query side and the item side, so a query word and
+the item word it should find always normalise to the same token.
+
+Pipeline for a word: NFKC -> casefold -> NFKC (casefold can denormalise) -> strip Latin
+diacritics, Arabic harakat/tatweel, Hebrew niqqud/cantillation -> unify Arabic and
+Persian letter variants. Tokens are found on the *original* text so that offsets point
+into what the user sees; each raw token is then normalised on its own.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import re
+import unicodedata
+from typing import NamedTuple
+
+__all__ = [
+    "Token",
+    "html_to_text",
+    "normalize",
+    "normalize_word",
+    "tokenize",
+    "is_arabic",
+    "is_hebrew",
+    "APOSTROPHES",
+]
+
+APOSTROPHES = "'\u2019\u02bc\u2018"
+
+
+class Token(NamedTuple):
+    """A normalised token and its [start, end) offsets into the original plain text."""
+
+    text: str
+    start: int
+    end: int
+
+
+# --------------------------------------------------------------------------- HTML
+
+_COMMENT_RE = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
+_SCRIPT_RE = re.compile(r"<(script|style)\b[^>]*>.*?(?:</\1\s*>|\Z)", re.S | re.I)
+# Block-level tags become line breaks so "<p>a</p><p>b</p>" does not read "ab".
+_BLOCK_RE = re.compile(
+    r"</?(?:p|br|div|li|ul|ol|dl|dt|dd|h[1-6]|tr|td|th|table|thead|tbody|blockquote|pre|hr|"
+    r"section|article|header|footer|aside|nav|figure|figcaption|img|address|main)\b[^>]*>",
+    re.I,
+)
+# Only things that look like tags: "a < b" in prose must survive.
+_TAG_RE = re.compile(r"</?[A-Za-z][^>]*>|<![^>]*>|<\?[^>]*>")
+_HSPACE_RE = re.compile(r"[^\S\n]+")
+_NL_RE = re.compile(r"\s*\n\s*")
+
+
+def html_to_text(s: str) -> str:
+    """Plain text of an HTML fragment: tags and script/style bodies dropped, entities
+    decoded, whitespace collapsed (block boundaries kept as single newlines).
+
+    Regex-based because it runs on every item; feeds carry fragments, not documents,
+    so a full parser would buy little.
+    """
+    if not s:
+        return ""
+    if "<" in s:
+        s = _COMMENT_RE.sub(" ", s)
+        s = _SCRIPT_RE.sub(" ", s)
+        s = _BLOCK_RE.sub("\n", s)
+        s = _TAG_RE.sub("", s)
+    if "&" in s:
+        s = html.unescape(s)
+    s = _HSPACE_RE.sub(" ", s)
+    if "\n" in s:
+        s = _NL_RE.sub("\n", s)
+    return s.strip()
+
+
+# ------------------------------------------------------------------ normalisation
+
+def _build_table() -> dict[int, str | None]:
+    table: dict[int, str | None] = {}
+    # Latin letters with diacritics -> base letter (NFD base is ASCII, rest are marks).
+    for cp in list(range(0x00C0, 0x0250)) + list(range(0x1E00, 0x1F00)):
+        c = chr(cp)
+        d = unicodedata.normalize("NFD", c)
+        if len(d) > 1 and d[0].isascii() and d[0].isalpha() and all(unicodedata.combining(x) for x in d[1:]):
+            table[cp] = d[0].lower()
+    # Latin letters whose stroke is not a combining mark; an analyst types them bare.
+    for src, dst in {"ł": "l", "ø": "o", "đ": "d", "ħ": "h", "ı": "i", "ŧ": "t", "ƀ": "b"}.items():
+        table[ord(src)] = dst
+    # Arabic harakat, Quranic annotation marks, superscript alef, tatweel.
+    for cp in [*range(0x0610, 0x061B), *range(0x064B, 0x0660), 0x0670, *range(0x06D6, 0x06EE), 0x0640]:
+        if cp in (0x06DD, 0x06DE, 0x06E9):  # signs, not marks
+            continue
+        table[cp] = None
+    # Arabic / Persian letter variants.
+    for src, dst in {"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه", "ی": "ي", "ک": "ك"}.items():
+        table[ord(src)] = dst
+    # Hebrew cantillation and niqqud (maqaf, paseq, sof pasuq, nun hafukha are punctuation).
+    for cp in range(0x0591, 0x05C8):
+        if cp not in (0x05BE, 0x05C0, 0x05C3, 0x05C6):
+            table[cp] = None
+    return table
+
+
+_TABLE = _build_table()
+# Combining marks left after a Latin letter (no precomposed form exists, e.g. "q̃").
+_LATIN_MARKS_RE = re.compile(r"(?<=[A-Za-z\u00C0-\u024F\u1E00-\u1EFF])[\u0300-\u036F\u1AB0-\u1AFF\u1DC0-\u1DFF\u20D0-\u20FF\uFE20-\uFE2F]+")
+_HAS_LATIN_MARK_RE = re.compile(r"[\u0300-\u036F\u1AB0-\u1AFF\u1DC0-\u1DFF\u20D0-\u20FF\uFE20-\uFE2F]")
+
+
+def _normalize_once(s: str) -> str:
+    s = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", s).casefold())
+    s = s.translate(_TABLE)
+    if _HAS_LATIN_MARK_RE.search(s):
+        s = _LATIN_MARKS_RE.sub("", s)
+    return s
+
+
+def normalize(s: str) -> str:
+    """Normalised form of any text (not tokenised). Idempotent."""
+    if s.isascii():
+        return s.lower()
+    out = _normalize_once(s)
+    # Removing a mark can let NFKC compose a new pair; iterate to the fixed point so
+    # normalize(normalize(x)) == normalize(x) always holds.
+    for _ in range(4):
+        again = _normalize_once(out)
+        if again == out:
+            break
+        out = again
+    return out
+
+
+@functools.lru_cache(maxsize=65536)
+def normalize_word(s: str) -> str:
+    """Normalised form of one word, apostrophes handled as in RULES.md §2.4.
+
+    Cached: news vocabulary is small and repeats across items.
+    """
+    s = _strip_apostrophes(s)
+    return normalize(s)
+
+
+def _strip_apostrophes(raw: str) -> str:
+    # Trailing possessive 's is dropped; inner apostrophes join; edge ones are dropped.
+    if len(raw) >= 2 and raw[-1] in "sS" and raw[-2] in APOSTROPHES:
+        raw = raw[:-2]
+    for a in APOSTROPHES:
+        if a in raw:
+            raw = raw.replace(a, "")
+    return raw
+
+
+# -------------------------------------------------------------------- tokenising
+
+def _mark_class() -> str:
+    """Regex character-class body of all combining marks (Mn, Mc, Me).
+
+    Python's \\w lacks marks, but Arabic harakat, Hebrew niqqud and Indic vowel signs
+    sit inside words and must not split them.
+    """
+    ranges: list[list[int]] = []
+    for cp in range(0x0300, 0x1F000):
+        if unicodedata.category(chr(cp))[0] == "M":
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1][1] = cp
+            else:
+                ranges.append([cp, cp])
+    ranges.append([0xE0100, 0xE01EF])  # variation selectors supplement
+    return "".join(f"\\U{a:08x}-\\U{b:08x}" if a != b else f"\\U{a:08x}" for a, b in ranges)
+
+
+_WORDCHAR = rf"(?:[^\W_\u02bc]|[{_mark_class()}])"
+# A word: runs of letters/marks/digits, possibly joined by single inner apostrophes.
+_WORD_RE = re.compile(rf"{_WORDCHAR}+(?:[{APOSTROPHES}]{_WORDCHAR}+)*")
+_HAS_APOS_RE = re.compile(f"[{APOSTROPHES}]")
+
+
+def tokenize(plain: str) -> list[Token]:
+    """Tokens of `plain` (already HTML-free), offsets into `plain` itself.
+
+    Each raw word is normalised separately; if normalisation produces separators
+    (NFKC of "½" is "1⁄2"), the pieces share the raw word's span.
+    """
+    out: list[Token] = []
+    append = out.append
+    for m in _WORD_RE.finditer(plain):
+        raw = m.group()
+        start, end = m.span()
+        has_apos = _HAS_APOS_RE.search(raw) is not None
+        if has_apos and len(raw) >= 2 and raw[-1] in "sS" and raw[-2] in APOSTROPHES:
+            end -= 2  # highlight "Russia", not "Russia's"
+        if raw.isascii() and raw.isalnum():
+            append(Token(raw.lower(), start, end))
+            continue
+        norm = normalize_word(raw)
+        if not norm:
+            continue
+        if _WORD_RE.fullmatch(norm) and not _HAS_APOS_RE.search(norm):
+            append(Token(norm, start, end))
+        else:
+            for piece in _WORD_RE.findall(norm):
+                piece = _strip_apostrophes(piece)
+                if piece:
+                    append(Token(piece, start, end))
+    return out
+
+
+# ------------------------------------------------------------------------ scripts
+
+_ARABIC_RE = re.compile(r"[\u0620-\u064A\u066E-\u06D3\u06D5\u06EE\u06EF\u06FA-\u06FF\u0750-\u077F\u08A0-\u08C9]")
+_HEBREW_RE = re.compile(r"[\u05D0-\u05EA\u05EF-\u05F2]")
+
+
+def is_arabic(s: str) -> bool:
+    """True when `s` contains an Arabic-script letter (RULES.md §3 proclitics apply)."""
+    return _ARABIC_RE.search(s) is not None
+
+
+def is_hebrew(s: str) -> bool:
+    """True when `s` contains a Hebrew letter (RULES.md §3 prefixes apply)."""
+    return _HEBREW_RE.search(s) is not None
+

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from servers import FeedServer, WebhookReceiver
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def feed_server():
+    server = FeedServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def webhook():
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
+def fixture_bytes():
+    def read(relative: str) -> bytes:
+        return (FIXTURES / relative).read_bytes()
+
+    return read
+
+
+def monitor_exe() -> list[str]:
+    """The installed console script (the CLI as a user runs it)."""
+    exe = Path(sys.executable).parent / "monitor"
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("monitor")
+    assert found, "the monitor console script is not installed; run `make test`"
+    return [found]
+
+
+@pytest.fixture
+def run_cli(tmp_path):
+    """Run the installed `monitor` CLI as a subprocess; returns CompletedProcess."""
+
+    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+        base = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+        return subprocess.run(
+            [*monitor_exe(), *args], capture_output=True, text=True, timeout=timeout,
+            env={**base, **(env or {})}, cwd=tmp_path,
+        )
+
+    return run
