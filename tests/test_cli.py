@@ -107,3 +107,47 @@ def test_match_exit_codes_and_json(run_cli, tmp_path):
 def test_no_config_is_a_usage_error(run_cli):
     result = run_cli("feeds")
     assert result.returncode == 2 and "config.example.toml" in result.stderr
+
+
+def test_no_secret_reaches_any_output(run_cli, tmp_path, feed_server):
+    """A full cycle at debug level with a failing, credential-carrying channel."""
+    secret = "S3cretPassw0rdXYZ"
+    url = feed_server.serve("/feed/", (FIXTURES / "story/toi_v2.xml").read_bytes())
+    (tmp_path / "config.toml").write_text(
+        f"""
+[monitor]
+database = "m.db"
+backfill = "100000d"
+log_level = "debug"
+
+[[feeds]]
+name = "toi"
+url = "{url}"
+
+[[rules]]
+name = "rift"
+query = "Russia AND Israel AND dissatisfaction"
+notify = ["desk"]
+
+[channels.desk]
+urls = ["${{HOOK_URL}}"]
+""",
+        encoding="utf-8",
+    )
+    env = {"HOOK_URL": f"json://analyst:{secret}@127.0.0.1:9/hook?token={secret}"}
+    outputs = [run_cli("run", "--once", env=env), run_cli("alerts", "--json", env=env), run_cli("check", env=env)]
+    assert "0 deliveries sent, 1 failed" in outputs[0].stdout
+    for result in outputs:
+        assert secret not in result.stdout + result.stderr
+
+
+def test_every_command_is_documented_in_the_readme():
+    from monitor.cli import cli
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    names = []
+    for name, command in cli.commands.items():
+        sub = getattr(command, "commands", None)
+        names += [f"{name} {s}" for s in sub] if sub else [name]
+    for name in names:
+        assert f"\n  {name}" in readme, f"`monitor {name}` is missing from README's command list"

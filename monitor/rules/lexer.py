@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from monitor.errors import RuleError
 
-from .nodes import MAX_QUERY_LEN
+from .nodes import MAX_QUERY_LEN, QUERY_FIELDS
 
 # kinds
 LP, RP, WORD, PHRASE, REGEX, FIELD, MINUS, ALIAS, AND, OR, NOT, NEAR, EOF = (
@@ -96,6 +96,12 @@ def lex(query: str) -> list[Tok]:
             word = query[i:j]
             m = None if after_field else _FIELD_RE.match(word)
             if m:
+                if m.group(1).lower() not in QUERY_FIELDS:
+                    raise RuleError(
+                        f'unknown field "{m.group(1).lower()}"', query, i,
+                        "fields are title, summary, author, tag, feed, url, lang (and text); "
+                        'quote text with a colon: "10:30"',
+                    )
                 toks.append(Tok(FIELD, m.group(1).lower(), i, i + m.end()))
                 i += m.end()
                 after_field = True

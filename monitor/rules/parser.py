@@ -21,7 +21,7 @@ from monitor.text import tokenize
 
 from . import lexer as L
 from .nodes import (
-    MAX_DEPTH, OPERATOR_WORDS, QUERY_FIELDS, And, Near, Node, Not, Or, Regex, Words,
+    MAX_DEPTH, OPERATOR_WORDS, And, Near, Node, Not, Or, Regex, Words,
     is_positive, near_operand_ok, non_positive_culprit,
 )
 
@@ -191,9 +191,6 @@ class _Parser:
         t = self.tok
         if t.kind == L.FIELD:
             self.next()
-            if t.value not in QUERY_FIELDS:
-                raise self.err(f'unknown field "{t.value}"', t.col,
-                               "fields are title, summary, author, tag, feed, url, lang (and text)")
             nt = self.tok
             if nt.kind not in (L.WORD, L.PHRASE, L.REGEX, L.ALIAS, L.LP):
                 raise self.err("missing operand", t.col,
