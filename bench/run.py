@@ -1,0 +1,19 @@
+"""`make bench`: every benchmark, one after the other. Figures go to standard output."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_rules  # noqa: E402
+
+
+def main() -> None:
+    print("== rules: indexed engine vs naive evaluation ==")
+    bench_rules.main([])
+
+
+if __name__ == "__main__":
+    main()
