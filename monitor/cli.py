@@ -209,6 +209,9 @@ def alerts(ctx: Context, limit: int, as_json: bool) -> None:
     for r in rows:
         states = ", ".join(f"{d['channel']}:{d['status']}" for d in r["deliveries"]) or "no channel enabled"
         click.echo(f"{_short(r['created'])} [{r['rule']}] {r['title']}\n    {r['link']}  ({r['feed']}; {states})")
+        later = [s for s in r["sources"] if s != r["feed"]]
+        if later:
+            click.echo(f"    also carried by: {', '.join(later)}")
 
 
 def _short(value: Any) -> str:

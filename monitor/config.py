@@ -67,6 +67,15 @@ class Settings:
     parse_timeout: float = 20.0  # a parse that takes longer is killed
     parse_workers: int = 2
     adopt_redirect_after: int = 3  # polls answering the same permanent move before it is adopted
+    retention: float = 30 * 86400.0  # items' text is pruned after this; their identity is kept
+
+
+@dataclass(frozen=True)
+class DedupSettings:
+    """How items from different feeds are recognised as one story."""
+
+    title_similarity: float = 0.6  # share of headline words in common; 0 turns it off
+    window: float = 48 * 3600.0  # headlines further apart in time never merge
 
 
 @dataclass(frozen=True)
@@ -118,6 +127,7 @@ class Config:
     feeds: tuple[FeedConfig, ...]
     rules: tuple[RuleConfig, ...]
     channels: Mapping[str, ChannelConfig]
+    dedup: DedupSettings = field(default_factory=DedupSettings)
     warnings: tuple[str, ...] = ()
     secrets: frozenset[str] = field(default_factory=frozenset)  # env values to redact from logs
 
@@ -164,12 +174,13 @@ def load_config(path: Path | str, env: Mapping[str, str] = os.environ) -> Config
 _MONITOR_KEYS = {
     "database", "interval", "backfill", "jitter", "concurrency", "per_host",
     "timeout", "max_bytes", "user_agent", "log_level", "connect_timeout", "max_backoff",
-    "ttl_ceiling", "parse_timeout", "parse_workers", "adopt_redirect_after",
+    "ttl_ceiling", "parse_timeout", "parse_workers", "adopt_redirect_after", "retention",
 }
 _FEED_KEYS = {"name", "url", "interval", "tags", "enabled", "title", "ignore_server_ttl"}
 _RULE_KEYS = {"name", "query", "notify", "feeds"}
 _CHANNEL_KEYS = {"urls"}
-_TOP_KEYS = {"monitor", "aliases", "feeds", "rules", "channels"}
+_TOP_KEYS = {"monitor", "aliases", "feeds", "rules", "channels", "dedup"}
+_DEDUP_KEYS = {"title_similarity", "window"}
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -256,6 +267,7 @@ class _Loader:
         channels = self.channels(self.table(data, "channels"))
         feeds = self.feeds(data.get("feeds", []), settings)
         rules = self.rules(data.get("rules", []), aliases, channels, feeds)
+        dedup = self.dedup(self.table(data, "dedup"))
         if self.problems:
             raise ConfigError(self.problems)
         return Config(
@@ -265,6 +277,7 @@ class _Loader:
             feeds=tuple(feeds),
             rules=tuple(rules),
             channels=channels,
+            dedup=dedup,
             warnings=tuple(self.warnings),
             secrets=frozenset(s for s in self.secrets if len(s) >= 4),
         )
@@ -306,6 +319,7 @@ class _Loader:
         positive = {}
         for key, default in (
             ("connect_timeout", 10.0), ("max_backoff", 6 * 3600.0), ("ttl_ceiling", 3600.0), ("parse_timeout", 20.0),
+            ("retention", 30 * 86400.0),
         ):
             value = self.duration(f"[monitor] {key}", t.get(key), default)
             if value <= 0:
@@ -323,6 +337,15 @@ class _Loader:
             **ints,
             **positive,
         )
+
+    def dedup(self, t: dict[str, Any]) -> DedupSettings:
+        self.unknown_keys("[dedup]", t, _DEDUP_KEYS)
+        similarity = t.get("title_similarity", 0.6)
+        if isinstance(similarity, bool) or not isinstance(similarity, (int, float)) or not 0 <= similarity <= 1:
+            self.problem("[dedup] title_similarity", "must be a number from 0 (off) to 1, e.g. 0.6")
+            similarity = 0.6
+        window = self.duration("[dedup] window", t.get("window"), 48 * 3600.0)
+        return DedupSettings(float(similarity), window)
 
     def aliases(self, t: dict[str, Any]) -> dict[str, str]:
         aliases: dict[str, str] = {}

@@ -28,6 +28,7 @@ log = logging.getLogger("monitor.daemon")
 
 DISPATCH_EVERY = 1.0  # seconds; one indexed query per tick
 DELIVER_EVERY = 2.0
+PRUNE_EVERY = 3600.0
 STOP_GRACE = 20.0
 
 
@@ -59,6 +60,7 @@ async def run_once(pipeline: Pipeline) -> CycleSummary:
     """Poll every enabled feed once (due or not), then attempt every due delivery."""
     outcomes = await asyncio.gather(*(pipeline.poll(f) for f in pipeline.enabled_feeds()))
     delivery = await pipeline.deliver_due()
+    pipeline.prune()
     return CycleSummary(list(outcomes), delivery)
 
 
@@ -92,6 +94,10 @@ class Daemon:
     async def deliver(self) -> None:
         await self.pipeline.deliver_due()
 
+    async def prune(self) -> None:
+        # A coroutine, so it runs on the loop thread like every other database write.
+        self.pipeline.prune()
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -100,6 +106,7 @@ class Daemon:
         common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
         scheduler.add_job(self.dispatch, "interval", seconds=DISPATCH_EVERY, id="dispatch", **common)
         scheduler.add_job(self.deliver, "interval", seconds=DELIVER_EVERY, id="deliver", **common)
+        scheduler.add_job(self.prune, "interval", seconds=PRUNE_EVERY, id="retention", **common)
         scheduler.start()
         n = len(self.pipeline.enabled_feeds())
         log.info("monitor started: %d feeds, %d rules", n, len(self.pipeline.config.rules))

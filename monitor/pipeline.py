@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from .addresses import is_private_address
 
 from .config import Config, FeedConfig
-from .dedup import canonical_url
+from .dedup import canonical_url, content_digest
 from .errors import DeliveryError, FeedGone, FetchError, ParseError
 from .fetch import Fetcher
 from .logs import redact_url
@@ -29,6 +29,7 @@ from .parse import parse_feed
 from .rules import Document, RuleSet, compile_query
 from .schedule import Schedule
 from .store import Store
+from .stories import StoryMatcher
 
 log = logging.getLogger("monitor.pipeline")
 
@@ -37,6 +38,14 @@ DELIVERY_RETRY_MAX = 30 * 60.0
 
 
 Parser = Callable[[bytes, str, str], Awaitable[ParsedFeed]]
+
+
+def _stored_fields(stored: dict, label: str) -> dict[str, str]:
+    """The searchable fields of an item as it was stored (its previous version)."""
+    return {
+        "title": stored["title"] or "", "summary": stored["summary"] or "", "author": stored["author"] or "",
+        "tag": " ; ".join(stored["tags"]), "feed": label, "url": stored["link"] or "", "lang": stored["lang"] or "",
+    }
 
 
 async def parse_in_thread(body: bytes, url: str, content_type: str) -> ParsedFeed:
@@ -70,6 +79,7 @@ class Pipeline:
         self.notifier = notifier
         self.clock = clock
         self.schedule = Schedule.from_settings(config.settings, rng)
+        self.stories = StoryMatcher(store, config.dedup.title_similarity, config.dedup.window)
         self.parser = parser or parse_in_thread
         self.compiled = {r.name: compile_query(r.query, config.aliases) for r in config.rules}
         self._rulesets: dict[str, RuleSet] = {}
@@ -202,12 +212,24 @@ class Pipeline:
             outcome.baseline = baseline
             for item in parsed.items:
                 doc = Document.build(item.fields(label))
-                item_id, story_id, change = self.store.upsert_item(feed.name, item, doc.fts_text(), now)
-                if change == "same":
-                    continue
-                if change == "new":
+                digest = content_digest(item.title, item.summary, item.link)
+                stored = self.store.find_item(feed.name, item.key) or self.store.find_item_by_link(
+                    feed.name, canonical_url(item.link), item.title
+                )
+                previous: Document | None = None
+                if stored is not None and stored["key"] != item.key:
+                    # Found under its old key (GUID churn, a link no longer repeated): adopt the new one.
+                    self.store.rekey_item(stored["id"], item.key)
+                if stored is None:
+                    story_id = self.stories.assign(feed.name, item, now)
+                    item_id = self.store.insert_item(feed.name, item, story_id, digest, doc.fts_text(), now)
                     outcome.new_items += 1
+                elif stored["content_hash"] == digest:
+                    continue
                 else:
+                    item_id, story_id = stored["id"], stored["story_id"]
+                    previous = Document.build(_stored_fields(stored, label))
+                    self.store.update_item(item_id, item, digest, doc.fts_text(), now)
                     outcome.changed_items += 1
                 # The first poll records what exists without alerting on old news,
                 # except items published inside the backfill window.
@@ -216,6 +238,9 @@ class Pipeline:
                 ):
                     continue
                 for rule_name, match in rules.match(doc):
+                    # An edit alerts only when it is what made the item relevant.
+                    if previous is not None and self.compiled[rule_name].match(previous) is not None:
+                        continue
                     occurrences = [(o.field, o.start, o.end) for o in match.occurrences]
                     alert_id = self.store.record_alert(rule_name, story_id, item_id, match.terms, occurrences, now)
                     if alert_id is None:
@@ -239,6 +264,15 @@ class Pipeline:
             return False
         known = self.store.known_links(feed, (canonical_url(i.link) for i in parsed.items))
         return known * 2 >= len(parsed.items)
+
+    def prune(self) -> int:
+        """Retention: drop old items' text, keep their identity. Returns items pruned."""
+        with self.store.transaction():
+            pruned = self.store.prune(self.clock() - self.config.settings.retention)
+        self.store.reclaim_space()
+        if pruned:
+            log.info("retention: pruned the text of %d items older than %gd", pruned, self.config.settings.retention / 86400)
+        return pruned
 
     async def deliver_due(self) -> DeliveryReport:
         """Send every due delivery; a failure stays pending with a later retry time."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -99,6 +98,9 @@ class Store:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version >= SCHEMA_VERSION:
             return
+        if version == 0:
+            # Only effective before the first table exists: lets pruning give space back.
+            self.conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         db = self.db
         with self.transaction():
             db["feeds"].create(
@@ -112,7 +114,12 @@ class Store:
                 pk="name", if_not_exists=True, defaults={"consecutive_errors": 0, "baselined": 0},
             )
             db["stories"].create(
-                {"id": int, "canonical_url": str, "title": str, "first_seen": float}, pk="id", if_not_exists=True
+                {"id": int, "canonical_url": str, "title": str, "published": float, "first_seen": float},
+                pk="id", if_not_exists=True,
+            )
+            # Headline terms of each story, so near-identical headlines are found by index.
+            db["story_terms"].create(
+                {"story_id": int, "term": str}, if_not_exists=True, foreign_keys=[("story_id", "stories", "id")]
             )
             db["items"].create(
                 {
@@ -143,6 +150,10 @@ class Store:
                 "CREATE UNIQUE INDEX IF NOT EXISTS items_feed_key ON items(feed, key)",
                 "CREATE INDEX IF NOT EXISTS items_canonical ON items(canonical_url)",
                 "CREATE INDEX IF NOT EXISTS items_published ON items(published)",
+                "CREATE INDEX IF NOT EXISTS items_story ON items(story_id)",
+                "CREATE INDEX IF NOT EXISTS items_first_seen ON items(first_seen)",
+                "CREATE INDEX IF NOT EXISTS story_terms_term ON story_terms(term)",
+                "CREATE INDEX IF NOT EXISTS story_terms_story ON story_terms(story_id)",
                 "CREATE UNIQUE INDEX IF NOT EXISTS alerts_rule_story ON alerts(rule, story_id)",
                 "CREATE UNIQUE INDEX IF NOT EXISTS deliveries_once ON deliveries(alert_id, channel, target)",
                 "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(status, next_attempt)",
@@ -294,44 +305,107 @@ class Store:
 
     # -- items and stories (call inside transaction()) ---------------------------
 
-    def upsert_item(self, feed: str, item: Item, fts_text: str, now: float) -> tuple[int, int, str]:
-        """Store an item; returns (item_id, story_id, "new" | "changed" | "same")."""
-        digest = hashlib.sha256("\x00".join((item.title, item.summary, item.link)).encode()).hexdigest()
-        published = item.published.timestamp() if item.published else None
-        row = self.conn.execute(
-            "SELECT id, story_id, content_hash FROM items WHERE feed = ? AND key = ?", (feed, item.key)
-        ).fetchone()
-        values = (
-            item.title, item.summary, item.author, json.dumps(list(item.tags), ensure_ascii=False),
-            item.link, canonical_url(item.link), item.lang, published, digest, fts_text,
+    def find_item(self, feed: str, key: str) -> dict[str, Any] | None:
+        """The stored version of an item (its searchable fields and digest), or None."""
+        rows = self._query(
+            "SELECT id, key, story_id, content_hash, title, summary, author, tags, link, lang FROM items"
+            " WHERE feed = ? AND key = ?",
+            (feed, key),
         )
-        if row is not None:
-            item_id, story_id, old = row
-            if old == digest:
-                return item_id, story_id, "same"
-            self.conn.execute(
-                "UPDATE items SET title = ?, summary = ?, author = ?, tags = ?, link = ?, canonical_url = ?,"
-                " lang = ?, published = coalesce(?, published), content_hash = ?, fts = ?, updated = ? WHERE id = ?",
-                (*values, now, item_id),
-            )
-            return item_id, story_id, "changed"
-        story_id = self._story_for(canonical_url(item.link), item.title, now)
+        if not rows:
+            return None
+        row = rows[0]
+        row["tags"] = tuple(json.loads(row["tags"] or "[]"))
+        return row
+
+    def find_item_by_link(self, feed: str, url: str, title: str) -> dict[str, Any] | None:
+        """The same item stored under another key: a link that was repeated inside an
+        earlier document (so keyed by title and date then) and is unique now."""
+        if not url:
+            return None
+        row = self.conn.execute(
+            "SELECT key FROM items WHERE feed = ? AND canonical_url = ? AND title = ? LIMIT 1", (feed, url, title)
+        ).fetchone()
+        return self.find_item(feed, row[0]) if row else None
+
+    def rekey_item(self, item_id: int, key: str) -> None:
+        self.conn.execute("UPDATE items SET key = ? WHERE id = ?", (key, item_id))
+
+    def _item_values(self, item: Item, digest: str, fts_text: str) -> tuple[Any, ...]:
+        return (
+            item.title, item.summary, item.author, json.dumps(list(item.tags), ensure_ascii=False),
+            item.link, canonical_url(item.link), item.lang,
+            item.published.timestamp() if item.published else None, digest, fts_text,
+        )
+
+    def update_item(self, item_id: int, item: Item, digest: str, fts_text: str, now: float) -> None:
+        self.conn.execute(
+            "UPDATE items SET title = ?, summary = ?, author = ?, tags = ?, link = ?, canonical_url = ?,"
+            " lang = ?, published = coalesce(?, published), content_hash = ?, fts = ?, updated = ? WHERE id = ?",
+            (*self._item_values(item, digest, fts_text), now, item_id),
+        )
+
+    def insert_item(self, feed: str, item: Item, story_id: int, digest: str, fts_text: str, now: float) -> int:
         cur = self.conn.execute(
             "INSERT INTO items (title, summary, author, tags, link, canonical_url, lang, published, content_hash,"
             " fts, feed, key, story_id, first_seen, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (*values, feed, item.key, story_id, now, now),
-        )
-        return int(cur.lastrowid), story_id, "new"
-
-    def _story_for(self, url: str, title: str, now: float) -> int:
-        if url:
-            row = self.conn.execute("SELECT id FROM stories WHERE canonical_url = ?", (url,)).fetchone()
-            if row:
-                return int(row[0])
-        cur = self.conn.execute(
-            "INSERT INTO stories (canonical_url, title, first_seen) VALUES (?, ?, ?)", (url or None, title, now)
+            (*self._item_values(item, digest, fts_text), feed, item.key, story_id, now, now),
         )
         return int(cur.lastrowid)
+
+    def story_by_url(self, url: str) -> int | None:
+        # Through items, so every URL of a story leads to it, not only its first.
+        row = self.conn.execute("SELECT story_id FROM items WHERE canonical_url = ? LIMIT 1", (url,)).fetchone()
+        return int(row[0]) if row else None
+
+    def new_story(self, url: str, title: str, published: float | None, terms: Iterable[str], now: float) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO stories (canonical_url, title, published, first_seen) VALUES (?, ?, ?, ?)",
+            (url or None, title, published, now),
+        )
+        story_id = int(cur.lastrowid)
+        self.conn.executemany(
+            "INSERT INTO story_terms (story_id, term) VALUES (?, ?)", ((story_id, t) for t in set(terms))
+        )
+        return story_id
+
+    def story_candidates(
+        self, terms: Iterable[str], exclude_feed: str, around: float, window: float, min_shared: int = 4
+    ) -> list[tuple[int, str]]:
+        """Stories sharing at least `min_shared` headline terms, dated within `window` of
+        `around`, that have no item from `exclude_feed` (a feed's own items never merge)."""
+        terms = list(set(terms))
+        if len(terms) < min_shared:
+            return []
+        marks = ",".join("?" * len(terms))
+        return [
+            (int(r[0]), r[1])
+            for r in self.conn.execute(
+                f"SELECT s.id, s.title FROM story_terms t JOIN stories s ON s.id = t.story_id"
+                f" WHERE t.term IN ({marks}) AND coalesce(s.published, s.first_seen) BETWEEN ? AND ?"
+                f" AND NOT EXISTS (SELECT 1 FROM items i WHERE i.story_id = s.id AND i.feed = ?)"
+                f" GROUP BY s.id HAVING count(*) >= ? ORDER BY count(*) DESC, s.id LIMIT 20",
+                (*terms, around - window, around + window, exclude_feed, min_shared),
+            )
+        ]
+
+    def prune(self, before: float) -> int:
+        """Drop the text of items first seen before `before`, keeping their identity
+        (feed, key, content digest, story, title): a feed that re-publishes old items
+        never re-alerts, and the database stays bounded."""
+        cur = self.conn.execute(
+            "UPDATE items SET summary = '', author = '', tags = '[]', fts = ''"
+            " WHERE first_seen < ? AND (summary != '' OR fts != '')",
+            (before,),
+        )
+        self.conn.execute(
+            "DELETE FROM story_terms WHERE story_id IN (SELECT id FROM stories WHERE first_seen < ?)", (before,)
+        )
+        return cur.rowcount
+
+    def reclaim_space(self) -> None:
+        """Give pruned pages back to the file system (auto_vacuum is incremental)."""
+        self.conn.execute("PRAGMA incremental_vacuum")
 
     def record_alert(
         self, rule: str, story_id: int, item_id: int, terms: Iterable[str],
@@ -402,6 +476,13 @@ class Store:
         )
         for alert in alerts:
             alert["terms"] = json.loads(alert["terms"] or "[]")
+            # Outlets that carried the story, the alerted one first: later sources join
+            # the story without a second alert.
+            alert["sources"] = [
+                r[0] for r in self.conn.execute(
+                    "SELECT feed FROM items WHERE story_id = ? GROUP BY feed ORDER BY min(id)", (alert["story_id"],)
+                )
+            ]
             alert["deliveries"] = self._query(
                 "SELECT channel, status, attempts, last_error, sent_at FROM deliveries WHERE alert_id = ? ORDER BY id",
                 (alert["id"],),

@@ -1,0 +1,36 @@
+"""Which story an item belongs to: the same canonical URL, or a near-identical headline
+from another feed within a window. The decisions live in dedup.py; SQL in store.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .dedup import canonical_url, same_story, title_signature
+from .models import Item
+from .store import Store
+
+DEFAULT_SIMILARITY = 0.6
+DEFAULT_WINDOW = 48 * 3600.0
+
+
+@dataclass(frozen=True)
+class StoryMatcher:
+    store: Store
+    similarity: float = DEFAULT_SIMILARITY  # 0 turns headline matching off
+    window: float = DEFAULT_WINDOW
+
+    def assign(self, feed: str, item: Item, now: float) -> int:
+        """The story id for a new item, creating the story when it is new."""
+        url = canonical_url(item.link)
+        if url:
+            story = self.store.story_by_url(url)
+            if story is not None:
+                return story
+        signature = title_signature(item.title)
+        published = item.published.timestamp() if item.published else None
+        if self.similarity > 0:
+            around = published if published is not None else now
+            for story, title in self.store.story_candidates(signature.words, feed, around, self.window):
+                if same_story(signature, title_signature(title), self.similarity):
+                    return story
+        return self.store.new_story(url, item.title, published, signature.words, now)

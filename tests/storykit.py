@@ -1,0 +1,63 @@
+"""Ingest feed documents into a real SQLite store, in process, with a fixed clock."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+
+from monitor.config import load_config
+from monitor.daemon import open_pipeline
+from monitor.parse import parse_feed
+
+FEEDS = Path(__file__).parent / "fixtures" / "feeds"
+CATCH_ALL = "the OR a OR in OR of OR to OR for OR on OR at OR by OR with"
+
+
+def feed_doc(title: str, items: list[tuple[str, str, str]], lang: str = "en") -> bytes:
+    """A small RSS document from (guid, link, title) triples."""
+    body = "".join(
+        f"<item><guid>{g}</guid><link>{link}</link><title>{t}</title>"
+        f"<pubDate>Tue, 24 Nov 2026 0{n % 10}:00:00 +0000</pubDate></item>"
+        for n, (g, link, t) in enumerate(items)
+    )
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>{title}</title>'
+        f"<language>{lang}</language>{body}</channel></rss>"
+    ).encode()
+
+
+class Desk:
+    """A pipeline over named feeds; `ingest(feed, bytes)` returns the PollOutcome."""
+
+    def __init__(self, pipeline, db: Path) -> None:
+        self.pipeline = pipeline
+        self.db = db
+
+    def ingest(self, feed: str, body: bytes):
+        return self.pipeline.ingest(self.pipeline.config.feed(feed), parse_feed(body))
+
+    def ingest_file(self, feed: str, name: str):
+        return self.ingest(feed, (FEEDS / name).read_bytes())
+
+    def sql(self, query: str, *params):
+        with sqlite3.connect(self.db) as conn:
+            return conn.execute(query, params).fetchall()
+
+    def merged(self) -> list[set[str]]:
+        """Titles of every story that holds more than one item."""
+        stories = self.sql("SELECT story_id FROM items GROUP BY story_id HAVING count(*) > 1")
+        return [{t for (t,) in self.sql("SELECT title FROM items WHERE story_id = ?", s)} for (s,) in stories]
+
+
+@contextmanager
+def desk(tmp_path: Path, feeds: list[str], query: str = CATCH_ALL, extra: str = ""):
+    text = '[monitor]\ndatabase = "m.db"\n' + extra + "\n"
+    for name in feeds:
+        text += f'[[feeds]]\nname = "{name}"\nurl = "http://127.0.0.1:9/{name}"\n'
+    text += f'[[rules]]\nname = "r"\nquery = "{query}"\nnotify = ["screen"]\n'
+    text += '[channels.screen]\nurls = ["console://"]\n'
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    with open_pipeline(load_config(path, env={})) as pipeline:
+        yield Desk(pipeline, tmp_path / "m.db")
