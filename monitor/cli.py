@@ -58,14 +58,27 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
 @cli.command()
 @click.option("--once", is_flag=True, help="Poll every enabled feed once, deliver, print a summary and exit.")
+@click.option("--log-format", type=click.Choice(["human", "json"]), default="human", show_default=True,
+              envvar="MONITOR_LOG_FORMAT", help="json: one JSON object per line (journald, log shippers).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None,
+              envvar="MONITOR_LOG_LEVEL", help="Overrides [monitor] log_level.")
 @pass_ctx
-def run(ctx: Context, once: bool) -> None:
+def run(ctx: Context, once: bool, log_format: str, log_level: str | None) -> None:
     """Run the daemon (or one cycle with --once)."""
     from .daemon import Daemon, open_pipeline, run_once
     from .logs import setup_logging
+    from .service import Service
 
     config = ctx.config()
-    setup_logging(config.settings.log_level, config.secrets)
+    secrets: set[str] = set()
+
+    def apply_logging(cfg: Config) -> None:
+        # After a reload, secrets of the old channels stay redacted too: their values may
+        # still be in flight (an old pipeline finishing a poll, a delivery error).
+        secrets.update(cfg.secrets)
+        setup_logging(log_level or cfg.settings.log_level, secrets, fmt=log_format)
+
+    apply_logging(config)
     for warning in config.warnings:
         log.warning("%s", warning)
 
@@ -77,7 +90,7 @@ def run(ctx: Context, once: bool) -> None:
                     for line in summary.lines():
                         click.echo(line)
                 else:
-                    await Daemon(pipeline).run()
+                    await Daemon(pipeline, Service(on_config=apply_logging)).run()
             finally:
                 await pipeline.fetcher.client.aclose()
 
