@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -55,9 +55,17 @@ class CycleSummary:
         return out
 
 
-async def run_once(pipeline: Pipeline) -> CycleSummary:
-    """Poll every enabled feed once (due or not), then attempt every due delivery."""
-    outcomes = await asyncio.gather(*(pipeline.poll(f) for f in pipeline.enabled_feeds()))
+async def run_once(pipeline: Pipeline, on_polled: Callable[[PollOutcome], None] | None = None) -> CycleSummary:
+    """Poll every enabled feed once (due or not), then attempt every due delivery.
+    `on_polled` sees each outcome as it arrives (progress on a terminal)."""
+
+    async def poll(feed) -> PollOutcome:
+        outcome = await pipeline.poll(feed)
+        if on_polled:
+            on_polled(outcome)
+        return outcome
+
+    outcomes = await asyncio.gather(*(poll(f) for f in pipeline.enabled_feeds()))
     delivery = await pipeline.deliver_due()
     return CycleSummary(list(outcomes), delivery)
 
