@@ -204,8 +204,10 @@ def feeds(ctx: Context, as_json: bool) -> None:
         click.echo(
             f"{r['name']:<24} {'on ' if r['enabled'] else 'off'} {status:<32.32} "
             f"errors={r['consecutive_errors']} items={r['items']} "
-            f"last={_short(r['last_poll'])} next={_short(r['next_poll'])}"
+            f"last={_short(r['last_poll'])} ok={_short(r['last_success'])} next={_short(r['next_poll'])}"
         )
+        if r["adopted_url"]:
+            click.echo(f"{'':<28}moved permanently: now polling {r['adopted_url']}; update url in the config")
 
 
 @cli.command()

@@ -61,6 +61,12 @@ class Settings:
     max_bytes: int = 10 * 1024 * 1024
     user_agent: str = DEFAULT_USER_AGENT
     log_level: str = "info"
+    connect_timeout: float = 10.0
+    max_backoff: float = 6 * 3600.0  # ceiling of the error backoff
+    ttl_ceiling: float = 3600.0  # server hints (ttl, max-age) never stretch an interval past this
+    parse_timeout: float = 20.0  # a parse that takes longer is killed
+    parse_workers: int = 2
+    adopt_redirect_after: int = 3  # polls answering the same permanent move before it is adopted
     http: tuple[str, int] | None = None  # (host, port) of /healthz and /metrics; None: off
 
 
@@ -72,6 +78,7 @@ class FeedConfig:
     tags: tuple[str, ...] = ()
     enabled: bool = True
     title: str = ""  # optional display label
+    ignore_server_ttl: bool = False  # poll at `interval` whatever <ttl> or max-age say
 
 
 @dataclass(frozen=True)
@@ -212,9 +219,10 @@ def load_config(path: Path | str, env: Mapping[str, str] = os.environ) -> Config
 
 _MONITOR_KEYS = {
     "database", "interval", "backfill", "jitter", "concurrency", "per_host",
-    "timeout", "max_bytes", "user_agent", "log_level",
+    "timeout", "max_bytes", "user_agent", "log_level", "connect_timeout", "max_backoff",
+    "ttl_ceiling", "parse_timeout", "parse_workers", "adopt_redirect_after",
 }
-_FEED_KEYS = {"name", "url", "interval", "tags", "enabled", "title"}
+_FEED_KEYS = {"name", "url", "interval", "tags", "enabled", "title", "ignore_server_ttl"}
 _RULE_KEYS = {"name", "query", "notify", "feeds"}
 _CHANNEL_KEYS = {"urls"}
 _MONITOR_KEYS = _MONITOR_KEYS | {"http"}  # the service's health/metrics endpoint (issue 7)
@@ -266,6 +274,12 @@ class _Loader:
         if not isinstance(value, str) or (required and not value.strip()):
             self.problem(where, "must be a non-empty string")
             return ""
+        return value
+
+    def boolean(self, where: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            self.problem(where, "must be true or false (unquoted)")
+            return False
         return value
 
     def string_list(self, where: str, value: Any) -> tuple[str, ...]:
@@ -340,7 +354,11 @@ class _Loader:
             self.problem("[monitor] jitter", "must be a fraction of the interval between 0 and 0.5, e.g. 0.1")
             jitter = 0.1
         ints = {}
-        for key, default, low in (("concurrency", 10, 1), ("per_host", 2, 1), ("max_bytes", 10 * 1024 * 1024, 1024)):
+        whole_numbers = (
+            ("concurrency", 10, 1), ("per_host", 2, 1), ("max_bytes", 10 * 1024 * 1024, 1024),
+            ("parse_workers", 2, 1), ("adopt_redirect_after", 3, 1),
+        )
+        for key, default, low in whole_numbers:
             v = t.get(key, default)
             if not isinstance(v, int) or isinstance(v, bool) or v < low:
                 self.problem(f"[monitor] {key}", f"must be a whole number of at least {low}")
@@ -351,6 +369,15 @@ class _Loader:
             self.problem("[monitor] interval", "must be longer than 0s")
             interval = DEFAULT_INTERVAL
         timeout = self.duration("[monitor] timeout", t.get("timeout"), 30.0)
+        positive = {}
+        for key, default in (
+            ("connect_timeout", 10.0), ("max_backoff", 6 * 3600.0), ("ttl_ceiling", 3600.0), ("parse_timeout", 20.0),
+        ):
+            value = self.duration(f"[monitor] {key}", t.get(key), default)
+            if value <= 0:
+                self.problem(f"[monitor] {key}", "must be longer than 0s")
+                value = default
+            positive[key] = value
         return Settings(
             database=database,
             interval=interval,
@@ -361,6 +388,7 @@ class _Loader:
             log_level=level,
             http=http,
             **ints,
+            **positive,
         )
 
     def aliases(self, t: dict[str, Any]) -> dict[str, str]:
@@ -431,10 +459,8 @@ class _Loader:
             if name in seen:
                 self.problem(f"{label} name", f'duplicate feed name "{name}"; give each feed its own name')
             seen.add(name)
-            enabled = t.get("enabled", True)
-            if not isinstance(enabled, bool):
-                self.problem(f"{label} enabled", "must be true or false")
-                enabled = True
+            enabled = self.boolean(f"{label} enabled", t.get("enabled", True))
+            ignore_ttl = self.boolean(f"{label} ignore_server_ttl", t.get("ignore_server_ttl", False))
             interval = self.duration(f"{label} interval", t.get("interval"), settings.interval)
             if interval <= 0:
                 self.problem(f"{label} interval", "must be longer than 0s")
@@ -446,6 +472,7 @@ class _Loader:
                     tags=self.string_list(f"{label} tags", t.get("tags")),
                     enabled=enabled,
                     title=self.string(f"{label} title", t.get("title"), required=False),
+                    ignore_server_ttl=ignore_ttl,
                 )
             )
         return feeds

@@ -20,6 +20,7 @@ from .config import Config
 from .fetch import Fetcher, make_client
 from .models import PollOutcome
 from .notify import Notifier
+from .parsepool import ParserPool
 from .pipeline import DeliveryReport, Pipeline
 from .service import Service
 from .store import Store
@@ -152,7 +153,8 @@ def open_pipeline(config: Config) -> Iterator[Pipeline]:
     """Assemble the real parts for a config: store, HTTP client, notifier."""
     settings = config.settings
     store = Store(settings.database)
-    client = make_client(settings.user_agent)
+    client = make_client(settings.user_agent, settings.connect_timeout)
+    parsers = ParserPool(settings.parse_workers, settings.parse_timeout)
     fetcher = Fetcher(
         client,
         concurrency=settings.concurrency,
@@ -161,6 +163,7 @@ def open_pipeline(config: Config) -> Iterator[Pipeline]:
         timeout=settings.timeout,
     )
     try:
-        yield Pipeline(config, store, fetcher, Notifier(config.channels))
+        yield Pipeline(config, store, fetcher, Notifier(config.channels), parser=parsers.parse)
     finally:
+        parsers.close()
         store.close()

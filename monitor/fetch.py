@@ -10,12 +10,15 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from .addresses import Resolver, is_private_host, system_resolver
 from .errors import FeedGone, FetchError
 from .logs import redact_url
 from .models import FetchResult
 
 MAX_REDIRECTS = 5
 MAX_RETRY_AFTER = 24 * 3600.0
+# Only encodings whose decoded size we count as it streams (no brotli/zstd surprises).
+ACCEPT_ENCODING = "gzip, deflate"
 ACCEPT = "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 
 
@@ -36,6 +39,17 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return min(max(delta, 0.0), MAX_RETRY_AFTER)
 
 
+def parse_max_age(cache_control: str | None) -> float | None:
+    """`Cache-Control: max-age=N` → N seconds (None when absent, no-cache or garbage)."""
+    if not cache_control:
+        return None
+    for part in cache_control.lower().split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "max-age" and value.strip().isdigit():
+            return float(value.strip())
+    return None
+
+
 class Fetcher:
     """Fetches feeds through one shared `httpx.AsyncClient` (passed in).
 
@@ -51,8 +65,10 @@ class Fetcher:
         per_host: int = 2,
         max_bytes: int = 10 * 1024 * 1024,
         timeout: float = 30.0,
+        resolver: Resolver = system_resolver,
     ) -> None:
         self.client = client
+        self.resolver = resolver
         self.max_bytes = max_bytes
         self.timeout = timeout
         self._global = asyncio.Semaphore(concurrency)
@@ -75,12 +91,13 @@ class Fetcher:
                 raise FetchError(_describe(exc)) from None
 
     async def _fetch(self, url: str, etag: str | None, last_modified: str | None) -> FetchResult:
-        headers = {"Accept": ACCEPT}
+        headers = {"Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING}
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         current, seen, all_permanent = url, {url}, True
+        origin_private: bool | None = None
         for _ in range(MAX_REDIRECTS + 1):
             self.client.cookies.clear()  # feeds get no cookies back
             async with self.client.stream("GET", current, headers=headers) as response:
@@ -90,17 +107,35 @@ class Fetcher:
                     if target in seen:
                         raise FetchError(f"redirect loop at {redact_url(target)}", status=status)
                     seen.add(target)
+                    # A feed on the open web may not send us into a private network
+                    # (cloud metadata at 169.254.169.254, services on loopback); a feed
+                    # configured on such an address itself, a local bridge, may.
+                    if origin_private is None:
+                        origin_private = await is_private_host(urlsplit(url).hostname or "", self.resolver)
+                    if not origin_private and await is_private_host(urlsplit(target).hostname or "", self.resolver):
+                        raise FetchError(
+                            f"refused a redirect from a public address to a private one ({redact_url(target)})",
+                            status=status,
+                        )
                     # Only a chain made entirely of permanent moves moves the feed.
                     all_permanent = all_permanent and status in (301, 308)
                     current = target
                     continue
                 moved_to = current if current != url and all_permanent else None
                 if status == 304:
-                    return FetchResult(304, current, None, etag, last_modified, moved_to)
+                    # A 304 may carry fresh validators; otherwise the old ones stand.
+                    return FetchResult(
+                        304, current, None,
+                        response.headers.get("etag") or etag,
+                        response.headers.get("last-modified") or last_modified,
+                        moved_to,
+                    )
                 if status == 410:
                     raise FeedGone("the server says the feed is gone (410)", status=410)
                 if status >= 400:
-                    retry_after = parse_retry_after(response.headers.get("retry-after"))
+                    retry_after = None
+                    if status in (429, 503):
+                        retry_after = parse_retry_after(response.headers.get("retry-after"))
                     raise FetchError(f"HTTP {status} {response.reason_phrase}".strip(), status, retry_after)
                 body = await self._read_capped(response)
                 return FetchResult(
@@ -111,6 +146,7 @@ class Fetcher:
                     last_modified=response.headers.get("last-modified"),
                     permanent_redirect=moved_to,
                     content_type=response.headers.get("content-type", ""),
+                    max_age=parse_max_age(response.headers.get("cache-control")),
                 )
         raise FetchError(f"more than {MAX_REDIRECTS} redirects")
 
@@ -141,6 +177,7 @@ def _describe(exc: httpx.HTTPError) -> str:
 
 
 def make_client(user_agent: str, connect_timeout: float = 10.0) -> httpx.AsyncClient:
+    # trust_env=False: no proxy or netrc credentials picked up behind the operator's back.
     """The one client the daemon uses: no cookies kept, redirects handled by Fetcher."""
     return httpx.AsyncClient(
         headers={"User-Agent": user_agent},

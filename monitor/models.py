@@ -52,6 +52,7 @@ class FetchResult:
     last_modified: str | None = None
     permanent_redirect: str | None = None  # set when a 301/308 moved the feed
     content_type: str = ""
+    max_age: float | None = None  # Cache-Control: max-age, in seconds
 
     @property
     def not_modified(self) -> bool:

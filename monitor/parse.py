@@ -65,7 +65,7 @@ def parse_feed(body: bytes, url: str = "", content_type: str = "") -> ParsedFeed
     except (TypeError, ValueError):
         pass
     return ParsedFeed(
-        title=html_to_text(meta.get("title", ""))[:MAX_TITLE],
+        title=_clean(html_to_text(_clean(meta.get("title", ""))))[:MAX_TITLE],
         lang=feed_lang,
         items=tuple(items),
         ttl_seconds=ttl_seconds,
@@ -82,12 +82,16 @@ def _looks_like(body: bytes) -> str:
     return ""
 
 
+_CONTROL = dict.fromkeys(c for c in range(32) if chr(c) not in "\t\n\r")
+
+
 def _clean(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
+    """A stripped string without NUL and other control characters (SQLite and logs choke on them)."""
+    return value.translate(_CONTROL).strip() if isinstance(value, str) else ""
 
 
 def _item(entry: Any, feed_lang: str, guid_counts: Counter[str]) -> Item:
-    title = html_to_text(_clean(entry.get("title", "")))[:MAX_TITLE]
+    title = _clean(html_to_text(_clean(entry.get("title", ""))))[:MAX_TITLE]
     parts = []
     summary = _clean(entry.get("summary", ""))
     if summary:
@@ -96,7 +100,7 @@ def _item(entry: Any, feed_lang: str, guid_counts: Counter[str]) -> Item:
         value = _clean(content.get("value", ""))
         if value and value != summary:
             parts.append(value)
-    text = html_to_text("\n".join(parts))[:MAX_SUMMARY]
+    text = _clean(html_to_text("\n".join(parts)))[:MAX_SUMMARY]
     authors = [a.get("name", "") for a in entry.get("authors") or [] if isinstance(a, dict)]
     if not any(authors):
         authors = [_clean(entry.get("author", ""))]

@@ -8,13 +8,18 @@ committed together or not at all.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from .addresses import is_private_address
 
 from .config import Config, FeedConfig
+from .dedup import canonical_url
 from .errors import DeliveryError, FeedGone, FetchError, ParseError
 from .fetch import Fetcher
 from .logs import redact_url
@@ -22,13 +27,21 @@ from .models import ParsedFeed, PollOutcome
 from .notify import Notifier, render
 from .parse import parse_feed
 from .rules import Document, RuleSet, compile_query
+from .schedule import Schedule
 from .store import Store
 
 log = logging.getLogger("monitor.pipeline")
 
-MAX_BACKOFF = 6 * 3600.0
 DELIVERY_RETRY_FIRST = 30.0
 DELIVERY_RETRY_MAX = 30 * 60.0
+
+
+Parser = Callable[[bytes, str, str], Awaitable[ParsedFeed]]
+
+
+async def parse_in_thread(body: bytes, url: str, content_type: str) -> ParsedFeed:
+    """The simple parser: off the event loop, in a thread (no time budget)."""
+    return await asyncio.to_thread(parse_feed, body, url, content_type)
 
 
 @dataclass
@@ -49,16 +62,19 @@ class Pipeline:
         notifier: Notifier,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        parser: Parser | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.fetcher = fetcher
         self.notifier = notifier
         self.clock = clock
-        self.rng = rng or random.Random()
+        self.schedule = Schedule.from_settings(config.settings, rng)
+        self.parser = parser or parse_in_thread
         self.compiled = {r.name: compile_query(r.query, config.aliases) for r in config.rules}
         self._rulesets: dict[str, RuleSet] = {}
         store.sync_feeds(((f.name, f.url) for f in config.feeds), clock())
+        self._warn_fast_remote_polling()
 
     def ruleset_for(self, feed: FeedConfig) -> RuleSet:
         """Only the rules scoped to this feed, indexed once per feed."""
@@ -71,47 +87,86 @@ class Pipeline:
     def enabled_feeds(self) -> list[FeedConfig]:
         return [f for f in self.config.feeds if f.enabled]
 
-    def _next_poll(self, now: float, interval: float) -> float:
-        j = self.config.settings.jitter
-        return now + interval * (1 + self.rng.uniform(-j, j))
-
-    def _backoff(self, now: float, feed: FeedConfig, errors: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return now + retry_after
-        delay = min(feed.interval * (2 ** min(errors, 16)), MAX_BACKOFF)
-        return now + delay * (1 + self.rng.uniform(0, 0.2))
+    def _warn_fast_remote_polling(self) -> None:
+        """Once per start: polling someone else's server more than once a minute is rude."""
+        for feed in self.enabled_feeds():
+            host = urlsplit(feed.url).hostname or ""
+            if feed.interval < 60 and host != "localhost" and not is_private_address(host):
+                log.warning(
+                    "feed %s: polled every %gs; a remote site should not be polled more than once a minute",
+                    feed.name, feed.interval,
+                )
 
     async def poll(self, feed: FeedConfig) -> PollOutcome:
         """Fetch, parse and ingest one feed. Never raises for the feed's own faults."""
-        state = self.store.feed_state(feed.name)
-        if state and state.disabled_reason:
-            return PollOutcome(feed.name, "disabled", http_status=state.last_status, error=state.disabled_reason)
-        etag = state.etag if state else None
-        modified = state.last_modified if state else None
-        url = feed.url
-        try:
-            result = await self.fetcher.fetch(url, etag, modified)
-            if result.not_modified:
-                now = self.clock()
-                self.store.record_poll(feed.name, now=now, status=304, next_poll=self._next_poll(now, feed.interval))
-                return PollOutcome(feed.name, "not-modified", http_status=304)
-            parsed = await asyncio.to_thread(parse_feed, result.body or b"", result.url, result.content_type)
-        except (FetchError, ParseError) as exc:
-            return self._failed(feed, exc, state.consecutive_errors if state else 0)
-        outcome = self.ingest(feed, parsed, status=result.status, etag=result.etag, last_modified=result.last_modified)
-        if result.permanent_redirect:
-            msg = f"moved permanently to {redact_url(result.permanent_redirect)}; update its url in the config"
-            outcome.warnings.append(msg)
+        outcome = await self._poll(feed)
         for warning in outcome.warnings:
             log.warning("feed %s: %s", feed.name, warning)
         return outcome
 
-    def _failed(self, feed: FeedConfig, exc: Exception, errors_before: int) -> PollOutcome:
+    async def _poll(self, feed: FeedConfig) -> PollOutcome:
+        state = self.store.feed_state(feed.name)
+        if state and state.disabled_reason:
+            return PollOutcome(feed.name, "disabled", http_status=state.last_status, error=state.disabled_reason)
+        errors_before = state.consecutive_errors if state else 0
+        try:
+            result = await self.fetcher.fetch(
+                state.poll_url if state else feed.url,
+                state.etag if state else None,
+                state.last_modified if state else None,
+            )
+        except FetchError as exc:
+            return self._failed(feed, exc, errors_before, state.server_ttl if state else None)
+        body_hash = hashlib.sha256(result.body).hexdigest() if result.body is not None else None
+        if result.not_modified or (state and body_hash == state.body_hash):
+            # Unchanged: a 304, or a server without validators sending the same bytes.
+            now = self.clock()
+            interval = self.schedule.interval(feed, result.max_age or (state.server_ttl if state else None))
+            self.store.record_poll(
+                feed.name, now=now, status=result.status, etag=result.etag, last_modified=result.last_modified,
+                next_poll=self.schedule.next_poll(now, interval),
+            )
+            outcome = PollOutcome(feed.name, "not-modified", http_status=result.status)
+            # An unchanged answer from the new address counts towards adopting it.
+            self._track_redirect(feed, state, result.permanent_redirect, outcome)
+            return outcome
+        try:
+            parsed = await self.parser(result.body or b"", result.url, result.content_type)
+        except ParseError as exc:
+            return self._failed(feed, exc, errors_before, state.server_ttl if state else None)
+        hints = [h for h in (result.max_age, parsed.ttl_seconds) if h]
+        outcome = self.ingest(
+            feed, parsed, status=result.status, etag=result.etag, last_modified=result.last_modified,
+            body_hash=body_hash, server_ttl=max(hints) if hints else None,
+        )
+        self._track_redirect(feed, state, result.permanent_redirect, outcome)
+        return outcome
+
+    def _track_redirect(self, feed: FeedConfig, state, target: str | None, outcome: PollOutcome) -> None:
+        """Adopt a permanent move only once it has answered consistently and parsed as a feed."""
+        if not target:
+            if state and state.redirect_target:
+                self.store.record_redirect(feed.name, None, 0, adopt=False)
+            return
+        needed = self.config.settings.adopt_redirect_after
+        count = (state.redirect_count if state and state.redirect_target == target else 0) + 1
+        adopt = count >= needed
+        self.store.record_redirect(feed.name, target, count, adopt)
+        if adopt:
+            outcome.warnings.append(
+                f"moved permanently to {redact_url(target)}; polling the new address from now on. "
+                f'Update the feed\'s url in the config to: url = "{redact_url(target)}"'
+            )
+        else:
+            log.info("feed %s: permanent redirect to %s seen %d/%d times", feed.name, redact_url(target), count, needed)
+
+    def _failed(self, feed: FeedConfig, exc: Exception, errors_before: int, server_ttl: float | None) -> PollOutcome:
         now = self.clock()
         status = getattr(exc, "status", None)
         message = str(exc)
         disabled = message if isinstance(exc, FeedGone) else None
-        next_poll = self._backoff(now, feed, errors_before, getattr(exc, "retry_after", None))
+        interval = self.schedule.interval(feed, server_ttl)
+        next_poll = self.schedule.after_error(now, interval, errors_before, getattr(exc, "retry_after", None))
         self.store.record_poll(
             feed.name, now=now, status=status, error=message, next_poll=next_poll, disabled_reason=disabled
         )
@@ -126,6 +181,8 @@ class Pipeline:
         status: int = 200,
         etag: str | None = None,
         last_modified: str | None = None,
+        body_hash: str | None = None,
+        server_ttl: float | None = None,
     ) -> PollOutcome:
         """Store the items, evaluate rules on what is new or changed, enqueue deliveries."""
         now = self.clock()
@@ -136,6 +193,12 @@ class Pipeline:
         with self.store.transaction():
             state = self.store.feed_state(feed.name)
             baseline = state is None or not state.baselined
+            if not baseline and self._ids_churned(feed.name, parsed):
+                outcome.warnings.append(
+                    "every item id changed at once while their links did not (a CMS migration?); "
+                    "re-baselined without alerting"
+                )
+                baseline = True
             outcome.baseline = baseline
             for item in parsed.items:
                 doc = Document.build(item.fields(label))
@@ -165,9 +228,17 @@ class Pipeline:
                 self.store.mark_baselined(feed.name)
             self.store.record_poll(
                 feed.name, now=now, status=status, etag=etag, last_modified=last_modified,
-                title=parsed.title or None, next_poll=self._next_poll(now, feed.interval),
+                title=parsed.title or None, body_hash=body_hash, server_ttl=server_ttl,
+                next_poll=self.schedule.next_poll(now, self.schedule.interval(feed, server_ttl)),
             )
         return outcome
+
+    def _ids_churned(self, feed: str, parsed: ParsedFeed) -> bool:
+        """No item known by its key, yet most of their links already stored."""
+        if len(parsed.items) < 5 or self.store.known_keys(feed, (i.key for i in parsed.items)):
+            return False
+        known = self.store.known_links(feed, (canonical_url(i.link) for i in parsed.items))
+        return known * 2 >= len(parsed.items)
 
     async def deliver_due(self) -> DeliveryReport:
         """Send every due delivery; a failure stays pending with a later retry time."""

@@ -23,7 +23,10 @@ from .pipeline import Pipeline
 log = logging.getLogger("monitor.reload")
 
 # Settings baked into the Store, the Fetcher / HTTP client or the HTTP endpoint at start.
-RESTART_SETTINGS = ("database", "concurrency", "per_host", "timeout", "max_bytes", "user_agent", "http")
+RESTART_SETTINGS = (
+    "database", "concurrency", "per_host", "timeout", "connect_timeout", "max_bytes", "user_agent",
+    "parse_workers", "parse_timeout", "http",
+)
 
 
 @dataclass
@@ -39,8 +42,11 @@ class ReloadResult:
 
 
 def build_pipeline(old: Pipeline, config: Config) -> Pipeline:
-    """A pipeline for `config` on the old one's store, fetcher, clock and rng."""
-    return Pipeline(config, old.store, old.fetcher, Notifier(config.channels), clock=old.clock, rng=old.rng)
+    """A pipeline for `config` on the old one's store, fetcher, parser pool, clock and rng."""
+    return Pipeline(
+        config, old.store, old.fetcher, Notifier(config.channels),
+        clock=old.clock, rng=old.schedule.rng, parser=old.parser,
+    )
 
 
 def _names(items) -> dict[str, object]:

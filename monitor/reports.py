@@ -15,6 +15,7 @@ import httpx
 
 from .config import Config
 from .errors import FetchError, MonitorError, NotFound, RuleError
+from .logs import redact_url
 from .models import ParsedFeed
 from .parse import parse_feed
 from .rules import CompiledQuery, Document, compile_query
@@ -134,7 +135,7 @@ def feed_rows(config: Config) -> list[dict[str, Any]]:
         s = states.get(feed.name)
         rows.append(
             {
-                "name": feed.name, "url": feed.url, "enabled": feed.enabled, "interval": feed.interval,
+                "name": feed.name, "url": redact_url(feed.url), "enabled": feed.enabled, "interval": feed.interval,
                 "last_poll": _iso(s.last_poll) if s else None,
                 "last_success": _iso(s.last_success) if s else None,
                 "last_status": s.last_status if s else None,
@@ -143,6 +144,8 @@ def feed_rows(config: Config) -> list[dict[str, Any]]:
                 "disabled_reason": s.disabled_reason if s else None,
                 "next_poll": _iso(s.next_poll) if s else None,
                 "items": s.items if s else 0,
+                "adopted_url": redact_url(s.adopted_url) if s and s.adopted_url else None,
+                "redirect_pending": redact_url(s.redirect_target) if s and s.redirect_target else None,
             }
         )
     return rows

@@ -36,6 +36,14 @@ class FeedState:
     baselined: bool
     adopted_url: str | None = None
     items: int = 0
+    redirect_target: str | None = None  # a permanent move seen but not yet adopted
+    redirect_count: int = 0
+    body_hash: str | None = None
+    server_ttl: float | None = None  # the server's own idea of an interval (ttl, max-age)
+
+    @property
+    def poll_url(self) -> str:
+        return self.adopted_url or self.url
 
 
 @dataclass(frozen=True)
@@ -98,7 +106,8 @@ class Store:
                     "name": str, "url": str, "adopted_url": str, "etag": str, "last_modified": str,
                     "next_poll": float, "last_poll": float, "last_success": float, "last_status": int,
                     "consecutive_errors": int, "last_error": str, "disabled_reason": str,
-                    "baselined": int, "title": str,
+                    "baselined": int, "title": str, "redirect_target": str, "redirect_count": int,
+                    "body_hash": str, "server_ttl": float,
                 },
                 pk="name", if_not_exists=True, defaults={"consecutive_errors": 0, "baselined": 0},
             )
@@ -176,6 +185,7 @@ class Store:
                     # A new URL is a new document: forget validators and any adopted move.
                     self.conn.execute(
                         "UPDATE feeds SET url = ?, etag = NULL, last_modified = NULL, adopted_url = NULL,"
+                        " redirect_target = NULL, redirect_count = 0, body_hash = NULL,"
                         " disabled_reason = NULL, next_poll = ? WHERE name = ?",
                         (url, now, name),
                     )
@@ -195,7 +205,8 @@ class Store:
             next_poll=r["next_poll"] or 0.0, last_poll=r["last_poll"], last_success=r["last_success"],
             last_status=r["last_status"], consecutive_errors=r["consecutive_errors"] or 0,
             last_error=r["last_error"], disabled_reason=r["disabled_reason"], baselined=bool(r["baselined"]),
-            adopted_url=r["adopted_url"], items=items,
+            adopted_url=r["adopted_url"], items=items, redirect_target=r["redirect_target"],
+            redirect_count=r["redirect_count"] or 0, body_hash=r["body_hash"], server_ttl=r["server_ttl"],
         )
 
     def due_feeds(self, names: Iterable[str], now: float) -> list[str]:
@@ -227,15 +238,17 @@ class Store:
         last_modified: str | None = None,
         title: str | None = None,
         disabled_reason: str | None = None,
-        adopted_url: str | None = None,
+        body_hash: str | None = None,
+        server_ttl: float | None = None,
     ) -> None:
         """Record one poll's outcome. `error` None means success (errors reset)."""
         if error is None:
             self.conn.execute(
                 "UPDATE feeds SET last_poll = ?, last_success = ?, last_status = ?, consecutive_errors = 0,"
                 " last_error = NULL, next_poll = ?, etag = coalesce(?, etag), last_modified = coalesce(?, last_modified),"
-                " title = coalesce(?, title), adopted_url = coalesce(?, adopted_url) WHERE name = ?",
-                (now, now, status, next_poll, etag, last_modified, title, adopted_url, name),
+                " title = coalesce(?, title), body_hash = coalesce(?, body_hash), server_ttl = coalesce(?, server_ttl)"
+                " WHERE name = ?",
+                (now, now, status, next_poll, etag, last_modified, title, body_hash, server_ttl, name),
             )
         else:
             self.conn.execute(
@@ -243,6 +256,38 @@ class Store:
                 " last_error = ?, next_poll = ?, disabled_reason = coalesce(?, disabled_reason) WHERE name = ?",
                 (now, status, error, next_poll, disabled_reason, name),
             )
+
+    def record_redirect(self, name: str, target: str | None, count: int, adopt: bool) -> None:
+        """Track a permanent move; `adopt` makes the feed poll `target` from now on."""
+        if adopt:
+            self.conn.execute(
+                "UPDATE feeds SET adopted_url = ?, redirect_target = NULL, redirect_count = 0 WHERE name = ?",
+                (target, name),
+            )
+        else:
+            self.conn.execute(
+                "UPDATE feeds SET redirect_target = ?, redirect_count = ? WHERE name = ?", (target, count, name)
+            )
+
+    def known_links(self, feed: str, canonical_urls: Iterable[str]) -> int:
+        """How many of these canonical URLs the feed already has items for."""
+        urls = [u for u in set(canonical_urls) if u]
+        if not urls:
+            return 0
+        marks = ",".join("?" * len(urls))
+        row = self.conn.execute(
+            f"SELECT count(DISTINCT canonical_url) FROM items WHERE feed = ? AND canonical_url IN ({marks})",
+            (feed, *urls),
+        ).fetchone()
+        return int(row[0])
+
+    def known_keys(self, feed: str, keys: Iterable[str]) -> int:
+        keys = list(set(keys))
+        if not keys:
+            return 0
+        marks = ",".join("?" * len(keys))
+        row = self.conn.execute(f"SELECT count(*) FROM items WHERE feed = ? AND key IN ({marks})", (feed, *keys))
+        return int(row.fetchone()[0])
 
     def mark_baselined(self, name: str) -> None:
         self.conn.execute("UPDATE feeds SET baselined = 1 WHERE name = ?", (name,))

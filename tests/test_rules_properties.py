@@ -1,14 +1,14 @@
 """Property tests: the parser only ever refuses with RuleError, normalisation is
 idempotent, and explain() round-trips to an equivalent query."""
 
+import os
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.errors import RuleError
 from monitor.rules import Document, compile_query, explain, parse_query
 from monitor.text import normalize, normalize_word, tokenize
-
-import os
 
 N = int(os.environ.get("RULES_PROPERTY_EXAMPLES", "300"))
 FAST = settings(max_examples=N, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -23,12 +23,15 @@ query_text = st.one_of(
 @FAST
 @given(query_text)
 def test_parser_only_raises_rule_error(q):
+    aliases = {"a": "x OR y", "b": "@a z", "c": "@c"}
     try:
-        parse_query(q, {"a": "x OR y", "b": "@a z", "c": "@c"})
+        ast = parse_query(q, aliases)
     except RuleError as e:
         assert 0 <= e.column <= len(q) or e.query != q  # alias errors point into the alias
         assert e.message
         e.render("rule")
+    else:  # whatever parses, explain() writes back as an equal query
+        assert parse_query(explain(q, aliases)) == ast
 
 
 @FAST

@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 _FIELD_ORDER = {f: i for i, f in enumerate(FIELDS)}
+_tuple_new = tuple.__new__  # skips NamedTuple's Python-level __new__ on the hot path
 
 
 class Occurrence(NamedTuple):
@@ -63,18 +64,21 @@ class CompiledQuery:
         hits = self._eval(doc)
         if hits is None:
             return None
-        occ: dict[Occurrence, None] = {}
+        fields = doc.fields
+        occ: dict[tuple[int, int, int], str] = {}
         terms: dict[str, None] = {}
         for field, kind, a, b in hits:
-            ft = doc.fields[field]
+            ft = fields[field]
             if kind == 0:
-                start, end = ft.tokens[a].start, ft.tokens[b - 1].end
+                toks = ft.tokens
+                start, end = toks[a][1], toks[b - 1][2]
             else:
                 start, end = a, b
-            o = Occurrence(field, start, end)
-            occ[o] = None
-            terms[ft.plain[start:end]] = None
-        ordered = tuple(sorted(occ, key=lambda o: (_FIELD_ORDER[o.field], o.start, o.end)))
+            key = (_FIELD_ORDER[field], start, end)
+            if key not in occ:
+                occ[key] = field
+                terms[ft.plain[start:end]] = None
+        ordered = tuple(_tuple_new(Occurrence, (occ[k], k[1], k[2])) for k in sorted(occ))
         return Match(ordered, tuple(terms))
 
     def explain(self) -> str:

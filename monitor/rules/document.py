@@ -36,7 +36,7 @@ class FieldText:
     """One field's plain text, tokens and lookup tables (the tables beyond `index`
     are built on first use: most rules never need them)."""
 
-    __slots__ = ("plain", "tokens", "index", "_vindex", "_keys", "_vkeys", "_nfkc")
+    __slots__ = ("plain", "tokens", "index", "_vindex", "_nfkc")
 
     def __init__(self, plain: str) -> None:
         self.plain = plain
@@ -49,9 +49,8 @@ class FieldText:
             else:
                 lst.append(i)
         self.index = index
-        self._vindex: dict[str, list[int]] | None = None
-        self._keys: list[str] | None = None
-        self._vkeys: list[str] | None = None
+        # ASCII text has no Arabic/Hebrew variants: share the table, skip the scan.
+        self._vindex: dict[str, list[int]] | None = index if plain.isascii() else None
         self._nfkc: tuple[str, list[int] | None, list[int] | None] | None = None
 
     @property
@@ -70,23 +69,25 @@ class FieldText:
                 self._vindex = vi
         return self._vindex
 
-    def prefix_positions(self, prefix: str, semitic: bool) -> list[int]:
-        """Positions of tokens starting with `prefix` (bisect over sorted keys)."""
-        if semitic:
-            if self._vkeys is None:
-                self._vkeys = sorted(self.vindex)
-            keys, table = self._vkeys, self.vindex
-        else:
-            if self._keys is None:
-                self._keys = sorted(self.index)
-            keys, table = self._keys, self.index
-        i = bisect.bisect_left(keys, prefix)
+    def prefix_positions(self, prefix: str, sorted_tokens: list[str]) -> list[int]:
+        """Positions of tokens (or Arabic/Hebrew variants) starting with `prefix`.
+
+        `sorted_tokens` is the whole document's Document.sorted_tokens(): one sort per
+        document serves every prefix term in every field (a token from another field
+        simply has no entry here)."""
+        table = self.vindex
+        i = bisect.bisect_left(sorted_tokens, prefix)
+        n = len(sorted_tokens)
         out: list[int] = []
-        while i < len(keys) and keys[i].startswith(prefix):
-            out.extend(table[keys[i]])
+        found = 0
+        while i < n and sorted_tokens[i].startswith(prefix):
+            pos = table.get(sorted_tokens[i])
+            if pos:
+                out.extend(pos)
+                found += 1
             i += 1
-        if len(out) > 1:
-            out = sorted(set(out))
+        if found > 1:
+            out.sort()
         return out
 
     def nfkc(self) -> tuple[str, list[int] | None, list[int] | None]:
@@ -117,11 +118,12 @@ class FieldText:
 class Document:
     """An item's fields, tokenised once. Build with `Document.build(values)`."""
 
-    __slots__ = ("fields", "_keys", "_fts")
+    __slots__ = ("fields", "_keys", "_sorted", "_fts")
 
     def __init__(self, fields: dict[str, FieldText]) -> None:
         self.fields = fields
-        self._keys: frozenset[str] | None = None
+        self._keys: set[str] | None = None
+        self._sorted: list[str] | None = None
         self._fts: str | None = None
 
     @classmethod
@@ -136,21 +138,22 @@ class Document:
     def text(self, field: str) -> str:
         return self.fields[field].plain
 
-    def index_keys(self) -> frozenset[str]:
-        """Keys for RuleSet's index: every token and variant, plus their 2- and
-        3-character prefixes (marked with \\x00/\\x01) for prefix terms."""
+    def index_tokens(self) -> set[str]:
+        """Every token of every field, Arabic/Hebrew tokens also under their variants:
+        what RuleSet looks up rule anchors in. (Treat as read-only.)"""
         if self._keys is None:
             keys: set[str] = set()
             for ft in self.fields.values():
-                keys.update(ft.vindex)
-            pre = set()
-            for k in keys:
-                pre.add("\x00" + k[:2])
-                if len(k) >= 3:
-                    pre.add("\x01" + k[:3])
-            keys |= pre
-            self._keys = frozenset(keys)
+                if ft.tokens:
+                    keys.update(ft.vindex)
+            self._keys = keys
         return self._keys
+
+    def sorted_tokens(self) -> list[str]:
+        """index_tokens() sorted, for exact prefix checks by bisection."""
+        if self._sorted is None:
+            self._sorted = sorted(self.index_tokens())
+        return self._sorted
 
     def fts_text(self) -> str:
         """Text for an SQLite FTS5 column (default unicode61 tokenizer) that

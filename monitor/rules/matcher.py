@@ -40,13 +40,12 @@ def is_semitic(tok: str) -> bool:
     return is_arabic(tok) or is_hebrew(tok)
 
 
-def _part_fn(tok: str, prefix: bool) -> Callable[[FieldText], Optional[list]]:
-    semitic = is_semitic(tok)
+def _part_fn(tok: str, prefix: bool) -> Callable[[FieldText, Document], Optional[list]]:
     if prefix:
-        return lambda ft: ft.prefix_positions(tok, semitic)
-    if semitic:
-        return lambda ft: ft.vindex.get(tok)
-    return lambda ft: ft.index.get(tok)
+        return lambda ft, doc: ft.prefix_positions(tok, doc.sorted_tokens())
+    if is_semitic(tok):
+        return lambda ft, doc: ft.vindex.get(tok)
+    return lambda ft, doc: ft.index.get(tok)
 
 
 def compile_node(node: Node) -> Evaluator:
@@ -104,13 +103,13 @@ def _words(node: Words) -> Evaluator:
         hits = None
         for f in fields:
             ft = doc.fields[f]
-            pos = first(ft)
+            pos = first(ft, doc)
             if not pos:
                 continue
             if rest:
                 others = []
                 for fn in rest:
-                    p = fn(ft)
+                    p = fn(ft, doc)
                     if not p:
                         break
                     others.append(set(p))

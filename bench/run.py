@@ -1,0 +1,23 @@
+"""`make bench`: every benchmark, one after the other. Figures go to standard output."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_poll  # noqa: E402
+import bench_rules  # noqa: E402
+
+
+def main() -> None:
+    print("== rules: indexed engine vs naive evaluation ==")
+    bench_rules.main([])
+    print()
+    print("== poll cycle: monitor run --once vs a naive feedparser loop ==")
+    bench_poll.main([100, 1000])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Build a Pipeline by hand for fetch tests: fixed clock, no jitter, injectable resolver."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from monitor.addresses import system_resolver
+from monitor.config import load_config
+from monitor.fetch import Fetcher, make_client
+from monitor.notify import Notifier
+from monitor.pipeline import Pipeline
+from monitor.store import Store
+
+NOW = 1_800_000_000.0
+
+
+class Clock:
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def config_file(tmp_path: Path, feeds: dict[str, str], monitor: str = "", feed_extra: str = "") -> Path:
+    text = f'[monitor]\ndatabase = "m.db"\njitter = 0\ninterval = "5m"\n{monitor}\n'
+    for name, url in feeds.items():
+        text += f'[[feeds]]\nname = "{name}"\nurl = "{url}"\n{feed_extra}\n'
+    text += '[[rules]]\nname = "any"\nquery = "the OR a OR in OR of"\nnotify = ["screen"]\n'
+    text += '[channels.screen]\nurls = ["console://"]\n'
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def poll(path: Path, feed: str, clock: Clock | None = None, resolver=system_resolver, parser=None):
+    """One poll of one feed through the real client; returns (outcome, feed state)."""
+    config = load_config(path, env={})
+    clock = clock or Clock()
+
+    async def go():
+        client = make_client(config.settings.user_agent)
+        store = Store(config.settings.database)
+        fetcher = Fetcher(client, max_bytes=config.settings.max_bytes, timeout=config.settings.timeout,
+                          resolver=resolver)
+        try:
+            pipeline = Pipeline(config, store, fetcher, Notifier(config.channels), clock=clock, parser=parser)
+            outcome = await pipeline.poll(config.feed(feed))
+            return outcome, store.feed_state(feed)
+        finally:
+            await client.aclose()
+            store.close()
+
+    return asyncio.run(go())
