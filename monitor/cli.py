@@ -58,14 +58,27 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
 @cli.command()
 @click.option("--once", is_flag=True, help="Poll every enabled feed once, deliver, print a summary and exit.")
+@click.option("--log-format", type=click.Choice(["human", "json"]), default="human", show_default=True,
+              envvar="MONITOR_LOG_FORMAT", help="json: one JSON object per line (journald, log shippers).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None,
+              envvar="MONITOR_LOG_LEVEL", help="Overrides [monitor] log_level.")
 @pass_ctx
-def run(ctx: Context, once: bool) -> None:
+def run(ctx: Context, once: bool, log_format: str, log_level: str | None) -> None:
     """Run the daemon (or one cycle with --once)."""
     from .daemon import Daemon, open_pipeline, run_once
     from .logs import setup_logging
+    from .service import Service
 
     config = ctx.config()
-    setup_logging(config.settings.log_level, config.secrets)
+    secrets: set[str] = set()
+
+    def apply_logging(cfg: Config) -> None:
+        # After a reload, secrets of the old channels stay redacted too: their values may
+        # still be in flight (an old pipeline finishing a poll, a delivery error).
+        secrets.update(cfg.secrets)
+        setup_logging(log_level or cfg.settings.log_level, secrets, fmt=log_format)
+
+    apply_logging(config)
     for warning in config.warnings:
         log.warning("%s", warning)
 
@@ -73,11 +86,14 @@ def run(ctx: Context, once: bool) -> None:
         with open_pipeline(config) as pipeline:
             try:
                 if once:
-                    summary = await run_once(pipeline)
+                    from .progress import progress
+
+                    with progress("polling feeds", len(pipeline.enabled_feeds())) as advance:
+                        summary = await run_once(pipeline, lambda outcome: advance(outcome.feed))
                     for line in summary.lines():
                         click.echo(line)
                 else:
-                    await Daemon(pipeline).run()
+                    await Daemon(pipeline, Service(on_config=apply_logging)).run()
             finally:
                 await pipeline.fetcher.client.aclose()
 
@@ -212,6 +228,85 @@ def alerts(ctx: Context, limit: int, as_json: bool) -> None:
         later = [s for s in r["sources"] if s != r["feed"]]
         if later:
             click.echo(f"    also carried by: {', '.join(later)}")
+
+
+@cli.command("import-opml")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--dry-run", is_flag=True, help="Report what would be added; leave the config file alone.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON object: the feeds added and those skipped.")
+@pass_ctx
+def import_opml(ctx: Context, file: str, dry_run: bool, as_json: bool) -> None:
+    """Add the feeds of an OPML export to the config file, keeping its comments; skip duplicates."""
+    from . import opml
+    from .progress import progress
+
+    config = ctx.config()
+    try:
+        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{file}: cannot read: {exc.strerror or exc}") from None
+    outlines = opml.read_opml(data, file)
+    with progress("reading outlines", len(outlines)) as advance:
+        plan = opml.plan_import(outlines, config.feeds, opml.raw_feed_urls(config.path))
+        for o in outlines:
+            advance(o.title or o.url)
+    if plan.added and not dry_run:
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+        text = opml.add_feeds_to_toml(
+            config.path.read_text(encoding="utf-8"), plan.added, f"imported from {Path(file).name} on {stamp}"
+        )
+        _write_checked_config(config.path, text)
+    if as_json:
+        click.echo(json.dumps({"added": plan.added, "skipped": plan.skipped, "dry_run": dry_run}, indent=2,
+                              ensure_ascii=False))
+        return
+    verb = "would add" if dry_run else "added"
+    for f in plan.added:
+        tags = f" [{', '.join(f['tags'])}]" if f["tags"] else ""
+        click.echo(f"{verb} {f['name']}: {f['url']}{tags}")
+    for f in plan.skipped:
+        click.echo(f"skipped {f['title'] or f['url']}: {f['reason']}")
+    click.echo(
+        f"{len(plan.added)} feed{'s' if len(plan.added) != 1 else ''} {verb}, {len(plan.skipped)} skipped"
+        + (f" ({config.path})" if plan.added and not dry_run else ""),
+        err=True,
+    )
+    if plan.added and not dry_run:
+        click.echo("a running daemon picks them up on reload: systemctl reload monitor (or kill -HUP its pid)", err=True)
+
+
+def _write_checked_config(path: Path, text: str) -> None:
+    """Replace the config only when the new text loads: validate a copy beside it first."""
+    from .config import load_config
+    from .errors import ConfigError
+    from .opml import write_atomically
+
+    probe = path.with_name(f".{path.name}.check")
+    probe.write_text(text, encoding="utf-8")
+    try:
+        load_config(probe)
+    except ConfigError as exc:
+        raise ConfigError([p.replace(str(probe), str(path)) for p in exc.problems]) from None
+    finally:
+        probe.unlink(missing_ok=True)
+    write_atomically(path, text)
+
+
+@cli.command("export-opml")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
+              help="Write to this file instead of standard output.")
+@pass_ctx
+def export_opml(ctx: Context, output: str) -> None:
+    """Write the configured feeds as OPML 2.0 (tags become categories)."""
+    from .opml import export_opml as render, raw_feed_urls
+
+    config = ctx.config()
+    text = render(config, raw_feed_urls(config.path))
+    if output == "-":
+        click.echo(text, nl=False)
+        return
+    Path(output).write_text(text, encoding="utf-8")
+    click.echo(f"{len(config.feeds)} feeds written to {output}", err=True)
 
 
 def _short(value: Any) -> str:

@@ -68,6 +68,7 @@ class Settings:
     parse_workers: int = 2
     adopt_redirect_after: int = 3  # polls answering the same permanent move before it is adopted
     retention: float = 30 * 86400.0  # items' text is pruned after this; their identity is kept
+    http: tuple[str, int] | None = None  # (host, port) of /healthz and /metrics; None: off
 
 
 @dataclass(frozen=True)
@@ -156,8 +157,63 @@ def find_config(explicit: str | None, env: Mapping[str, str] = os.environ) -> Pa
     )
 
 
+class CredentialEnv(Mapping[str, str]):
+    """The environment, then systemd credentials: `${NAME}` falls back to the file
+    $CREDENTIALS_DIRECTORY/NAME (LoadCredential=NAME:PATH in the unit), so a secret
+    need never be in an environment variable. The environment wins when both are set."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        directory = env.get("CREDENTIALS_DIRECTORY", "")
+        self.directory = Path(directory) if directory else None
+
+    def _credential(self, name: str) -> str | None:
+        if self.directory is None or not _ENV_NAME.fullmatch(name):
+            return None
+        try:
+            # A trailing newline is an artefact of `echo … > file`, never part of a secret.
+            return (self.directory / name).read_text(encoding="utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def __getitem__(self, name: str) -> str:
+        if self.env.get(name):
+            return self.env[name]
+        value = self._credential(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and (bool(self.env.get(name)) or self._credential(name) is not None)
+
+    def __iter__(self):
+        return iter(self.env)
+
+    def __len__(self) -> int:
+        return len(self.env)
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def parse_listen(value: Any) -> tuple[str, int]:
+    """`"127.0.0.1:9464"`, `"[::1]:9464"` or `":9464"` (all interfaces) → (host, port)."""
+    if not isinstance(value, str) or ":" not in value:
+        raise ValueError('must be "HOST:PORT", e.g. "127.0.0.1:9464"')
+    host, _, port = value.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError("write an IPv6 address in brackets, e.g. \"[::1]:9464\"")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{port!r} is not a port number (1 to 65535)")
+    return host or "0.0.0.0", int(port)
+
+
 def load_config(path: Path | str, env: Mapping[str, str] = os.environ) -> Config:
     path = Path(path)
+    env = CredentialEnv(env)
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -175,6 +231,7 @@ _MONITOR_KEYS = {
     "database", "interval", "backfill", "jitter", "concurrency", "per_host",
     "timeout", "max_bytes", "user_agent", "log_level", "connect_timeout", "max_backoff",
     "ttl_ceiling", "parse_timeout", "parse_workers", "adopt_redirect_after", "retention",
+    "http",  # the service's health/metrics endpoint
 }
 _FEED_KEYS = {"name", "url", "interval", "tags", "enabled", "title", "ignore_server_ttl"}
 _RULE_KEYS = {"name", "query", "notify", "feeds"}
@@ -291,7 +348,16 @@ class _Loader:
             self.problem("[monitor] database", f"uses ${{{missing[0]}}}, which is not set; set it or write the path")
         database = Path(db_text).expanduser()
         if not database.is_absolute():
-            database = base / database
+            # Under systemd the config sits in read-only /etc; a relative database
+            # belongs in the unit's StateDirectory (the first one when several).
+            state_dir = self.env.get("STATE_DIRECTORY", "").split(":")[0]
+            database = (Path(state_dir) if state_dir else base) / database
+        http = None
+        if t.get("http") not in (None, ""):
+            try:
+                http = parse_listen(t["http"])
+            except ValueError as exc:
+                self.problem("[monitor] http", str(exc))
         level = str(t.get("log_level", "info")).lower()
         if level not in _LOG_LEVELS:
             self.problem("[monitor] log_level", f"{level!r} is not one of {', '.join(_LOG_LEVELS)}")
@@ -334,6 +400,7 @@ class _Loader:
             timeout=timeout if timeout > 0 else 30.0,
             user_agent=self.string("[monitor] user_agent", t.get("user_agent", DEFAULT_USER_AGENT)),
             log_level=level,
+            http=http,
             **ints,
             **positive,
         )
@@ -384,7 +451,8 @@ class _Loader:
                 reason = f"{names} not set"
                 self.warnings.append(
                     f"{self.path}: channel \"{name}\" is disabled: {names} is not set; "
-                    "export it (or put it in the service's EnvironmentFile) to enable the channel"
+                    "export it (or put it in the service's EnvironmentFile, or load it with LoadCredential=) "
+                    "to enable the channel"
                 )
             channels[name] = ChannelConfig(name=name, urls=tuple(resolved), disabled_reason=reason)
         return channels

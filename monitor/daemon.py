@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -22,6 +22,7 @@ from .models import PollOutcome
 from .notify import Notifier
 from .parsepool import ParserPool
 from .pipeline import DeliveryReport, Pipeline
+from .service import Service
 from .store import Store
 
 log = logging.getLogger("monitor.daemon")
@@ -56,18 +57,28 @@ class CycleSummary:
         return out
 
 
-async def run_once(pipeline: Pipeline) -> CycleSummary:
-    """Poll every enabled feed once (due or not), then attempt every due delivery."""
-    outcomes = await asyncio.gather(*(pipeline.poll(f) for f in pipeline.enabled_feeds()))
+async def run_once(pipeline: Pipeline, on_polled: Callable[[PollOutcome], None] | None = None) -> CycleSummary:
+    """Poll every enabled feed once (due or not), then attempt every due delivery.
+    `on_polled` sees each outcome as it arrives (progress on a terminal)."""
+
+    async def poll(feed) -> PollOutcome:
+        outcome = await pipeline.poll(feed)
+        if on_polled:
+            on_polled(outcome)
+        return outcome
+
+    outcomes = await asyncio.gather(*(poll(f) for f in pipeline.enabled_feeds()))
     delivery = await pipeline.deliver_due()
     pipeline.prune()
     return CycleSummary(list(outcomes), delivery)
 
 
 class Daemon:
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, service: Service | None = None) -> None:
         self.pipeline = pipeline
+        self.service = service or Service()
         self.in_flight: dict[str, asyncio.Task[PollOutcome]] = {}
+        self.delivering: asyncio.Task | None = None  # the running delivery job, waited for on stop
         self.stopping = asyncio.Event()
 
     async def dispatch(self) -> None:
@@ -78,10 +89,12 @@ class Daemon:
                 continue
             task = asyncio.create_task(self._poll(enabled[name]), name=f"poll:{name}")
             self.in_flight[name] = task
+        self.service.tick()  # the heartbeat behind /healthz and the systemd watchdog
 
     async def _poll(self, feed) -> PollOutcome:
         try:
             outcome = await self.pipeline.poll(feed)
+            self.service.polled(outcome)
             if outcome.status == "ok" and (outcome.new_items or outcome.alerts):
                 log.info("feed %s: %d new items, %d alerts", feed.name, outcome.new_items, outcome.alerts)
             return outcome
@@ -92,7 +105,17 @@ class Daemon:
             self.in_flight.pop(feed.name, None)
 
     async def deliver(self) -> None:
-        await self.pipeline.deliver_due()
+        if self.stopping.is_set():
+            return
+        self.delivering = asyncio.current_task()
+        try:
+            self.service.delivered(await self.pipeline.deliver_due())
+        finally:
+            self.delivering = None
+
+    def reload(self) -> None:
+        """SIGHUP: swap in a pipeline for the re-read config, or keep this one."""
+        self.pipeline = self.service.reload(self.pipeline)
 
     async def prune(self) -> None:
         # A coroutine, so it runs on the loop thread like every other database write.
@@ -102,24 +125,34 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
+        self.service.prepare(self.pipeline, lambda: self.pipeline)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)  # after prepare(): reload reports through it
         scheduler = AsyncIOScheduler(event_loop=loop)
         common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
         scheduler.add_job(self.dispatch, "interval", seconds=DISPATCH_EVERY, id="dispatch", **common)
         scheduler.add_job(self.deliver, "interval", seconds=DELIVER_EVERY, id="deliver", **common)
         scheduler.add_job(self.prune, "interval", seconds=PRUNE_EVERY, id="retention", **common)
+        self.service.add_jobs(scheduler, common)
         scheduler.start()
         n = len(self.pipeline.enabled_feeds())
         log.info("monitor started: %d feeds, %d rules", n, len(self.pipeline.config.rules))
         await self.dispatch()
+        self.service.started()
         try:
             await self.stopping.wait()
         finally:
             log.info("stopping: finishing %d polls in flight", len(self.in_flight))
+            self.service.stopping()
             scheduler.shutdown(wait=False)
-            if self.in_flight:
-                await asyncio.wait(list(self.in_flight.values()), timeout=STOP_GRACE)
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            # Polls and a running delivery finish (each ingest is one transaction, each
+            # sent delivery is marked); what is cut off at the grace period is rolled
+            # back or stays pending in the outbox, to be done after the restart.
+            running = [*self.in_flight.values(), *([self.delivering] if self.delivering else [])]
+            if running:
+                await asyncio.wait(running, timeout=STOP_GRACE)
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
+            self.service.close()
 
 
 @contextmanager

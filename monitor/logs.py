@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
+from datetime import datetime, timezone
 from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
@@ -44,16 +46,50 @@ class RedactFilter(logging.Filter):
         return True
 
 
-def setup_logging(level: str = "info", secrets: Iterable[str] = (), stream=None) -> None:
-    """Human-readable lines on stderr, with redaction on every record."""
+LOG_FORMATS = ("human", "json")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for journald and log shippers."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+class _RedactingFormatter(logging.Formatter):
+    """Redacts the finished line too: tracebacks and exception text bypass the filter."""
+
+    def __init__(self, inner: logging.Formatter, redact: RedactFilter) -> None:
+        super().__init__()
+        self.inner = inner
+        self.redact_filter = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redact_filter.redact(self.inner.format(record))
+
+
+def setup_logging(level: str = "info", secrets: Iterable[str] = (), stream=None, fmt: str = "human") -> None:
+    """Human-readable lines (or JSON lines with fmt="json") on stderr, redacted."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_monitor", False):
             root.removeHandler(handler)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler._monitor = True  # type: ignore[attr-defined]
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
-    handler.addFilter(RedactFilter(secrets))
+    redact = RedactFilter(secrets)
+    inner = JsonFormatter() if fmt == "json" else logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"
+    )
+    handler.setFormatter(_RedactingFormatter(inner, redact))
+    handler.addFilter(redact)
     root.addHandler(handler)
     root.setLevel(level.upper())
     # Libraries that log request URLs (webhook tokens live in them) stay quiet.

@@ -511,3 +511,22 @@ class Store:
             item = dict(zip(names, row))
             item["tags"] = json.loads(item["tags"] or "[]")
             yield item
+
+    # -- service health (issue 7): cheap queries for the watchdog, STATUS= and /metrics --
+
+    def ping(self) -> None:
+        """Raise sqlite3.Error unless the database answers a query on a real table."""
+        self.conn.execute("SELECT count(*) FROM feeds WHERE next_poll <= 0").fetchone()
+
+    def alerts_since(self, since: float) -> int:
+        return self.conn.execute("SELECT count(*) FROM alerts WHERE created >= ?", (since,)).fetchone()[0]
+
+    def feed_errors(self) -> dict[str, int]:
+        """Consecutive errors of every known feed, by name."""
+        return dict(self.conn.execute("SELECT name, coalesce(consecutive_errors, 0) FROM feeds").fetchall())
+
+    def outbox_counts(self) -> dict[str, int]:
+        """Deliveries not yet sent, by status ('pending', and 'dead' once deliveries age out)."""
+        return dict(
+            self.conn.execute("SELECT status, count(*) FROM deliveries WHERE status != 'sent' GROUP BY status").fetchall()
+        )
