@@ -12,14 +12,14 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from .config import Config, FeedConfig
-from .errors import DeliveryError, FeedGone, FetchError, ParseError
+from .errors import FeedGone, FetchError, ParseError
 from .fetch import Fetcher
 from .logs import redact_url
 from .models import ParsedFeed, PollOutcome
-from .notify import Notifier, render
+from .notify import Notifier
+from .outbox import DeliveryReport, Outbox
 from .parse import parse_feed
 from .rules import Document, RuleSet, compile_query
 from .store import Store
@@ -27,16 +27,6 @@ from .store import Store
 log = logging.getLogger("monitor.pipeline")
 
 MAX_BACKOFF = 6 * 3600.0
-DELIVERY_RETRY_FIRST = 30.0
-DELIVERY_RETRY_MAX = 30 * 60.0
-
-
-@dataclass
-class DeliveryReport:
-    sent: int = 0
-    failed: int = 0
-    errors: list[str] = field(default_factory=list)
-
 
 class Pipeline:
     """Everything one poll cycle needs, built from a Config and passed-in parts."""
@@ -58,6 +48,7 @@ class Pipeline:
         self.rng = rng or random.Random()
         self.compiled = {r.name: compile_query(r.query, config.aliases) for r in config.rules}
         self._rulesets: dict[str, RuleSet] = {}
+        self.outbox = Outbox(store, notifier, config.channels, config.delivery, clock=clock)
         store.sync_feeds(((f.name, f.url) for f in config.feeds), clock())
 
     def ruleset_for(self, feed: FeedConfig) -> RuleSet:
@@ -160,7 +151,7 @@ class Pipeline:
                     outcome.alerts += 1
                     for channel in self.config.rule(rule_name).notify:
                         for target in self.notifier.targets(channel):
-                            self.store.enqueue(alert_id, channel, target, now)
+                            self.store.enqueue(alert_id, channel, target, now, self.outbox.hold_until(channel, now))
             if baseline:
                 self.store.mark_baselined(feed.name)
             self.store.record_poll(
@@ -170,18 +161,5 @@ class Pipeline:
         return outcome
 
     async def deliver_due(self) -> DeliveryReport:
-        """Send every due delivery; a failure stays pending with a later retry time."""
-        report = DeliveryReport()
-        for delivery in self.store.due_deliveries(self.clock()):
-            try:
-                await asyncio.to_thread(self.notifier.send, delivery.channel, delivery.target, render(delivery))
-            except DeliveryError as exc:
-                delay = min(DELIVERY_RETRY_FIRST * 2**delivery.attempts, DELIVERY_RETRY_MAX)
-                self.store.mark_failed(delivery.id, exc.message, self.clock() + delay)
-                report.failed += 1
-                report.errors.append(exc.message)
-                log.warning("delivery %d (rule %s): %s; retry in %ds", delivery.id, delivery.rule, exc.message, delay)
-                continue
-            self.store.mark_sent(delivery.id, self.clock())
-            report.sent += 1
-        return report
+        """Send every due delivery (retries, digests, flood guard and rate limit: see outbox.py)."""
+        return await self.outbox.deliver_due()
