@@ -137,7 +137,7 @@ class Outbox:
                     self.store.fold([r.id for r in overflow], release)
                     report.folded += len(overflow)
                     log.warning(
-                        'channel "%s": more than %d messages in %ds; holding %d alerts for one digest in %ds',
+                        'channel "%s": more than %d messages in %.0fs; holding %d alerts for one digest in %.0fs',
                         channel, ch.flood_threshold, ch.flood_window, len(overflow), release - now,
                     )
             batches = [([r], "alert") for r in send]
@@ -184,11 +184,11 @@ class Outbox:
         report.failed += len(batch)
         report.errors.append(error)
         if attempted:
-            log.warning("deliveries %s (%s): %s; retry in %ds", _ids(batch), head.channel, error, delay)
+            log.warning("deliveries %s (%s): %s; retry in %.1fs", _ids(batch), head.channel, error, delay)
         if dead:
             report.dead += len(dead)
             log.error(
-                "deliveries %s (%s) failed for %ds and are now dead letters; `monitor outbox --retry-dead` "
+                "deliveries %s (%s) failed for %.0fs and are now dead letters; `monitor outbox --retry-dead` "
                 "sends them again", _ids(dead), head.channel, self.settings.dead_after,
             )
 
