@@ -309,6 +309,88 @@ def export_opml(ctx: Context, output: str) -> None:
     click.echo(f"{len(config.feeds)} feeds written to {output}", err=True)
 
 
+@cli.command()
+@click.option("--retry", "retry_ids", metavar="ID", type=int, multiple=True,
+              help="Send this pending or dead delivery now (repeatable).")
+@click.option("--retry-dead", is_flag=True, help="Send every dead letter again now.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per delivery.")
+@pass_ctx
+def outbox(ctx: Context, retry_ids: tuple[int, ...], retry_dead: bool, as_json: bool) -> None:
+    """Pending and dead deliveries with their last error; --retry ID / --retry-dead send them again."""
+    from .errors import NotFound
+    from .notify import Notifier
+    from .outbox import Outbox, outbox_rows
+    from .store import Store
+
+    config = ctx.config()
+    store = Store(config.settings.database)
+    try:
+        if not (retry_ids or retry_dead):
+            rows = outbox_rows(store, config.channels)
+            if as_json:
+                click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+                return
+            if not rows:
+                click.echo("the outbox is empty: every alert was delivered")
+            for r in rows:
+                click.echo(f"#{r['id']:<6} {r['state']:<14} {r['channel']:<12} attempts={r['attempts']:<3} "
+                           f"[{r['rule']}] {r['title']}")
+                if r["last_error"]:
+                    click.echo(f"        last error: {r['last_error']}")
+            return
+        ids = sorted(set(retry_ids) | (set(store.dead_ids()) if retry_dead else set()))
+        known = store.delivery_status(ids) if ids else {}
+        missing = [i for i in retry_ids if i not in known]
+        if missing:
+            raise NotFound(f"no delivery #{missing[0]}; `monitor outbox` lists them")
+        already = [i for i in retry_ids if known[i] == "sent"]
+        if already:
+            raise UsageError(f"delivery #{already[0]} was already sent; only pending or dead ones can be retried")
+
+        report, status = asyncio.run(Outbox(store, Notifier(config.channels), config.channels,
+                                            config.delivery).retry(ids))
+        result = [{"id": i, "status": status.get(i)} for i in ids]
+        if as_json:
+            click.echo(json.dumps({"sent": report.sent, "failed": report.failed, "deliveries": result,
+                                   "errors": report.errors}, indent=2, ensure_ascii=False))
+        else:
+            click.echo(f"{report.sent} sent, {report.failed} failed (kept for retry)" if ids else "nothing to retry")
+            for error in dict.fromkeys(report.errors):
+                click.echo(f"  {error}", err=True)
+        if report.failed:
+            sys.exit(1)
+    finally:
+        store.close()
+
+
+@cli.command("notify-test")
+@click.argument("channel")
+@pass_ctx
+def notify_test(ctx: Context, channel: str) -> None:
+    """Send a realistic sample alert through CHANNEL; exit 1 if a destination fails."""
+    from .errors import NotFound
+    from .logs import setup_logging
+    from .notify import Notifier
+    from .outbox import send_sample
+
+    config = ctx.config()
+    setup_logging("warning", config.secrets)
+    ch = config.channels.get(channel)
+    if ch is None:
+        known = ", ".join(sorted(config.channels)) or "none defined"
+        raise NotFound(f'no channel "{channel}"; channels: {known}')
+    if not ch.enabled:
+        raise MonitorError(f'channel "{channel}" is disabled: {ch.disabled_reason}',
+                           hint="export the variable (or put it in the service's EnvironmentFile)")
+    failed = 0
+    for n, error in send_sample(Notifier(config.channels), channel):
+        failed += error is not None
+        click.echo(f"{channel} destination #{n}: {'sent' if error is None else 'FAILED: ' + error}")
+    if failed:
+        raise MonitorError(f'{failed} destination(s) of channel "{channel}" failed',
+                           hint="check the URL and that the destination is reachable; `monitor check` validates URLs")
+
+
 def _short(value: Any) -> str:
     if not value:
         return "-"

@@ -16,11 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, RuleError
+from .logs import url_secrets
 from .rules import compile_query
 
 DEFAULT_INTERVAL = 300.0
 DEFAULT_USER_AGENT = "monitor/0.1 (+https://github.com/monitor-news/monitor)"
 CONSOLE_URL = "console://"
+DEFAULT_FLOOD_THRESHOLD = 20
+DEFAULT_FLOOD_WINDOW = 600.0
+SLACK_MIN_GAP = 1.0  # Slack accepts about one message a second per webhook
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -47,6 +51,47 @@ def parse_duration(value: Any) -> float:
     if not text or pos != len(text):
         raise ValueError(f"{value!r} is not a duration; write it like \"30s\", \"10m\", \"1h\" or \"2d\"")
     return total
+
+
+def parse_rate(value: Any) -> float:
+    """`"1/s"`, `"20/m"`, `"100/h"` (messages per unit) or 0 (no limit) → seconds between messages."""
+    if value == 0 and not isinstance(value, bool):
+        return 0.0
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*/\s*([smh])\s*", value) if isinstance(value, str) else None
+    if not m or float(m.group(1)) <= 0:
+        raise ValueError(f"{value!r} is not a rate; write it like \"1/s\", \"20/m\" or \"100/h\" (0: no limit)")
+    return _DURATION_UNITS[m.group(2)] / float(m.group(1))
+
+
+def _zone(name: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def digest_problem(value: Any, tz: str) -> str:
+    """Why `value` is not a digest schedule (an interval or a five-field crontab), or ""."""
+    if not isinstance(value, str) or not value.strip():
+        return 'must be an interval such as "15m" or a crontab such as "0 7 * * *"'
+    try:
+        if parse_duration(value) <= 0:
+            return "must be longer than 0s"
+        return ""
+    except ValueError:
+        pass
+    from apscheduler.triggers.cron import CronTrigger
+
+    if len(value.split()) != 5:
+        return f'{value!r} is neither an interval ("15m") nor a five-field crontab ("0 7 * * *")'
+    try:
+        CronTrigger.from_crontab(value, timezone=tz)
+    except ValueError as exc:
+        return f"{value!r} is not a valid crontab: {exc}"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -114,10 +159,26 @@ class ChannelConfig:
     name: str
     urls: tuple[str, ...]
     disabled_reason: str = ""  # set when a ${VAR} it needs is unset
+    digest: str = ""  # "" (send each alert), an interval ("15m") or a crontab ("0 7 * * *")
+    timezone: str = "UTC"  # of a crontab digest
+    min_gap: float = 0.0  # seconds between two messages to one destination (the rate limit)
+    flood_threshold: int = DEFAULT_FLOOD_THRESHOLD  # messages per flood_window before folding; 0: off
+    flood_window: float = DEFAULT_FLOOD_WINDOW
+    template: str = ""  # Jinja2 source of the message body ("" = built-in rendering)
 
     @property
     def enabled(self) -> bool:
         return not self.disabled_reason
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """[delivery]: how the outbox retries and when it gives up."""
+
+    retry_first: float = 30.0  # first retry delay, doubled after each failure
+    retry_max: float = 30 * 60.0  # the longest delay between two attempts
+    dead_after: float = 24 * 3600.0  # failing this long (since the first failure) → dead letter
+    check_every: float = 2.0  # how often the daemon looks for due deliveries
 
 
 @dataclass(frozen=True)
@@ -131,6 +192,7 @@ class Config:
     dedup: DedupSettings = field(default_factory=DedupSettings)
     warnings: tuple[str, ...] = ()
     secrets: frozenset[str] = field(default_factory=frozenset)  # env values to redact from logs
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
 
     def feed(self, name: str) -> FeedConfig | None:
         return next((f for f in self.feeds if f.name == name), None)
@@ -235,8 +297,9 @@ _MONITOR_KEYS = {
 }
 _FEED_KEYS = {"name", "url", "interval", "tags", "enabled", "title", "ignore_server_ttl"}
 _RULE_KEYS = {"name", "query", "notify", "feeds"}
-_CHANNEL_KEYS = {"urls"}
-_TOP_KEYS = {"monitor", "aliases", "feeds", "rules", "channels", "dedup"}
+_CHANNEL_KEYS = {"urls", "digest", "timezone", "rate_limit", "flood_threshold", "flood_window", "template"}
+_DELIVERY_KEYS = {"retry_first", "retry_max", "dead_after", "check_every"}
+_TOP_KEYS = {"monitor", "aliases", "feeds", "rules", "channels", "dedup", "delivery"}
 _DEDUP_KEYS = {"title_similarity", "window"}
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -325,6 +388,7 @@ class _Loader:
         feeds = self.feeds(data.get("feeds", []), settings)
         rules = self.rules(data.get("rules", []), aliases, channels, feeds)
         dedup = self.dedup(self.table(data, "dedup"))
+        delivery = self.delivery(self.table(data, "delivery"))
         if self.problems:
             raise ConfigError(self.problems)
         return Config(
@@ -337,6 +401,7 @@ class _Loader:
             dedup=dedup,
             warnings=tuple(self.warnings),
             secrets=frozenset(s for s in self.secrets if len(s) >= 4),
+            delivery=delivery,
         )
 
     def settings(self, t: dict[str, Any]) -> Settings:
@@ -454,8 +519,83 @@ class _Loader:
                     "export it (or put it in the service's EnvironmentFile, or load it with LoadCredential=) "
                     "to enable the channel"
                 )
-            channels[name] = ChannelConfig(name=name, urls=tuple(resolved), disabled_reason=reason)
+            for text in resolved:
+                self.secrets.update(url_secrets(text))
+            channels[name] = ChannelConfig(
+                name=name, urls=tuple(resolved), disabled_reason=reason, **self.channel_delivery(where, body, resolved)
+            )
         return channels
+
+    def channel_delivery(self, where: str, body: dict[str, Any], urls: list[str]) -> dict[str, Any]:
+        """A channel's digest, rate limit, flood guard and template, each checked here."""
+        out: dict[str, Any] = {}
+        tz = body.get("timezone", "UTC")
+        if not isinstance(tz, str) or not _zone(tz):
+            self.problem(f"{where} timezone", f"{tz!r} is not a time zone name such as \"UTC\" or \"Europe/London\"")
+            tz = "UTC"
+        out["timezone"] = tz
+        digest = body.get("digest")
+        if digest is not None:
+            problem = digest_problem(digest, tz)
+            if problem:
+                self.problem(f"{where} digest", problem)
+            else:
+                out["digest"] = digest.strip()
+        rate = body.get("rate_limit")
+        if rate is None:
+            slack = any(u.lower().startswith(("slack://", "https://hooks.slack.com/")) for u in urls)
+            out["min_gap"] = SLACK_MIN_GAP if slack else 0.0
+        else:
+            try:
+                out["min_gap"] = parse_rate(rate)
+            except ValueError as exc:
+                self.problem(f"{where} rate_limit", str(exc))
+        threshold = body.get("flood_threshold", DEFAULT_FLOOD_THRESHOLD)
+        if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 0:
+            self.problem(f"{where} flood_threshold", "must be a whole number of messages (0 turns the flood guard off)")
+        else:
+            out["flood_threshold"] = threshold
+        window = self.duration(f"{where} flood_window", body.get("flood_window"), DEFAULT_FLOOD_WINDOW)
+        if window <= 0:
+            self.problem(f"{where} flood_window", "must be longer than 0s, e.g. \"10m\"")
+        else:
+            out["flood_window"] = window
+        template = body.get("template")
+        if template is not None:
+            out["template"] = self.template(f"{where} template", template)
+        return out
+
+    def template(self, where: str, value: Any) -> str:
+        from .render import check_template  # jinja2 is only needed when a template is used
+
+        if not isinstance(value, str) or not value.strip():
+            self.problem(where, "must be the path of a Jinja2 template file, e.g. \"templates/slack.j2\"")
+            return ""
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            path = self.path.parent / path
+        try:
+            source = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            self.problem(where, f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}")
+            return ""
+        for problem in check_template(source):
+            self.problem(where, f"{path}: {problem}; templates may only use the documented values")
+        return source
+
+    def delivery(self, t: dict[str, Any]) -> DeliverySettings:
+        self.unknown_keys("[delivery]", t, _DELIVERY_KEYS)
+        base = DeliverySettings()
+        values = {}
+        for key in sorted(_DELIVERY_KEYS):
+            value = self.duration(f"[delivery] {key}", t.get(key), getattr(base, key))
+            if value <= 0:
+                self.problem(f"[delivery] {key}", "must be longer than 0s")
+                value = getattr(base, key)
+            values[key] = value
+        if values["retry_max"] < values["retry_first"]:
+            self.problem("[delivery] retry_max", "must be at least retry_first")
+        return DeliverySettings(**values)
 
     def feeds(self, entries: Any, settings: Settings) -> list[FeedConfig]:
         if not isinstance(entries, list):

@@ -28,7 +28,7 @@ from .store import Store
 log = logging.getLogger("monitor.daemon")
 
 DISPATCH_EVERY = 1.0  # seconds; one indexed query per tick
-DELIVER_EVERY = 2.0
+DELIVER_EVERY = 2.0  # default; [delivery] check_every sets it
 PRUNE_EVERY = 3600.0
 STOP_GRACE = 20.0
 
@@ -130,7 +130,8 @@ class Daemon:
         scheduler = AsyncIOScheduler(event_loop=loop)
         common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
         scheduler.add_job(self.dispatch, "interval", seconds=DISPATCH_EVERY, id="dispatch", **common)
-        scheduler.add_job(self.deliver, "interval", seconds=DELIVER_EVERY, id="deliver", **common)
+        deliver_every = self.pipeline.config.delivery.check_every
+        scheduler.add_job(self.deliver, "interval", seconds=deliver_every, id="deliver", **common)
         scheduler.add_job(self.prune, "interval", seconds=PRUNE_EVERY, id="retention", **common)
         self.service.add_jobs(scheduler, common)
         scheduler.start()

@@ -26,6 +26,37 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+def url_secrets(url: str) -> set[str]:
+    """The parts of a destination URL that are credentials: user, password, path tokens, query values.
+
+    apprise and its HTTP libraries may log any of them on their own (a Slack webhook's
+    token is its path), so each is redacted wherever it appears, not only the whole URL.
+    """
+    out: set[str] = set()
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return out
+    if password:  # the user name is no secret, and redacting a word like "alerts" everywhere hurts
+        out.add(password)
+    for segment in re.split(r"[/?&=:@]", parts.path + "?" + parts.query):
+        # Long opaque segments are tokens (Slack's T…/B…/secret); short ones are words like "hook".
+        if len(segment) >= 8 and re.search(r"\d", segment) and not re.fullmatch(r"\d+", segment):
+            out.add(segment)
+    for key_value in parts.query.split("&"):
+        key, _, value = key_value.partition("=")
+        if value and re.search(r"(?i)token|key|secret|pass|auth|sig", key):
+            out.add(value)
+    if parts.scheme.lower() in ("slack", "discord", "tgram", "msteams", "pover", "pbul", "gotify") or (
+        (parts.hostname or "").endswith("hooks.slack.com")
+    ):
+        # Every segment of these URLs is part of the credential.
+        netloc = "" if parts.scheme.lower().startswith("http") else parts.netloc
+        out.update(s for s in re.split(r"[/:@]", netloc + parts.path) if len(s) >= 4 and s != "services")
+    return {s for s in out if len(s) >= 4}
+
+
 class RedactFilter(logging.Filter):
     """Replaces every known secret value (from ${VAR}s) and URL credentials."""
 
@@ -95,5 +126,8 @@ def setup_logging(level: str = "info", secrets: Iterable[str] = (), stream=None,
     # Libraries that log request URLs (webhook tokens live in them) stay quiet.
     for noisy in ("httpx", "httpcore", "apprise", "apscheduler.executors.default", "apscheduler.scheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING if level != "debug" else logging.INFO)
+    # requests' urllib3 logs each request line, a webhook's token included, at debug.
+    for noisy in ("urllib3", "requests"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)

@@ -1,64 +1,53 @@
-"""Channels over apprise: render an alert, send it to one destination, report failures.
+"""Channels over apprise: pick each destination's dialect, send, report failures.
 
 A channel is a named set of apprise URLs. Each URL is a separate destination with
 its own delivery row, known by a hash of the URL (`target_id`) so that no secret is
-ever written to the database.
+ever written to the database. Rendering lives in render.py; the outbox (retries,
+digests, flood guard, rate limit) in outbox.py.
 """
 
 from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 import apprise
 
 from .config import CONSOLE_URL, ChannelConfig
 from .errors import DeliveryError
-from .logs import RedactFilter
+from .logs import RedactFilter, url_secrets
+from .render import AlertView, Message, Template, render_alert, render_digest
 from .store import Delivery
 
-SNIPPET = 300
+_FORMATS = {"slack": apprise.NotifyFormat.MARKDOWN, "html": apprise.NotifyFormat.HTML, "text": apprise.NotifyFormat.TEXT}
 
 
 def target_id(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
-@dataclass(frozen=True)
-class Message:
-    title: str
-    body: str
+def kind_of(url: str) -> str:
+    """The dialect a destination gets: Slack mrkdwn, HTML email, or plain text."""
+    lower = url.lower()
+    if lower.startswith("slack://") or lower.startswith("https://hooks.slack.com/"):
+        return "slack"
+    if lower.startswith(("mailto://", "mailtos://")):
+        return "html"
+    return "text"
 
 
-def snippet(text: str, occurrences: tuple[tuple[str, int, int], ...], field: str = "summary") -> str:
-    """About SNIPPET characters of `text` around the first match in it."""
-    if len(text) <= SNIPPET:
-        return text
-    starts = [s for f, s, _ in occurrences if f == field]
-    centre = min(starts) if starts else 0
-    begin = max(0, centre - SNIPPET // 3)
-    end = min(len(text), begin + SNIPPET)
-    cut = text[begin:end].strip()
-    return ("…" if begin else "") + cut + ("…" if end < len(text) else "")
+def view(d: Delivery) -> AlertView:
+    return AlertView(
+        rule=d.rule, title=d.title, link=d.link, feed=d.feed, summary=d.summary, published=d.published,
+        terms=d.terms, occurrences=d.occurrences,
+    )
 
 
-def render(d: Delivery) -> Message:
-    """A plain-text alert: rule, headline, link, outlet, time, terms, snippet."""
-    when = ""
-    if d.published:
-        when = datetime.fromtimestamp(d.published, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [d.title or "(no title)", d.link]
-    lines.append(" · ".join(x for x in (d.feed, when) if x))
-    if d.terms:
-        lines.append("matched: " + ", ".join(d.terms))
-    if d.summary:
-        lines.append("")
-        lines.append(snippet(d.summary, d.occurrences))
-    return Message(title=f"[{d.rule}] {d.title}", body="\n".join(line for line in lines if line is not None))
+def render(d: Delivery, kind: str = "text") -> Message:
+    """One alert as a message in `kind`'s dialect (kept for callers that render one delivery)."""
+    return render_alert(view(d), kind)
 
 
 class Notifier:
@@ -68,7 +57,17 @@ class Notifier:
         self.channels = channels
         self.console = console or sys.stdout
         self._apprise: dict[str, apprise.Apprise] = {}
-        self._redact = RedactFilter(url for ch in channels.values() for url in ch.urls if url != CONSOLE_URL)
+        self._templates = {n: Template(c.template, n) for n, c in channels.items() if c.template}
+        secrets: set[str] = set()
+        for ch in channels.values():
+            for url in ch.urls:
+                if url != CONSOLE_URL:
+                    secrets.add(url)
+                    secrets.update(url_secrets(url))
+        self._redact = RedactFilter(secrets)
+
+    def redact(self, text: str) -> str:
+        return self._redact.redact(text)
 
     def targets(self, channel: str) -> list[str]:
         """Target ids of a channel's destinations; empty when disabled or unknown."""
@@ -88,6 +87,26 @@ class Notifier:
                 return url
         raise DeliveryError(f'channel "{channel}" no longer has this destination')
 
+    def kind(self, channel: str, target: str) -> str:
+        try:
+            return kind_of(self._url(channel, target))
+        except DeliveryError:
+            return "text"
+
+    def compose(self, channel: str, target: str, alerts: Sequence[AlertView], reason: str = "digest") -> Message:
+        """The message for one destination: the channel's template if it has one, else the built-in."""
+        kind = self.kind(channel, target)
+        template = self._templates.get(channel)
+        if template is not None:
+            try:
+                return template.render(alerts, channel, kind)
+            except Exception as exc:  # checked at load time; a surprise must not lose the alert
+                raise DeliveryError(f'channel "{channel}": its template failed: {type(exc).__name__}: {exc}',
+                                    hint="run `monitor check`; the alert stays in the outbox") from None
+        if len(alerts) == 1:
+            return render_alert(alerts[0], kind)
+        return render_digest(alerts, channel, kind, reason)
+
     def send(self, channel: str, target: str, message: Message) -> None:
         """Deliver one message to one destination, or raise DeliveryError saying why."""
         url = self._url(channel, target)
@@ -101,14 +120,17 @@ class Notifier:
                 raise DeliveryError(f'channel "{channel}": apprise does not accept one of its URLs')
             self._apprise[url] = sender
         logs: list[str] = []
-        result = sender.notify(
-            body=message.body,
-            title=message.title,
-            body_format=apprise.NotifyFormat.TEXT,
-            log_callback=lambda entry, _plugin: logs.append(str(getattr(entry, "message", entry))),
-        )
+        try:
+            result = sender.notify(
+                body=message.body,
+                title=message.title,
+                body_format=_FORMATS.get(message.kind, apprise.NotifyFormat.TEXT),
+                log_callback=lambda entry, _plugin: logs.append(str(getattr(entry, "message", entry))),
+            )
+        except Exception as exc:  # apprise raises for a few malformed inputs; never lose the alert over it
+            raise DeliveryError(f'channel "{channel}": {self.redact(f"{type(exc).__name__}: {exc}")}') from None
         if not result:
-            reason = self._redact.redact(logs[-1]) if logs else "the destination refused the message"
+            reason = self.redact(logs[-1]) if logs else "the destination refused the message"
             raise DeliveryError(f'channel "{channel}": {reason}')
 
     def validate(self) -> list[str]:

@@ -13,18 +13,17 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from .addresses import is_private_address
-
 from .config import Config, FeedConfig
 from .dedup import canonical_url, content_digest
-from .errors import DeliveryError, FeedGone, FetchError, ParseError
+from .errors import FeedGone, FetchError, ParseError
 from .fetch import Fetcher
 from .logs import redact_url
 from .models import ParsedFeed, PollOutcome
-from .notify import Notifier, render
+from .notify import Notifier
+from .outbox import DeliveryReport, Outbox
 from .parse import parse_feed
 from .rules import Document, RuleSet, compile_query
 from .schedule import Schedule
@@ -32,10 +31,6 @@ from .store import Store
 from .stories import StoryMatcher
 
 log = logging.getLogger("monitor.pipeline")
-
-DELIVERY_RETRY_FIRST = 30.0
-DELIVERY_RETRY_MAX = 30 * 60.0
-
 
 Parser = Callable[[bytes, str, str], Awaitable[ParsedFeed]]
 
@@ -52,12 +47,6 @@ async def parse_in_thread(body: bytes, url: str, content_type: str) -> ParsedFee
     """The simple parser: off the event loop, in a thread (no time budget)."""
     return await asyncio.to_thread(parse_feed, body, url, content_type)
 
-
-@dataclass
-class DeliveryReport:
-    sent: int = 0
-    failed: int = 0
-    errors: list[str] = field(default_factory=list)
 
 
 class Pipeline:
@@ -83,6 +72,7 @@ class Pipeline:
         self.parser = parser or parse_in_thread
         self.compiled = {r.name: compile_query(r.query, config.aliases) for r in config.rules}
         self._rulesets: dict[str, RuleSet] = {}
+        self.outbox = Outbox(store, notifier, config.channels, config.delivery, clock=clock)
         store.sync_feeds(((f.name, f.url) for f in config.feeds), clock())
         self._warn_fast_remote_polling()
 
@@ -248,7 +238,7 @@ class Pipeline:
                     outcome.alerts += 1
                     for channel in self.config.rule(rule_name).notify:
                         for target in self.notifier.targets(channel):
-                            self.store.enqueue(alert_id, channel, target, now)
+                            self.store.enqueue(alert_id, channel, target, now, self.outbox.hold_until(channel, now))
             if baseline:
                 self.store.mark_baselined(feed.name)
             self.store.record_poll(
@@ -275,18 +265,5 @@ class Pipeline:
         return pruned
 
     async def deliver_due(self) -> DeliveryReport:
-        """Send every due delivery; a failure stays pending with a later retry time."""
-        report = DeliveryReport()
-        for delivery in self.store.due_deliveries(self.clock()):
-            try:
-                await asyncio.to_thread(self.notifier.send, delivery.channel, delivery.target, render(delivery))
-            except DeliveryError as exc:
-                delay = min(DELIVERY_RETRY_FIRST * 2**delivery.attempts, DELIVERY_RETRY_MAX)
-                self.store.mark_failed(delivery.id, exc.message, self.clock() + delay)
-                report.failed += 1
-                report.errors.append(exc.message)
-                log.warning("delivery %d (rule %s): %s; retry in %ds", delivery.id, delivery.rule, exc.message, delay)
-                continue
-            self.store.mark_sent(delivery.id, self.clock())
-            report.sent += 1
-        return report
+        """Send every due delivery (retries, digests, flood guard and rate limit: see outbox.py)."""
+        return await self.outbox.deliver_due()

@@ -16,7 +16,7 @@ from .dedup import canonical_url
 from .errors import MonitorError
 from .models import Item
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: outbox columns (dead letters, age-out, flood folding, batches)
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,8 @@ class Delivery:
     published: float | None
     terms: tuple[str, ...]
     occurrences: tuple[tuple[str, int, int], ...]
+    created: float = 0.0
+    fold: bool = False  # held by the flood guard, to go out in one digest
 
 
 def _row_dict(cursor: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
@@ -161,7 +163,25 @@ class Store:
                 self.conn.execute(sql)
             if not db["items_fts"].exists():
                 db["items"].enable_fts(["fts"], fts_version="FTS5", create_triggers=True)
+            self._migrate_outbox()
             self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _migrate_outbox(self) -> None:
+        """v2: dead letters, age-out, flood folding and message batches on deliveries.
+
+        Guarded by the columns themselves rather than the version number, so it is
+        safe whatever other migrations run around it.
+        """
+        have = {row[1] for row in self.conn.execute("PRAGMA table_info(deliveries)")}
+        for column, decl in (
+            ("dead_at", "REAL"),  # set when the delivery aged out (status 'dead')
+            ("first_failed", "REAL"),  # start of the age-out clock
+            ("fold", "INTEGER NOT NULL DEFAULT 0"),  # 1: held by the flood guard for one digest
+            ("batch", "INTEGER"),  # deliveries sent in one message share the id of its first
+        ):
+            if column not in have:
+                self.conn.execute(f"ALTER TABLE deliveries ADD COLUMN {column} {decl}")
+        self.conn.execute("CREATE INDEX IF NOT EXISTS deliveries_sent ON deliveries(channel, target, sent_at)")
 
     @contextmanager
     def transaction(self) -> Iterator[Store]:
@@ -419,18 +439,19 @@ class Store:
         )
         return int(cur.lastrowid) if cur.rowcount else None
 
-    def enqueue(self, alert_id: int, channel: str, target: str, now: float) -> None:
+    def enqueue(self, alert_id: int, channel: str, target: str, now: float, due: float | None = None) -> None:
+        """One delivery per (alert, channel, destination); `due` holds it (a digest's send time)."""
         self.conn.execute(
             "INSERT OR IGNORE INTO deliveries (alert_id, channel, target, status, attempts, next_attempt, created)"
             " VALUES (?, ?, ?, 'pending', 0, ?, ?)",
-            (alert_id, channel, target, now, now),
+            (alert_id, channel, target, now if due is None else due, now),
         )
 
     # -- outbox ---------------------------------------------------------------------
 
     _DELIVERY_SQL = (
         "SELECT d.id, d.alert_id, d.channel, d.target, d.attempts, d.status, d.last_error, d.next_attempt,"
-        " a.rule, a.terms, a.occurrences, i.title, i.link, i.feed, i.summary, i.published"
+        " d.created, d.fold, a.rule, a.terms, a.occurrences, i.title, i.link, i.feed, i.summary, i.published"
         " FROM deliveries d JOIN alerts a ON a.id = d.alert_id JOIN items i ON i.id = a.item_id"
     )
 
@@ -448,6 +469,7 @@ class Store:
             rule=r["rule"], title=r["title"] or "", link=r["link"] or "", feed=r["feed"], summary=r["summary"] or "",
             published=r["published"], terms=tuple(json.loads(r["terms"] or "[]")),
             occurrences=tuple(tuple(o) for o in json.loads(r["occurrences"] or "[]")),
+            created=r["created"] or 0.0, fold=bool(r["fold"]),
         )
 
     def mark_sent(self, delivery_id: int, now: float) -> None:
@@ -462,6 +484,89 @@ class Store:
             "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_attempt = ? WHERE id = ?",
             (error, next_attempt, delivery_id),
         )
+
+    def mark_sent_together(self, ids: list[int], now: float) -> None:
+        """Deliveries that went out in one message (one alert, or a digest)."""
+        marks = ",".join("?" * len(ids))
+        self.conn.execute(
+            "UPDATE deliveries SET status = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL,"
+            f" fold = 0, batch = ? WHERE id IN ({marks})",
+            (now, min(ids), *ids),
+        )
+
+    def mark_failed_together(self, ids: list[int], error: str, next_attempt: float, now: float,
+                             dead_after: float, attempted: bool = True) -> list[int]:
+        """Record a failure (or, `attempted` False, a wait behind one); those failing for
+        `dead_after` become dead letters (their ids returned)."""
+        marks = ",".join("?" * len(ids))
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE deliveries SET attempts = attempts + ?, last_error = ?, next_attempt = ?,"
+                f" first_failed = coalesce(first_failed, ?) WHERE id IN ({marks})",
+                (int(attempted), error, next_attempt, now, *ids),
+            )
+            dead = [r[0] for r in self.conn.execute(
+                f"SELECT id FROM deliveries WHERE id IN ({marks}) AND first_failed <= ?", (*ids, now - dead_after)
+            )]
+            if dead:
+                self.conn.execute(
+                    f"UPDATE deliveries SET status = 'dead', dead_at = ? WHERE id IN ({','.join('?' * len(dead))})",
+                    (now, *dead),
+                )
+        return dead
+
+    def fold(self, ids: list[int], release: float) -> None:
+        """Hold deliveries for the flood guard's digest at `release`."""
+        marks = ",".join("?" * len(ids))
+        self.conn.execute(f"UPDATE deliveries SET fold = 1, next_attempt = ? WHERE id IN ({marks})", (release, *ids))
+
+    def fold_release(self, channel: str, target: str) -> float | None:
+        """When the destination's pending flood digest goes out, if one is being collected."""
+        return self.conn.execute(
+            "SELECT max(next_attempt) FROM deliveries WHERE status = 'pending' AND fold = 1 AND channel = ?"
+            " AND target = ?",
+            (channel, target),
+        ).fetchone()[0]
+
+    def messages_since(self, channel: str, target: str, since: float) -> int:
+        """Messages (a digest counts once) sent to one destination since `since`."""
+        return self.conn.execute(
+            "SELECT count(DISTINCT coalesce(batch, id)) FROM deliveries WHERE channel = ? AND target = ?"
+            " AND status = 'sent' AND sent_at >= ?",
+            (channel, target, since),
+        ).fetchone()[0]
+
+    def outbox(self, limit: int = 500) -> list[dict[str, Any]]:
+        """Pending and dead deliveries, oldest first, with what they carry."""
+        return self._query(
+            "SELECT d.id, d.status, d.channel, d.target, d.attempts, d.last_error, d.created, d.next_attempt,"
+            " d.first_failed, d.dead_at, d.fold, a.rule, i.title, i.link, i.feed"
+            " FROM deliveries d JOIN alerts a ON a.id = d.alert_id JOIN items i ON i.id = a.item_id"
+            " WHERE d.status IN ('pending', 'dead') ORDER BY d.id LIMIT ?",
+            (limit,),
+        )
+
+    def delivery_status(self, ids: list[int]) -> dict[int, str]:
+        marks = ",".join("?" * len(ids))
+        return dict(self.conn.execute(f"SELECT id, status FROM deliveries WHERE id IN ({marks})", ids).fetchall())
+
+    def dead_ids(self) -> list[int]:
+        return [r[0] for r in self.conn.execute("SELECT id FROM deliveries WHERE status = 'dead' ORDER BY id")]
+
+    def claim(self, ids: list[int], now: float, lease: float) -> list[Delivery]:
+        """Make pending or dead deliveries pending again with a fresh age-out clock, and hold them
+        for `lease` seconds so that a running daemon leaves them to the caller who sends them now."""
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE deliveries SET status = 'pending', dead_at = NULL, first_failed = NULL, attempts = 0,"
+                f" fold = 0, next_attempt = ? WHERE status IN ('pending', 'dead') AND id IN ({marks})",
+                (now + lease, *ids),
+            )
+            rows = self._query(self._DELIVERY_SQL + f" WHERE d.status = 'pending' AND d.id IN ({marks})", ids)
+        return [self._delivery(r) for r in rows]
 
     def pending_count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM deliveries WHERE status = 'pending'").fetchone()[0]
