@@ -200,19 +200,33 @@ class Pipeline:
                 )
                 baseline = True
             outcome.baseline = baseline
+            # One query for what this feed already holds: an unchanged item (most of a
+            # changed feed) costs a digest and a dict lookup, and a feed with nothing stored
+            # yet needs no per-item lookups at all.
+            stored_digests = self.store.item_digests(feed.name, [i.key for i in parsed.items])
+            feed_has_items = bool(stored_digests) or self.store.has_items(feed.name)
+            inserted: set[tuple[str, str]] = set()  # (canonical link, title) stored by this loop
             for item in parsed.items:
-                doc = Document.build(item.fields(label))
                 digest = content_digest(item.title, item.summary, item.link)
-                stored = self.store.find_item(feed.name, item.key) or self.store.find_item_by_link(
-                    feed.name, canonical_url(item.link), item.title
-                )
+                if stored_digests.get(item.key) == digest:
+                    continue
+                stored = None
+                if feed_has_items or (canonical_url(item.link), item.title) in inserted:
+                    stored = self.store.find_item(feed.name, item.key) or self.store.find_item_by_link(
+                        feed.name, canonical_url(item.link), item.title
+                    )
+                # Title and summary are tokenised once, for the full-text index and the
+                # rules; the other fields only when rules are evaluated.
+                doc = Document.build({"title": item.title, "summary": item.summary})
                 previous: Document | None = None
                 if stored is not None and stored["key"] != item.key:
                     # Found under its old key (GUID churn, a link no longer repeated): adopt the new one.
                     self.store.rekey_item(stored["id"], item.key)
+                    stored_digests.pop(stored["key"], None)
                 if stored is None:
                     story_id = self.stories.assign(feed.name, item, now)
                     item_id = self.store.insert_item(feed.name, item, story_id, digest, doc.fts_text(), now)
+                    inserted.add((canonical_url(item.link), item.title))
                     outcome.new_items += 1
                 elif stored["content_hash"] == digest:
                     continue
@@ -227,6 +241,7 @@ class Pipeline:
                     backfill and item.published and item.published.timestamp() >= now - backfill
                 ):
                     continue
+                doc = doc.with_fields(item.fields(label))
                 for rule_name, match in rules.match(doc):
                     # An edit alerts only when it is what made the item relevant.
                     if previous is not None and self.compiled[rule_name].match(previous) is not None:

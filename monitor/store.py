@@ -325,6 +325,21 @@ class Store:
 
     # -- items and stories (call inside transaction()) ---------------------------
 
+    def item_digests(self, feed: str, keys: Iterable[str]) -> dict[str, str]:
+        """The content digest of each of these keys the feed has stored."""
+        keys = list(set(keys))
+        out: dict[str, str] = {}
+        for lo in range(0, len(keys), 500):
+            chunk = keys[lo:lo + 500]
+            marks = ",".join("?" * len(chunk))
+            out.update(self.conn.execute(
+                f"SELECT key, content_hash FROM items WHERE feed = ? AND key IN ({marks})", (feed, *chunk)
+            ).fetchall())
+        return out
+
+    def has_items(self, feed: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM items WHERE feed = ? LIMIT 1", (feed,)).fetchone() is not None
+
     def find_item(self, feed: str, key: str) -> dict[str, Any] | None:
         """The stored version of an item (its searchable fields and digest), or None."""
         rows = self._query(

@@ -135,6 +135,19 @@ class Document:
             raise ValueError(f"unknown document field(s): {', '.join(sorted(unknown))}; fields are {', '.join(FIELDS)}")
         return cls({f: FieldText(values.get(f) or "") for f in FIELDS})
 
+    def with_fields(self, values: Mapping[str, str | None]) -> "Document":
+        """A Document of `values` (as `build`) that reuses this one's tokenised fields
+        wherever the text is the same."""
+        unknown = set(values) - set(FIELDS)
+        if unknown:
+            raise ValueError(f"unknown document field(s): {', '.join(sorted(unknown))}; fields are {', '.join(FIELDS)}")
+        out = {}
+        for f in FIELDS:
+            plain = values.get(f) or ""
+            mine = self.fields[f]
+            out[f] = mine if mine.plain == plain else FieldText(plain)
+        return Document(out)
+
     def text(self, field: str) -> str:
         return self.fields[field].plain
 
