@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_poll  # noqa: E402
 import bench_rules  # noqa: E402
+import compare  # noqa: E402
 
 
 def main() -> None:
@@ -17,6 +18,9 @@ def main() -> None:
     print()
     print("== poll cycle: monitor run --once vs a naive feedparser loop ==")
     bench_poll.main([100, 1000])
+    print()
+    print("== side by side: monitor, newsboat, rss2email, feed2exec, naive loop (see bench/README.md) ==")
+    compare.main([])
 
 
 if __name__ == "__main__":
