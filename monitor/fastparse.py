@@ -55,15 +55,17 @@ _IMAGE_TAGS = frozenset({"url", "title", "link", "width", "height", "description
 _XML_DECL = re.compile(rb"^<\?xml\s[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
 _LINK = re.compile(r"https?://[^\s<>\"'\\^`{|}]+\Z")
 _XML_TYPES = ("application/rss+xml", "application/xml", "application/atom+xml", "application/rdf+xml")
-_PARSER = (
-    etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True, remove_pis=True)
-    if etree is not None else None
-)
+
+
+def _new_parser():
+    # One per call: lxml parser objects must not be shared between threads, and parse_feed
+    # also runs in threads (asyncio.to_thread) outside the worker processes.
+    return etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True, remove_pis=True)
 
 
 def fast_parse(body: bytes, content_type: str = "") -> dict[str, Any] | None:
     """feedparser's result (the keys parse.py reads) for a plain RSS 2.0 document, or None."""
-    if _PARSER is None or not _content_type_ok(content_type):
+    if etree is None or not _content_type_ok(content_type):
         return None
     head = body[:200]
     if not head.startswith((b"<?xml", b"<rss")):
@@ -75,9 +77,10 @@ def fast_parse(body: bytes, content_type: str = "") -> dict[str, Any] | None:
         return None
     try:
         # feedparser repairs UTF-8 read as Latin-1 and encoded again ("Ã©" for "é").
-        if "Ã" in body.decode("utf-8") or "Â" in body.decode("utf-8"):
+        text = body.decode("utf-8")
+        if "Ã" in text or "Â" in text:
             return None
-        root = etree.fromstring(body, _PARSER)
+        root = etree.fromstring(body, _new_parser())
     except (UnicodeDecodeError, etree.XMLSyntaxError, ValueError):
         return None
     if root.tag != "rss" or root.get("version") != "2.0" or len(root) != 1 or root[0].tag != "channel":
