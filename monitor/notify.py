@@ -41,7 +41,7 @@ def kind_of(url: str) -> str:
 def view(d: Delivery) -> AlertView:
     return AlertView(
         rule=d.rule, title=d.title, link=d.link, feed=d.feed, summary=d.summary, published=d.published,
-        terms=d.terms, occurrences=d.occurrences,
+        terms=d.terms, occurrences=d.occurrences, notice=d.notice or "",
     )
 
 

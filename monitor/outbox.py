@@ -32,6 +32,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from .config import ChannelConfig, DeliverySettings, parse_duration
 from .errors import DeliveryError
+from .holds import REASONS
 from .notify import Notifier, view
 from .render import SAMPLE
 from .store import Delivery, Store
@@ -120,6 +121,12 @@ class Outbox:
         ch = self.channels.get(channel)
         now = self.clock()
         batches: list[tuple[list[Delivery], str]]
+        held: list[tuple[list[Delivery], str]] = []
+        if ch is None or not ch.digest:
+            # Held by a cooldown or quiet hours: one message per reason (holds.py).
+            for reason in dict.fromkeys(r.hold for r in rows if r.hold):
+                held.append(([r for r in rows if r.hold == reason], REASONS.get(reason, reason)))
+            rows = [r for r in rows if not r.hold]
         folded = [r for r in rows if r.fold]
         if ch is not None and ch.digest:
             batches = [(rows, "digest")]
@@ -141,6 +148,7 @@ class Outbox:
                         channel, ch.flood_threshold, ch.flood_window, len(overflow), release - now,
                     )
             batches = [([r], "alert") for r in send]
+        batches = held + batches
         for n, (batch, reason) in enumerate(batches):
             if not await self._send(channel, target, batch, reason, report):
                 # The destination is failing: the rest of its queue waits for the same retry.
@@ -222,6 +230,8 @@ def outbox_rows(store: Store, channels: Mapping[str, ChannelConfig]) -> list[dic
         state = r["status"]
         if state == "pending" and r["fold"]:
             state = "held (flood)"
+        elif state == "pending" and r.get("hold"):
+            state = f"held ({REASONS.get(r['hold'], r['hold'])})"
         elif state == "pending" and ch is not None and ch.digest and not r["attempts"]:
             state = "held (digest)"
         rows.append({

@@ -20,6 +20,7 @@ from .config import Config, FeedConfig
 from .dedup import canonical_url, content_digest
 from .errors import FeedGone, FetchError, ParseError
 from .fetch import Fetcher
+from .holds import Holds
 from .logs import redact_url
 from .models import ParsedFeed, PollOutcome
 from .notify import Notifier
@@ -73,6 +74,8 @@ class Pipeline:
         self.compiled = {r.name: compile_query(r.query, config.aliases) for r in config.rules}
         self._rulesets: dict[str, RuleSet] = {}
         self.outbox = Outbox(store, notifier, config.channels, config.delivery, clock=clock)
+        # The desk (issue 9): cooldowns and quiet hours.
+        self.holds = Holds(store, config.channels, self.outbox.hold_until)
         store.sync_feeds(((f.name, f.url) for f in config.feeds), clock())
         self._warn_fast_remote_polling()
 
@@ -236,9 +239,12 @@ class Pipeline:
                     if alert_id is None:
                         continue
                     outcome.alerts += 1
-                    for channel in self.config.rule(rule_name).notify:
+                    rule = self.config.rule(rule_name)
+                    after = self.holds.cooldown(rule, now)  # inside the rule's cooldown: fold into its follow-up
+                    for channel in rule.notify:
+                        due, hold = self.holds.plan(channel, now, rule.urgent, after)
                         for target in self.notifier.targets(channel):
-                            self.store.enqueue(alert_id, channel, target, now, self.outbox.hold_until(channel, now))
+                            self.store.enqueue(alert_id, channel, target, now, due, hold)
             if baseline:
                 self.store.mark_baselined(feed.name)
             self.store.record_poll(
