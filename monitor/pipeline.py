@@ -19,6 +19,7 @@ from .addresses import is_private_address
 from .config import Config, FeedConfig
 from .dedup import canonical_url, content_digest
 from .errors import FeedGone, FetchError, ParseError
+from .feedhealth import FeedHealth
 from .fetch import Fetcher
 from .holds import Holds
 from .logs import redact_url
@@ -28,6 +29,7 @@ from .outbox import DeliveryReport, Outbox
 from .parse import parse_feed
 from .rules import Document, RuleSet, compile_query
 from .schedule import Schedule
+from .spikes import Spikes
 from .store import Store
 from .stories import StoryMatcher
 
@@ -74,8 +76,10 @@ class Pipeline:
         self.compiled = {r.name: compile_query(r.query, config.aliases) for r in config.rules}
         self._rulesets: dict[str, RuleSet] = {}
         self.outbox = Outbox(store, notifier, config.channels, config.delivery, clock=clock)
-        # The desk (issue 9): cooldowns and quiet hours.
+        # The desk (issue 9): cooldowns and quiet hours, feed health, spikes.
         self.holds = Holds(store, config.channels, self.outbox.hold_until)
+        self.health = FeedHealth(store, config.settings, notifier.targets, self.holds)
+        self.spikes = Spikes(store, notifier.targets, self.holds)
         store.sync_feeds(((f.name, f.url) for f in config.feeds), clock())
         self._warn_fast_remote_polling()
 
@@ -105,6 +109,9 @@ class Pipeline:
         outcome = await self._poll(feed)
         for warning in outcome.warnings:
             log.warning("feed %s: %s", feed.name, warning)
+        change = self.health.observe(feed, self.clock(), outcome.new_items)
+        if change:
+            log.info("feed health: %s", change)
         return outcome
 
     async def _poll(self, feed: FeedConfig) -> PollOutcome:
@@ -193,6 +200,7 @@ class Pipeline:
         rules = self.ruleset_for(feed)
         label = " ".join(x for x in (feed.title or feed.name, parsed.title) if x)
         backfill = self.config.settings.backfill
+        spiking: set[str] = set()  # spike rules that matched: checked once the items are in
         with self.store.transaction():
             state = self.store.feed_state(feed.name)
             baseline = state is None or not state.baselined
@@ -245,6 +253,12 @@ class Pipeline:
                         due, hold = self.holds.plan(channel, now, rule.urgent, after)
                         for target in self.notifier.targets(channel):
                             self.store.enqueue(alert_id, channel, target, now, due, hold)
+                    if rule.spike:
+                        spiking.add(rule_name)
+            for rule_name in sorted(spiking):
+                spike = self.spikes.check(self.config.rule(rule_name), now)
+                if spike:
+                    log.info("rule %s: %s", rule_name, spike)
             if baseline:
                 self.store.mark_baselined(feed.name)
             self.store.record_poll(
