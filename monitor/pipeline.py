@@ -32,6 +32,7 @@ from .schedule import Schedule
 from .spikes import Spikes
 from .store import Store
 from .stories import StoryMatcher
+from .updates import StoryUpdates
 
 log = logging.getLogger("monitor.pipeline")
 
@@ -76,10 +77,11 @@ class Pipeline:
         self.compiled = {r.name: compile_query(r.query, config.aliases) for r in config.rules}
         self._rulesets: dict[str, RuleSet] = {}
         self.outbox = Outbox(store, notifier, config.channels, config.delivery, clock=clock)
-        # The desk (issue 9): cooldowns and quiet hours, feed health, spikes.
+        # The desk (issue 9): cooldowns and quiet hours, feed health, spikes, story updates by email.
         self.holds = Holds(store, config.channels, self.outbox.hold_until)
         self.health = FeedHealth(store, config.settings, notifier.targets, self.holds)
         self.spikes = Spikes(store, notifier.targets, self.holds)
+        self.updates = StoryUpdates(config, store, notifier, self.holds)
         store.sync_feeds(((f.name, f.url) for f in config.feeds), clock())
         self._warn_fast_remote_polling()
 
@@ -223,13 +225,19 @@ class Pipeline:
                     self.store.rekey_item(stored["id"], item.key)
                 if stored is None:
                     story_id = self.stories.assign(feed.name, item, now)
+                    before = self.updates.outlets(story_id) if self.updates.enabled and not baseline else []
                     item_id = self.store.insert_item(feed.name, item, story_id, digest, doc.fts_text(), now)
                     outcome.new_items += 1
+                    if before:
+                        self.updates.new_source(feed.name, label, story_id, item, before, now)
                 elif stored["content_hash"] == digest:
                     continue
                 else:
                     item_id, story_id = stored["id"], stored["story_id"]
                     previous = Document.build(_stored_fields(stored, label))
+                    if self.updates.enabled and not baseline:
+                        # Before the update: the reply's subject is the headline the alert went out with.
+                        self.updates.edited(feed.name, story_id, stored["title"] or "", item, now)
                     self.store.update_item(item_id, item, digest, doc.fts_text(), now)
                     outcome.changed_items += 1
                 # The first poll records what exists without alerting on old news,
