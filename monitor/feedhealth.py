@@ -101,29 +101,31 @@ class FeedHealth:
     def observe(self, feed: FeedConfig, now: float, new_items: int = 0) -> str | None:
         """Assess the feed after a poll; on a change of state, store it and enqueue one message.
         Returns the message title when one was enqueued (or would have been, without a channel)."""
-        with self.store.transaction():
-            state = self.store.feed_state(feed.name)
-            if state is None:
-                return None
-            prev = self.store.feed_health(feed.name)
-            checked = prev["checked"] if prev else None
-            silent = ""
-            if not new_items and (prev is None or prev["state"] == "silent" or checked is None
-                                  or now - checked >= RECHECK_SILENCE):
-                silent = silence(self.store.item_times(feed.name), now, self.settings)
-                checked = now
-            verdict = assess(feed, state, now, self.settings, silent)
-            old = prev["state"] if prev else None
-            if old == verdict.state:
-                if checked != (prev["checked"] if prev else None):
-                    self.store.set_feed_health(feed.name, old, prev["since"], prev["detail"], checked)
-                return None
+        # Reads first, outside a transaction: most polls change nothing and should not take
+        # the write lock. Only this feed's poll writes its row, and a feed is never polled twice
+        # at once, so nothing can change between the reads and the write.
+        state = self.store.feed_state(feed.name)
+        if state is None:
+            return None
+        prev = self.store.feed_health(feed.name)
+        checked = prev["checked"] if prev else None
+        silent = ""
+        if not new_items and (prev is None or prev["state"] == "silent" or checked is None
+                              or now - checked >= RECHECK_SILENCE):
+            silent = silence(self.store.item_times(feed.name), now, self.settings)
+            checked = now
+        verdict = assess(feed, state, now, self.settings, silent)
+        old = prev["state"] if prev else None
+        if prev is not None and old == verdict.state:
+            if checked != prev["checked"]:
+                self.store.set_feed_health(feed.name, old, prev["since"], prev["detail"], checked)
+            return None
+        text = message(feed.name, old, verdict)
+        with self.store.transaction():  # the new state and its message, together
             self.store.set_feed_health(feed.name, verdict.state, now, verdict.detail, checked or now)
-            text = message(feed.name, old, verdict)
-            if text is None:
-                return None
-            self._enqueue(feed.name, *text, now)
-            return text[0]
+            if text is not None:
+                self._enqueue(feed.name, *text, now)
+        return text[0] if text else None
 
     def _enqueue(self, feed: str, title: str, body: str, now: float) -> None:
         channel = self.settings.health_channel

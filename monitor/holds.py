@@ -58,8 +58,11 @@ class Holds:
              after: float | None = None) -> tuple[float | None, str | None]:
         """(due time or None for now, hold reason or None) of a new delivery to `channel`;
         `after` is the end of a cooldown window the delivery waits for."""
-        due = after if after is not None else self.digest_due(channel, now)
-        hold = "cooldown" if after is not None else None
+        digest = self.digest_due(channel, now)
+        if digest is not None:
+            due, hold = digest, None  # a digest channel folds everything already; a cooldown adds nothing
+        else:
+            due, hold = after, ("cooldown" if after is not None else None)
         ch = self.channels.get(channel)
         if ch is not None and ch.quiet and not urgent:
             end = quiet_end(ch.quiet, ch.timezone, due if due is not None else now)

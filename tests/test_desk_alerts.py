@@ -84,6 +84,26 @@ def test_quiet_hours_hold_alerts_for_one_digest_except_urgent_rules(tmp_path, we
     rig.close()
 
 
+def test_plan_combines_digest_cooldown_and_quiet_hours():
+    from monitor.holds import Holds
+
+    night = datetime(2024, 3, 1, 23, tzinfo=timezone.utc).timestamp()
+    morning = datetime(2024, 3, 2, 7, tzinfo=timezone.utc).timestamp()
+    channels = {
+        "plain": ChannelConfig("plain", ("console://",)),
+        "quiet": ChannelConfig("quiet", ("console://",), quiet=(22 * 60, 7 * 60)),
+        "digest": ChannelConfig("digest", ("console://",), digest="15m"),
+    }
+    holds = Holds(None, channels, lambda ch, now: now + 900 if ch == "digest" else None)
+    assert holds.plan("plain", night) == (None, None)
+    assert holds.plan("plain", night, after=night + 600) == (night + 600, "cooldown")
+    assert holds.plan("quiet", night) == (morning, "quiet")
+    assert holds.plan("quiet", night, urgent=True) == (None, None)
+    assert holds.plan("quiet", night - 3 * 3600, after=night - 3 * 3600 + 600) == (night - 3 * 3600 + 600, "cooldown")
+    assert holds.plan("quiet", night - 600, after=night + 600) == (morning, "quiet")  # the follow-up waits for day
+    assert holds.plan("digest", night, after=night + 600) == (night + 900, None)  # the digest folds it anyway
+
+
 def test_quiet_end_wraps_midnight_and_follows_the_time_zone():
     at = lambda h, m=0: datetime(2024, 3, 1, h, m, tzinfo=timezone.utc).timestamp()  # noqa: E731
     assert quiet_end((22 * 60, 7 * 60), "UTC", at(23)) == datetime(2024, 3, 2, 7, tzinfo=timezone.utc).timestamp()
