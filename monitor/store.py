@@ -48,7 +48,7 @@ class FeedState:
 @dataclass(frozen=True)
 class Delivery:
     id: int
-    alert_id: int
+    alert_id: int | None  # None for a notice (feed health, spike, story update)
     channel: str
     target: str
     attempts: int
