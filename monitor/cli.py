@@ -192,7 +192,7 @@ def backtest(ctx: Context, rule_or_query: str, since: str, limit: int, as_json: 
 @click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per feed.")
 @pass_ctx
 def feeds(ctx: Context, as_json: bool) -> None:
-    """Each feed's health: last poll, status, errors, next poll, items."""
+    """Each feed's health (ok, failing, gone, moved, silent): last poll, status, errors, next poll, items."""
     rows = reports.feed_rows(ctx.config())
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
@@ -202,11 +202,15 @@ def feeds(ctx: Context, as_json: bool) -> None:
             f"HTTP {r['last_status']}" if r["last_status"] else "never polled"
         )
         click.echo(
-            f"{r['name']:<24} {'on ' if r['enabled'] else 'off'} {status:<32.32} "
+            f"{r['name']:<24} {'on ' if r['enabled'] else 'off'} {r['health'] or '-':<8} {status:<32.32} "
             f"errors={r['consecutive_errors']} items={r['items']} "
             f"last={_short(r['last_poll'])} ok={_short(r['last_success'])} next={_short(r['next_poll'])}"
         )
-        if r["adopted_url"]:
+        if r["health"] not in (None, "ok"):
+            # Since when, and why: the same words the health channel was sent.
+            for n, line in enumerate((r["health_detail"] or "").splitlines()):
+                click.echo(f"{'':<28}{r['health'] + ' since ' + _short(r['health_since']) + ': ' if not n else ''}{line}")
+        elif r["adopted_url"]:
             click.echo(f"{'':<28}moved permanently: now polling {r['adopted_url']}; update url in the config")
 
 

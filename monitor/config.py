@@ -63,6 +63,16 @@ def parse_rate(value: Any) -> float:
     return _DURATION_UNITS[m.group(2)] / float(m.group(1))
 
 
+def parse_quiet(value: Any) -> tuple[int, int]:
+    """`"22:00-07:00"` → (1320, 420): start and end in minutes after midnight (may wrap)."""
+    m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", value) if isinstance(value, str) else None
+    if m:
+        h1, m1, h2, m2 = map(int, m.groups())
+        if h1 < 24 and h2 < 24 and m1 < 60 and m2 < 60 and (h1, m1) != (h2, m2):
+            return h1 * 60 + m1, h2 * 60 + m2
+    raise ValueError(f'{value!r} is not a span of hours; write it like "22:00-07:00" (start-end, 24-hour clock)')
+
+
 def _zone(name: str) -> bool:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -114,6 +124,12 @@ class Settings:
     adopt_redirect_after: int = 3  # polls answering the same permanent move before it is adopted
     retention: float = 30 * 86400.0  # items' text is pruned after this; their identity is kept
     http: tuple[str, int] | None = None  # (host, port) of /healthz and /metrics; None: off
+    # Feed health (issue 9): the channel told of each feed's state changes, and the thresholds.
+    health_channel: str = ""  # "" = state is kept (monitor feeds) but nobody is messaged
+    failing_after: int = 3  # consecutive errors before a feed is "failing"
+    failing_for: float = 6 * 3600.0  # ... or failing (no success) for this long
+    silent_factor: float = 4.0  # "silent": no new item for this many times its median gap
+    silent_min: float = 86400.0  # ... and at least this long
 
 
 @dataclass(frozen=True)
@@ -141,6 +157,11 @@ class RuleConfig:
     query: str
     notify: tuple[str, ...]
     feeds: tuple[str, ...] = ()  # feed names or "tag:X"; empty = every feed
+    cooldown: float = 0.0  # after a match goes out, later matches wait this long, folded into one
+    urgent: bool = False  # goes out during a channel's quiet hours
+    spike: bool = False  # also alert when the rule's hourly matches rise well above its baseline
+    spike_factor: float = 3.0  # "well above": this many times the trailing 7-day hourly mean
+    spike_min: int = 5  # ... and at least this many matches in the hour
 
     def applies_to(self, feed: FeedConfig) -> bool:
         if not self.feeds:
@@ -165,6 +186,7 @@ class ChannelConfig:
     flood_threshold: int = DEFAULT_FLOOD_THRESHOLD  # messages per flood_window before folding; 0: off
     flood_window: float = DEFAULT_FLOOD_WINDOW
     template: str = ""  # Jinja2 source of the message body ("" = built-in rendering)
+    quiet: tuple[int, int] | None = None  # quiet hours (start, end) in minutes after midnight, in `timezone`
 
     @property
     def enabled(self) -> bool:
@@ -294,10 +316,11 @@ _MONITOR_KEYS = {
     "timeout", "max_bytes", "user_agent", "log_level", "connect_timeout", "max_backoff",
     "ttl_ceiling", "parse_timeout", "parse_workers", "adopt_redirect_after", "retention",
     "http",  # the service's health/metrics endpoint
+    "health_channel", "failing_after", "failing_for", "silent_factor", "silent_min",  # feed health
 }
 _FEED_KEYS = {"name", "url", "interval", "tags", "enabled", "title", "ignore_server_ttl"}
-_RULE_KEYS = {"name", "query", "notify", "feeds"}
-_CHANNEL_KEYS = {"urls", "digest", "timezone", "rate_limit", "flood_threshold", "flood_window", "template"}
+_RULE_KEYS = {"name", "query", "notify", "feeds", "cooldown", "urgent", "spike", "spike_factor", "spike_min"}
+_CHANNEL_KEYS = {"urls", "digest", "timezone", "rate_limit", "flood_threshold", "flood_window", "template", "quiet"}
 _DELIVERY_KEYS = {"retry_first", "retry_max", "dead_after", "check_every"}
 _TOP_KEYS = {"monitor", "aliases", "feeds", "rules", "channels", "dedup", "delivery"}
 _DEDUP_KEYS = {"title_similarity", "window"}
@@ -389,6 +412,11 @@ class _Loader:
         rules = self.rules(data.get("rules", []), aliases, channels, feeds)
         dedup = self.dedup(self.table(data, "dedup"))
         delivery = self.delivery(self.table(data, "delivery"))
+        if settings.health_channel and settings.health_channel not in channels:
+            known = ", ".join(sorted(channels)) or "none defined"
+            self.problem("[monitor] health_channel",
+                         f'unknown channel "{settings.health_channel}"; define [channels.{settings.health_channel}] '
+                         f"or use one of: {known}")
         if self.problems:
             raise ConfigError(self.problems)
         return Config(
@@ -457,8 +485,10 @@ class _Loader:
                 self.problem(f"[monitor] {key}", "must be longer than 0s")
                 value = default
             positive[key] = value
+        health = self.health_settings(t)
         return Settings(
             database=database,
+            **health,
             interval=interval,
             backfill=self.duration("[monitor] backfill", t.get("backfill"), 0.0),
             jitter=float(jitter),
@@ -469,6 +499,29 @@ class _Loader:
             **ints,
             **positive,
         )
+
+    def health_settings(self, t: dict[str, Any]) -> dict[str, Any]:
+        """[monitor] health_channel and the thresholds of feed health (issue 9)."""
+        out: dict[str, Any] = {}
+        if t.get("health_channel") is not None:
+            out["health_channel"] = self.string("[monitor] health_channel", t["health_channel"])
+        after = t.get("failing_after", 3)
+        if not isinstance(after, int) or isinstance(after, bool) or after < 1:
+            self.problem("[monitor] failing_after", "must be a whole number of consecutive errors, at least 1")
+        else:
+            out["failing_after"] = after
+        factor = t.get("silent_factor", 4.0)
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor < 1:
+            self.problem("[monitor] silent_factor", "must be a number of at least 1, e.g. 4 (times the median gap)")
+        else:
+            out["silent_factor"] = float(factor)
+        for key, default in (("failing_for", 6 * 3600.0), ("silent_min", 86400.0)):
+            value = self.duration(f"[monitor] {key}", t.get(key), default)
+            if value <= 0:
+                self.problem(f"[monitor] {key}", "must be longer than 0s")
+            else:
+                out[key] = value
+        return out
 
     def dedup(self, t: dict[str, Any]) -> DedupSettings:
         self.unknown_keys("[dedup]", t, _DEDUP_KEYS)
@@ -563,6 +616,31 @@ class _Loader:
         template = body.get("template")
         if template is not None:
             out["template"] = self.template(f"{where} template", template)
+        if body.get("quiet") is not None:
+            try:
+                out["quiet"] = parse_quiet(body["quiet"])
+            except ValueError as exc:
+                self.problem(f"{where} quiet", str(exc))
+        return out
+
+    def rule_desk(self, label: str, t: dict[str, Any]) -> dict[str, Any]:
+        """A rule's cooldown, urgency and spike settings (issue 9)."""
+        out: dict[str, Any] = {}
+        if t.get("cooldown") is not None:
+            out["cooldown"] = self.duration(f"{label} cooldown", t["cooldown"], 0.0)
+        for key in ("urgent", "spike"):
+            if key in t:
+                out[key] = self.boolean(f"{label} {key}", t[key])
+        factor = t.get("spike_factor", 3.0)
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor <= 1:
+            self.problem(f"{label} spike_factor", "must be a number above 1, e.g. 3 (times the usual hourly matches)")
+        else:
+            out["spike_factor"] = float(factor)
+        low = t.get("spike_min", 5)
+        if not isinstance(low, int) or isinstance(low, bool) or low < 1:
+            self.problem(f"{label} spike_min", "must be a whole number of matches in an hour, at least 1")
+        else:
+            out["spike_min"] = low
         return out
 
     def template(self, where: str, value: Any) -> str:
@@ -688,5 +766,5 @@ class _Loader:
                     close = difflib.get_close_matches(sel, sorted(feed_names), n=1)
                     hint = f'; did you mean "{close[0]}"?' if close else "; use a feed name or tag:NAME"
                     self.problem(f"{label} feeds", f'unknown feed "{sel}"{hint}')
-            rules.append(RuleConfig(name=name, query=query, notify=notify, feeds=selectors))
+            rules.append(RuleConfig(name=name, query=query, notify=notify, feeds=selectors, **self.rule_desk(label, t)))
         return rules

@@ -15,6 +15,7 @@ from typing import TextIO
 
 import apprise
 
+from . import mailthread
 from .config import CONSOLE_URL, ChannelConfig
 from .errors import DeliveryError
 from .logs import RedactFilter, url_secrets
@@ -41,7 +42,7 @@ def kind_of(url: str) -> str:
 def view(d: Delivery) -> AlertView:
     return AlertView(
         rule=d.rule, title=d.title, link=d.link, feed=d.feed, summary=d.summary, published=d.published,
-        terms=d.terms, occurrences=d.occurrences,
+        terms=d.terms, occurrences=d.occurrences, notice=d.notice or "",
     )
 
 
@@ -107,12 +108,26 @@ class Notifier:
             return render_alert(alerts[0], kind)
         return render_digest(alerts, channel, kind, reason)
 
-    def send(self, channel: str, target: str, message: Message) -> None:
-        """Deliver one message to one destination, or raise DeliveryError saying why."""
+    def send(self, channel: str, target: str, message: Message, in_reply_to: str | None = None) -> str | None:
+        """Deliver one message to one destination, or raise DeliveryError saying why.
+        Returns the email Message-ID it went out under (None for other destinations);
+        `in_reply_to` threads an email under an earlier one."""
         url = self._url(channel, target)
         if url == CONSOLE_URL:
             print(f"\n=== {message.title}\n{message.body}", file=self.console, flush=True)
-            return
+            return None
+        if mailthread.is_email(url):
+            try:
+                return mailthread.send_email(url, message, in_reply_to)
+            except mailthread.Unsupported:
+                pass  # apprise's own path below: delivered, just not threadable
+            except mailthread.MailError as exc:
+                raise DeliveryError(
+                    f'channel "{channel}": {self.redact(str(exc))}',
+                    hint="check the mail server's host, port and login in the URL; the alert stays in the outbox",
+                ) from None
+            except Exception as exc:  # apprise raises for a few malformed inputs; never lose the alert over it
+                raise DeliveryError(f'channel "{channel}": {self.redact(f"{type(exc).__name__}: {exc}")}') from None
         sender = self._apprise.get(url)
         if sender is None:
             sender = apprise.Apprise()
@@ -132,6 +147,7 @@ class Notifier:
         if not result:
             reason = self.redact(logs[-1]) if logs else "the destination refused the message"
             raise DeliveryError(f'channel "{channel}": {reason}')
+        return None
 
     def validate(self) -> list[str]:
         """Problems with the enabled channels' URLs, one line each (no URL printed)."""

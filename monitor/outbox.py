@@ -23,7 +23,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from apscheduler.triggers.base import BaseTrigger
@@ -32,8 +32,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from .config import ChannelConfig, DeliverySettings, parse_duration
 from .errors import DeliveryError
+from .holds import REASONS
 from .notify import Notifier, view
-from .render import SAMPLE
+from .render import SAMPLE, header_text
 from .store import Delivery, Store
 
 log = logging.getLogger("monitor.outbox")
@@ -120,6 +121,12 @@ class Outbox:
         ch = self.channels.get(channel)
         now = self.clock()
         batches: list[tuple[list[Delivery], str]]
+        held: list[tuple[list[Delivery], str]] = []
+        if ch is None or not ch.digest:
+            # Held by a cooldown or quiet hours: one message per reason (holds.py).
+            for reason in dict.fromkeys(r.hold for r in rows if r.hold):
+                held.append(([r for r in rows if r.hold == reason], REASONS.get(reason, reason)))
+            rows = [r for r in rows if not r.hold]
         folded = [r for r in rows if r.fold]
         if ch is not None and ch.digest:
             batches = [(rows, "digest")]
@@ -141,6 +148,7 @@ class Outbox:
                         channel, ch.flood_threshold, ch.flood_window, len(overflow), release - now,
                     )
             batches = [([r], "alert") for r in send]
+        batches = held + batches
         for n, (batch, reason) in enumerate(batches):
             if not await self._send(channel, target, batch, reason, report):
                 # The destination is failing: the rest of its queue waits for the same retry.
@@ -161,7 +169,11 @@ class Outbox:
                 await self.sleep(wait)
         try:
             message = self.notifier.compose(channel, target, [view(r) for r in batch], reason)
-            await asyncio.to_thread(self.notifier.send, channel, target, message)
+            in_reply_to = self._thread(channel, target, batch)
+            if in_reply_to:
+                # "Re: " + the first message's subject: clients that thread by subject agree.
+                message = replace(message, title=header_text(f"Re: [{batch[0].rule}] {batch[0].title}"))
+            message_id = await asyncio.to_thread(self.notifier.send, channel, target, message, in_reply_to)
         except DeliveryError as exc:
             self._last_sent[(channel, target)] = self.clock()
             self._failed(batch, exc.message, max(batch, key=lambda r: r.attempts), report, attempted=True)
@@ -169,9 +181,18 @@ class Outbox:
         now = self.clock()
         self._last_sent[(channel, target)] = now
         self.store.mark_sent_together([r.id for r in batch], now)
+        if message_id:
+            self.store.set_message_id([r.id for r in batch], message_id)
         report.sent += len(batch)
         report.messages += 1
         return True
+
+    def _thread(self, channel: str, target: str, batch: list[Delivery]) -> str | None:
+        """The Message-ID a story update replies to: its story's first alert to this destination
+        (None when that has not gone out yet, or for anything else)."""
+        if len(batch) != 1 or batch[0].notice != "update" or not batch[0].notice_alert:
+            return None
+        return self.store.thread_message_id(batch[0].notice_alert, channel, target)
 
     def _failed(self, batch: list[Delivery], error: str, head: Delivery, report: DeliveryReport,
                 attempted: bool) -> None:
@@ -222,6 +243,8 @@ def outbox_rows(store: Store, channels: Mapping[str, ChannelConfig]) -> list[dic
         state = r["status"]
         if state == "pending" and r["fold"]:
             state = "held (flood)"
+        elif state == "pending" and r.get("hold"):
+            state = f"held ({REASONS.get(r['hold'], r['hold'])})"
         elif state == "pending" and ch is not None and ch.digest and not r["attempts"]:
             state = "held (digest)"
         rows.append({

@@ -19,7 +19,9 @@ from .addresses import is_private_address
 from .config import Config, FeedConfig
 from .dedup import canonical_url, content_digest
 from .errors import FeedGone, FetchError, ParseError
+from .feedhealth import FeedHealth
 from .fetch import Fetcher
+from .holds import Holds
 from .logs import redact_url
 from .models import ParsedFeed, PollOutcome
 from .notify import Notifier
@@ -27,8 +29,10 @@ from .outbox import DeliveryReport, Outbox
 from .parse import parse_feed
 from .rules import Document, RuleSet, compile_query
 from .schedule import Schedule
+from .spikes import Spikes
 from .store import Store
 from .stories import StoryMatcher
+from .updates import StoryUpdates
 
 log = logging.getLogger("monitor.pipeline")
 
@@ -73,6 +77,11 @@ class Pipeline:
         self.compiled = {r.name: compile_query(r.query, config.aliases) for r in config.rules}
         self._rulesets: dict[str, RuleSet] = {}
         self.outbox = Outbox(store, notifier, config.channels, config.delivery, clock=clock)
+        # The desk (issue 9): cooldowns and quiet hours, feed health, spikes, story updates by email.
+        self.holds = Holds(store, config.channels, self.outbox.hold_until)
+        self.health = FeedHealth(store, config.settings, notifier.targets, self.holds)
+        self.spikes = Spikes(store, notifier.targets, self.holds)
+        self.updates = StoryUpdates(config, store, notifier, self.holds)
         store.sync_feeds(((f.name, f.url) for f in config.feeds), clock())
         self._warn_fast_remote_polling()
 
@@ -102,6 +111,9 @@ class Pipeline:
         outcome = await self._poll(feed)
         for warning in outcome.warnings:
             log.warning("feed %s: %s", feed.name, warning)
+        change = self.health.observe(feed, self.clock(), outcome.new_items)
+        if change:
+            log.info("feed health: %s", change)
         return outcome
 
     async def _poll(self, feed: FeedConfig) -> PollOutcome:
@@ -190,6 +202,7 @@ class Pipeline:
         rules = self.ruleset_for(feed)
         label = " ".join(x for x in (feed.title or feed.name, parsed.title) if x)
         backfill = self.config.settings.backfill
+        spiking: set[str] = set()  # spike rules that matched: checked once the items are in
         with self.store.transaction():
             state = self.store.feed_state(feed.name)
             baseline = state is None or not state.baselined
@@ -225,14 +238,20 @@ class Pipeline:
                     stored_digests.pop(stored["key"], None)
                 if stored is None:
                     story_id = self.stories.assign(feed.name, item, now)
+                    before = self.updates.outlets(story_id) if self.updates.enabled and not baseline else []
                     item_id = self.store.insert_item(feed.name, item, story_id, digest, doc.fts_text(), now)
                     inserted.add((canonical_url(item.link), item.title))
                     outcome.new_items += 1
+                    if before:
+                        self.updates.new_source(feed.name, label, story_id, item, before, now)
                 elif stored["content_hash"] == digest:
                     continue
                 else:
                     item_id, story_id = stored["id"], stored["story_id"]
                     previous = Document.build(_stored_fields(stored, label))
+                    if self.updates.enabled and not baseline:
+                        # Before the update: the reply's subject is the headline the alert went out with.
+                        self.updates.edited(feed.name, story_id, stored["title"] or "", item, now)
                     self.store.update_item(item_id, item, digest, doc.fts_text(), now)
                     outcome.changed_items += 1
                 # The first poll records what exists without alerting on old news,
@@ -251,9 +270,18 @@ class Pipeline:
                     if alert_id is None:
                         continue
                     outcome.alerts += 1
-                    for channel in self.config.rule(rule_name).notify:
+                    rule = self.config.rule(rule_name)
+                    after = self.holds.cooldown(rule, now)  # inside the rule's cooldown: fold into its follow-up
+                    for channel in rule.notify:
+                        due, hold = self.holds.plan(channel, now, rule.urgent, after)
                         for target in self.notifier.targets(channel):
-                            self.store.enqueue(alert_id, channel, target, now, self.outbox.hold_until(channel, now))
+                            self.store.enqueue(alert_id, channel, target, now, due, hold)
+                    if rule.spike:
+                        spiking.add(rule_name)
+            for rule_name in sorted(spiking):
+                spike = self.spikes.check(self.config.rule(rule_name), now)
+                if spike:
+                    log.info("rule %s: %s", rule_name, spike)
             if baseline:
                 self.store.mark_baselined(feed.name)
             self.store.record_poll(

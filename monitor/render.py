@@ -48,6 +48,7 @@ class AlertView:
     published: float | None = None
     terms: tuple[str, ...] = ()
     occurrences: tuple[tuple[str, int, int], ...] = ()
+    notice: str = ""  # "health", "spike", "update": our own text, shown whole rather than as a snippet
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,9 @@ def _headline(a: AlertView, kind: str) -> str:
 
 
 def render_alert(a: AlertView, kind: str) -> Message:
-    snippet = marked(spans(a.summary, a.occurrences, "summary", SNIPPET), kind) if a.summary else ""
+    snippet = marked(spans(a.summary, a.occurrences, "summary", None if a.notice else SNIPPET), kind) if a.summary else ""
+    if a.notice and kind == "html":
+        snippet = snippet.replace("\n", "<br>\n")
     title = header_text(f"[{a.rule}] {a.title or '(no title)'}")
     if kind == "slack":
         body = "\n".join(x for x in (f"**{_headline(a, kind)}**", _meta(a, kind), snippet) if x)

@@ -16,7 +16,7 @@ from .dedup import canonical_url
 from .errors import MonitorError
 from .models import Item
 
-SCHEMA_VERSION = 2  # 2: outbox columns (dead letters, age-out, flood folding, batches)
+SCHEMA_VERSION = 3  # 2: outbox columns (dead letters, age-out, flood folding, batches); 3: desk (issue 9)
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class FeedState:
 @dataclass(frozen=True)
 class Delivery:
     id: int
-    alert_id: int
+    alert_id: int | None  # None for a notice (feed health, spike, story update)
     channel: str
     target: str
     attempts: int
@@ -62,6 +62,9 @@ class Delivery:
     occurrences: tuple[tuple[str, int, int], ...]
     created: float = 0.0
     fold: bool = False  # held by the flood guard, to go out in one digest
+    hold: str | None = None  # "cooldown" or "quiet": held to go out folded with its kind (desk.py)
+    notice: str | None = None  # a notice's kind ("health", "spike", "update"); None for a story alert
+    notice_alert: int | None = None  # an "update" notice: the alert whose email thread it continues
 
 
 def _row_dict(cursor: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
@@ -164,6 +167,7 @@ class Store:
             if not db["items_fts"].exists():
                 db["items"].enable_fts(["fts"], fts_version="FTS5", create_triggers=True)
             self._migrate_outbox()
+            self._migrate_desk()
             self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def _migrate_outbox(self) -> None:
@@ -182,6 +186,37 @@ class Store:
             if column not in have:
                 self.conn.execute(f"ALTER TABLE deliveries ADD COLUMN {column} {decl}")
         self.conn.execute("CREATE INDEX IF NOT EXISTS deliveries_sent ON deliveries(channel, target, sent_at)")
+
+    def _migrate_desk(self) -> None:
+        """v3 (issue 9): notices (feed health, spikes, story updates) delivered through the
+        outbox like alerts, holds (cooldown, quiet hours), email Message-IDs, and the small
+        state of feed health and of rules (cooldown window, spike). Guarded by the columns."""
+        have = {row[1] for row in self.conn.execute("PRAGMA table_info(deliveries)")}
+        for column, decl in (
+            ("notice_id", "INTEGER REFERENCES notices(id)"),  # set instead of alert_id for a notice
+            ("hold", "TEXT"),  # "cooldown" / "quiet": released folded into one message of that kind
+            ("message_id", "TEXT"),  # the email Message-ID it went out under (threads replies)
+        ):
+            if column not in have:
+                self.conn.execute(f"ALTER TABLE deliveries ADD COLUMN {column} {decl}")
+        self.db["notices"].create(
+            {"id": int, "kind": str, "rule": str, "feed": str, "title": str, "link": str, "body": str,
+             "alert_id": int, "created": float},
+            pk="id", if_not_exists=True,
+        )
+        self.db["feed_health"].create(
+            {"name": str, "state": str, "since": float, "detail": str, "checked": float},
+            pk="name", if_not_exists=True,
+        )
+        self.db["rule_state"].create(
+            {"rule": str, "cooldown_until": float, "spike_since": float}, pk="rule", if_not_exists=True,
+        )
+        for sql in (
+            "CREATE UNIQUE INDEX IF NOT EXISTS deliveries_notice ON deliveries(notice_id, channel, target)",
+            "CREATE INDEX IF NOT EXISTS alerts_story ON alerts(story_id)",
+            "CREATE INDEX IF NOT EXISTS alerts_rule_created ON alerts(rule, created)",
+        ):
+            self.conn.execute(sql)
 
     @contextmanager
     def transaction(self) -> Iterator[Store]:
@@ -454,20 +489,26 @@ class Store:
         )
         return int(cur.lastrowid) if cur.rowcount else None
 
-    def enqueue(self, alert_id: int, channel: str, target: str, now: float, due: float | None = None) -> None:
-        """One delivery per (alert, channel, destination); `due` holds it (a digest's send time)."""
+    def enqueue(self, alert_id: int, channel: str, target: str, now: float, due: float | None = None,
+                hold: str | None = None) -> None:
+        """One delivery per (alert, channel, destination); `due` holds it (a digest's send time),
+        `hold` says why it is held to be folded ("cooldown", "quiet")."""
         self.conn.execute(
-            "INSERT OR IGNORE INTO deliveries (alert_id, channel, target, status, attempts, next_attempt, created)"
-            " VALUES (?, ?, ?, 'pending', 0, ?, ?)",
-            (alert_id, channel, target, now if due is None else due, now),
+            "INSERT OR IGNORE INTO deliveries (alert_id, channel, target, status, attempts, next_attempt, created,"
+            " hold) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)",
+            (alert_id, channel, target, now if due is None else due, now, hold),
         )
 
     # -- outbox ---------------------------------------------------------------------
 
+    # LEFT JOINs: a delivery carries either a story alert or a notice (issue 9).
     _DELIVERY_SQL = (
         "SELECT d.id, d.alert_id, d.channel, d.target, d.attempts, d.status, d.last_error, d.next_attempt,"
-        " d.created, d.fold, a.rule, a.terms, a.occurrences, i.title, i.link, i.feed, i.summary, i.published"
-        " FROM deliveries d JOIN alerts a ON a.id = d.alert_id JOIN items i ON i.id = a.item_id"
+        " d.created, d.fold, d.hold, coalesce(a.rule, n.rule) AS rule, a.terms, a.occurrences,"
+        " coalesce(i.title, n.title) AS title, coalesce(i.link, n.link) AS link, coalesce(i.feed, n.feed) AS feed,"
+        " coalesce(i.summary, n.body) AS summary, i.published, n.kind AS notice, n.alert_id AS notice_alert"
+        " FROM deliveries d LEFT JOIN alerts a ON a.id = d.alert_id LEFT JOIN items i ON i.id = a.item_id"
+        " LEFT JOIN notices n ON n.id = d.notice_id"
     )
 
     def due_deliveries(self, now: float, limit: int = 200) -> list[Delivery]:
@@ -484,7 +525,8 @@ class Store:
             rule=r["rule"], title=r["title"] or "", link=r["link"] or "", feed=r["feed"], summary=r["summary"] or "",
             published=r["published"], terms=tuple(json.loads(r["terms"] or "[]")),
             occurrences=tuple(tuple(o) for o in json.loads(r["occurrences"] or "[]")),
-            created=r["created"] or 0.0, fold=bool(r["fold"]),
+            created=r["created"] or 0.0, fold=bool(r["fold"]), hold=r.get("hold"), notice=r.get("notice"),
+            notice_alert=r.get("notice_alert"),
         )
 
     def mark_sent(self, delivery_id: int, now: float) -> None:
@@ -555,8 +597,10 @@ class Store:
         """Pending and dead deliveries, oldest first, with what they carry."""
         return self._query(
             "SELECT d.id, d.status, d.channel, d.target, d.attempts, d.last_error, d.created, d.next_attempt,"
-            " d.first_failed, d.dead_at, d.fold, a.rule, i.title, i.link, i.feed"
-            " FROM deliveries d JOIN alerts a ON a.id = d.alert_id JOIN items i ON i.id = a.item_id"
+            " d.first_failed, d.dead_at, d.fold, d.hold, coalesce(a.rule, n.rule) AS rule,"
+            " coalesce(i.title, n.title) AS title, coalesce(i.link, n.link) AS link, coalesce(i.feed, n.feed) AS feed"
+            " FROM deliveries d LEFT JOIN alerts a ON a.id = d.alert_id LEFT JOIN items i ON i.id = a.item_id"
+            " LEFT JOIN notices n ON n.id = d.notice_id"
             " WHERE d.status IN ('pending', 'dead') ORDER BY d.id LIMIT ?",
             (limit,),
         )
@@ -650,3 +694,100 @@ class Store:
         return dict(
             self.conn.execute("SELECT status, count(*) FROM deliveries WHERE status != 'sent' GROUP BY status").fetchall()
         )
+
+    # -- the desk (issue 9): notices, holds, email threads, feed health, rule state --------
+
+    def add_notice(self, kind: str, rule: str, feed: str, title: str, body: str, now: float,
+                   link: str = "", alert_id: int | None = None) -> int:
+        """A message that is not one story alert (feed health, a spike, a story update)."""
+        cur = self.conn.execute(
+            "INSERT INTO notices (kind, rule, feed, title, link, body, alert_id, created) VALUES (?,?,?,?,?,?,?,?)",
+            (kind, rule, feed, title, link, body, alert_id, now),
+        )
+        return int(cur.lastrowid)
+
+    def enqueue_notice(self, notice_id: int, channel: str, target: str, now: float, due: float | None = None,
+                       hold: str | None = None) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO deliveries (notice_id, channel, target, status, attempts, next_attempt, created,"
+            " hold) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)",
+            (notice_id, channel, target, now if due is None else due, now, hold),
+        )
+
+    def set_message_id(self, ids: list[int], message_id: str) -> None:
+        marks = ",".join("?" * len(ids))
+        self.conn.execute(f"UPDATE deliveries SET message_id = ? WHERE id IN ({marks})", (message_id, *ids))
+
+    def thread_message_id(self, alert_id: int, channel: str, target: str) -> str | None:
+        """The Message-ID the alert went out under to this destination (None if not sent yet)."""
+        row = self.conn.execute(
+            "SELECT message_id FROM deliveries WHERE alert_id = ? AND channel = ? AND target = ? AND status = 'sent'",
+            (alert_id, channel, target),
+        ).fetchone()
+        return row[0] if row else None
+
+    def story_alerts(self, story_id: int) -> list[dict[str, Any]]:
+        """The alerts already recorded on a story, with the headline each went out with."""
+        return self._query(
+            "SELECT a.id, a.rule, i.title FROM alerts a JOIN items i ON i.id = a.item_id WHERE a.story_id = ?",
+            (story_id,),
+        )
+
+    def story_feeds(self, story_id: int) -> list[str]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT feed FROM items WHERE story_id = ? GROUP BY feed ORDER BY min(id)", (story_id,))]
+
+    def feed_health(self, name: str) -> dict[str, Any] | None:
+        rows = self._query("SELECT * FROM feed_health WHERE name = ?", (name,))
+        return rows[0] if rows else None
+
+    def feed_healths(self) -> dict[str, dict[str, Any]]:
+        return {r["name"]: r for r in self._query("SELECT * FROM feed_health")}
+
+    def set_feed_health(self, name: str, state: str, since: float, detail: str, checked: float) -> None:
+        self.conn.execute(
+            "INSERT INTO feed_health (name, state, since, detail, checked) VALUES (?,?,?,?,?)"
+            " ON CONFLICT(name) DO UPDATE SET state = excluded.state, since = excluded.since,"
+            " detail = excluded.detail, checked = excluded.checked",
+            (name, state, since, detail, checked),
+        )
+
+    def item_times(self, feed: str, limit: int = 30) -> list[float]:
+        """When the feed's latest items appeared, newest first: their publication time, unless
+        that is later than when we first saw them (a future date is the feed's mistake)."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT min(coalesce(published, first_seen), first_seen) AS t FROM items WHERE feed = ?"
+            " ORDER BY t DESC LIMIT ?", (feed, limit))]
+
+    def rule_state(self, rule: str) -> dict[str, Any]:
+        rows = self._query("SELECT * FROM rule_state WHERE rule = ?", (rule,))
+        return rows[0] if rows else {"rule": rule, "cooldown_until": None, "spike_since": None}
+
+    def set_rule_state(self, rule: str, **values: float | None) -> None:
+        state = {**self.rule_state(rule), **values}
+        self.conn.execute(
+            "INSERT OR REPLACE INTO rule_state (rule, cooldown_until, spike_since) VALUES (?, ?, ?)",
+            (rule, state["cooldown_until"], state["spike_since"]),
+        )
+
+    def rule_alert_count(self, rule: str, since: float, until: float) -> int:
+        """Alerts (stories matched) of a rule created in [since, until)."""
+        return self.conn.execute(
+            "SELECT count(*) FROM alerts WHERE rule = ? AND created >= ? AND created < ?", (rule, since, until)
+        ).fetchone()[0]
+
+    def first_alert_time(self, rule: str) -> float | None:
+        return self.conn.execute("SELECT min(created) FROM alerts WHERE rule = ?", (rule,)).fetchone()[0]
+
+    def top_stories(self, rule: str, since: float, limit: int = 5) -> list[dict[str, Any]]:
+        """The rule's stories since `since`, most widely carried first."""
+        return self._query(
+            "SELECT i.title, i.link, (SELECT count(DISTINCT feed) FROM items WHERE story_id = a.story_id) AS sources"
+            " FROM alerts a JOIN items i ON i.id = a.item_id WHERE a.rule = ? AND a.created >= ?"
+            " ORDER BY sources DESC, a.id DESC LIMIT ?",
+            (rule, since, limit),
+        )
+
+    def first_seen_any(self) -> float | None:
+        """When monitoring began: the first item ever stored."""
+        return self.conn.execute("SELECT min(first_seen) FROM items").fetchone()[0]
