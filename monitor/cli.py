@@ -179,6 +179,10 @@ def backtest(ctx: Context, rule_or_query: str, since: str, limit: int, as_json: 
     except ValueError as exc:
         raise UsageError(f"--since: {exc}") from None
     config = ctx.config()
+    if config.rule(rule_or_query) is None and "-" in rule_or_query and " " not in rule_or_query.strip():
+        # "russia-israel-rift" is a valid query (a phrase), but more likely a mistyped rule name.
+        names = ", ".join(r.name for r in config.rules) or "none"
+        click.echo(f'note: no rule named "{rule_or_query}" (rules: {names}); evaluating it as a query', err=True)
     hits = reports.backtest(config, rule_or_query, window, limit or None)
     for hit in hits:
         click.echo(json.dumps(hit, ensure_ascii=False) if as_json else reports.format_hit(hit, sys.stdout.isatty()))

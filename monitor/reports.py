@@ -14,7 +14,7 @@ import click
 import httpx
 
 from .config import Config
-from .errors import FetchError, MonitorError, NotFound, RuleError
+from .errors import FetchError, MonitorError
 from .logs import redact_url
 from .models import ParsedFeed
 from .parse import parse_feed
@@ -86,12 +86,7 @@ def backtest(config: Config, rule_or_query: str, window: float, limit: int | Non
     """What a rule or query would have matched among stored items, newest first."""
     rule = config.rule(rule_or_query)
     query = rule.query if rule else rule_or_query
-    try:
-        compiled = compile_query(query, config.aliases)
-    except RuleError as exc:
-        if rule is None and " " not in rule_or_query.strip() and rule_or_query.isidentifier():
-            raise NotFound(f'no rule named "{rule_or_query}" and not a valid query') from None
-        raise
+    compiled = compile_query(query, config.aliases)
     feeds = {f.name: f for f in config.feeds}
     store = Store(config.settings.database)
     hits = []

@@ -141,3 +141,8 @@ urls = ["console://"]
     assert result.returncode == 2
     for fragment in ('alias "loop"', 'rule "one"', 'rule "two"', 'rule "three"', "cyclic alias"):
         assert fragment in result.stderr, fragment
+
+
+def test_backtest_names_a_mistyped_rule(collected):
+    result = collected("backtest", "rift-typo", "--since", "100000d")
+    assert 'note: no rule named "rift-typo" (rules: rift); evaluating it as a query' in result.stderr

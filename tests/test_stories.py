@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.dedup import canonical_url
 from storykit import desk, feed_doc
 
 # Written down by hand from the snapshots (links of the later file absent from the earlier one;

@@ -1,8 +1,5 @@
-"""TOML configuration → frozen dataclasses.
-
-Every problem is collected (not just the first) and names the file, the key and
-the fix, so `monitor check` can report them all at once.
-"""
+"""TOML → Config. Every problem is collected (not just the first) and names the file,
+the key and the fix, so `monitor check` can report them all at once."""
 
 from __future__ import annotations
 
@@ -11,217 +8,27 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, RuleError
-from .logs import url_secrets
-from .rules import compile_query
-
-DEFAULT_INTERVAL = 300.0
-DEFAULT_USER_AGENT = "monitor/0.1 (+https://github.com/monitor-news/monitor)"
-CONSOLE_URL = "console://"
-DEFAULT_FLOOD_THRESHOLD = 20
-DEFAULT_FLOOD_WINDOW = 600.0
-SLACK_MIN_GAP = 1.0  # Slack accepts about one message a second per webhook
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def parse_duration(value: Any) -> float:
-    """`30s`, `10m`, `1h`, `2d`, `1h30m` (or a bare number of seconds) → seconds."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as \"30s\", \"10m\", \"1h\" or \"2d\"")
-    if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return float(value)
-    if not isinstance(value, str):
-        raise ValueError("expected a duration such as \"30s\", \"10m\", \"1h\" or \"2d\"")
-    text = value.strip().lower()
-    pos, total = 0, 0.0
-    for m in _DURATION_PART.finditer(text):
-        if m.start() != pos and text[pos : m.start()].strip():
-            break
-        total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-        pos = m.end()
-    if not text or pos != len(text):
-        raise ValueError(f"{value!r} is not a duration; write it like \"30s\", \"10m\", \"1h\" or \"2d\"")
-    return total
-
-
-def parse_rate(value: Any) -> float:
-    """`"1/s"`, `"20/m"`, `"100/h"` (messages per unit) or 0 (no limit) → seconds between messages."""
-    if value == 0 and not isinstance(value, bool):
-        return 0.0
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*/\s*([smh])\s*", value) if isinstance(value, str) else None
-    if not m or float(m.group(1)) <= 0:
-        raise ValueError(f"{value!r} is not a rate; write it like \"1/s\", \"20/m\" or \"100/h\" (0: no limit)")
-    return _DURATION_UNITS[m.group(2)] / float(m.group(1))
-
-
-def parse_quiet(value: Any) -> tuple[int, int]:
-    """`"22:00-07:00"` → (1320, 420): start and end in minutes after midnight (may wrap)."""
-    m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", value) if isinstance(value, str) else None
-    if m:
-        h1, m1, h2, m2 = map(int, m.groups())
-        if h1 < 24 and h2 < 24 and m1 < 60 and m2 < 60 and (h1, m1) != (h2, m2):
-            return h1 * 60 + m1, h2 * 60 + m2
-    raise ValueError(f'{value!r} is not a span of hours; write it like "22:00-07:00" (start-end, 24-hour clock)')
-
-
-def _zone(name: str) -> bool:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
-
-
-def digest_problem(value: Any, tz: str) -> str:
-    """Why `value` is not a digest schedule (an interval or a five-field crontab), or ""."""
-    if not isinstance(value, str) or not value.strip():
-        return 'must be an interval such as "15m" or a crontab such as "0 7 * * *"'
-    try:
-        if parse_duration(value) <= 0:
-            return "must be longer than 0s"
-        return ""
-    except ValueError:
-        pass
-    from apscheduler.triggers.cron import CronTrigger
-
-    if len(value.split()) != 5:
-        return f'{value!r} is neither an interval ("15m") nor a five-field crontab ("0 7 * * *")'
-    try:
-        CronTrigger.from_crontab(value, timezone=tz)
-    except ValueError as exc:
-        return f"{value!r} is not a valid crontab: {exc}"
-    return ""
-
-
-@dataclass(frozen=True)
-class Settings:
-    database: Path
-    interval: float = DEFAULT_INTERVAL
-    backfill: float = 0.0
-    jitter: float = 0.1  # fraction of the interval
-    concurrency: int = 10
-    per_host: int = 2
-    timeout: float = 30.0
-    max_bytes: int = 10 * 1024 * 1024
-    user_agent: str = DEFAULT_USER_AGENT
-    log_level: str = "info"
-    connect_timeout: float = 10.0
-    max_backoff: float = 6 * 3600.0  # ceiling of the error backoff
-    ttl_ceiling: float = 3600.0  # server hints (ttl, max-age) never stretch an interval past this
-    parse_timeout: float = 20.0  # a parse that takes longer is killed
-    parse_workers: int = 2
-    adopt_redirect_after: int = 3  # polls answering the same permanent move before it is adopted
-    retention: float = 30 * 86400.0  # items' text is pruned after this; their identity is kept
-    http: tuple[str, int] | None = None  # (host, port) of /healthz and /metrics; None: off
-    # Feed health (issue 9): the channel told of each feed's state changes, and the thresholds.
-    health_channel: str = ""  # "" = state is kept (monitor feeds) but nobody is messaged
-    failing_after: int = 3  # consecutive errors before a feed is "failing"
-    failing_for: float = 6 * 3600.0  # ... or failing (no success) for this long
-    silent_factor: float = 4.0  # "silent": no new item for this many times its median gap
-    silent_min: float = 86400.0  # ... and at least this long
-
-
-@dataclass(frozen=True)
-class DedupSettings:
-    """How items from different feeds are recognised as one story."""
-
-    title_similarity: float = 0.6  # share of headline words in common; 0 turns it off
-    window: float = 48 * 3600.0  # headlines further apart in time never merge
-
-
-@dataclass(frozen=True)
-class FeedConfig:
-    name: str
-    url: str
-    interval: float
-    tags: tuple[str, ...] = ()
-    enabled: bool = True
-    title: str = ""  # optional display label
-    ignore_server_ttl: bool = False  # poll at `interval` whatever <ttl> or max-age say
-
-
-@dataclass(frozen=True)
-class RuleConfig:
-    name: str
-    query: str
-    notify: tuple[str, ...]
-    feeds: tuple[str, ...] = ()  # feed names or "tag:X"; empty = every feed
-    cooldown: float = 0.0  # after a match goes out, later matches wait this long, folded into one
-    urgent: bool = False  # goes out during a channel's quiet hours
-    spike: bool = False  # also alert when the rule's hourly matches rise well above its baseline
-    spike_factor: float = 3.0  # "well above": this many times the trailing 7-day hourly mean
-    spike_min: int = 5  # ... and at least this many matches in the hour
-
-    def applies_to(self, feed: FeedConfig) -> bool:
-        if not self.feeds:
-            return True
-        for sel in self.feeds:
-            if sel.startswith("tag:"):
-                if sel[4:] in feed.tags:
-                    return True
-            elif sel == feed.name:
-                return True
-        return False
-
-
-@dataclass(frozen=True)
-class ChannelConfig:
-    name: str
-    urls: tuple[str, ...]
-    disabled_reason: str = ""  # set when a ${VAR} it needs is unset
-    digest: str = ""  # "" (send each alert), an interval ("15m") or a crontab ("0 7 * * *")
-    timezone: str = "UTC"  # of a crontab digest
-    min_gap: float = 0.0  # seconds between two messages to one destination (the rate limit)
-    flood_threshold: int = DEFAULT_FLOOD_THRESHOLD  # messages per flood_window before folding; 0: off
-    flood_window: float = DEFAULT_FLOOD_WINDOW
-    template: str = ""  # Jinja2 source of the message body ("" = built-in rendering)
-    quiet: tuple[int, int] | None = None  # quiet hours (start, end) in minutes after midnight, in `timezone`
-
-    @property
-    def enabled(self) -> bool:
-        return not self.disabled_reason
-
-
-@dataclass(frozen=True)
-class DeliverySettings:
-    """[delivery]: how the outbox retries and when it gives up."""
-
-    retry_first: float = 30.0  # first retry delay, doubled after each failure
-    retry_max: float = 30 * 60.0  # the longest delay between two attempts
-    dead_after: float = 24 * 3600.0  # failing this long (since the first failure) → dead letter
-    check_every: float = 2.0  # how often the daemon looks for due deliveries
-
-
-@dataclass(frozen=True)
-class Config:
-    path: Path
-    settings: Settings
-    aliases: Mapping[str, str]
-    feeds: tuple[FeedConfig, ...]
-    rules: tuple[RuleConfig, ...]
-    channels: Mapping[str, ChannelConfig]
-    dedup: DedupSettings = field(default_factory=DedupSettings)
-    warnings: tuple[str, ...] = ()
-    secrets: frozenset[str] = field(default_factory=frozenset)  # env values to redact from logs
-    delivery: DeliverySettings = field(default_factory=DeliverySettings)
-
-    def feed(self, name: str) -> FeedConfig | None:
-        return next((f for f in self.feeds if f.name == name), None)
-
-    def rule(self, name: str) -> RuleConfig | None:
-        return next((r for r in self.rules if r.name == name), None)
-
+from ..errors import ConfigError, RuleError
+from ..logs import url_secrets
+from ..rules import compile_query
+from .model import (
+    DEFAULT_FLOOD_THRESHOLD,
+    DEFAULT_FLOOD_WINDOW,
+    DEFAULT_INTERVAL,
+    DEFAULT_USER_AGENT,
+    SLACK_MIN_GAP,
+    ChannelConfig,
+    Config,
+    DedupSettings,
+    DeliverySettings,
+    FeedConfig,
+    RuleConfig,
+    Settings,
+)
+from .values import digest_problem, parse_duration, parse_listen, parse_quiet, parse_rate, valid_zone
 
 def find_config(explicit: str | None, env: Mapping[str, str] = os.environ) -> Path:
     """--config, then $MONITOR_CONFIG, then ./config.toml, then ~/.config/monitor/config.toml."""
@@ -239,6 +46,10 @@ def find_config(explicit: str | None, env: Mapping[str, str] = os.environ) -> Pa
             "~/.config/monitor/config.toml; copy config.example.toml to config.toml to start"
         ]
     )
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class CredentialEnv(Mapping[str, str]):
@@ -276,23 +87,6 @@ class CredentialEnv(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self.env)
-
-
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def parse_listen(value: Any) -> tuple[str, int]:
-    """`"127.0.0.1:9464"`, `"[::1]:9464"` or `":9464"` (all interfaces) → (host, port)."""
-    if not isinstance(value, str) or ":" not in value:
-        raise ValueError('must be "HOST:PORT", e.g. "127.0.0.1:9464"')
-    host, _, port = value.strip().rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        raise ValueError("write an IPv6 address in brackets, e.g. \"[::1]:9464\"")
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{port!r} is not a port number (1 to 65535)")
-    return host or "0.0.0.0", int(port)
 
 
 def load_config(path: Path | str, env: Mapping[str, str] = os.environ) -> Config:
@@ -583,7 +377,7 @@ class _Loader:
         """A channel's digest, rate limit, flood guard and template, each checked here."""
         out: dict[str, Any] = {}
         tz = body.get("timezone", "UTC")
-        if not isinstance(tz, str) or not _zone(tz):
+        if not isinstance(tz, str) or not valid_zone(tz):
             self.problem(f"{where} timezone", f"{tz!r} is not a time zone name such as \"UTC\" or \"Europe/London\"")
             tz = "UTC"
         out["timezone"] = tz
@@ -644,7 +438,7 @@ class _Loader:
         return out
 
     def template(self, where: str, value: Any) -> str:
-        from .render import check_template  # jinja2 is only needed when a template is used
+        from ..render import check_template  # jinja2 is only needed when a template is used
 
         if not isinstance(value, str) or not value.strip():
             self.problem(where, "must be the path of a Jinja2 template file, e.g. \"templates/slack.j2\"")
