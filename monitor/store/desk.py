@@ -1,0 +1,104 @@
+"""The desk (issue 9): notices, holds, email threads, feed health, rule state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DeskQueries:
+    """Notices and the small state of feed health and rules. Mixed into Store: uses its `conn` and `_query`."""
+
+    def add_notice(self, kind: str, rule: str, feed: str, title: str, body: str, now: float,
+                   link: str = "", alert_id: int | None = None) -> int:
+        """A message that is not one story alert (feed health, a spike, a story update)."""
+        cur = self.conn.execute(
+            "INSERT INTO notices (kind, rule, feed, title, link, body, alert_id, created) VALUES (?,?,?,?,?,?,?,?)",
+            (kind, rule, feed, title, link, body, alert_id, now),
+        )
+        return int(cur.lastrowid)
+
+    def enqueue_notice(self, notice_id: int, channel: str, target: str, now: float, due: float | None = None,
+                       hold: str | None = None) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO deliveries (notice_id, channel, target, status, attempts, next_attempt, created,"
+            " hold) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)",
+            (notice_id, channel, target, now if due is None else due, now, hold),
+        )
+
+    def set_message_id(self, ids: list[int], message_id: str) -> None:
+        marks = ",".join("?" * len(ids))
+        self.conn.execute(f"UPDATE deliveries SET message_id = ? WHERE id IN ({marks})", (message_id, *ids))
+
+    def thread_message_id(self, alert_id: int, channel: str, target: str) -> str | None:
+        """The Message-ID the alert went out under to this destination (None if not sent yet)."""
+        row = self.conn.execute(
+            "SELECT message_id FROM deliveries WHERE alert_id = ? AND channel = ? AND target = ? AND status = 'sent'",
+            (alert_id, channel, target),
+        ).fetchone()
+        return row[0] if row else None
+
+    def story_alerts(self, story_id: int) -> list[dict[str, Any]]:
+        """The alerts already recorded on a story, with the headline each went out with."""
+        return self._query(
+            "SELECT a.id, a.rule, i.title FROM alerts a JOIN items i ON i.id = a.item_id WHERE a.story_id = ?",
+            (story_id,),
+        )
+
+    def story_feeds(self, story_id: int) -> list[str]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT feed FROM items WHERE story_id = ? GROUP BY feed ORDER BY min(id)", (story_id,))]
+
+    def feed_health(self, name: str) -> dict[str, Any] | None:
+        rows = self._query("SELECT * FROM feed_health WHERE name = ?", (name,))
+        return rows[0] if rows else None
+
+    def feed_healths(self) -> dict[str, dict[str, Any]]:
+        return {r["name"]: r for r in self._query("SELECT * FROM feed_health")}
+
+    def set_feed_health(self, name: str, state: str, since: float, detail: str, checked: float) -> None:
+        self.conn.execute(
+            "INSERT INTO feed_health (name, state, since, detail, checked) VALUES (?,?,?,?,?)"
+            " ON CONFLICT(name) DO UPDATE SET state = excluded.state, since = excluded.since,"
+            " detail = excluded.detail, checked = excluded.checked",
+            (name, state, since, detail, checked),
+        )
+
+    def item_times(self, feed: str, limit: int = 30) -> list[float]:
+        """When the feed's latest items appeared, newest first: their publication time, unless
+        that is later than when we first saw them (a future date is the feed's mistake)."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT min(coalesce(published, first_seen), first_seen) AS t FROM items WHERE feed = ?"
+            " ORDER BY t DESC LIMIT ?", (feed, limit))]
+
+    def rule_state(self, rule: str) -> dict[str, Any]:
+        rows = self._query("SELECT * FROM rule_state WHERE rule = ?", (rule,))
+        return rows[0] if rows else {"rule": rule, "cooldown_until": None, "spike_since": None}
+
+    def set_rule_state(self, rule: str, **values: float | None) -> None:
+        state = {**self.rule_state(rule), **values}
+        self.conn.execute(
+            "INSERT OR REPLACE INTO rule_state (rule, cooldown_until, spike_since) VALUES (?, ?, ?)",
+            (rule, state["cooldown_until"], state["spike_since"]),
+        )
+
+    def rule_alert_count(self, rule: str, since: float, until: float) -> int:
+        """Alerts (stories matched) of a rule created in [since, until)."""
+        return self.conn.execute(
+            "SELECT count(*) FROM alerts WHERE rule = ? AND created >= ? AND created < ?", (rule, since, until)
+        ).fetchone()[0]
+
+    def first_alert_time(self, rule: str) -> float | None:
+        return self.conn.execute("SELECT min(created) FROM alerts WHERE rule = ?", (rule,)).fetchone()[0]
+
+    def top_stories(self, rule: str, since: float, limit: int = 5) -> list[dict[str, Any]]:
+        """The rule's stories since `since`, most widely carried first."""
+        return self._query(
+            "SELECT i.title, i.link, (SELECT count(DISTINCT feed) FROM items WHERE story_id = a.story_id) AS sources"
+            " FROM alerts a JOIN items i ON i.id = a.item_id WHERE a.rule = ? AND a.created >= ?"
+            " ORDER BY sources DESC, a.id DESC LIMIT ?",
+            (rule, since, limit),
+        )
+
+    def first_seen_any(self) -> float | None:
+        """When monitoring began: the first item ever stored."""
+        return self.conn.execute("SELECT min(first_seen) FROM items").fetchone()[0]

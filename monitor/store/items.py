@@ -1,0 +1,199 @@
+"""Items, stories and alerts (writes happen inside a transaction), retention and listings."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from ..dedup import canonical_url
+from ..models import Item
+
+
+class ItemQueries:
+    """Items, stories, alerts. Mixed into Store: uses its `conn` and `_query`."""
+
+    def item_digests(self, feed: str, keys: Iterable[str]) -> dict[str, str]:
+        """The content digest of each of these keys the feed has stored."""
+        keys = list(set(keys))
+        out: dict[str, str] = {}
+        for lo in range(0, len(keys), 500):
+            chunk = keys[lo:lo + 500]
+            marks = ",".join("?" * len(chunk))
+            out.update(self.conn.execute(
+                f"SELECT key, content_hash FROM items WHERE feed = ? AND key IN ({marks})", (feed, *chunk)
+            ).fetchall())
+        return out
+
+    def has_items(self, feed: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM items WHERE feed = ? LIMIT 1", (feed,)).fetchone() is not None
+
+    def find_item(self, feed: str, key: str) -> dict[str, Any] | None:
+        """The stored version of an item (its searchable fields and digest), or None."""
+        rows = self._query(
+            "SELECT id, key, story_id, content_hash, title, summary, author, tags, link, lang FROM items"
+            " WHERE feed = ? AND key = ?",
+            (feed, key),
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        row["tags"] = tuple(json.loads(row["tags"] or "[]"))
+        return row
+
+    def find_item_by_link(self, feed: str, url: str, title: str) -> dict[str, Any] | None:
+        """The same item stored under another key: a link that was repeated inside an
+        earlier document (so keyed by title and date then) and is unique now."""
+        if not url:
+            return None
+        row = self.conn.execute(
+            "SELECT key FROM items WHERE feed = ? AND canonical_url = ? AND title = ? LIMIT 1", (feed, url, title)
+        ).fetchone()
+        return self.find_item(feed, row[0]) if row else None
+
+    def rekey_item(self, item_id: int, key: str) -> None:
+        self.conn.execute("UPDATE items SET key = ? WHERE id = ?", (key, item_id))
+
+    def _item_values(self, item: Item, digest: str, fts_text: str) -> tuple[Any, ...]:
+        return (
+            item.title, item.summary, item.author, json.dumps(list(item.tags), ensure_ascii=False),
+            item.link, canonical_url(item.link), item.lang,
+            item.published.timestamp() if item.published else None, digest, fts_text,
+        )
+
+    def update_item(self, item_id: int, item: Item, digest: str, fts_text: str, now: float) -> None:
+        self.conn.execute(
+            "UPDATE items SET title = ?, summary = ?, author = ?, tags = ?, link = ?, canonical_url = ?,"
+            " lang = ?, published = coalesce(?, published), content_hash = ?, fts = ?, updated = ? WHERE id = ?",
+            (*self._item_values(item, digest, fts_text), now, item_id),
+        )
+
+    def insert_item(self, feed: str, item: Item, story_id: int, digest: str, fts_text: str, now: float) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO items (title, summary, author, tags, link, canonical_url, lang, published, content_hash,"
+            " fts, feed, key, story_id, first_seen, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (*self._item_values(item, digest, fts_text), feed, item.key, story_id, now, now),
+        )
+        return int(cur.lastrowid)
+
+    def story_by_url(self, url: str) -> int | None:
+        # Through items, so every URL of a story leads to it, not only its first.
+        row = self.conn.execute("SELECT story_id FROM items WHERE canonical_url = ? LIMIT 1", (url,)).fetchone()
+        return int(row[0]) if row else None
+
+    def new_story(self, url: str, title: str, published: float | None, terms: Iterable[str], now: float) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO stories (canonical_url, title, published, first_seen) VALUES (?, ?, ?, ?)",
+            (url or None, title, published, now),
+        )
+        story_id = int(cur.lastrowid)
+        self.conn.executemany(
+            "INSERT INTO story_terms (story_id, term) VALUES (?, ?)", ((story_id, t) for t in set(terms))
+        )
+        return story_id
+
+    def story_candidates(
+        self, terms: Iterable[str], exclude_feed: str, around: float, window: float, min_shared: int = 4
+    ) -> list[tuple[int, str]]:
+        """Stories sharing at least `min_shared` headline terms, dated within `window` of
+        `around`, that have no item from `exclude_feed` (a feed's own items never merge)."""
+        terms = list(set(terms))
+        if len(terms) < min_shared:
+            return []
+        marks = ",".join("?" * len(terms))
+        return [
+            (int(r[0]), r[1])
+            for r in self.conn.execute(
+                f"SELECT s.id, s.title FROM story_terms t JOIN stories s ON s.id = t.story_id"
+                f" WHERE t.term IN ({marks}) AND coalesce(s.published, s.first_seen) BETWEEN ? AND ?"
+                f" AND NOT EXISTS (SELECT 1 FROM items i WHERE i.story_id = s.id AND i.feed = ?)"
+                f" GROUP BY s.id HAVING count(*) >= ? ORDER BY count(*) DESC, s.id LIMIT 20",
+                (*terms, around - window, around + window, exclude_feed, min_shared),
+            )
+        ]
+
+    def prune(self, before: float) -> int:
+        """Drop the text of items first seen before `before`, keeping their identity
+        (feed, key, content digest, story, title): a feed that re-publishes old items
+        never re-alerts, and the database stays bounded."""
+        cur = self.conn.execute(
+            "UPDATE items SET summary = '', author = '', tags = '[]', fts = ''"
+            " WHERE first_seen < ? AND (summary != '' OR fts != '')",
+            (before,),
+        )
+        self.conn.execute(
+            "DELETE FROM story_terms WHERE story_id IN (SELECT id FROM stories WHERE first_seen < ?)", (before,)
+        )
+        return cur.rowcount
+
+    def reclaim_space(self) -> None:
+        """Give pruned pages back to the file system (auto_vacuum is incremental)."""
+        self.conn.execute("PRAGMA incremental_vacuum")
+
+    def record_alert(
+        self, rule: str, story_id: int, item_id: int, terms: Iterable[str],
+        occurrences: Iterable[tuple[str, int, int]], now: float,
+    ) -> int | None:
+        """Record a (rule, story) alert once; None when the rule already alerted on the story."""
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO alerts (rule, story_id, item_id, created, terms, occurrences) VALUES (?,?,?,?,?,?)",
+            (rule, story_id, item_id, now, json.dumps(list(terms), ensure_ascii=False),
+             json.dumps([list(o) for o in occurrences])),
+        )
+        return int(cur.lastrowid) if cur.rowcount else None
+
+    def enqueue(self, alert_id: int, channel: str, target: str, now: float, due: float | None = None,
+                hold: str | None = None) -> None:
+        """One delivery per (alert, channel, destination); `due` holds it (a digest's send time),
+        `hold` says why it is held to be folded ("cooldown", "quiet")."""
+        self.conn.execute(
+            "INSERT OR IGNORE INTO deliveries (alert_id, channel, target, status, attempts, next_attempt, created,"
+            " hold) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)",
+            (alert_id, channel, target, now if due is None else due, now, hold),
+        )
+
+    # -- listings -----------------------------------------------------------------
+
+    def recent_alerts(self, limit: int = 50) -> list[dict[str, Any]]:
+        alerts = self._query(
+            "SELECT a.id, a.rule, a.created, a.terms, a.story_id, i.title, i.link, i.feed, i.published"
+            " FROM alerts a JOIN items i ON i.id = a.item_id ORDER BY a.id DESC LIMIT ?",
+            (limit,),
+        )
+        for alert in alerts:
+            alert["terms"] = json.loads(alert["terms"] or "[]")
+            # Outlets that carried the story, the alerted one first: later sources join
+            # the story without a second alert.
+            alert["sources"] = [
+                r[0] for r in self.conn.execute(
+                    "SELECT feed FROM items WHERE story_id = ? GROUP BY feed ORDER BY min(id)", (alert["story_id"],)
+                )
+            ]
+            alert["deliveries"] = self._query(
+                "SELECT channel, status, attempts, last_error, sent_at FROM deliveries WHERE alert_id = ? ORDER BY id",
+                (alert["id"],),
+            )
+        return alerts
+
+    def stored_items(self, since: float | None, fts_query: str | None, limit: int | None = None) -> Iterator[dict[str, Any]]:
+        """Items newest first, narrowed by an FTS5 expression when one is given."""
+        where, params = [], []
+        if since is not None:
+            where.append("coalesce(i.published, i.first_seen) >= ?")
+            params.append(since)
+        sql = "SELECT i.* FROM items i"
+        if fts_query:
+            sql += " JOIN items_fts f ON f.rowid = i.id"
+            where.append("items_fts MATCH ?")
+            params.append(fts_query)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY coalesce(i.published, i.first_seen) DESC, i.id DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        cur = self.conn.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        for row in cur:
+            item = dict(zip(names, row))
+            item["tags"] = json.loads(item["tags"] or "[]")
+            yield item

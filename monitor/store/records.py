@@ -1,0 +1,62 @@
+"""Rows the store hands out, as plain frozen dataclasses."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FeedState:
+    name: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    next_poll: float
+    last_poll: float | None
+    last_success: float | None
+    last_status: int | None
+    consecutive_errors: int
+    last_error: str | None
+    disabled_reason: str | None
+    baselined: bool
+    adopted_url: str | None = None
+    items: int = 0
+    redirect_target: str | None = None  # a permanent move seen but not yet adopted
+    redirect_count: int = 0
+    body_hash: str | None = None
+    server_ttl: float | None = None  # the server's own idea of an interval (ttl, max-age)
+
+    @property
+    def poll_url(self) -> str:
+        return self.adopted_url or self.url
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    alert_id: int | None  # None for a notice (feed health, spike, story update)
+    channel: str
+    target: str
+    attempts: int
+    rule: str
+    title: str
+    link: str
+    feed: str
+    summary: str
+    published: float | None
+    terms: tuple[str, ...]
+    occurrences: tuple[tuple[str, int, int], ...]
+    created: float = 0.0
+    fold: bool = False  # held by the flood guard, to go out in one digest
+    hold: str | None = None  # "cooldown" or "quiet": held to go out folded with its kind (desk.py)
+    notice: str | None = None  # a notice's kind ("health", "spike", "update"); None for a story alert
+    notice_alert: int | None = None  # an "update" notice: the alert whose email thread it continues
+
+
+def rows_as_dicts(cursor: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
+    names = [d[0] for d in cursor.description]
+    for row in cursor.fetchall():
+        yield dict(zip(names, row))

@@ -1,0 +1,128 @@
+"""The schema and its migrations."""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 3  # 2: outbox columns (dead letters, age-out, flood folding, batches); 3: desk (issue 9)
+
+
+class SchemaMixin:
+    """Creates and migrates the tables. Mixed into Store: uses its `conn` and `_query`."""
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version >= SCHEMA_VERSION:
+            return
+        if version == 0:
+            # Only effective before the first table exists: lets pruning give space back.
+            self.conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        db = self.db
+        with self.transaction():
+            db["feeds"].create(
+                {
+                    "name": str, "url": str, "adopted_url": str, "etag": str, "last_modified": str,
+                    "next_poll": float, "last_poll": float, "last_success": float, "last_status": int,
+                    "consecutive_errors": int, "last_error": str, "disabled_reason": str,
+                    "baselined": int, "title": str, "redirect_target": str, "redirect_count": int,
+                    "body_hash": str, "server_ttl": float,
+                },
+                pk="name", if_not_exists=True, defaults={"consecutive_errors": 0, "baselined": 0},
+            )
+            db["stories"].create(
+                {"id": int, "canonical_url": str, "title": str, "published": float, "first_seen": float},
+                pk="id", if_not_exists=True,
+            )
+            # Headline terms of each story, so near-identical headlines are found by index.
+            db["story_terms"].create(
+                {"story_id": int, "term": str}, if_not_exists=True, foreign_keys=[("story_id", "stories", "id")]
+            )
+            db["items"].create(
+                {
+                    "id": int, "feed": str, "key": str, "story_id": int, "title": str, "summary": str,
+                    "author": str, "tags": str, "link": str, "canonical_url": str, "lang": str,
+                    "published": float, "first_seen": float, "updated": float, "content_hash": str, "fts": str,
+                },
+                pk="id", if_not_exists=True, foreign_keys=[("story_id", "stories", "id")],
+            )
+            db["alerts"].create(
+                {
+                    "id": int, "rule": str, "story_id": int, "item_id": int, "created": float,
+                    "terms": str, "occurrences": str,
+                },
+                pk="id", if_not_exists=True,
+                foreign_keys=[("story_id", "stories", "id"), ("item_id", "items", "id")],
+            )
+            db["deliveries"].create(
+                {
+                    "id": int, "alert_id": int, "channel": str, "target": str, "status": str,
+                    "attempts": int, "next_attempt": float, "last_error": str, "created": float, "sent_at": float,
+                },
+                pk="id", if_not_exists=True, defaults={"attempts": 0, "status": "pending"},
+                foreign_keys=[("alert_id", "alerts", "id")],
+            )
+            for sql in (
+                "CREATE UNIQUE INDEX IF NOT EXISTS stories_url ON stories(canonical_url)",
+                "CREATE UNIQUE INDEX IF NOT EXISTS items_feed_key ON items(feed, key)",
+                "CREATE INDEX IF NOT EXISTS items_canonical ON items(canonical_url)",
+                "CREATE INDEX IF NOT EXISTS items_published ON items(published)",
+                "CREATE INDEX IF NOT EXISTS items_story ON items(story_id)",
+                "CREATE INDEX IF NOT EXISTS items_first_seen ON items(first_seen)",
+                "CREATE INDEX IF NOT EXISTS story_terms_term ON story_terms(term)",
+                "CREATE INDEX IF NOT EXISTS story_terms_story ON story_terms(story_id)",
+                "CREATE UNIQUE INDEX IF NOT EXISTS alerts_rule_story ON alerts(rule, story_id)",
+                "CREATE UNIQUE INDEX IF NOT EXISTS deliveries_once ON deliveries(alert_id, channel, target)",
+                "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(status, next_attempt)",
+            ):
+                self.conn.execute(sql)
+            if not db["items_fts"].exists():
+                db["items"].enable_fts(["fts"], fts_version="FTS5", create_triggers=True)
+            self._migrate_outbox()
+            self._migrate_desk()
+            self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _migrate_outbox(self) -> None:
+        """v2: dead letters, age-out, flood folding and message batches on deliveries.
+
+        Guarded by the columns themselves rather than the version number, so it is
+        safe whatever other migrations run around it.
+        """
+        have = {row[1] for row in self.conn.execute("PRAGMA table_info(deliveries)")}
+        for column, decl in (
+            ("dead_at", "REAL"),  # set when the delivery aged out (status 'dead')
+            ("first_failed", "REAL"),  # start of the age-out clock
+            ("fold", "INTEGER NOT NULL DEFAULT 0"),  # 1: held by the flood guard for one digest
+            ("batch", "INTEGER"),  # deliveries sent in one message share the id of its first
+        ):
+            if column not in have:
+                self.conn.execute(f"ALTER TABLE deliveries ADD COLUMN {column} {decl}")
+        self.conn.execute("CREATE INDEX IF NOT EXISTS deliveries_sent ON deliveries(channel, target, sent_at)")
+
+    def _migrate_desk(self) -> None:
+        """v3 (issue 9): notices (feed health, spikes, story updates) delivered through the
+        outbox like alerts, holds (cooldown, quiet hours), email Message-IDs, and the small
+        state of feed health and of rules (cooldown window, spike). Guarded by the columns."""
+        have = {row[1] for row in self.conn.execute("PRAGMA table_info(deliveries)")}
+        for column, decl in (
+            ("notice_id", "INTEGER REFERENCES notices(id)"),  # set instead of alert_id for a notice
+            ("hold", "TEXT"),  # "cooldown" / "quiet": released folded into one message of that kind
+            ("message_id", "TEXT"),  # the email Message-ID it went out under (threads replies)
+        ):
+            if column not in have:
+                self.conn.execute(f"ALTER TABLE deliveries ADD COLUMN {column} {decl}")
+        self.db["notices"].create(
+            {"id": int, "kind": str, "rule": str, "feed": str, "title": str, "link": str, "body": str,
+             "alert_id": int, "created": float},
+            pk="id", if_not_exists=True,
+        )
+        self.db["feed_health"].create(
+            {"name": str, "state": str, "since": float, "detail": str, "checked": float},
+            pk="name", if_not_exists=True,
+        )
+        self.db["rule_state"].create(
+            {"rule": str, "cooldown_until": float, "spike_since": float}, pk="rule", if_not_exists=True,
+        )
+        for sql in (
+            "CREATE UNIQUE INDEX IF NOT EXISTS deliveries_notice ON deliveries(notice_id, channel, target)",
+            "CREATE INDEX IF NOT EXISTS alerts_story ON alerts(story_id)",
+            "CREATE INDEX IF NOT EXISTS alerts_rule_created ON alerts(rule, created)",
+        ):
+            self.conn.execute(sql)
