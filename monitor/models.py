@@ -2,8 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import datetime
+
+
+def searchable_fields(
+    title: str, summary: str, author: str, tags: Sequence[str], feed: str, url: str, lang: str
+) -> dict[str, str]:
+    """The fields a rule searches (RULES.md §1), all plain text."""
+    return {
+        "title": title or "", "summary": summary or "", "author": author or "", "tag": " ; ".join(tags),
+        "feed": feed, "url": url or "", "lang": lang or "",
+    }
+
+
+def feed_label(configured: str, own_title: str | None) -> str:
+    """What `feed:` searches: the configured name (or title) and the feed's own title."""
+    return " ".join(x for x in (configured, own_title) if x)
+
+
+def stored_fields(row: Mapping[str, Any], feed_label: str) -> dict[str, str]:
+    """The searchable fields of an item as the store returns it (tags already a list)."""
+    return searchable_fields(
+        row["title"], row["summary"], row["author"], row["tags"], feed_label, row["link"], row["lang"]
+    )
 
 
 @dataclass(frozen=True)
@@ -21,15 +45,7 @@ class Item:
 
     def fields(self, feed_label: str) -> dict[str, str]:
         """The searchable fields of RULES.md §1."""
-        return {
-            "title": self.title,
-            "summary": self.summary,
-            "author": self.author,
-            "tag": " ; ".join(self.tags),
-            "feed": feed_label,
-            "url": self.link,
-            "lang": self.lang,
-        }
+        return searchable_fields(self.title, self.summary, self.author, self.tags, feed_label, self.link, self.lang)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from .feedhealth import FeedHealth
 from .fetch import Fetcher
 from .holds import Holds
 from .logs import redact_url
-from .models import ParsedFeed, PollOutcome
+from .models import ParsedFeed, PollOutcome, feed_label, stored_fields
 from .notify import Notifier
 from .outbox import DeliveryReport, Outbox
 from .parse import parse_feed
@@ -37,14 +37,6 @@ from .updates import StoryUpdates
 log = logging.getLogger("monitor.pipeline")
 
 Parser = Callable[[bytes, str, str], Awaitable[ParsedFeed]]
-
-
-def _stored_fields(stored: dict, label: str) -> dict[str, str]:
-    """The searchable fields of an item as it was stored (its previous version)."""
-    return {
-        "title": stored["title"] or "", "summary": stored["summary"] or "", "author": stored["author"] or "",
-        "tag": " ; ".join(stored["tags"]), "feed": label, "url": stored["link"] or "", "lang": stored["lang"] or "",
-    }
 
 
 async def parse_in_thread(body: bytes, url: str, content_type: str) -> ParsedFeed:
@@ -200,7 +192,7 @@ class Pipeline:
         now = self.clock()
         outcome = PollOutcome(feed.name, "ok", http_status=status, warnings=list(parsed.warnings))
         rules = self.ruleset_for(feed)
-        label = " ".join(x for x in (feed.title or feed.name, parsed.title) if x)
+        label = feed_label(feed.title or feed.name, parsed.title)
         backfill = self.config.settings.backfill
         spiking: set[str] = set()  # spike rules that matched: checked once the items are in
         with self.store.transaction():
@@ -248,7 +240,7 @@ class Pipeline:
                     continue
                 else:
                     item_id, story_id = stored["id"], stored["story_id"]
-                    previous = Document.build(_stored_fields(stored, label))
+                    previous = Document.build(stored_fields(stored, label))
                     if self.updates.enabled and not baseline:
                         # Before the update: the reply's subject is the headline the alert went out with.
                         self.updates.edited(feed.name, story_id, stored["title"] or "", item, now)

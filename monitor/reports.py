@@ -16,7 +16,7 @@ import httpx
 from .config import Config
 from .errors import FetchError, MonitorError
 from .logs import redact_url
-from .models import ParsedFeed
+from .models import ParsedFeed, feed_label, stored_fields
 from .parse import parse_feed
 from .rules import CompiledQuery, Document, compile_query
 from .store import Store
@@ -92,16 +92,13 @@ def backtest(config: Config, rule_or_query: str, window: float, limit: int | Non
     hits = []
     try:
         since = time.time() - window
+        own_titles = {s.name: s.title for s in store.feed_states()}
         for row in store.stored_items(since, compiled.fts_query()):
             feed = feeds.get(row["feed"])
             if rule and feed and not rule.applies_to(feed):
                 continue
-            label = (feed.title or feed.name) if feed else row["feed"]
-            fields = {
-                "title": row["title"] or "", "summary": row["summary"] or "", "author": row["author"] or "",
-                "tag": " ; ".join(row["tags"]), "feed": label, "url": row["link"] or "", "lang": row["lang"] or "",
-            }
-            m = compiled.match(Document.build(fields))
+            label = feed_label((feed.title or feed.name) if feed else row["feed"], own_titles.get(row["feed"]))
+            m = compiled.match(Document.build(stored_fields(row, label)))
             if m is None:
                 continue
             hits.append(

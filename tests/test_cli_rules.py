@@ -146,3 +146,13 @@ urls = ["console://"]
 def test_backtest_names_a_mistyped_rule(collected):
     result = collected("backtest", "rift-typo", "--since", "100000d")
     assert 'note: no rule named "rift-typo" (rules: rift); evaluating it as a query' in result.stderr
+
+
+def test_backtest_searches_the_feed_field_as_ingest_does(collected):
+    # `feed:` covers the configured name and the feed's own title ("The Times of Israel").
+    by_title = collected("backtest", 'feed:"times of israel" AND Hezbollah', "--since", "100000d", "--json")
+    by_name = collected("backtest", "feed:toi AND Hezbollah", "--since", "100000d", "--json")
+    assert by_title.returncode == 0 and by_name.returncode == 0
+    titles = [[json.loads(line)["title"] for line in r.stdout.splitlines()] for r in (by_title, by_name)]
+    assert titles[0] == titles[1] and len(titles[0]) == 1 and titles[0][0].startswith("Hezbollah fires")
+    assert json.loads(by_title.stdout)["terms"] == ["Times of Israel", "Hezbollah"]

@@ -47,6 +47,7 @@ class FeedQueries:
             last_error=r["last_error"], disabled_reason=r["disabled_reason"], baselined=bool(r["baselined"]),
             adopted_url=r["adopted_url"], items=items, redirect_target=r["redirect_target"],
             redirect_count=r["redirect_count"] or 0, body_hash=r["body_hash"], server_ttl=r["server_ttl"],
+            title=r["title"],
         )
 
     def due_feeds(self, names: Iterable[str], now: float) -> list[str]:

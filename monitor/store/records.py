@@ -28,6 +28,7 @@ class FeedState:
     redirect_count: int = 0
     body_hash: str | None = None
     server_ttl: float | None = None  # the server's own idea of an interval (ttl, max-age)
+    title: str | None = None  # the feed's own title, as it last said
 
     @property
     def poll_url(self) -> str:
