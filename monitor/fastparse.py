@@ -29,15 +29,15 @@ MEDIA = "{http://search.yahoo.com/mrss/}"
 # Item children whose meaning to feedparser we reproduce (or that feed no key we read).
 _ITEM_TAGS = frozenset({
     "title", "link", "description", "guid", "pubDate", "category", "comments", "enclosure",
-    DC + "creator", DC + "date", CONTENT + "encoded",
-    MEDIA + "content", MEDIA + "thumbnail", MEDIA + "credit",
+    DC + "creator", DC + "date", CONTENT + "encoded", "author",
+    MEDIA + "content", MEDIA + "thumbnail", MEDIA + "credit", MEDIA + "description", MEDIA + "group",
     "source", "{http://www.w3.org/2005/Atom}link", "{http://rssnamespace.org/feedburner/ext/1.0}origLink",
     "{com-wordpress:feed-additions:1}post-id",
 })
 _IGNORED = frozenset({
     "{com-wordpress:feed-additions:1}post-id",
     # not media:title or media:description: feedparser reads those as the item's own
-    MEDIA + "content", MEDIA + "thumbnail", MEDIA + "credit",
+    MEDIA + "content", MEDIA + "thumbnail", MEDIA + "credit", MEDIA + "group",
     "enclosure", "comments", "source", "{http://www.w3.org/2005/Atom}link",
     "{http://rssnamespace.org/feedburner/ext/1.0}origLink",
 })
@@ -48,11 +48,15 @@ _CHANNEL_TAGS = frozenset({
     "{http://www.w3.org/2005/Atom}link", "{http://rssnamespace.org/feedburner/ext/1.0}info",
     "{com-wordpress:feed-additions:1}site", "{http://purl.org/rss/1.0/modules/syndication/}updatePeriod",
     "{http://purl.org/rss/1.0/modules/syndication/}updateFrequency",
-    DC + "date", DC + "rights", DC + "publisher", DC + "creator", DC + "language",
+    DC + "date", DC + "rights", DC + "publisher", DC + "creator", DC + "language", DC + "source",
     "{http://www.w3.org/2003/01/geo/wgs84_pos#}lat", "{http://www.w3.org/2003/01/geo/wgs84_pos#}long",
 })
+# What may sit inside an ignored element: feedparser keeps these in keys we never read.
+_IGNORED_CHILDREN = frozenset({MEDIA + "content", MEDIA + "thumbnail", MEDIA + "credit"})
 _IMAGE_TAGS = frozenset({"url", "title", "link", "width", "height", "description"})
 _XML_DECL = re.compile(rb"^<\?xml\s[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
+# C1 controls: feedparser maps them to their Windows-1252 characters.
+_C1 = re.compile("[\x80-\x9f]")
 _LINK = re.compile(r"https?://[^\s<>\"'\\^`{|}]+\Z")
 _XML_TYPES = ("application/rss+xml", "application/xml", "application/atom+xml", "application/rdf+xml")
 
@@ -68,8 +72,10 @@ def fast_parse(body: bytes, content_type: str = "") -> dict[str, Any] | None:
     if etree is None or not _content_type_ok(content_type):
         return None
     head = body[:200]
-    if not head.startswith((b"<?xml", b"<rss")):
-        return None  # a BOM, leading blanks, another root: feedparser's business
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]  # a UTF-8 byte order mark: lxml and feedparser both drop it
+    if not head.lstrip().startswith((b"<?xml", b"<rss")):
+        return None  # another root: feedparser's business
     m = _XML_DECL.match(head)
     if m and m.group(1).lower() not in (b"utf-8", b"utf8"):
         return None
@@ -78,7 +84,7 @@ def fast_parse(body: bytes, content_type: str = "") -> dict[str, Any] | None:
     try:
         # feedparser repairs UTF-8 read as Latin-1 and encoded again ("Ã©" for "é").
         text = body.decode("utf-8")
-        if "Ã" in text or "Â" in text:
+        if "Ã" in text or "Â" in text or _C1.search(text):
             return None
         root = etree.fromstring(body, _new_parser())
     except (UnicodeDecodeError, etree.XMLSyntaxError, ValueError):
@@ -104,9 +110,10 @@ def fast_parse(body: bytes, content_type: str = "") -> dict[str, Any] | None:
             entries.append(entry)
         elif tag in ("title", "language", "ttl", DC + "language"):
             key = "language" if tag == DC + "language" else tag
-            if key in feed:
-                return None
-            feed[key] = (child.text or "").strip()
+            value = (child.text or "").strip()
+            if key in feed and (key != "language" or feed[key] != value):
+                return None  # language and dc:language alike are fine
+            feed[key] = value
     return {"version": "rss20", "feed": feed, "entries": entries, "bozo": False}
 
 
@@ -127,11 +134,21 @@ def _entry(item: Any) -> dict[str, Any] | None:
     entry: dict[str, Any] = {}
     tags = []
     content = []
+    authors = []
     seen: set[str] = set()
+    has_content = False  # feedparser's hasContent: set by content:encoded or a second summary
     for child in item:
         tag = child.tag
-        if not isinstance(tag, str) or tag not in _ITEM_TAGS or len(child):
+        if not isinstance(tag, str) or tag not in _ITEM_TAGS:
             return None
+        if len(child):
+            # media:group and media:content may hold media elements that feed no key we
+            # read; a media:title or media:description inside would, so those go to feedparser.
+            if tag not in (MEDIA + "group", MEDIA + "content"):
+                return None
+            for sub in child.iterdescendants():
+                if not isinstance(sub.tag, str) or sub.tag not in _IGNORED_CHILDREN:
+                    return None
         text = child.text or ""
         if tag == "category":
             if set(child.attrib) - {"domain"}:
@@ -141,10 +158,19 @@ def _entry(item: Any) -> dict[str, Any] | None:
             continue
         if tag in _IGNORED:
             continue
+        if tag in (DC + "creator", "author"):
+            # Each one is an author. feedparser splits off an e-mail address (and the
+            # parentheses around it); a plain name, or nothing, it keeps as it is.
+            value = text.strip()
+            if child.attrib or "@" in value:
+                return None
+            if value:
+                authors.append({"name": value})
+            continue
         if tag in seen:
             return None  # a repeated element: feedparser keeps one or the other
         seen.add(tag)
-        if child.attrib and tag != "guid":
+        if child.attrib and tag not in ("guid", MEDIA + "description"):
             return None
         value = text.strip()
         if tag == "title":
@@ -153,12 +179,20 @@ def _entry(item: Any) -> dict[str, Any] | None:
             if not _LINK.match(value):
                 return None
             entry["link"] = value
-        elif tag == "description":
-            if CONTENT + "encoded" in seen:
+        elif tag in ("description", MEDIA + "description"):
+            if set(child.attrib) - {"type"}:
                 return None
-            entry["summary"] = value
+            # feedparser: a summary after the first one becomes content, unless the item
+            # already has content, in which case it replaces the summary.
+            if "summary" in entry and not has_content:
+                has_content = True
+                content.append({"value": value})
+            else:
+                entry["summary"] = value
         elif tag == CONTENT + "encoded":
+            has_content = True
             content.append({"value": value})
+            entry.setdefault("summary", value)
         elif tag == "guid":
             if set(child.attrib) - {"isPermaLink"}:
                 return None
@@ -172,16 +206,12 @@ def _entry(item: Any) -> dict[str, Any] | None:
         elif tag == DC + "date":
             entry["updated"] = value
             entry["updated_parsed"] = _parse_date(value) if value else None
-        elif tag == DC + "creator":
-            if not value or "@" in value or "(" in value or "<" in value:
-                return None
-            entry["authors"] = [{"name": value}]
     if "link" not in entry:
         return None
-    if content and "summary" not in entry:
-        entry["summary"] = content[0]["value"]
     if content:
         entry["content"] = content
+    if authors:
+        entry["authors"] = authors
     if tags:
         entry["tags"] = tags
     return entry

@@ -37,8 +37,8 @@ def test_identical_items_on_every_fixture_and_the_feedparser_corpus():
         if fast != slow:
             mismatches.append(str(path.relative_to(FIXTURES)))
     assert mismatches == []
-    # The fast path must actually carry some of the real fixtures (14 today).
-    assert taken >= 10
+    # The fast path must actually carry some of the real fixtures (26 corpus/fixture files today).
+    assert taken >= 20
 
 
 @pytest.mark.parametrize("content_type", ["", "application/rss+xml; charset=utf-8", "text/xml", "text/html"])
@@ -59,4 +59,48 @@ def test_content_types(content_type):
     b'<rss version="2.0"><channel><item><link>http://a.example/1</link><title>a &nbsp; b</title></item></channel></rss>',
 ])
 def test_anything_unusual_goes_to_feedparser(body):
+    assert fast_parse(body) is None
+
+
+def _rss(items: str, channel: str = "", head: bytes = b'<?xml version="1.0" encoding="UTF-8"?>\n') -> bytes:
+    return head + (
+        '<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"'
+        ' xmlns:media="http://search.yahoo.com/mrss/" xmlns:content="http://purl.org/rss/1.0/modules/content/">'
+        f"<channel><title>Feed</title>{channel}{items}</channel></rss>"
+    ).encode()
+
+
+_LINK = "<link>http://a.example/1</link>"
+
+
+@pytest.mark.parametrize("body", [
+    _rss(f"<item>{_LINK}<title>t</title></item>", head=b"\xef\xbb\xbf"),
+    _rss(f"<item>{_LINK}<title>t</title></item>", head=b"\n  "),
+    _rss(f"<item>{_LINK}</item>", channel="<language>en</language><dc:language>en</dc:language>"),
+    _rss(f"<item>{_LINK}<description>a</description><media:description>b</media:description></item>"),
+    _rss(f"<item>{_LINK}<media:description type='plain'>b</media:description><description>a</description></item>"),
+    _rss(f"<item>{_LINK}<content:encoded>&lt;p&gt;c&lt;/p&gt;</content:encoded><description>a</description>"
+         "<media:description>b</media:description></item>"),
+    _rss(f"<item>{_LINK}<description>a</description><content:encoded>c</content:encoded>"
+         "<media:description>b</media:description></item>"),
+    _rss(f"<item>{_LINK}<author>Jane Roe (in Paris)</author><dc:creator>A, B and C</dc:creator><dc:creator/></item>"),
+    _rss(f"<item>{_LINK}<media:group><media:content url='http://a.example/i.jpg'><media:credit>X</media:credit>"
+         "</media:content><media:thumbnail url='http://a.example/t.jpg'/></media:group></item>"),
+])
+def test_common_extras_take_the_fast_path_with_identical_results(body):
+    assert fast_parse(body) is not None
+    fast, slow = _both(body)
+    assert fast == slow
+
+
+@pytest.mark.parametrize("body", [
+    _rss(f"<item>{_LINK}<title>a \u0085 b</title></item>"),  # C1 control: feedparser maps it to cp1252
+    _rss(f"<item>{_LINK}</item>", channel="<language>en</language><dc:language>de</dc:language>"),
+    _rss(f"<item>{_LINK}<media:group><media:title>x</media:title></media:group></item>"),
+    _rss(f"<item>{_LINK}<media:group><media:description>x</media:description></media:group></item>"),
+    _rss(f"<item>{_LINK}<author>jane@example.org (Jane)</author></item>"),
+    _rss(f"<item>{_LINK}<description>a</description><description>b</description></item>"),
+    _rss(f"<item>{_LINK}<title>t</title></item>", head=b'\n<?xml version="1.0"?>'),
+])
+def test_unusual_extras_go_to_feedparser(body):
     assert fast_parse(body) is None
