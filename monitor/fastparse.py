@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from feedparser.datetimes import _parse_date
+from feedparser.html import _cp1252
 
 try:
     from lxml import etree
@@ -55,8 +56,6 @@ _CHANNEL_TAGS = frozenset({
 _IGNORED_CHILDREN = frozenset({MEDIA + "content", MEDIA + "thumbnail", MEDIA + "credit"})
 _IMAGE_TAGS = frozenset({"url", "title", "link", "width", "height", "description"})
 _XML_DECL = re.compile(rb"^<\?xml\s[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
-# C1 controls: feedparser maps them to their Windows-1252 characters.
-_C1 = re.compile("[\x80-\x9f]")
 _LINK = re.compile(r"https?://[^\s<>\"'\\^`{|}]+\Z")
 _XML_TYPES = ("application/rss+xml", "application/xml", "application/atom+xml", "application/rdf+xml")
 
@@ -82,10 +81,7 @@ def fast_parse(body: bytes, content_type: str = "") -> dict[str, Any] | None:
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body or b"xml:base" in body or b"xml:lang" in body:
         return None
     try:
-        # feedparser repairs UTF-8 read as Latin-1 and encoded again ("Ã©" for "é").
-        text = body.decode("utf-8")
-        if "Ã" in text or "Â" in text or _C1.search(text):
-            return None
+        body.decode("utf-8")
         root = etree.fromstring(body, _new_parser())
     except (UnicodeDecodeError, etree.XMLSyntaxError, ValueError):
         return None
@@ -110,7 +106,7 @@ def fast_parse(body: bytes, content_type: str = "") -> dict[str, Any] | None:
             entries.append(entry)
         elif tag in ("title", "language", "ttl", DC + "language"):
             key = "language" if tag == DC + "language" else tag
-            value = (child.text or "").strip()
+            value = _text(child)
             if key in feed and (key != "language" or feed[key] != value):
                 return None  # language and dc:language alike are fine
             feed[key] = value
@@ -149,19 +145,24 @@ def _entry(item: Any) -> dict[str, Any] | None:
             for sub in child.iterdescendants():
                 if not isinstance(sub.tag, str) or sub.tag not in _IGNORED_CHILDREN:
                     return None
-        text = child.text or ""
         if tag == "category":
             if set(child.attrib) - {"domain"}:
                 return None
-            if text.strip():
-                tags.append({"term": text.strip()})
+            # feedparser's _start_category/_end_category/_add_tag, step by step
+            _add_tag(tags, None, child.get("domain"))
+            value = _text(child)
+            if value:
+                if tags and not tags[-1][0]:
+                    tags[-1][0] = value
+                else:
+                    _add_tag(tags, value, None)
             continue
         if tag in _IGNORED:
             continue
         if tag in (DC + "creator", "author"):
             # Each one is an author. feedparser splits off an e-mail address (and the
             # parentheses around it); a plain name, or nothing, it keeps as it is.
-            value = text.strip()
+            value = _text(child)
             if child.attrib or "@" in value:
                 return None
             if value:
@@ -172,7 +173,7 @@ def _entry(item: Any) -> dict[str, Any] | None:
         seen.add(tag)
         if child.attrib and tag not in ("guid", MEDIA + "description"):
             return None
-        value = text.strip()
+        value = _text(child)
         if tag == "title":
             entry["title"] = value
         elif tag == "link":
@@ -212,6 +213,26 @@ def _entry(item: Any) -> dict[str, Any] | None:
         entry["content"] = content
     if authors:
         entry["authors"] = authors
-    if tags:
-        entry["tags"] = tags
+    terms = [{"term": term} for term, _ in tags if term]
+    if terms:
+        entry["tags"] = terms
     return entry
+
+
+def _add_tag(tags: list[list[Any]], term: str | None, scheme: str | None) -> None:
+    if (term or scheme) and [term, scheme] not in tags:
+        tags.append([term, scheme])
+
+
+def _text(element: Any) -> str:
+    """An element's text as feedparser's pop() gives it for a UTF-8 document: stripped,
+    UTF-8 that was read as Latin-1 and encoded again repaired ("Ã©" → "é"), and C1
+    controls mapped to their Windows-1252 characters."""
+    value = (element.text or "").strip()
+    if value.isascii():
+        return value
+    try:
+        value = value.encode("iso-8859-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        pass
+    return value.translate(_cp1252)

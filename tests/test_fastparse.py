@@ -84,6 +84,13 @@ _LINK = "<link>http://a.example/1</link>"
     _rss(f"<item>{_LINK}<description>a</description><content:encoded>c</content:encoded>"
          "<media:description>b</media:description></item>"),
     _rss(f"<item>{_LINK}<author>Jane Roe (in Paris)</author><dc:creator>A, B and C</dc:creator><dc:creator/></item>"),
+    _rss(f"<item>{_LINK}<title>a \u0085 b\u0080</title></item>"),  # C1 controls: feedparser maps them to cp1252
+    _rss(f"<item>{_LINK}<title>Associa\u00c3\u00a7\u00c3\u00a3o</title><description>\u00c2\u00a331 \u00c2\u00a0</description>"
+         "<category>\u00c3\u00a9t\u00c3\u00a9</category></item>"),  # UTF-8 read as Latin-1: repaired
+    _rss(f"<item>{_LINK}<title>caf\u00e9 \u00c3</title></item>"),  # not repairable: kept
+    _rss(f"<item>{_LINK}<category>a</category><category>a</category><category domain='d'>a</category>"
+         "<category domain='d'>a</category><category domain='e'/><category>b</category><category/>"
+         "<category domain='e'/><category>c</category></item>"),
     _rss(f"<item>{_LINK}<media:group><media:content url='http://a.example/i.jpg'><media:credit>X</media:credit>"
          "</media:content><media:thumbnail url='http://a.example/t.jpg'/></media:group></item>"),
 ])
@@ -94,7 +101,6 @@ def test_common_extras_take_the_fast_path_with_identical_results(body):
 
 
 @pytest.mark.parametrize("body", [
-    _rss(f"<item>{_LINK}<title>a \u0085 b</title></item>"),  # C1 control: feedparser maps it to cp1252
     _rss(f"<item>{_LINK}</item>", channel="<language>en</language><dc:language>de</dc:language>"),
     _rss(f"<item>{_LINK}<media:group><media:title>x</media:title></media:group></item>"),
     _rss(f"<item>{_LINK}<media:group><media:description>x</media:description></media:group></item>"),
