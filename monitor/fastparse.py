@@ -26,6 +26,8 @@ except ImportError:  # pragma: no cover - lxml is a dependency; without it feedp
 DC = "{http://purl.org/dc/elements/1.1/}"
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
 MEDIA = "{http://search.yahoo.com/mrss/}"
+ATOM = "{http://www.w3.org/2005/Atom}"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 # Item children whose meaning to feedparser we reproduce (or that feed no key we read).
 _ITEM_TAGS = frozenset({
@@ -73,18 +75,24 @@ def fast_parse(body: bytes, content_type: str = "") -> dict[str, Any] | None:
     head = body[:200]
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]  # a UTF-8 byte order mark: lxml and feedparser both drop it
-    if not head.lstrip().startswith((b"<?xml", b"<rss")):
+    if not head.lstrip().startswith((b"<?xml", b"<rss", b"<feed", b"<!--")):
         return None  # another root: feedparser's business
     m = _XML_DECL.match(head)
     if m and m.group(1).lower() not in (b"utf-8", b"utf8"):
         return None
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body or b"xml:base" in body or b"xml:lang" in body:
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body or b"xml:base" in body:
         return None
     try:
         body.decode("utf-8")
         root = etree.fromstring(body, _new_parser())
     except (UnicodeDecodeError, etree.XMLSyntaxError, ValueError):
         return None
+    if root.tag == ATOM + "feed":
+        return _atom(root)
+    if b"xml:lang" in body:
+        return None
+    if "lang" in root.attrib or len(root) and "lang" in root[0].attrib:
+        return None  # feedparser reads a plain lang attribute as xml:lang
     if root.tag != "rss" or root.get("version") != "2.0" or len(root) != 1 or root[0].tag != "channel":
         return None
     channel = root[0]
@@ -113,6 +121,172 @@ def fast_parse(body: bytes, content_type: str = "") -> dict[str, Any] | None:
     return {"version": "rss20", "feed": feed, "entries": entries, "bozo": False}
 
 
+# Atom 1.0: the entry elements we read, and those that feed no key we read.
+_ENTRY_TAGS = frozenset(ATOM + t for t in ("id", "title", "link", "updated", "published", "summary", "content",
+                                           "author", "category", "contributor", "rights"))
+_FEED_TAGS = frozenset(ATOM + t for t in ("title", "subtitle", "id", "updated", "link", "author", "contributor",
+                                          "category", "generator", "icon", "logo", "rights", "entry"))
+_PERSON_TAGS = frozenset(ATOM + t for t in ("name", "email", "uri"))
+_TEXT_TYPES = {None: "text/plain", "text": "text/plain", "html": "text/html", "text/plain": "text/plain",
+               "text/html": "text/html"}
+_HTML_TYPES = ("text/html",)
+_URIFIXER = re.compile(r"^[A-Za-z][A-Za-z0-9+\-.]*:///")
+
+
+def _lang(element: Any, inherited: str | None) -> str | None:
+    """feedparser's xml:lang tracking: a plain lang attribute counts, and "" means none."""
+    lang = element.get(XML_LANG, element.get("lang"))
+    if lang is None:
+        return inherited
+    return lang or None
+
+
+def _atom(root: Any) -> dict[str, Any] | None:
+    if set(root.attrib) - {XML_LANG}:
+        return None
+    feed_lang = _lang(root, None)
+    feed: dict[str, Any] = {}
+    if feed_lang:
+        feed["language"] = feed_lang.replace("_", "-")
+    entries = []
+    for child in root:
+        tag = child.tag
+        if not isinstance(tag, str) or tag not in _FEED_TAGS:
+            return None
+        if tag == ATOM + "entry":
+            entry = _atom_entry(child, feed_lang)
+            if entry is None:
+                return None
+            entries.append(entry)
+            continue
+        if "lang" in child.attrib or XML_LANG in child.attrib:
+            return None
+        if tag in (ATOM + "author", ATOM + "contributor"):
+            if child.attrib or not _person_ok(child):
+                return None
+        elif len(child):
+            return None
+        elif tag == ATOM + "title":
+            if "title" in feed or _TEXT_TYPES.get(child.get("type")) is None or set(child.attrib) - {"type"}:
+                return None
+            value = _text(child)
+            if not value:
+                return None  # an empty title leaves feedparser's title_depth alone
+            feed["title"] = value
+    return {"version": "atom10", "feed": feed, "entries": entries, "bozo": False}
+
+
+def _person_ok(person: Any) -> bool:
+    return all(isinstance(c.tag, str) and c.tag in _PERSON_TAGS and not len(c) and not c.attrib for c in person)
+
+
+def _atom_entry(element: Any, feed_lang: str | None) -> dict[str, Any] | None:
+    if element.attrib:
+        return None
+    lang = feed_lang
+    entry: dict[str, Any] = {}
+    tags: list[list[Any]] = []
+    content = []
+    authors = []
+    seen: set[str] = set()
+    has_content = False
+    link_from_id = None
+    for child in element:
+        tag = child.tag
+        if not isinstance(tag, str) or tag not in _ENTRY_TAGS:
+            return None
+        attrib = child.attrib
+        if tag == ATOM + "link":
+            # feedparser: the last rel="alternate" link of an HTML type is the entry's link
+            for sub in child.iterdescendants():
+                if not isinstance(sub.tag, str) or sub.tag not in _IGNORED_CHILDREN:
+                    return None
+            if "lang" in attrib or XML_LANG in attrib or "href" not in attrib or {"url", "uri"} & set(attrib):
+                return None
+            rel = attrib.get("rel", "alternate").lower()
+            kind = attrib.get("type", "application/atom+xml" if rel == "self" else "text/html").lower()
+            href = attrib["href"]
+            if _URIFIXER.match(href) or "\\" in href:
+                return None
+            if rel == "alternate" and _TEXT_TYPES.get(kind, kind) in ("text/html", "application/xhtml+xml"):
+                entry["link"] = href
+            continue
+        if tag in (ATOM + "author", ATOM + "contributor"):
+            if attrib or not _person_ok(child):
+                return None
+            if tag == ATOM + "author":
+                names = [c for c in child if c.tag == ATOM + "name"]
+                # feedparser's name is stripped only (pop without text handling)
+                name = (names[-1].text or "").strip() if names else ""
+                if not name or len(names) > 1:
+                    return None  # no name: feedparser falls back to the e-mail address
+                authors.append({"name": name})
+            continue
+        if len(child):
+            return None
+        if tag == ATOM + "category":
+            if set(attrib) - {"term", "scheme", "label", XML_LANG}:
+                return None
+            _add_tag(tags, attrib.get("term", "") or None,
+                     attrib.get("scheme", "") or None,
+                     attrib.get("label", "") or None)
+            value = _text(child)
+            if value:
+                if tags and not tags[-1][0]:
+                    tags[-1][0] = value
+                else:
+                    _add_tag(tags, value, None, None)
+            continue
+        if tag == ATOM + "rights":
+            continue
+        if tag in seen:
+            return None
+        seen.add(tag)
+        if tag in (ATOM + "title", ATOM + "summary", ATOM + "content"):
+            if set(attrib) - {"type", XML_LANG} or _TEXT_TYPES.get(attrib.get("type")) is None:
+                return None
+        elif attrib:
+            return None
+        value = _text(child)
+        if tag == ATOM + "title":
+            entry["title"] = value
+            title_lang = _lang(child, lang)
+            if title_lang:
+                entry["title_detail"] = {"language": title_lang.replace("_", "-")}
+        elif tag == ATOM + "id":
+            if _URIFIXER.match(value):
+                return None
+            entry["id"] = value
+            if "link" not in entry:
+                link_from_id = value  # feedparser takes an id for the link until a link comes
+        elif tag == ATOM + "summary":
+            if "summary" in entry and not has_content:
+                has_content = True
+                content.append({"value": value})
+            else:
+                entry["summary"] = value
+        elif tag == ATOM + "content":
+            has_content = True
+            content.append({"value": value})
+            entry.setdefault("summary", value)
+        elif tag == ATOM + "published":
+            entry["published"] = value
+            entry["published_parsed"] = _parse_date(value) if value else None
+        elif tag == ATOM + "updated":
+            entry["updated"] = value
+            entry["updated_parsed"] = _parse_date(value) if value else None
+    if "link" not in entry and link_from_id is not None:
+        entry["link"] = link_from_id
+    if content:
+        entry["content"] = content
+    if authors:
+        entry["authors"] = authors
+    terms = [{"term": term or label} for term, _, label in tags if term or label]
+    if terms:
+        entry["tags"] = terms
+    return entry
+
+
 def _content_type_ok(content_type: str) -> bool:
     if not content_type:
         return True
@@ -135,7 +309,7 @@ def _entry(item: Any) -> dict[str, Any] | None:
     has_content = False  # feedparser's hasContent: set by content:encoded or a second summary
     for child in item:
         tag = child.tag
-        if not isinstance(tag, str) or tag not in _ITEM_TAGS:
+        if not isinstance(tag, str) or tag not in _ITEM_TAGS or "lang" in child.attrib:
             return None
         if len(child):
             # media:group and media:content may hold media elements that feed no key we
@@ -213,15 +387,15 @@ def _entry(item: Any) -> dict[str, Any] | None:
         entry["content"] = content
     if authors:
         entry["authors"] = authors
-    terms = [{"term": term} for term, _ in tags if term]
+    terms = [{"term": term} for term, _, _ in tags if term]
     if terms:
         entry["tags"] = terms
     return entry
 
 
-def _add_tag(tags: list[list[Any]], term: str | None, scheme: str | None) -> None:
-    if (term or scheme) and [term, scheme] not in tags:
-        tags.append([term, scheme])
+def _add_tag(tags: list[list[Any]], term: str | None, scheme: str | None, label: str | None = None) -> None:
+    if (term or scheme or label) and [term, scheme, label] not in tags:
+        tags.append([term, scheme, label])
 
 
 def _text(element: Any) -> str:
