@@ -123,7 +123,7 @@ def fast_parse(body: bytes, content_type: str = "") -> dict[str, Any] | None:
 
 # Atom 1.0: the entry elements we read, and those that feed no key we read.
 _ENTRY_TAGS = frozenset(ATOM + t for t in ("id", "title", "link", "updated", "published", "summary", "content",
-                                           "author", "category", "contributor", "rights"))
+                                           "author", "category", "contributor", "rights")) | {DC + "identifier"}
 _FEED_TAGS = frozenset(ATOM + t for t in ("title", "subtitle", "id", "updated", "link", "author", "contributor",
                                           "category", "generator", "icon", "logo", "rights", "entry"))
 _PERSON_TAGS = frozenset(ATOM + t for t in ("name", "email", "uri"))
@@ -159,10 +159,9 @@ def _atom(root: Any) -> dict[str, Any] | None:
                 return None
             entries.append(entry)
             continue
-        if "lang" in child.attrib or XML_LANG in child.attrib:
-            return None
+        # (an xml:lang here ends with the element: feedparser reads no key we use under it)
         if tag in (ATOM + "author", ATOM + "contributor"):
-            if child.attrib or not _person_ok(child):
+            if not _person_ok(child):
                 return None
         elif len(child):
             return None
@@ -201,7 +200,7 @@ def _atom_entry(element: Any, feed_lang: str | None) -> dict[str, Any] | None:
             for sub in child.iterdescendants():
                 if not isinstance(sub.tag, str) or sub.tag not in _IGNORED_CHILDREN:
                     return None
-            if "lang" in attrib or XML_LANG in attrib or "href" not in attrib or {"url", "uri"} & set(attrib):
+            if "href" not in attrib or {"url", "uri"} & set(attrib):
                 return None
             rel = attrib.get("rel", "alternate").lower()
             kind = attrib.get("type", "application/atom+xml" if rel == "self" else "text/html").lower()
@@ -237,7 +236,7 @@ def _atom_entry(element: Any, feed_lang: str | None) -> dict[str, Any] | None:
                 else:
                     _add_tag(tags, value, None, None)
             continue
-        if tag == ATOM + "rights":
+        if tag in (ATOM + "rights", DC + "identifier"):
             continue
         if tag in seen:
             return None
