@@ -1,5 +1,5 @@
 """A fast path in front of feedparser for the plain, common case: a well-formed UTF-8
-RSS 2.0 document whose items use only a known set of elements.
+RSS 2.0 or Atom 1.0 document whose items use only a known set of elements.
 
 feedparser stays the parser of record. This reads such a document with lxml (about ten
 times faster than feedparser's SAX handlers in Python) into the few keys of feedparser's
@@ -69,7 +69,7 @@ def _new_parser():
 
 
 def fast_parse(body: bytes, content_type: str = "") -> dict[str, Any] | None:
-    """feedparser's result (the keys parse.py reads) for a plain RSS 2.0 document, or None."""
+    """feedparser's result (the keys parse.py reads) for a plain RSS 2.0 or Atom 1.0 document, or None."""
     if etree is None or not _content_type_ok(content_type):
         return None
     head = body[:200]
