@@ -4,7 +4,7 @@ RSS 2.0 or Atom 1.0 document whose items use only a known set of elements.
 feedparser stays the parser of record. This reads such a document with lxml (about ten
 times faster than feedparser's SAX handlers in Python) into the few keys of feedparser's
 result that parse.py reads, and answers None for anything else — another format or
-version, another encoding, a DOCTYPE or entity, xml:base or xml:lang, an element outside
+version, another encoding, a DOCTYPE or entity, xml:base (xml:lang outside Atom), an element outside
 the list, an order of elements feedparser treats specially — so that feedparser parses it.
 tests/test_fastparse.py proves that where it answers, parse_feed gives exactly the same
 ParsedFeed as through feedparser, on every real fixture and the whole feedparser corpus.
