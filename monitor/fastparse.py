@@ -1,10 +1,10 @@
 """A fast path in front of feedparser for the plain, common case: a well-formed UTF-8
-RSS 2.0 document whose items use only a known set of elements.
+RSS 2.0 or Atom 1.0 document whose items use only a known set of elements.
 
 feedparser stays the parser of record. This reads such a document with lxml (about ten
 times faster than feedparser's SAX handlers in Python) into the few keys of feedparser's
 result that parse.py reads, and answers None for anything else — another format or
-version, another encoding, a DOCTYPE or entity, xml:base or xml:lang, an element outside
+version, another encoding, a DOCTYPE or entity, xml:base (xml:lang outside Atom), an element outside
 the list, an order of elements feedparser treats specially — so that feedparser parses it.
 tests/test_fastparse.py proves that where it answers, parse_feed gives exactly the same
 ParsedFeed as through feedparser, on every real fixture and the whole feedparser corpus.
@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from feedparser.datetimes import _parse_date
+from feedparser.html import _cp1252
 
 try:
     from lxml import etree
@@ -25,19 +26,21 @@ except ImportError:  # pragma: no cover - lxml is a dependency; without it feedp
 DC = "{http://purl.org/dc/elements/1.1/}"
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
 MEDIA = "{http://search.yahoo.com/mrss/}"
+ATOM = "{http://www.w3.org/2005/Atom}"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 # Item children whose meaning to feedparser we reproduce (or that feed no key we read).
 _ITEM_TAGS = frozenset({
     "title", "link", "description", "guid", "pubDate", "category", "comments", "enclosure",
-    DC + "creator", DC + "date", CONTENT + "encoded",
-    MEDIA + "content", MEDIA + "thumbnail", MEDIA + "credit",
+    DC + "creator", DC + "date", CONTENT + "encoded", "author",
+    MEDIA + "content", MEDIA + "thumbnail", MEDIA + "credit", MEDIA + "description", MEDIA + "group",
     "source", "{http://www.w3.org/2005/Atom}link", "{http://rssnamespace.org/feedburner/ext/1.0}origLink",
     "{com-wordpress:feed-additions:1}post-id",
 })
 _IGNORED = frozenset({
     "{com-wordpress:feed-additions:1}post-id",
     # not media:title or media:description: feedparser reads those as the item's own
-    MEDIA + "content", MEDIA + "thumbnail", MEDIA + "credit",
+    MEDIA + "content", MEDIA + "thumbnail", MEDIA + "credit", MEDIA + "group",
     "enclosure", "comments", "source", "{http://www.w3.org/2005/Atom}link",
     "{http://rssnamespace.org/feedburner/ext/1.0}origLink",
 })
@@ -48,9 +51,11 @@ _CHANNEL_TAGS = frozenset({
     "{http://www.w3.org/2005/Atom}link", "{http://rssnamespace.org/feedburner/ext/1.0}info",
     "{com-wordpress:feed-additions:1}site", "{http://purl.org/rss/1.0/modules/syndication/}updatePeriod",
     "{http://purl.org/rss/1.0/modules/syndication/}updateFrequency",
-    DC + "date", DC + "rights", DC + "publisher", DC + "creator", DC + "language",
+    DC + "date", DC + "rights", DC + "publisher", DC + "creator", DC + "language", DC + "source",
     "{http://www.w3.org/2003/01/geo/wgs84_pos#}lat", "{http://www.w3.org/2003/01/geo/wgs84_pos#}long",
 })
+# What may sit inside an ignored element: feedparser keeps these in keys we never read.
+_IGNORED_CHILDREN = frozenset({MEDIA + "content", MEDIA + "thumbnail", MEDIA + "credit"})
 _IMAGE_TAGS = frozenset({"url", "title", "link", "width", "height", "description"})
 _XML_DECL = re.compile(rb"^<\?xml\s[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
 _LINK = re.compile(r"https?://[^\s<>\"'\\^`{|}]+\Z")
@@ -64,25 +69,30 @@ def _new_parser():
 
 
 def fast_parse(body: bytes, content_type: str = "") -> dict[str, Any] | None:
-    """feedparser's result (the keys parse.py reads) for a plain RSS 2.0 document, or None."""
+    """feedparser's result (the keys parse.py reads) for a plain RSS 2.0 or Atom 1.0 document, or None."""
     if etree is None or not _content_type_ok(content_type):
         return None
     head = body[:200]
-    if not head.startswith((b"<?xml", b"<rss")):
-        return None  # a BOM, leading blanks, another root: feedparser's business
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]  # a UTF-8 byte order mark: lxml and feedparser both drop it
+    if not head.lstrip().startswith((b"<?xml", b"<rss", b"<feed", b"<!--")):
+        return None  # another root: feedparser's business
     m = _XML_DECL.match(head)
     if m and m.group(1).lower() not in (b"utf-8", b"utf8"):
         return None
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body or b"xml:base" in body or b"xml:lang" in body:
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body or b"xml:base" in body:
         return None
     try:
-        # feedparser repairs UTF-8 read as Latin-1 and encoded again ("Ã©" for "é").
-        text = body.decode("utf-8")
-        if "Ã" in text or "Â" in text:
-            return None
+        body.decode("utf-8")
         root = etree.fromstring(body, _new_parser())
     except (UnicodeDecodeError, etree.XMLSyntaxError, ValueError):
         return None
+    if root.tag == ATOM + "feed":
+        return _atom(root)
+    if b"xml:lang" in body:
+        return None
+    if "lang" in root.attrib or len(root) and "lang" in root[0].attrib:
+        return None  # feedparser reads a plain lang attribute as xml:lang
     if root.tag != "rss" or root.get("version") != "2.0" or len(root) != 1 or root[0].tag != "channel":
         return None
     channel = root[0]
@@ -104,10 +114,176 @@ def fast_parse(body: bytes, content_type: str = "") -> dict[str, Any] | None:
             entries.append(entry)
         elif tag in ("title", "language", "ttl", DC + "language"):
             key = "language" if tag == DC + "language" else tag
-            if key in feed:
-                return None
-            feed[key] = (child.text or "").strip()
+            value = _text(child)
+            if key in feed and (key != "language" or feed[key] != value):
+                return None  # language and dc:language alike are fine
+            feed[key] = value
     return {"version": "rss20", "feed": feed, "entries": entries, "bozo": False}
+
+
+# Atom 1.0: the entry elements we read, and those that feed no key we read.
+_ENTRY_TAGS = frozenset(ATOM + t for t in ("id", "title", "link", "updated", "published", "summary", "content",
+                                           "author", "category", "contributor", "rights")) | {DC + "identifier"}
+_FEED_TAGS = frozenset(ATOM + t for t in ("title", "subtitle", "id", "updated", "link", "author", "contributor",
+                                          "category", "generator", "icon", "logo", "rights", "entry"))
+_PERSON_TAGS = frozenset(ATOM + t for t in ("name", "email", "uri"))
+_TEXT_TYPES = {None: "text/plain", "text": "text/plain", "html": "text/html", "text/plain": "text/plain",
+               "text/html": "text/html"}
+_HTML_TYPES = ("text/html",)
+_URIFIXER = re.compile(r"^[A-Za-z][A-Za-z0-9+\-.]*:///")
+
+
+def _lang(element: Any, inherited: str | None) -> str | None:
+    """feedparser's xml:lang tracking: a plain lang attribute counts, and "" means none."""
+    lang = element.get(XML_LANG, element.get("lang"))
+    if lang is None:
+        return inherited
+    return lang or None
+
+
+def _atom(root: Any) -> dict[str, Any] | None:
+    if set(root.attrib) - {XML_LANG}:
+        return None
+    feed_lang = _lang(root, None)
+    feed: dict[str, Any] = {}
+    if feed_lang:
+        feed["language"] = feed_lang.replace("_", "-")
+    entries = []
+    for child in root:
+        tag = child.tag
+        if not isinstance(tag, str) or tag not in _FEED_TAGS:
+            return None
+        if tag == ATOM + "entry":
+            entry = _atom_entry(child, feed_lang)
+            if entry is None:
+                return None
+            entries.append(entry)
+            continue
+        # (an xml:lang here ends with the element: feedparser reads no key we use under it)
+        if tag in (ATOM + "author", ATOM + "contributor"):
+            if not _person_ok(child):
+                return None
+        elif len(child):
+            return None
+        elif tag == ATOM + "title":
+            if "title" in feed or _TEXT_TYPES.get(child.get("type")) is None or set(child.attrib) - {"type"}:
+                return None
+            value = _text(child)
+            if not value:
+                return None  # an empty title leaves feedparser's title_depth alone
+            feed["title"] = value
+    return {"version": "atom10", "feed": feed, "entries": entries, "bozo": False}
+
+
+def _person_ok(person: Any) -> bool:
+    return all(isinstance(c.tag, str) and c.tag in _PERSON_TAGS and not len(c) and not c.attrib for c in person)
+
+
+def _atom_entry(element: Any, feed_lang: str | None) -> dict[str, Any] | None:
+    if element.attrib:
+        return None
+    lang = feed_lang
+    entry: dict[str, Any] = {}
+    tags: list[list[Any]] = []
+    content = []
+    authors = []
+    seen: set[str] = set()
+    has_content = False
+    link_from_id = None
+    for child in element:
+        tag = child.tag
+        if not isinstance(tag, str) or tag not in _ENTRY_TAGS:
+            return None
+        attrib = child.attrib
+        if tag == ATOM + "link":
+            # feedparser: the last rel="alternate" link of an HTML type is the entry's link
+            for sub in child.iterdescendants():
+                if not isinstance(sub.tag, str) or sub.tag not in _IGNORED_CHILDREN:
+                    return None
+            if "href" not in attrib or {"url", "uri"} & set(attrib):
+                return None
+            rel = attrib.get("rel", "alternate").lower()
+            kind = attrib.get("type", "application/atom+xml" if rel == "self" else "text/html").lower()
+            href = attrib["href"]
+            if _URIFIXER.match(href) or "\\" in href:
+                return None
+            if rel == "alternate" and _TEXT_TYPES.get(kind, kind) in ("text/html", "application/xhtml+xml"):
+                entry["link"] = href
+            continue
+        if tag in (ATOM + "author", ATOM + "contributor"):
+            if attrib or not _person_ok(child):
+                return None
+            if tag == ATOM + "author":
+                names = [c for c in child if c.tag == ATOM + "name"]
+                # feedparser's name is stripped only (pop without text handling)
+                name = (names[-1].text or "").strip() if names else ""
+                if not name or len(names) > 1:
+                    return None  # no name: feedparser falls back to the e-mail address
+                authors.append({"name": name})
+            continue
+        if len(child):
+            return None
+        if tag == ATOM + "category":
+            if set(attrib) - {"term", "scheme", "label", XML_LANG}:
+                return None
+            _add_tag(tags, attrib.get("term", "") or None,
+                     attrib.get("scheme", "") or None,
+                     attrib.get("label", "") or None)
+            value = _text(child)
+            if value:
+                if tags and not tags[-1][0]:
+                    tags[-1][0] = value
+                else:
+                    _add_tag(tags, value, None, None)
+            continue
+        if tag in (ATOM + "rights", DC + "identifier"):
+            continue
+        if tag in seen:
+            return None
+        seen.add(tag)
+        if tag in (ATOM + "title", ATOM + "summary", ATOM + "content"):
+            if set(attrib) - {"type", XML_LANG} or _TEXT_TYPES.get(attrib.get("type")) is None:
+                return None
+        elif attrib:
+            return None
+        value = _text(child)
+        if tag == ATOM + "title":
+            entry["title"] = value
+            title_lang = _lang(child, lang)
+            if title_lang:
+                entry["title_detail"] = {"language": title_lang.replace("_", "-")}
+        elif tag == ATOM + "id":
+            if _URIFIXER.match(value):
+                return None
+            entry["id"] = value
+            if "link" not in entry:
+                link_from_id = value  # feedparser takes an id for the link until a link comes
+        elif tag == ATOM + "summary":
+            if "summary" in entry and not has_content:
+                has_content = True
+                content.append({"value": value})
+            else:
+                entry["summary"] = value
+        elif tag == ATOM + "content":
+            has_content = True
+            content.append({"value": value})
+            entry.setdefault("summary", value)
+        elif tag == ATOM + "published":
+            entry["published"] = value
+            entry["published_parsed"] = _parse_date(value) if value else None
+        elif tag == ATOM + "updated":
+            entry["updated"] = value
+            entry["updated_parsed"] = _parse_date(value) if value else None
+    if "link" not in entry and link_from_id is not None:
+        entry["link"] = link_from_id
+    if content:
+        entry["content"] = content
+    if authors:
+        entry["authors"] = authors
+    terms = [{"term": term or label} for term, _, label in tags if term or label]
+    if terms:
+        entry["tags"] = terms
+    return entry
 
 
 def _content_type_ok(content_type: str) -> bool:
@@ -127,38 +303,70 @@ def _entry(item: Any) -> dict[str, Any] | None:
     entry: dict[str, Any] = {}
     tags = []
     content = []
+    authors = []
     seen: set[str] = set()
+    has_content = False  # feedparser's hasContent: set by content:encoded or a second summary
     for child in item:
         tag = child.tag
-        if not isinstance(tag, str) or tag not in _ITEM_TAGS or len(child):
+        if not isinstance(tag, str) or tag not in _ITEM_TAGS or "lang" in child.attrib:
             return None
-        text = child.text or ""
+        if len(child):
+            # media:group and media:content may hold media elements that feed no key we
+            # read; a media:title or media:description inside would, so those go to feedparser.
+            if tag not in (MEDIA + "group", MEDIA + "content"):
+                return None
+            for sub in child.iterdescendants():
+                if not isinstance(sub.tag, str) or sub.tag not in _IGNORED_CHILDREN:
+                    return None
         if tag == "category":
             if set(child.attrib) - {"domain"}:
                 return None
-            if text.strip():
-                tags.append({"term": text.strip()})
+            # feedparser's _start_category/_end_category/_add_tag, step by step
+            _add_tag(tags, None, child.get("domain"))
+            value = _text(child)
+            if value:
+                if tags and not tags[-1][0]:
+                    tags[-1][0] = value
+                else:
+                    _add_tag(tags, value, None)
             continue
         if tag in _IGNORED:
+            continue
+        if tag in (DC + "creator", "author"):
+            # Each one is an author. feedparser splits off an e-mail address (and the
+            # parentheses around it); a plain name, or nothing, it keeps as it is.
+            value = _text(child)
+            if child.attrib or "@" in value:
+                return None
+            if value:
+                authors.append({"name": value})
             continue
         if tag in seen:
             return None  # a repeated element: feedparser keeps one or the other
         seen.add(tag)
-        if child.attrib and tag != "guid":
+        if child.attrib and tag not in ("guid", MEDIA + "description"):
             return None
-        value = text.strip()
+        value = _text(child)
         if tag == "title":
             entry["title"] = value
         elif tag == "link":
             if not _LINK.match(value):
                 return None
             entry["link"] = value
-        elif tag == "description":
-            if CONTENT + "encoded" in seen:
+        elif tag in ("description", MEDIA + "description"):
+            if set(child.attrib) - {"type"}:
                 return None
-            entry["summary"] = value
+            # feedparser: a summary after the first one becomes content, unless the item
+            # already has content, in which case it replaces the summary.
+            if "summary" in entry and not has_content:
+                has_content = True
+                content.append({"value": value})
+            else:
+                entry["summary"] = value
         elif tag == CONTENT + "encoded":
+            has_content = True
             content.append({"value": value})
+            entry.setdefault("summary", value)
         elif tag == "guid":
             if set(child.attrib) - {"isPermaLink"}:
                 return None
@@ -172,16 +380,32 @@ def _entry(item: Any) -> dict[str, Any] | None:
         elif tag == DC + "date":
             entry["updated"] = value
             entry["updated_parsed"] = _parse_date(value) if value else None
-        elif tag == DC + "creator":
-            if not value or "@" in value or "(" in value or "<" in value:
-                return None
-            entry["authors"] = [{"name": value}]
     if "link" not in entry:
         return None
-    if content and "summary" not in entry:
-        entry["summary"] = content[0]["value"]
     if content:
         entry["content"] = content
-    if tags:
-        entry["tags"] = tags
+    if authors:
+        entry["authors"] = authors
+    terms = [{"term": term} for term, _, _ in tags if term]
+    if terms:
+        entry["tags"] = terms
     return entry
+
+
+def _add_tag(tags: list[list[Any]], term: str | None, scheme: str | None, label: str | None = None) -> None:
+    if (term or scheme or label) and [term, scheme, label] not in tags:
+        tags.append([term, scheme, label])
+
+
+def _text(element: Any) -> str:
+    """An element's text as feedparser's pop() gives it for a UTF-8 document: stripped,
+    UTF-8 that was read as Latin-1 and encoded again repaired ("Ã©" → "é"), and C1
+    controls mapped to their Windows-1252 characters."""
+    value = (element.text or "").strip()
+    if value.isascii():
+        return value
+    try:
+        value = value.encode("iso-8859-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        pass
+    return value.translate(_cp1252)

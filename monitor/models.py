@@ -55,6 +55,9 @@ class ParsedFeed:
     items: tuple[Item, ...]
     ttl_seconds: float | None = None
     warnings: tuple[str, ...] = ()
+    # The full-text index text of each item (title + summary tokenised), when the parser
+    # worker computed it: one per item, in order; empty when it did not.
+    fts: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -211,7 +211,8 @@ class Pipeline:
             stored_digests = self.store.item_digests(feed.name, [i.key for i in parsed.items])
             feed_has_items = bool(stored_digests) or self.store.has_items(feed.name)
             inserted: set[tuple[str, str]] = set()  # (canonical link, title) stored by this loop
-            for item in parsed.items:
+            fts_texts = parsed.fts if len(parsed.fts) == len(parsed.items) else ()
+            for n, item in enumerate(parsed.items):
                 digest = content_digest(item.title, item.summary, item.link)
                 if stored_digests.get(item.key) == digest:
                     continue
@@ -221,8 +222,14 @@ class Pipeline:
                         feed.name, canonical_url(item.link), item.title
                     )
                 # Title and summary are tokenised once, for the full-text index and the
-                # rules; the other fields only when rules are evaluated.
-                doc = Document.build({"title": item.title, "summary": item.summary})
+                # rules (in the parser worker when it ran there); the other fields only when
+                # rules are evaluated.
+                doc: Document | None = None
+                if fts_texts:
+                    fts = fts_texts[n]
+                else:
+                    doc = Document.build({"title": item.title, "summary": item.summary})
+                    fts = doc.fts_text()
                 previous: Document | None = None
                 if stored is not None and stored["key"] != item.key:
                     # Found under its old key (GUID churn, a link no longer repeated): adopt the new one.
@@ -231,7 +238,7 @@ class Pipeline:
                 if stored is None:
                     story_id = self.stories.assign(feed.name, item, now)
                     before = self.updates.outlets(story_id) if self.updates.enabled and not baseline else []
-                    item_id = self.store.insert_item(feed.name, item, story_id, digest, doc.fts_text(), now)
+                    item_id = self.store.insert_item(feed.name, item, story_id, digest, fts, now)
                     inserted.add((canonical_url(item.link), item.title))
                     outcome.new_items += 1
                     if before:
@@ -244,7 +251,7 @@ class Pipeline:
                     if self.updates.enabled and not baseline:
                         # Before the update: the reply's subject is the headline the alert went out with.
                         self.updates.edited(feed.name, story_id, stored["title"] or "", item, now)
-                    self.store.update_item(item_id, item, digest, doc.fts_text(), now)
+                    self.store.update_item(item_id, item, digest, fts, now)
                     outcome.changed_items += 1
                 # The first poll records what exists without alerting on old news,
                 # except items published inside the backfill window.
@@ -252,7 +259,7 @@ class Pipeline:
                     backfill and item.published and item.published.timestamp() >= now - backfill
                 ):
                     continue
-                doc = doc.with_fields(item.fields(label))
+                doc = doc.with_fields(item.fields(label)) if doc is not None else Document.build(item.fields(label))
                 for rule_name, match in rules.match(doc):
                     # An edit alerts only when it is what made the item relevant.
                     if previous is not None and self.compiled[rule_name].match(previous) is not None:

@@ -60,3 +60,12 @@ def test_non_feeds_are_refused_with_a_reason(body, reason):
     with pytest.raises(ParseError) as err:
         parse_feed(body)
     assert reason in err.value.message
+
+
+def test_control_characters_are_dropped_but_tab_newline_and_carriage_return_kept():
+    from monitor.parse import _clean
+
+    every = "".join(chr(c) for c in range(0x20)) + "x\x7f\x85é"
+    assert _clean(f"  a{every}b  ") == "a\t\n\rx\x7f\x85éb"
+    assert _clean("\x00\x0b plain \x1f") == "plain"
+    assert _clean(None) == "" and _clean(3) == ""

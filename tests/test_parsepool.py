@@ -58,3 +58,51 @@ def test_parse_errors_cross_the_process_boundary_as_parse_errors():
 
     with pytest.raises(ParseError, match="HTML page"):
         run(go())
+
+
+def test_the_worker_ships_the_full_text_index_text_of_each_item():
+    from monitor.rules import Document
+
+    body = (FEEDS / "guardian_world_2016-06-14.xml").read_bytes()
+
+    async def go():
+        pool = ParserPool(workers=1)
+        try:
+            return await pool.parse(body)
+        finally:
+            pool.close()
+
+    parsed = run(go())
+    assert len(parsed.fts) == len(parsed.items) > 0
+    assert parsed.fts == tuple(Document.build({"title": i.title, "summary": i.summary}).fts_text() for i in parsed.items)
+
+
+def test_ingest_stores_and_alerts_the_same_with_or_without_the_workers_fts_text(tmp_path, feed_server, fixture_bytes):
+    import sqlite3
+
+    from fetchkit import Clock, config_file, poll
+    from monitor.parsepool import with_fts
+    from monitor.pipeline import parse_in_thread
+
+    async def with_worker_fts(body, url, content_type):
+        return with_fts(parse_feed(body, url, content_type))
+
+    results = []
+    for name, parser in (("plain", parse_in_thread), ("fts", with_worker_fts)):
+        folder = tmp_path / name
+        folder.mkdir()
+        url = feed_server.serve(f"/{name}.xml", fixture_bytes("story/toi_v1.xml"))
+        path = config_file(folder, {"toi": url}, monitor=f'database = "{folder / "m.db"}"')
+        path.write_text(path.read_text().replace('database = "m.db"\n', ""))
+        clock = Clock()
+        first, _ = poll(path, "toi", clock=clock, parser=parser)
+        feed_server.serve(f"/{name}.xml", fixture_bytes("story/toi_v2.xml"))
+        clock.now += 600
+        second, _ = poll(path, "toi", clock=clock, parser=parser)
+        db = sqlite3.connect(folder / "m.db")
+        rows = db.execute("SELECT key, fts FROM items ORDER BY key").fetchall()
+        hits = db.execute("SELECT count(*) FROM items_fts WHERE items_fts MATCH 'the'").fetchone()
+        db.close()
+        results.append((first.new_items, second.new_items, second.changed_items, second.alerts, rows, hits))
+    assert results[0] == results[1]
+    assert results[0][3] > 0 and results[0][4]  # the second poll alerted: rules ran on worker-tokenised items
