@@ -359,11 +359,13 @@ class _Loader:
                 resolved.append(text)
             reason = ""
             if unset:
-                names = ", ".join(f"${{{n}}}" for n in dict.fromkeys(unset))
+                missing = list(dict.fromkeys(unset))
+                names = ", ".join(f"${{{n}}}" for n in missing)
                 reason = f"{names} not set"
+                verb, it = ("is", "it") if len(missing) == 1 else ("are", "them")
                 self.warnings.append(
-                    f"{self.path}: channel \"{name}\" is disabled: {names} is not set; "
-                    "export it (or put it in the service's EnvironmentFile, or load it with LoadCredential=) "
+                    f"{self.path}: channel \"{name}\" is disabled: {names} {verb} not set; "
+                    f"export {it} (or put {it} in the service's EnvironmentFile, or load {it} with LoadCredential=) "
                     "to enable the channel"
                 )
             for text in resolved:
