@@ -46,11 +46,6 @@ def view(d: Delivery) -> AlertView:
     )
 
 
-def render(d: Delivery, kind: str = "text") -> Message:
-    """One alert as a message in `kind`'s dialect (kept for callers that render one delivery)."""
-    return render_alert(view(d), kind)
-
-
 class Notifier:
     """Sends messages to the enabled channels' destinations (apprise objects cached per URL)."""
 

@@ -21,7 +21,7 @@ from monitor.text import tokenize
 
 from . import lexer as L
 from .nodes import (
-    MAX_DEPTH, OPERATOR_WORDS, And, Near, Node, Not, Or, Regex, Words,
+    MAX_DEPTH, And, Near, Node, Not, Or, Regex, Words,
     is_positive, near_operand_ok, non_positive_culprit,
 )
 
@@ -289,7 +289,3 @@ def recol(node: Node, col: int) -> Node:
     if isinstance(node, Near):
         return Near(recol(node.left, col), recol(node.right, col), node.n, col)
     return type(node)(tuple(recol(c, col) for c in node.children), col)
-
-
-def is_operator_word(tok: str) -> bool:
-    return tok in OPERATOR_WORDS

@@ -87,9 +87,6 @@ class DeskQueries:
             "SELECT count(*) FROM alerts WHERE rule = ? AND created >= ? AND created < ?", (rule, since, until)
         ).fetchone()[0]
 
-    def first_alert_time(self, rule: str) -> float | None:
-        return self.conn.execute("SELECT min(created) FROM alerts WHERE rule = ?", (rule,)).fetchone()[0]
-
     def top_stories(self, rule: str, since: float, limit: int = 5) -> list[dict[str, Any]]:
         """The rule's stories since `since`, most widely carried first."""
         return self._query(

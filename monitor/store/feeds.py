@@ -57,16 +57,6 @@ class FeedQueries:
         ).fetchall()
         return [r[0] for r in rows if r[0] in wanted]
 
-    def next_due(self, names: Iterable[str]) -> float | None:
-        wanted = list(names)
-        if not wanted:
-            return None
-        marks = ",".join("?" * len(wanted))
-        row = self.conn.execute(
-            f"SELECT min(next_poll) FROM feeds WHERE disabled_reason IS NULL AND name IN ({marks})", wanted
-        ).fetchone()
-        return row[0]
-
     def record_poll(
         self,
         name: str,

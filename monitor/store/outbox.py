@@ -39,19 +39,6 @@ class OutboxQueries:
             notice_alert=r.get("notice_alert"),
         )
 
-    def mark_sent(self, delivery_id: int, now: float) -> None:
-        self.conn.execute(
-            "UPDATE deliveries SET status = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL"
-            " WHERE id = ?",
-            (now, delivery_id),
-        )
-
-    def mark_failed(self, delivery_id: int, error: str, next_attempt: float) -> None:
-        self.conn.execute(
-            "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_attempt = ? WHERE id = ?",
-            (error, next_attempt, delivery_id),
-        )
-
     def mark_sent_together(self, ids: list[int], now: float) -> None:
         """Deliveries that went out in one message (one alert, or a digest)."""
         marks = ",".join("?" * len(ids))
