@@ -13,8 +13,7 @@ import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from typing import TYPE_CHECKING
 
 from .config import Config
 from .fetch import Fetcher, make_client
@@ -22,8 +21,10 @@ from .models import PollOutcome
 from .notify import Notifier
 from .parsepool import ParserPool
 from .pipeline import DeliveryReport, Pipeline
-from .service import Service
 from .store import Store
+
+if TYPE_CHECKING:  # both imported where used: apscheduler and the service's prometheus_client cost
+    from .service import Service  # ~50 ms of start-up that `run --once` does not need
 
 log = logging.getLogger("monitor.daemon")
 
@@ -76,7 +77,11 @@ async def run_once(pipeline: Pipeline, on_polled: Callable[[PollOutcome], None] 
 class Daemon:
     def __init__(self, pipeline: Pipeline, service: Service | None = None) -> None:
         self.pipeline = pipeline
-        self.service = service or Service()
+        if service is None:
+            from .service import Service
+
+            service = Service()
+        self.service = service
         self.in_flight: dict[str, asyncio.Task[PollOutcome]] = {}
         self.delivering: asyncio.Task | None = None  # the running delivery job, waited for on stop
         self.stopping = asyncio.Event()
@@ -127,6 +132,8 @@ class Daemon:
             loop.add_signal_handler(sig, self.stopping.set)
         self.service.prepare(self.pipeline, lambda: self.pipeline)
         loop.add_signal_handler(signal.SIGHUP, self.reload)  # after prepare(): reload reports through it
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
         scheduler = AsyncIOScheduler(event_loop=loop)
         common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
         scheduler.add_job(self.dispatch, "interval", seconds=DISPATCH_EVERY, id="dispatch", **common)
