@@ -13,6 +13,7 @@ import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from .config import Config
@@ -85,6 +86,7 @@ class Daemon:
         self.in_flight: dict[str, asyncio.Task[PollOutcome]] = {}
         self.delivering: asyncio.Task | None = None  # the running delivery job, waited for on stop
         self.stopping = asyncio.Event()
+        self._scheduler = None  # set by run()
 
     async def dispatch(self) -> None:
         """Start a poll for every feed that is due and not already being polled."""
@@ -102,12 +104,21 @@ class Daemon:
             self.service.polled(outcome)
             if outcome.status == "ok" and (outcome.new_items or outcome.alerts):
                 log.info("feed %s: %d new items, %d alerts", feed.name, outcome.new_items, outcome.alerts)
+            if outcome.alerts:
+                self._deliver_soon()
             return outcome
         except Exception:  # a bug must not stop the other feeds
             log.exception("feed %s: unexpected error while polling", feed.name)
             raise
         finally:
             self.in_flight.pop(feed.name, None)
+
+    def _deliver_soon(self) -> None:
+        """New alerts: run the delivery job now instead of at its next tick (up to check_every
+        later). It only sends what is due, so digests, holds and retries are unchanged."""
+        job = self._scheduler.get_job("deliver") if self._scheduler is not None else None
+        if job is not None and not self.stopping.is_set():
+            job.modify(next_run_time=datetime.now(timezone.utc))
 
     async def deliver(self) -> None:
         if self.stopping.is_set():
@@ -142,6 +153,7 @@ class Daemon:
         scheduler.add_job(self.prune, "interval", seconds=PRUNE_EVERY, id="retention", **common)
         self.service.add_jobs(scheduler, common)
         scheduler.start()
+        self._scheduler = scheduler
         n = len(self.pipeline.enabled_feeds())
         log.info("monitor started: %d feeds, %d rules", n, len(self.pipeline.config.rules))
         await self.dispatch()
@@ -151,6 +163,7 @@ class Daemon:
         finally:
             log.info("stopping: finishing %d polls in flight", len(self.in_flight))
             self.service.stopping()
+            self._scheduler = None
             scheduler.shutdown(wait=False)
             # Polls and a running delivery finish (each ingest is one transaction, each
             # sent delivery is marked); what is cut off at the grace period is rolled
