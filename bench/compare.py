@@ -321,6 +321,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset of " + ", ".join(TOOLS))
     args = ap.parse_args(argv)
     wanted = [t for t in args.tools.split(",") if t]
+    # Users' Pythons write .pyc files; without them every start-up recompiles monitor (~0.1 s).
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     _become_subreaper()
     exes = {"monitor": str(MONITOR), "naive": sys.executable}
     skipped = {}

@@ -67,7 +67,6 @@ def run(ctx: Context, once: bool, log_format: str, log_level: str | None) -> Non
     """Run the daemon (or one cycle with --once)."""
     from .daemon import Daemon, open_pipeline, run_once
     from .logs import setup_logging
-    from .service import Service
 
     config = ctx.config()
     secrets: set[str] = set()
@@ -93,6 +92,8 @@ def run(ctx: Context, once: bool, log_format: str, log_level: str | None) -> Non
                     for line in summary.lines():
                         click.echo(line)
                 else:
+                    from .service import Service
+
                     await Daemon(pipeline, Service(on_config=apply_logging)).run()
             finally:
                 await pipeline.fetcher.client.aclose()

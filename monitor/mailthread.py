@@ -20,11 +20,9 @@ import re
 import smtplib
 from email.utils import make_msgid
 
-import apprise
-
 from .render import Message
 
-_FORMATS = {"html": apprise.NotifyFormat.HTML, "slack": apprise.NotifyFormat.MARKDOWN}
+# apprise is imported where it is used: it costs ~30 ms of start-up and only deliveries need it.
 _MESSAGE_ID = re.compile(r"^Message-ID:[^\r\n]*(\r?\n[ \t][^\r\n]*)*", re.IGNORECASE | re.MULTILINE)
 
 
@@ -57,6 +55,9 @@ def send_email(url: str, message: Message, in_reply_to: str | None = None) -> st
         from apprise.plugins.email.smtp import AppriseSMTPController
     except ImportError as exc:
         raise Unsupported(str(exc)) from None
+    import apprise
+
+    formats = {"html": apprise.NotifyFormat.HTML, "slack": apprise.NotifyFormat.MARKDOWN}
     plugin = apprise.Apprise.instantiate(url)
     if not isinstance(plugin, NotifyEmail) or getattr(plugin, "pgp_mode", PGP_MODE_DEFAULT) != PGP_MODE_DEFAULT:
         raise Unsupported("not a plain email destination")
@@ -70,7 +71,7 @@ def send_email(url: str, message: Message, in_reply_to: str | None = None) -> st
     try:
         prepared = list(NotifyEmail.prepare_emails(
             subject=message.title, body=message.body,
-            notify_format=plugin.resolve_format(_FORMATS.get(message.kind, apprise.NotifyFormat.TEXT)),
+            notify_format=plugin.resolve_format(formats.get(message.kind, apprise.NotifyFormat.TEXT)),
             from_addr=plugin.from_addr, to=plugin.targets, cc=plugin.cc, bcc=plugin.bcc,
             reply_to=plugin.reply_to, smtp_host=plugin.smtp_host, attach=None, headers=headers,
             names=plugin.names, pgp=plugin.pgp, pgp_mode=plugin.pgp_mode, inline=plugin.inline,

@@ -11,9 +11,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TextIO
-
-import apprise
+from typing import Any, TextIO
 
 from . import mailthread
 from .config import CONSOLE_URL, ChannelConfig
@@ -22,7 +20,8 @@ from .logs import RedactFilter, url_secrets
 from .render import AlertView, Message, Template, render_alert, render_digest
 from .store import Delivery
 
-_FORMATS = {"slack": apprise.NotifyFormat.MARKDOWN, "html": apprise.NotifyFormat.HTML, "text": apprise.NotifyFormat.TEXT}
+# apprise is imported where it is used (~30 ms of start-up; only deliveries and `check` need it).
+_FORMATS = {"slack": "MARKDOWN", "html": "HTML", "text": "TEXT"}  # kind -> apprise.NotifyFormat member
 
 
 def target_id(url: str) -> str:
@@ -52,7 +51,7 @@ class Notifier:
     def __init__(self, channels: Mapping[str, ChannelConfig], console: TextIO | None = None) -> None:
         self.channels = channels
         self.console = console or sys.stdout
-        self._apprise: dict[str, apprise.Apprise] = {}
+        self._apprise: dict[str, Any] = {}  # url -> apprise.Apprise
         self._templates = {n: Template(c.template, n) for n, c in channels.items() if c.template}
         secrets: set[str] = set()
         for ch in channels.values():
@@ -123,6 +122,8 @@ class Notifier:
                 ) from None
             except Exception as exc:  # apprise raises for a few malformed inputs; never lose the alert over it
                 raise DeliveryError(f'channel "{channel}": {self.redact(f"{type(exc).__name__}: {exc}")}') from None
+        import apprise
+
         sender = self._apprise.get(url)
         if sender is None:
             sender = apprise.Apprise()
@@ -134,7 +135,7 @@ class Notifier:
             result = sender.notify(
                 body=message.body,
                 title=message.title,
-                body_format=_FORMATS.get(message.kind, apprise.NotifyFormat.TEXT),
+                body_format=apprise.NotifyFormat[_FORMATS.get(message.kind, "TEXT")],
                 log_callback=lambda entry, _plugin: logs.append(str(getattr(entry, "message", entry))),
             )
         except Exception as exc:  # apprise raises for a few malformed inputs; never lose the alert over it
@@ -146,6 +147,8 @@ class Notifier:
 
     def validate(self) -> list[str]:
         """Problems with the enabled channels' URLs, one line each (no URL printed)."""
+        import apprise
+
         problems = []
         for ch in self.channels.values():
             if not ch.enabled:

@@ -25,10 +25,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 from .config import ChannelConfig, DeliverySettings, parse_duration
 from .errors import DeliveryError
@@ -36,6 +34,9 @@ from .holds import REASONS
 from .notify import Notifier, view
 from .render import SAMPLE, header_text
 from .store import Delivery, Store
+
+if TYPE_CHECKING:  # apscheduler is imported where a digest schedule is built (start-up cost)
+    from apscheduler.triggers.base import BaseTrigger
 
 log = logging.getLogger("monitor.outbox")
 
@@ -57,6 +58,9 @@ def digest_trigger(ch: ChannelConfig) -> BaseTrigger | None:
     """The channel's digest schedule: an interval aligned to the clock, or a crontab in its time zone."""
     if not ch.digest:
         return None
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
     try:
         seconds = parse_duration(ch.digest)
     except ValueError:

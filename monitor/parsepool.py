@@ -15,7 +15,6 @@ from multiprocessing.context import BaseContext
 
 from .errors import MonitorError, ParseError
 from .models import ParsedFeed
-from .parse import parse_feed
 from .rules import Document
 
 
@@ -28,6 +27,10 @@ def with_fts(parsed: ParsedFeed) -> ParsedFeed:
 
 def _serve(conn: multiprocessing.connection.Connection) -> None:
     """Worker loop: (body, url, content_type) in, ("ok", ParsedFeed) or ("error", message) out."""
+    # Imported here, in the worker (the forkserver preloads it): the main process never parses
+    # when it has a pool, and feedparser + lxml cost ~30 ms of its start-up.
+    from .parse import parse_feed
+
     while True:
         try:
             request = conn.recv()

@@ -26,7 +26,6 @@ from .logs import redact_url
 from .models import ParsedFeed, PollOutcome, feed_label, stored_fields
 from .notify import Notifier
 from .outbox import DeliveryReport, Outbox
-from .parse import parse_feed
 from .rules import Document, RuleSet, compile_query
 from .schedule import Schedule
 from .spikes import Spikes
@@ -41,6 +40,8 @@ Parser = Callable[[bytes, str, str], Awaitable[ParsedFeed]]
 
 async def parse_in_thread(body: bytes, url: str, content_type: str) -> ParsedFeed:
     """The simple parser: off the event loop, in a thread (no time budget)."""
+    from .parse import parse_feed  # here, not at the top: feedparser + lxml cost ~30 ms of start-up
+
     return await asyncio.to_thread(parse_feed, body, url, content_type)
 
 
@@ -66,6 +67,11 @@ class Pipeline:
         self.schedule = Schedule.from_settings(config.settings, rng)
         self.stories = StoryMatcher(store, config.dedup.title_similarity, config.dedup.window)
         self.parser = parser or parse_in_thread
+        # Feeds between the start of their fetch and the end of their parse. Fetching outruns
+        # parsing (loopback: 1,000 feeds fetched in ~3 s, parsed in ~20 s), and every body
+        # fetched ahead waited in memory: ~100 MB of the main process at 1,000 feeds cold. Twice
+        # the fetch concurrency keeps every fetch slot busy and the parser fed.
+        self._in_flight = asyncio.Semaphore(2 * max(1, config.settings.concurrency))
         self.compiled = {r.name: compile_query(r.query, config.aliases) for r in config.rules}
         self._rulesets: dict[str, RuleSet] = {}
         self.outbox = Outbox(store, notifier, config.channels, config.delivery, clock=clock)
@@ -100,7 +106,8 @@ class Pipeline:
 
     async def poll(self, feed: FeedConfig) -> PollOutcome:
         """Fetch, parse and ingest one feed. Never raises for the feed's own faults."""
-        outcome = await self._poll(feed)
+        async with self._in_flight:
+            outcome = await self._poll(feed)
         for warning in outcome.warnings:
             log.warning("feed %s: %s", feed.name, warning)
         change = self.health.observe(feed, self.clock(), outcome.new_items)

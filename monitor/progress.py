@@ -15,12 +15,15 @@ from typing import TextIO
 def progress(description: str, total: int, stream: TextIO | None = None) -> Iterator[Callable[[str], None]]:
     """Yields `advance(label)`; a no-op unless `stream` (stderr) is a terminal and rich is installed."""
     stream = stream or sys.stderr
+    if total == 0 or not stream.isatty():  # checked first: importing rich costs ~25 ms
+        yield lambda label: None
+        return
     try:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     except ImportError:  # rich is optional: `pip install 'monitor[pretty]'`
         Progress = None  # noqa: N806
-    if Progress is None or not stream.isatty() or total == 0:
+    if Progress is None:
         yield lambda label: None
         return
     bar = Progress(

@@ -17,7 +17,6 @@ from .config import Config
 from .errors import FetchError, MonitorError
 from .logs import redact_url
 from .models import ParsedFeed, feed_label, stored_fields
-from .parse import parse_feed
 from .rules import CompiledQuery, Document, compile_query
 from .store import Store
 
@@ -37,6 +36,8 @@ def load_source(source: str) -> tuple[str, ParsedFeed]:
             body, ctype = Path(source).read_bytes(), ""
         except OSError as exc:
             raise MonitorError(f"cannot read: {exc.strerror or exc}") from None
+    from .parse import parse_feed  # start-up: only commands that read a feed need feedparser
+
     parsed = parse_feed(body, source, ctype)
     return parsed.title or source, parsed
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 from typing import Any
-
-import sqlite_utils
 
 from ..errors import MonitorError
 from .desk import DeskQueries
@@ -43,8 +42,15 @@ class Store(SchemaMixin, FeedQueries, ItemQueries, OutboxQueries, DeskQueries):
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         self.conn = conn
-        self.db = sqlite_utils.Database(conn)
         self._migrate()
+
+    @cached_property
+    def db(self):  # -> sqlite_utils.Database
+        """sqlite_utils over the same connection: only migrations use it, so it is imported
+        here (with dateutil it is ~40 ms of every start-up otherwise)."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
 
     def close(self) -> None:
         self.conn.close()
