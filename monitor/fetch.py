@@ -10,17 +10,6 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-try:
-    import sniffio  # noqa: F401
-except ImportError:
-    # httpcore runs `import sniffio` inside every lock and connection setup and falls back to
-    # "asyncio" when it is missing (anyio >= 4.12 no longer installs it). A failed import is
-    # not cached, so each one searched the whole sys.path: ~25% of a warm all-304 cycle.
-    # Recording the absence makes the same ImportError immediate; httpcore behaves the same.
-    import sys
-
-    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
-
 from .addresses import Resolver, is_private_host, system_resolver
 from .errors import FeedGone, FetchError
 from .logs import redact_url
