@@ -7,7 +7,7 @@ import difflib
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -471,20 +471,28 @@ class _Loader:
             self.problem("[delivery] retry_max", "must be at least retry_first")
         return DeliverySettings(**values)
 
-    def feeds(self, entries: Any, settings: Settings) -> list[FeedConfig]:
+    def named_tables(
+        self, entries: Any, kind: str, keys: set[str], named_label: str
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Each table of a `[[kind]]` array with the label its problems carry: by position,
+        and by name once it has one (`named_label` with {i} and {name})."""
         if not isinstance(entries, list):
-            self.problem("[[feeds]]", "must be an array of tables, each written [[feeds]]")
-            return []
-        feeds: list[FeedConfig] = []
-        seen: set[str] = set()
+            self.problem(f"[[{kind}]]", f"must be an array of tables, each written [[{kind}]]")
+            return
         for i, t in enumerate(entries, 1):
-            label = f"[[feeds]] #{i}"
+            label = f"[[{kind}]] #{i}"
             if not isinstance(t, dict):
                 self.problem(label, "must be a table")
                 continue
             if isinstance(t.get("name"), str):
-                label = f'[[feeds]] #{i} "{t["name"]}"'
-            self.unknown_keys(label, t, _FEED_KEYS)
+                label = named_label.format(i=i, name=t["name"])
+            self.unknown_keys(label, t, keys)
+            yield label, t
+
+    def feeds(self, entries: Any, settings: Settings) -> list[FeedConfig]:
+        feeds: list[FeedConfig] = []
+        seen: set[str] = set()
+        for label, t in self.named_tables(entries, "feeds", _FEED_KEYS, '[[feeds]] #{i} "{name}"'):
             name = self.string(f"{label} name", t.get("name"))
             url = self.string(f"{label} url", t.get("url"))
             if url:
@@ -521,21 +529,11 @@ class _Loader:
         channels: Mapping[str, ChannelConfig],
         feeds: list[FeedConfig],
     ) -> list[RuleConfig]:
-        if not isinstance(entries, list):
-            self.problem("[[rules]]", "must be an array of tables, each written [[rules]]")
-            return []
         rules: list[RuleConfig] = []
         seen: set[str] = set()
         feed_names = {f.name for f in feeds}
         tags = {tag for f in feeds for tag in f.tags}
-        for i, t in enumerate(entries, 1):
-            label = f"[[rules]] #{i}"
-            if not isinstance(t, dict):
-                self.problem(label, "must be a table")
-                continue
-            if isinstance(t.get("name"), str):
-                label = f'rule "{t["name"]}"'
-            self.unknown_keys(label, t, _RULE_KEYS)
+        for label, t in self.named_tables(entries, "rules", _RULE_KEYS, 'rule "{name}"'):
             name = self.string(f"{label} name", t.get("name"))
             if name in seen:
                 self.problem(f"{label} name", f'duplicate rule name "{name}"; give each rule its own name')
