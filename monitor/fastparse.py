@@ -68,6 +68,23 @@ def _new_parser():
     return etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True, remove_pis=True)
 
 
+def _add_summary(entry: dict[str, Any], content: list[dict[str, str]], value: str, has_content: bool) -> bool:
+    """feedparser's rule: a summary after the first one becomes content, unless the item
+    already has content, in which case it replaces the summary. Returns hasContent."""
+    if "summary" in entry and not has_content:
+        content.append({"value": value})
+        return True
+    entry["summary"] = value
+    return has_content
+
+
+def _add_content(entry: dict[str, Any], content: list[dict[str, str]], value: str) -> bool:
+    """Content counts as content and stands in for a missing summary. Returns hasContent."""
+    content.append({"value": value})
+    entry.setdefault("summary", value)
+    return True
+
+
 def fast_parse(body: bytes, content_type: str = "") -> dict[str, Any] | None:
     """feedparser's result (the keys parse.py reads) for a plain RSS 2.0 or Atom 1.0 document, or None."""
     if etree is None or not _content_type_ok(content_type):
@@ -259,15 +276,9 @@ def _atom_entry(element: Any, feed_lang: str | None) -> dict[str, Any] | None:
             if "link" not in entry:
                 link_from_id = value  # feedparser takes an id for the link until a link comes
         elif tag == ATOM + "summary":
-            if "summary" in entry and not has_content:
-                has_content = True
-                content.append({"value": value})
-            else:
-                entry["summary"] = value
+            has_content = _add_summary(entry, content, value, has_content)
         elif tag == ATOM + "content":
-            has_content = True
-            content.append({"value": value})
-            entry.setdefault("summary", value)
+            has_content = _add_content(entry, content, value)
         elif tag == ATOM + "published":
             entry["published"] = value
             entry["published_parsed"] = _parse_date(value) if value else None
@@ -356,17 +367,9 @@ def _entry(item: Any) -> dict[str, Any] | None:
         elif tag in ("description", MEDIA + "description"):
             if set(child.attrib) - {"type"}:
                 return None
-            # feedparser: a summary after the first one becomes content, unless the item
-            # already has content, in which case it replaces the summary.
-            if "summary" in entry and not has_content:
-                has_content = True
-                content.append({"value": value})
-            else:
-                entry["summary"] = value
+            has_content = _add_summary(entry, content, value, has_content)
         elif tag == CONTENT + "encoded":
-            has_content = True
-            content.append({"value": value})
-            entry.setdefault("summary", value)
+            has_content = _add_content(entry, content, value)
         elif tag == "guid":
             if set(child.attrib) - {"isPermaLink"}:
                 return None

@@ -16,17 +16,23 @@ def run(coro):
     return asyncio.run(coro)
 
 
-def test_worker_parse_equals_in_process_parse():
-    body = (FEEDS / "jpost_homepage_2023-02-27.xml").read_bytes()
+def parse_in_pool(body: bytes, **pool_options):
+    """One parse through a real one-worker pool, closed afterwards."""
 
     async def go():
-        pool = ParserPool(workers=1)
+        pool = ParserPool(workers=1, **pool_options)
         try:
             return await pool.parse(body)
         finally:
             pool.close()
 
-    assert run(go()) == parse_feed(body)
+    return run(go())
+
+
+def test_worker_parse_equals_in_process_parse():
+    body = (FEEDS / "jpost_homepage_2023-02-27.xml").read_bytes()
+
+    assert parse_in_pool(body) == parse_feed(body)
 
 
 def test_overrunning_parse_is_killed_and_the_pool_carries_on():
@@ -65,14 +71,7 @@ def test_the_worker_ships_the_full_text_index_text_of_each_item():
 
     body = (FEEDS / "guardian_world_2016-06-14.xml").read_bytes()
 
-    async def go():
-        pool = ParserPool(workers=1)
-        try:
-            return await pool.parse(body)
-        finally:
-            pool.close()
-
-    parsed = run(go())
+    parsed = parse_in_pool(body)
     assert len(parsed.fts) == len(parsed.items) > 0
     assert parsed.fts == tuple(Document.build({"title": i.title, "summary": i.summary}).fts_text() for i in parsed.items)
 
