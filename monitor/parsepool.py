@@ -15,13 +15,13 @@ from multiprocessing.context import BaseContext
 
 from .errors import MonitorError, ParseError
 from .models import ParsedFeed
-from .rules import Document
+from .rules.document import fts_text
 
 
 def with_fts(parsed: ParsedFeed) -> ParsedFeed:
     """`parsed` with the full-text index text of its items, tokenised here in the worker
     so that the main process (which bounds a cold cycle) does not have to."""
-    texts = tuple(Document.build({"title": i.title, "summary": i.summary}).fts_text() for i in parsed.items)
+    texts = tuple(fts_text({"title": i.title, "summary": i.summary}) for i in parsed.items)
     return dataclasses.replace(parsed, fts=texts)
 
 

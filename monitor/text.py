@@ -23,6 +23,7 @@ __all__ = [
     "normalize",
     "normalize_word",
     "tokenize",
+    "token_texts",
     "is_arabic",
     "is_hebrew",
     "APOSTROPHES",
@@ -242,6 +243,35 @@ def tokenize(plain: str) -> list[Token]:
             end -= 2  # highlight "Russia", not "Russia's"
         for piece in _word_pieces(raw):
             append(_tuple_new(Token, (piece, start, end)))
+    return out
+
+
+def _ascii_apostrophes(word: str) -> str:
+    # A word with an apostrophe has a letter on each side of it (_SCAN_RE).
+    return (word[:-2] if word[-1] == "s" and word[-2] == "'" else word).replace("'", "")
+
+
+def token_texts(plain: str) -> list[str]:
+    """`[t.text for t in tokenize(plain)]` without the offsets: what the full-text index
+    of every collected item needs, about three times faster than tokenize."""
+    if not plain:
+        return []
+    if plain.isascii():
+        words = _SCAN_RE.findall(plain.lower())
+        if "'" not in plain:
+            return words
+        return [_ascii_apostrophes(w) if "'" in w else w for w in words]
+    out: list[str] = []
+    if _NEEDS_SCAN_COPY_RE.search(plain):
+        # The scan copy hides marks: cut each raw word from the original text.
+        raws = [plain[m.start():m.end()] for m in _SCAN_RE.finditer(plain.translate(_SCAN_TABLE))]
+    else:
+        raws = _SCAN_RE.findall(plain)
+    for raw in raws:
+        if raw.isascii() and raw.isalnum():
+            out.append(raw.lower())
+        else:
+            out.extend(_word_pieces(raw))
     return out
 
 

@@ -105,3 +105,20 @@ def test_ingest_stores_and_alerts_the_same_with_or_without_the_workers_fts_text(
         results.append((first.new_items, second.new_items, second.changed_items, second.alerts, rows, hits))
     assert results[0] == results[1]
     assert results[0][3] > 0 and results[0][4]  # the second poll alerted: rules ran on worker-tokenised items
+
+
+def test_the_workers_fast_full_text_index_text_equals_the_documents_on_every_fixture():
+    from monitor.rules import Document
+    from monitor.rules.document import fts_text
+
+    compared = 0
+    for path in sorted(FEEDS.iterdir()):
+        try:
+            parsed = parse_feed(path.read_bytes())
+        except ParseError:
+            continue
+        for i in parsed.items:
+            values = {"title": i.title, "summary": i.summary}
+            assert fts_text(values) == Document.build(values).fts_text(), (path.name, i.key)
+            compared += 1
+    assert compared > 2000

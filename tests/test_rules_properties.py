@@ -94,3 +94,17 @@ def test_explain_round_trip(q, items):
     for title, summary in items:
         d = Document.build({"title": title, "summary": summary})
         assert original.match(d) == again.match(d)
+
+
+WORDS = st.lists(st.sampled_from(["Russia's", "l'état", "Israel", "وروسيا", "ובישראל", "½", "q̃", "ﬁne",
+                                  "O'Neil's", "'s", "s", "a'b's", "Straße", "١٢", "x", "  ", "\n", ", "]), max_size=12)
+
+
+@FAST
+@given(st.one_of(st.text(max_size=60), WORDS.map(" ".join), WORDS.map("".join)))
+def test_token_texts_and_fts_text_equal_the_full_tokeniser(s):
+    from monitor.rules.document import fts_text
+    from monitor.text import token_texts
+
+    assert token_texts(s) == [t.text for t in tokenize(s)]
+    assert fts_text({"title": s, "summary": s[::-1]}) == Document.build({"title": s, "summary": s[::-1]}).fts_text()

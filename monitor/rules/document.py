@@ -6,7 +6,7 @@ import bisect
 import unicodedata
 from collections.abc import Mapping
 
-from monitor.text import Token, is_arabic, is_hebrew, tokenize
+from monitor.text import Token, is_arabic, is_hebrew, token_texts, tokenize
 
 from .nodes import DEFAULT_FIELDS, FIELDS
 
@@ -30,6 +30,27 @@ def variants(tok: str) -> list[str]:
             else:
                 break
     return out
+
+
+def _fts_words(words: list[str], plain: str, out: list[str]) -> None:
+    """Append `words` (the tokens of `plain`) to `out`, each Arabic/Hebrew token followed
+    by its prefix-stripped variants."""
+    if plain.isascii():
+        out.extend(words)
+        return
+    for w in words:
+        out.append(w)
+        out.extend(variants(w))
+
+
+def fts_text(values: Mapping[str, str | None]) -> str:
+    """`Document.build(values).fts_text()` without building any matching table: the
+    parser workers compute it for every item they read."""
+    out: list[str] = []
+    for f in DEFAULT_FIELDS:
+        plain = values.get(f) or ""
+        _fts_words(token_texts(plain), plain, out)
+    return " ".join(out)
 
 
 class FieldText:
@@ -175,8 +196,7 @@ class Document:
         if self._fts is None:
             words: list[str] = []
             for f in DEFAULT_FIELDS:
-                for t in self.fields[f].tokens:
-                    words.append(t.text)
-                    words.extend(variants(t.text))
+                field = self.fields[f]
+                _fts_words([t.text for t in field.tokens], field.plain, words)
             self._fts = " ".join(words)
         return self._fts
