@@ -8,6 +8,7 @@ from monitor.errors import RuleError
 from monitor.rules import (
     FIELDS, CompiledQuery, Document, Match, Occurrence, RuleSet, compile_query, explain, parse_query,
 )
+from monitor.store.schema import FTS_OPTIONS
 
 
 def doc(title="", summary="", **kw):
@@ -464,7 +465,7 @@ def test_fts_query_selects_a_superset(query):
     if fts is None:
         return
     con = sqlite3.connect(":memory:")
-    con.execute("CREATE VIRTUAL TABLE items USING fts5(body)")
+    con.execute(f"CREATE VIRTUAL TABLE items USING fts5(body, {FTS_OPTIONS})")
     con.executemany("INSERT INTO items(rowid, body) VALUES (?, ?)", [(i, d.fts_text()) for i, d in enumerate(docs)])
     selected = {r[0] for r in con.execute("SELECT rowid FROM items WHERE items MATCH ?", (fts,))}
     wanted = {i for i, d in enumerate(docs) if q.match(d)}
@@ -473,7 +474,7 @@ def test_fts_query_selects_a_superset(query):
 
 def test_fts_query_shapes():
     assert compile_query("Russia Israel*").fts_query() == '("russia" AND "israel"*)'
-    assert compile_query('"Sergey Lavrov"').fts_query() == '"sergey lavrov"'
+    assert compile_query('"Sergey Lavrov"').fts_query() == '("sergey" AND "lavrov")'
     assert compile_query("Iran -Israel").fts_query() == '"iran"'
     assert compile_query("NOT a b").fts_query() == '"b"'
     assert compile_query("/x/").fts_query() is None
@@ -485,7 +486,7 @@ def test_fts_query_shapes():
 def test_fts_narrows():
     q = compile_query("Lavrov OR Hamas")
     con = sqlite3.connect(":memory:")
-    con.execute("CREATE VIRTUAL TABLE items USING fts5(body)")
+    con.execute(f"CREATE VIRTUAL TABLE items USING fts5(body, {FTS_OPTIONS})")
     con.executemany("INSERT INTO items(rowid, body) VALUES (?, ?)",
                     [(i, doc(t, s).fts_text()) for i, (t, s) in enumerate(FTS_ITEMS)])
     assert {r[0] for r in con.execute("SELECT rowid FROM items WHERE items MATCH ?", (q.fts_query(),))} == {0, 2}

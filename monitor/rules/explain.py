@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import unicodedata
 
-from .matcher import is_semitic
 from .nodes import OPERATOR_WORDS, And, Near, Node, Not, Or, Regex, Words
 
 
@@ -54,11 +53,8 @@ def to_fts(node: Node) -> str | None:
     if isinstance(node, Words):
         if node.field not in _FTS_FIELDS or not all(_fts_safe(t) for t, _ in node.parts):
             return None
-        plain = all(not p and not is_semitic(t) for t, p in node.parts)
-        if len(node.parts) > 1 and plain:
-            return '"' + " ".join(t for t, _ in node.parts) + '"'
-        # Arabic/Hebrew: fts_text files each token under its prefix-stripped variants,
-        # so the bare term finds them; phrases degrade to AND (variants break adjacency).
+        # A phrase narrows as AND: the index keeps no positions (store/schema.py FTS_OPTIONS),
+        # and Arabic/Hebrew variants would break adjacency anyway.
         terms = [f'"{t}"' + ("*" if p else "") for t, p in node.parts]
         return terms[0] if len(terms) == 1 else "(" + " AND ".join(terms) + ")"
     if isinstance(node, (Regex, Not)):

@@ -1,0 +1,57 @@
+"""Schema migrations keep what a database holds."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from monitor.models import Item
+from monitor.rules import Document
+from monitor.store import SCHEMA_VERSION, Store
+
+OLD_FTS = [  # items_fts as schema version 3 had it (sqlite-utils' enable_fts)
+    "DROP TRIGGER items_ai", "DROP TRIGGER items_ad", "DROP TRIGGER items_au", "DROP TABLE items_fts",
+    'CREATE VIRTUAL TABLE "items_fts" USING FTS5 ("fts", content="items")',
+    'CREATE TRIGGER "items_ai" AFTER INSERT ON "items" BEGIN'
+    ' INSERT INTO "items_fts" (rowid, "fts") VALUES (new.rowid, new."fts"); END',
+    'CREATE TRIGGER "items_ad" AFTER DELETE ON "items" BEGIN'
+    ' INSERT INTO "items_fts" ("items_fts", rowid, "fts") VALUES(\'delete\', old.rowid, old."fts"); END',
+    "CREATE INDEX items_published ON items(published)",
+    "PRAGMA user_version=3",
+]
+
+
+def _insert(store: Store, key: str, title: str) -> None:
+    with store.transaction():
+        story = store.new_story("", title, None, [], 0.0)
+        item = Item(key=key, title=title, summary="", link=f"https://example.org/{key}")
+        store.insert_item("f", item, story, "digest-" + key, Document.build({"title": title}).fts_text(), 0.0)
+
+
+def _matches(store: Store, query: str) -> list[str]:
+    return sorted(i["key"] for i in store.stored_items(None, query))
+
+
+def test_version_3_full_text_index_is_rebuilt_lean_and_keeps_every_item(tmp_path):
+    path = tmp_path / "old.db"
+    store = Store(path)
+    for sql in OLD_FTS:
+        store.conn.execute(sql)
+    _insert(store, "a", "Israel relayed to Russia its dissatisfaction")
+    _insert(store, "b", "Weather report")
+    store.close()
+
+    store = Store(path)
+    sql = store.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'items_fts'").fetchone()[0]
+    assert "detail=none" in sql and "columnsize=0" in sql
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert not store.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'items_published'").fetchone()
+    # What the old index held is found through the new one; later inserts and updates too.
+    assert _matches(store, '"russia" AND "israel"') == ["a"]
+    _insert(store, "c", "Russia and Israel again")
+    assert _matches(store, '"russia"') == ["a", "c"]
+    with store.transaction():
+        store.conn.execute("UPDATE items SET fts = 'weather' WHERE key = 'a'")
+    assert _matches(store, '"russia"') == ["c"]
+    store.conn.execute("INSERT INTO items_fts (items_fts, rank) VALUES ('integrity-check', 1)")  # raises if corrupt
+    store.close()
+    assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
