@@ -34,9 +34,33 @@ def write_feeds(folder: Path, n: int) -> list[str]:
         name, body = docs[i % len(docs)]
         suffix = Path(name).suffix
         path = f"feed-{i}{suffix}"
-        (folder / path).write_bytes(body)
+        (folder / path).write_bytes(distinct(body, i // len(docs)))
         paths.append("/" + path)
     return paths
+
+
+_JSON_ID = re.compile(rb'("(?:id|url|external_url)"\s*:\s*")([^"]+)(")')
+
+
+def distinct(body: bytes, copy: int) -> bytes:
+    """The document with every item id and link made unique to this copy: N feeds are N
+    outlets, not one outlet N times (a copy's items would otherwise all join the first
+    copy's stories by URL, a shortcut no real set of feeds offers)."""
+    if copy == 0:
+        return body
+    def new_url(value: bytes) -> bytes:
+        # A host prefix, not a query parameter: no "&" to escape in XML, same URL shape.
+        if b"://" in value:
+            return value.replace(b"://", b"://c%d." % copy, 1)
+        return value + b"-c%d" % copy
+
+    def items(match: re.Match) -> bytes:
+        item = _FIELD.sub(lambda f: f.group(1) + new_url(f.group(2)) + f.group(3), match.group())
+        return _HREF.sub(lambda f: f.group(1) + new_url(f.group(2)) + f.group(3), item)
+
+    if body.lstrip()[:1] == b"{":
+        return _JSON_ID.sub(lambda f: f.group(1) + new_url(f.group(2)) + f.group(3), body)
+    return _ITEM.sub(items, body)
 
 
 _ITEM = re.compile(rb"<(item|entry)\b.*?</\1\s*>", re.S)

@@ -125,6 +125,8 @@ class TitleSignature:
     names: frozenset[str]  # capitalised words not at the start: places, people
 
 
+# Cached: the headlines of candidate stories come up again and again within a window.
+@functools.lru_cache(maxsize=16384)
 def title_signature(title: str) -> TitleSignature:
     words, numbers, names = set(), set(), set()
     capitalised = content = 0

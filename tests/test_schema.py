@@ -16,6 +16,7 @@ OLD_FTS = [  # items_fts as schema version 3 had it (sqlite-utils' enable_fts)
     'CREATE TRIGGER "items_ad" AFTER DELETE ON "items" BEGIN'
     ' INSERT INTO "items_fts" ("items_fts", rowid, "fts") VALUES(\'delete\', old.rowid, old."fts"); END',
     "CREATE INDEX items_published ON items(published)",
+    "CREATE INDEX story_terms_term ON story_terms(term)",
     "PRAGMA user_version=3",
 ]
 
@@ -31,7 +32,7 @@ def _matches(store: Store, query: str) -> list[str]:
     return sorted(i["key"] for i in store.stored_items(None, query))
 
 
-def test_version_3_full_text_index_is_rebuilt_lean_and_keeps_every_item(tmp_path):
+def test_version_3_indexes_are_rebuilt_lean_and_keep_every_item(tmp_path):
     path = tmp_path / "old.db"
     store = Store(path)
     for sql in OLD_FTS:
@@ -44,7 +45,9 @@ def test_version_3_full_text_index_is_rebuilt_lean_and_keeps_every_item(tmp_path
     sql = store.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'items_fts'").fetchone()[0]
     assert "detail=none" in sql and "columnsize=0" in sql
     assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    assert not store.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'items_published'").fetchone()
+    indexes = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "items_published" not in indexes and "story_terms_term" not in indexes
+    assert "story_terms_term_story" in indexes
     # What the old index held is found through the new one; later inserts and updates too.
     assert _matches(store, '"russia" AND "israel"') == ["a"]
     _insert(store, "c", "Russia and Israel again")

@@ -104,11 +104,15 @@ class ItemQueries:
         return [
             (int(r[0]), r[1])
             for r in self.conn.execute(
-                f"SELECT s.id, s.title FROM story_terms t JOIN stories s ON s.id = t.story_id"
-                f" WHERE t.term IN ({marks}) AND coalesce(s.published, s.first_seen) BETWEEN ? AND ?"
+                # Count shared terms first (the covering index alone), then look at the few
+                # stories that share enough: date and feed checked per story, not per term.
+                f"SELECT s.id, s.title FROM (SELECT story_id, count(*) AS shared FROM story_terms"
+                f" WHERE term IN ({marks}) GROUP BY story_id HAVING count(*) >= ?) c"
+                f" JOIN stories s ON s.id = c.story_id"
+                f" WHERE coalesce(s.published, s.first_seen) BETWEEN ? AND ?"
                 f" AND NOT EXISTS (SELECT 1 FROM items i WHERE i.story_id = s.id AND i.feed = ?)"
-                f" GROUP BY s.id HAVING count(*) >= ? ORDER BY count(*) DESC, s.id LIMIT 20",
-                (*terms, around - window, around + window, exclude_feed, min_shared),
+                f" ORDER BY c.shared DESC, s.id LIMIT 20",
+                (*terms, min_shared, around - window, around + window, exclude_feed),
             )
         ]
 

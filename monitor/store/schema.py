@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 SCHEMA_VERSION = 4  # 2: outbox columns (dead letters, age-out, flood folding, batches); 3: desk (issue 9);
-# 4: a leaner full-text index (see _migrate_fts), no unused items(published) index
+# 4: leaner indexes (see _migrate_lean_indexes)
 
 # The full-text index only narrows a backtest: every candidate is then matched exactly by the
 # rule engine. So it keeps neither token positions nor document sizes (no phrase, NEAR or bm25
@@ -71,21 +71,24 @@ class SchemaMixin:
                 "CREATE INDEX IF NOT EXISTS items_canonical ON items(canonical_url)",
                 "CREATE INDEX IF NOT EXISTS items_story ON items(story_id)",
                 "CREATE INDEX IF NOT EXISTS items_first_seen ON items(first_seen)",
-                "CREATE INDEX IF NOT EXISTS story_terms_term ON story_terms(term)",
+                # Covering: counting a headline's shared terms never reads the table.
+                "CREATE INDEX IF NOT EXISTS story_terms_term_story ON story_terms(term, story_id)",
                 "CREATE INDEX IF NOT EXISTS story_terms_story ON story_terms(story_id)",
                 "CREATE UNIQUE INDEX IF NOT EXISTS alerts_rule_story ON alerts(rule, story_id)",
                 "CREATE UNIQUE INDEX IF NOT EXISTS deliveries_once ON deliveries(alert_id, channel, target)",
                 "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(status, next_attempt)",
             ):
                 self.conn.execute(sql)
-            self._migrate_fts()
+            self._migrate_lean_indexes()
             self._migrate_outbox()
             self._migrate_desk()
             self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
-    def _migrate_fts(self) -> None:
-        """v4: (re)create items_fts with FTS_OPTIONS and the triggers that keep it in step
-        with items (external content: the text itself lives in items.fts only)."""
+    def _migrate_lean_indexes(self) -> None:
+        """v4: items_fts (re)created with FTS_OPTIONS and the triggers that keep it in step
+        with items (external content: the text itself lives in items.fts only); the
+        items(published) index, which no query could use (they all read
+        coalesce(published, first_seen)), and story_terms(term), now covered, dropped."""
         row = self.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'items_fts'").fetchone()
         if row and FTS_OPTIONS in row[0]:
             return
@@ -106,6 +109,7 @@ class SchemaMixin:
         if row:  # an older database: index what it holds
             self.conn.execute("INSERT INTO items_fts (items_fts) VALUES ('rebuild')")
         self.conn.execute("DROP INDEX IF EXISTS items_published")
+        self.conn.execute("DROP INDEX IF EXISTS story_terms_term")  # story_terms_term_story covers it
 
     def _migrate_outbox(self) -> None:
         """v2: dead letters, age-out, flood folding and message batches on deliveries.
