@@ -24,7 +24,7 @@ _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 # Cached: ingest asks for each item's canonical link several times (story lookup, stored
 # row, repeats inside the feed), ~20% of ingest's time before.
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=4096)
 def canonical_url(url: str) -> str:
     """The URL with what does not identify the article removed.
 
@@ -126,7 +126,7 @@ class TitleSignature:
 
 
 # Cached: the headlines of candidate stories come up again and again within a window.
-@functools.lru_cache(maxsize=16384)
+@functools.lru_cache(maxsize=4096)
 def title_signature(title: str) -> TitleSignature:
     words, numbers, names = set(), set(), set()
     capitalised = content = 0

@@ -135,11 +135,13 @@ def normalize(s: str) -> str:
     return out
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=16384)
 def normalize_word(s: str) -> str:
     """Normalised form of one word, apostrophes handled as in RULES.md §2.4.
 
-    Cached: news vocabulary is small and repeats across items.
+    Cached: news vocabulary is small and repeats across items. Mostly non-ASCII words come
+    here (tokenize reads plain ASCII words itself); the bound keeps a long-running daemon's caches
+    (this one and _word_pieces, in every process that tokenises) to a few MB each.
     """
     s = _strip_apostrophes(s)
     return normalize(s)
@@ -191,7 +193,7 @@ _HAS_APOS_RE = re.compile(f"[{APOSTROPHES}]")
 _tuple_new = tuple.__new__
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=16384)
 def _word_pieces(raw: str) -> tuple[str, ...]:
     """Normalised token(s) of one raw word; several when NFKC introduces separators
     ("½" -> "1⁄2")."""
