@@ -16,14 +16,19 @@ OLD_FTS = [  # items_fts as schema version 3 had it (sqlite-utils' enable_fts)
     'CREATE TRIGGER "items_ad" AFTER DELETE ON "items" BEGIN'
     ' INSERT INTO "items_fts" ("items_fts", rowid, "fts") VALUES(\'delete\', old.rowid, old."fts"); END',
     "CREATE INDEX items_published ON items(published)",
+    "DROP TABLE story_terms",
+    "CREATE TABLE story_terms (story_id INTEGER REFERENCES stories(id), term TEXT)",
     "CREATE INDEX story_terms_term ON story_terms(term)",
+    "CREATE INDEX story_terms_story ON story_terms(story_id)",
     "PRAGMA user_version=3",
 ]
 
 
 def _insert(store: Store, key: str, title: str) -> None:
     with store.transaction():
-        story = store.new_story("", title, None, [], 0.0)
+        story = store.conn.execute("INSERT INTO stories (title, first_seen) VALUES (?, 1000.0)", (title,)).lastrowid
+        store.conn.executemany("INSERT INTO story_terms (story_id, term) VALUES (?, ?)",
+                               [(story, t) for t in title.lower().split()])
         item = Item(key=key, title=title, summary="", link=f"https://example.org/{key}")
         store.insert_item("f", item, story, "digest-" + key, Document.build({"title": title}).fts_text(), 0.0)
 
@@ -47,9 +52,14 @@ def test_version_3_indexes_are_rebuilt_lean_and_keep_every_item(tmp_path):
     assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     indexes = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "items_published" not in indexes and "story_terms_term" not in indexes
-    assert "story_terms_term_story" in indexes
+    assert "story_terms_term_at" in indexes
     # What the old index held is found through the new one; later inserts and updates too.
     assert _matches(store, '"russia" AND "israel"') == ["a"]
+    # Headline terms keep finding their story, now through its date.
+    assert store.story_candidates(["israel", "relayed", "to", "russia"], "other", 1000.0, 3600.0) == [
+        (1, "Israel relayed to Russia its dissatisfaction")
+    ]
+    assert store.story_candidates(["israel", "relayed", "to", "russia"], "other", 9000.0, 3600.0) == []
     _insert(store, "c", "Russia and Israel again")
     assert _matches(store, '"russia"') == ["a", "c"]
     with store.transaction():

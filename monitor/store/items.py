@@ -88,7 +88,8 @@ class ItemQueries:
         )
         story_id = int(cur.lastrowid)
         self.conn.executemany(
-            "INSERT INTO story_terms (story_id, term) VALUES (?, ?)", ((story_id, t) for t in set(terms))
+            "INSERT INTO story_terms (story_id, term, at) VALUES (?, ?, ?)",
+            ((story_id, t, now if published is None else published) for t in set(terms)),
         )
         return story_id
 
@@ -104,15 +105,14 @@ class ItemQueries:
         return [
             (int(r[0]), r[1])
             for r in self.conn.execute(
-                # Count shared terms first (the covering index alone), then look at the few
-                # stories that share enough: date and feed checked per story, not per term.
+                # Count shared terms inside the window first (story_terms_term_at alone), then
+                # check the feed of the few stories that share enough, per story, not per term.
                 f"SELECT s.id, s.title FROM (SELECT story_id, count(*) AS shared FROM story_terms"
-                f" WHERE term IN ({marks}) GROUP BY story_id HAVING count(*) >= ?) c"
+                f" WHERE term IN ({marks}) AND at BETWEEN ? AND ? GROUP BY story_id HAVING count(*) >= ?) c"
                 f" JOIN stories s ON s.id = c.story_id"
-                f" WHERE coalesce(s.published, s.first_seen) BETWEEN ? AND ?"
-                f" AND NOT EXISTS (SELECT 1 FROM items i WHERE i.story_id = s.id AND i.feed = ?)"
+                f" WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.story_id = s.id AND i.feed = ?)"
                 f" ORDER BY c.shared DESC, s.id LIMIT 20",
-                (*terms, min_shared, around - window, around + window, exclude_feed),
+                (*terms, around - window, around + window, min_shared, exclude_feed),
             )
         ]
 

@@ -37,10 +37,18 @@ class SchemaMixin:
                 {"id": int, "canonical_url": str, "title": str, "published": float, "first_seen": float},
                 pk="id", if_not_exists=True,
             )
-            # Headline terms of each story, so near-identical headlines are found by index.
+            # Headline terms of each story, so near-identical headlines are found by index;
+            # `at` is the story's date (coalesce(published, first_seen)).
             db["story_terms"].create(
-                {"story_id": int, "term": str}, if_not_exists=True, foreign_keys=[("story_id", "stories", "id")]
+                {"story_id": int, "term": str, "at": float}, if_not_exists=True,
+                foreign_keys=[("story_id", "stories", "id")],
             )
+            if "at" not in {row[1] for row in self.conn.execute("PRAGMA table_info(story_terms)")}:
+                self.conn.execute("ALTER TABLE story_terms ADD COLUMN at REAL")  # v4
+                self.conn.execute(
+                    "UPDATE story_terms SET at = (SELECT coalesce(published, first_seen) FROM stories"
+                    " WHERE stories.id = story_terms.story_id)"
+                )
             db["items"].create(
                 {
                     "id": int, "feed": str, "key": str, "story_id": int, "title": str, "summary": str,
@@ -71,8 +79,9 @@ class SchemaMixin:
                 "CREATE INDEX IF NOT EXISTS items_canonical ON items(canonical_url)",
                 "CREATE INDEX IF NOT EXISTS items_story ON items(story_id)",
                 "CREATE INDEX IF NOT EXISTS items_first_seen ON items(first_seen)",
-                # Covering: counting a headline's shared terms never reads the table.
-                "CREATE INDEX IF NOT EXISTS story_terms_term_story ON story_terms(term, story_id)",
+                # Covering, and by date: counting a headline's shared terms reads only the
+                # postings inside the matching window, never the table.
+                "CREATE INDEX IF NOT EXISTS story_terms_term_at ON story_terms(term, at, story_id)",
                 "CREATE INDEX IF NOT EXISTS story_terms_story ON story_terms(story_id)",
                 "CREATE UNIQUE INDEX IF NOT EXISTS alerts_rule_story ON alerts(rule, story_id)",
                 "CREATE UNIQUE INDEX IF NOT EXISTS deliveries_once ON deliveries(alert_id, channel, target)",
@@ -88,7 +97,8 @@ class SchemaMixin:
         """v4: items_fts (re)created with FTS_OPTIONS and the triggers that keep it in step
         with items (external content: the text itself lives in items.fts only); the
         items(published) index, which no query could use (they all read
-        coalesce(published, first_seen)), and story_terms(term), now covered, dropped."""
+        coalesce(published, first_seen)), and story_terms(term), now covered, dropped;
+        story_terms carries its story's date (`at`) for story_terms_term_at."""
         row = self.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'items_fts'").fetchone()
         if row and FTS_OPTIONS in row[0]:
             return
@@ -109,7 +119,7 @@ class SchemaMixin:
         if row:  # an older database: index what it holds
             self.conn.execute("INSERT INTO items_fts (items_fts) VALUES ('rebuild')")
         self.conn.execute("DROP INDEX IF EXISTS items_published")
-        self.conn.execute("DROP INDEX IF EXISTS story_terms_term")  # story_terms_term_story covers it
+        self.conn.execute("DROP INDEX IF EXISTS story_terms_term")  # story_terms_term_at covers it
 
     def _migrate_outbox(self) -> None:
         """v2: dead letters, age-out, flood folding and message batches on deliveries.
