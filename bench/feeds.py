@@ -4,6 +4,7 @@ served by bench/feedserver.py in its own process."""
 from __future__ import annotations
 
 import csv
+import json
 import re
 import subprocess
 import sys
@@ -39,6 +40,14 @@ def write_feeds(folder: Path, n: int) -> list[str]:
     return paths
 
 
+def _tagged(value: bytes, tag: bytes) -> bytes:
+    """A URL under a host prefix (no "&" to escape in XML, the same URL shape), any
+    other id with a suffix."""
+    if b"://" in value:
+        return value.replace(b"://", b"://" + tag + b".", 1)
+    return value + b"-" + tag
+
+
 _JSON_ID = re.compile(rb'("(?:id|url|external_url)"\s*:\s*")([^"]+)(")')
 
 
@@ -49,10 +58,7 @@ def distinct(body: bytes, copy: int) -> bytes:
     if copy == 0:
         return body
     def new_url(value: bytes) -> bytes:
-        # A host prefix, not a query parameter: no "&" to escape in XML, same URL shape.
-        if b"://" in value:
-            return value.replace(b"://", b"://c%d." % copy, 1)
-        return value + b"-c%d" % copy
+        return _tagged(value, b"c%d" % copy)
 
     def items(match: re.Match) -> bytes:
         item = _FIELD.sub(lambda f: f.group(1) + new_url(f.group(2)) + f.group(3), match.group())
@@ -64,27 +70,44 @@ def distinct(body: bytes, copy: int) -> bytes:
 
 
 _ITEM = re.compile(rb"<(item|entry)\b.*?</\1\s*>", re.S)
-_FIELD = re.compile(rb"(<(?:guid|id|link)\b[^>]*>)\s*(?:<!\[CDATA\[)?\s*([^<\]]+?)\s*(?:\]\]>)?\s*(</(?:guid|id|link)>)")
-_HREF = re.compile(rb'(<link\b[^>]*\bhref=")([^"]+)(")')
+# The value of an id or link, keeping any CDATA around it.
+_FIELD = re.compile(rb"(<(?:guid|id|link)\b[^>]*>\s*(?:<!\[CDATA\[)?\s*)([^<\]]+?)(\s*(?:\]\]>)?\s*</(?:guid|id|link)>)")
+_HREF = re.compile(rb'(<link\b[^>]*\bhref="|\brdf:about=")([^"]+)(")')
 _TITLE = re.compile(rb"(<title\b[^>]*>)(\s*(?:<!\[CDATA\[)?)")
 
 
 def add_item(body: bytes, generation: int) -> bytes:
     """The document with one new item in front: a copy of its first item under a new
     id, link and headline, as when an outlet publishes a story."""
+    tag = b"b%d" % generation
+    if body.lstrip()[:1] == b"{":
+        return _add_json_item(body, tag, generation)
     m = _ITEM.search(body)
     if m is None:
         return body
     item = m.group()
-    tag = f"bench={generation}".encode()
 
     def new_url(value: bytes) -> bytes:
-        return value + (b"&" if b"?" in value else b"?") + tag
+        return _tagged(value, tag)
 
     item = _FIELD.sub(lambda f: f.group(1) + new_url(f.group(2)) + f.group(3), item)
     item = _HREF.sub(lambda f: f.group(1) + new_url(f.group(2)) + f.group(3), item)
     item = _TITLE.sub(lambda f: f.group(1) + f.group(2) + b"Breaking %d: " % generation, item, count=1)
     return body[: m.start()] + item + body[m.start():]
+
+
+def _add_json_item(body: bytes, tag: bytes, generation: int) -> bytes:
+    doc = json.loads(body)
+    items = doc.get("items") or []
+    if not items:
+        return body
+    item = dict(items[0])
+    for key in ("id", "url", "external_url"):
+        if isinstance(item.get(key), str):
+            item[key] = _tagged(item[key].encode(), tag).decode()
+    item["title"] = f"Breaking {generation}: {item.get('title', '')}"
+    doc["items"] = [item, *items]
+    return json.dumps(doc, ensure_ascii=False).encode()
 
 
 def change_feeds(folder: Path, paths: list[str], fraction: float, generation: int) -> list[str]:
