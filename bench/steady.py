@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sample", type=float, default=1.0, help="seconds between samples")
     args = ap.parse_args(argv)
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    # A SIGTERM unwinds like Ctrl-C, so the daemon and the feed server are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped"))
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         paths = feeds.write_feeds(work / "served", args.feeds)
