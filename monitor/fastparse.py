@@ -4,8 +4,8 @@ RSS 2.0 or Atom 1.0 document whose items use only a known set of elements.
 feedparser stays the parser of record. This reads such a document with lxml (about ten
 times faster than feedparser's SAX handlers in Python) into the few keys of feedparser's
 result that parse.py reads, and answers None for anything else — another format or
-version, another encoding, a DOCTYPE or entity, xml:base (xml:lang outside Atom), an element outside
-the list, an order of elements feedparser treats specially — so that feedparser parses it.
+version, another encoding, a DOCTYPE or entity, a base attribute (lang outside Atom), an element
+outside the list, an order of elements feedparser treats specially — so that feedparser parses it.
 tests/test_fastparse.py proves that where it answers, parse_feed gives exactly the same
 ParsedFeed as through feedparser, on every real fixture and the whole feedparser corpus.
 """
@@ -17,6 +17,8 @@ from typing import Any
 
 from feedparser.datetimes import _parse_date
 from feedparser.html import _cp1252
+from feedparser.mixin import _FeedParserMixin
+from feedparser.urls import _urljoin
 
 try:
     from lxml import etree
@@ -41,7 +43,7 @@ _IGNORED = frozenset({
     "{com-wordpress:feed-additions:1}post-id",
     # not media:title or media:description: feedparser reads those as the item's own
     MEDIA + "content", MEDIA + "thumbnail", MEDIA + "credit", MEDIA + "group",
-    "enclosure", "comments", "source", "{http://www.w3.org/2005/Atom}link",
+    "enclosure", "comments", "source",
     "{http://rssnamespace.org/feedburner/ext/1.0}origLink",
 })
 # Channel children that feed no key we read (besides title, language, ttl and item).
@@ -59,7 +61,15 @@ _IGNORED_CHILDREN = frozenset({MEDIA + "content", MEDIA + "thumbnail", MEDIA + "
 _IMAGE_TAGS = frozenset({"url", "title", "link", "width", "height", "description"})
 _XML_DECL = re.compile(rb"^<\?xml\s[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
 _LINK = re.compile(r"https?://[^\s<>\"'\\^`{|}]+\Z")
+_ENTITY_IN_LINK = re.compile("&([A-Za-z0-9_]+);")
+_BASE_OR_LANG = "//@*[translate(local-name(), 'ABEGLNS', 'abeglns') = 'base' or translate(local-name(), 'ABEGLNS', 'abeglns') = 'lang']"
 _XML_TYPES = ("application/rss+xml", "application/xml", "application/atom+xml", "application/rdf+xml")
+# feedparser's own: "html" -> "text/html", "xhtml" -> "application/xhtml+xml", ...
+_map_content_type = _FeedParserMixin.map_content_type
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+# A link's attributes feedparser reads no other way (any other, e.g. an upper-case REL or a
+# namespaced rel, it would read as rel/href/type).
+_LINK_ATTRS = frozenset({"href", "rel", "type", "title", "hreflang", "length", XML_LANG})
 
 
 def _new_parser():
@@ -89,27 +99,18 @@ def fast_parse(body: bytes, content_type: str = "") -> dict[str, Any] | None:
     """feedparser's result (the keys parse.py reads) for a plain RSS 2.0 or Atom 1.0 document, or None."""
     if etree is None or not _content_type_ok(content_type):
         return None
-    head = body[:200]
-    if head.startswith(b"\xef\xbb\xbf"):
-        head = head[3:]  # a UTF-8 byte order mark: lxml and feedparser both drop it
-    if not head.lstrip().startswith((b"<?xml", b"<rss", b"<feed", b"<!--")):
-        return None  # another root: feedparser's business
-    m = _XML_DECL.match(head)
-    if m and m.group(1).lower() not in (b"utf-8", b"utf8"):
+    root = _parse(body)
+    if root is None:
         return None
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body or b"xml:base" in body:
-        return None
-    try:
-        body.decode("utf-8")
-        root = etree.fromstring(body, _new_parser())
-    except (UnicodeDecodeError, etree.XMLSyntaxError, ValueError):
+    # feedparser lower-cases attribute names and drops an unknown prefix: base or lang in any
+    # namespace and case is its xml:base (which moves the base URI, and leaks) or xml:lang.
+    base_or_lang = root.xpath(_BASE_OR_LANG)
+    if any(value.attrname != XML_LANG for value in base_or_lang):
         return None
     if root.tag == ATOM + "feed":
-        return _atom(root)
-    if b"xml:lang" in body:
+        return _atom(root)  # which reads xml:lang
+    if base_or_lang:
         return None
-    if "lang" in root.attrib or len(root) and "lang" in root[0].attrib:
-        return None  # feedparser reads a plain lang attribute as xml:lang
     if root.tag != "rss" or root.get("version") != "2.0" or len(root) != 1 or root[0].tag != "channel":
         return None
     channel = root[0]
@@ -125,6 +126,8 @@ def fast_parse(body: bytes, content_type: str = "") -> dict[str, Any] | None:
         elif len(child) and tag != "item":
             return None
         if tag == "item":
+            if child.attrib:
+                return None  # rdf:about (the id), href (the link), lastmod: feedparser reads them
             entry = _entry(child)
             if entry is None:
                 return None
@@ -138,6 +141,25 @@ def fast_parse(body: bytes, content_type: str = "") -> dict[str, Any] | None:
     return {"version": "rss20", "feed": feed, "entries": entries, "bozo": False}
 
 
+def _parse(body: bytes) -> Any:
+    """The document's root element, if it is well-formed UTF-8 XML of a kind we read; else None."""
+    head = body[:200]
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]  # a UTF-8 byte order mark: lxml and feedparser both drop it
+    if not head.lstrip().startswith((b"<?xml", b"<rss", b"<feed", b"<!--")):
+        return None  # another root: feedparser's business
+    m = _XML_DECL.match(head)
+    if m and m.group(1).lower() not in (b"utf-8", b"utf8"):
+        return None
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body or b"xml:base" in body:
+        return None
+    try:
+        body.decode("utf-8")
+        return etree.fromstring(body, _new_parser())
+    except (UnicodeDecodeError, etree.XMLSyntaxError, ValueError):
+        return None
+
+
 # Atom 1.0: the entry elements we read, and those that feed no key we read.
 _ENTRY_TAGS = frozenset(ATOM + t for t in ("id", "title", "link", "updated", "published", "summary", "content",
                                            "author", "category", "contributor", "rights")) | {DC + "identifier"}
@@ -146,8 +168,6 @@ _FEED_TAGS = frozenset(ATOM + t for t in ("title", "subtitle", "id", "updated", 
 _PERSON_TAGS = frozenset(ATOM + t for t in ("name", "email", "uri"))
 _TEXT_TYPES = {None: "text/plain", "text": "text/plain", "html": "text/html", "text/plain": "text/plain",
                "text/html": "text/html"}
-_HTML_TYPES = ("text/html",)
-_URIFIXER = re.compile(r"^[A-Za-z][A-Za-z0-9+\-.]*:///")
 
 
 def _lang(element: Any, inherited: str | None) -> str | None:
@@ -192,6 +212,24 @@ def _atom(root: Any) -> dict[str, Any] | None:
     return {"version": "atom10", "feed": feed, "entries": entries, "bozo": False}
 
 
+def _link(link: Any) -> tuple[bool, str] | None:
+    """feedparser's _start_link for a link with an href (Atom's, or an atom:link in RSS):
+    (True, href) when it is the item's link (rel alternate, an HTML type: the last one wins),
+    (False, href) for another link; None to refuse."""
+    for sub in link.iterdescendants():
+        if not isinstance(sub.tag, str) or sub.tag not in _IGNORED_CHILDREN:
+            return None
+    attrib = link.attrib
+    if "href" not in attrib or any(name not in _LINK_ATTRS for name in attrib):
+        return None
+    rel = attrib.get("rel", "alternate").lower()
+    kind = attrib.get("type", "application/atom+xml" if rel == "self" else "text/html").lower()
+    # resolved against the base URI: "" (no xml:base, no Content-Location), but feedparser's
+    # _urljoin still drops extra slashes after the scheme
+    href = _urljoin("", attrib["href"])
+    return rel == "alternate" and _map_content_type(kind) in _HTML_TYPES, href
+
+
 def _person_ok(person: Any) -> bool:
     return all(isinstance(c.tag, str) and c.tag in _PERSON_TAGS and not len(c) and not c.attrib for c in person)
 
@@ -213,19 +251,11 @@ def _atom_entry(element: Any, feed_lang: str | None) -> dict[str, Any] | None:
             return None
         attrib = child.attrib
         if tag == ATOM + "link":
-            # feedparser: the last rel="alternate" link of an HTML type is the entry's link
-            for sub in child.iterdescendants():
-                if not isinstance(sub.tag, str) or sub.tag not in _IGNORED_CHILDREN:
-                    return None
-            if "href" not in attrib or {"url", "uri"} & set(attrib):
+            link = _link(child)
+            if link is None:
                 return None
-            rel = attrib.get("rel", "alternate").lower()
-            kind = attrib.get("type", "application/atom+xml" if rel == "self" else "text/html").lower()
-            href = attrib["href"]
-            if _URIFIXER.match(href) or "\\" in href:
-                return None
-            if rel == "alternate" and _TEXT_TYPES.get(kind, kind) in ("text/html", "application/xhtml+xml"):
-                entry["link"] = href
+            if link[0]:
+                entry["link"] = link[1]
             continue
         if tag in (ATOM + "author", ATOM + "contributor"):
             if attrib or not _person_ok(child):
@@ -270,8 +300,7 @@ def _atom_entry(element: Any, feed_lang: str | None) -> dict[str, Any] | None:
             if title_lang:
                 entry["title_detail"] = {"language": title_lang.replace("_", "-")}
         elif tag == ATOM + "id":
-            if _URIFIXER.match(value):
-                return None
+            value = _urljoin("", value)  # feedparser resolves an id that may be the link (always in Atom)
             entry["id"] = value
             if "link" not in entry:
                 link_from_id = value  # feedparser takes an id for the link until a link comes
@@ -319,7 +348,7 @@ def _entry(item: Any) -> dict[str, Any] | None:
     has_content = False  # feedparser's hasContent: set by content:encoded or a second summary
     for child in item:
         tag = child.tag
-        if not isinstance(tag, str) or tag not in _ITEM_TAGS or "lang" in child.attrib:
+        if not isinstance(tag, str) or tag not in _ITEM_TAGS:
             return None
         if len(child):
             # media:group and media:content may hold media elements that feed no key we
@@ -340,6 +369,13 @@ def _entry(item: Any) -> dict[str, Any] | None:
                     tags[-1][0] = value
                 else:
                     _add_tag(tags, value, None)
+            continue
+        if tag == ATOM + "link":
+            link = _link(child)
+            if link is None:
+                return None
+            if link[0]:
+                entry["link"] = link[1]  # feedparser reads an atom:link like a link, here too
             continue
         if tag in _IGNORED:
             continue
@@ -363,19 +399,23 @@ def _entry(item: Any) -> dict[str, Any] | None:
         elif tag == "link":
             if not _LINK.match(value):
                 return None
-            entry["link"] = value
+            # feedparser's pop(): resolved (extra slashes after the scheme dropped), then its
+            # repair of query strings read as entity references ("&amp;" -> "&", "&b;" -> "&b")
+            value = _urljoin("", value).replace("&amp;", "&")
+            entry["link"] = _ENTITY_IN_LINK.sub(r"&\g<1>", value)
         elif tag in ("description", MEDIA + "description"):
-            if set(child.attrib) - {"type"}:
-                return None
+            if set(child.attrib) - {"type"} or not _map_content_type(child.get("type", "text/html")).startswith("text/"):
+                return None  # another type: base64 or markup to feedparser
             has_content = _add_summary(entry, content, value, has_content)
         elif tag == CONTENT + "encoded":
             has_content = _add_content(entry, content, value)
         elif tag == "guid":
             if set(child.attrib) - {"isPermaLink"}:
                 return None
-            permalink = child.get("isPermaLink", "true").lower() != "false"
-            if permalink and "link" not in seen:
-                return None  # feedparser would take the guid for the link
+            if child.get("isPermaLink", "true") == "true":  # exactly: "True" is not a permalink
+                if "link" not in entry:
+                    return None  # feedparser would take the guid for the link
+                value = _urljoin("", value)  # a permalink is resolved
             entry["id"] = value
         elif tag == "pubDate":
             entry["published"] = value

@@ -94,6 +94,11 @@ _LINK = "<link>http://a.example/1</link>"
          "<category domain='e'/><category>c</category></item>"),
     _rss(f"<item>{_LINK}<media:group><media:content url='http://a.example/i.jpg'><media:credit>X</media:credit>"
          "</media:content><media:thumbnail url='http://a.example/t.jpg'/></media:group></item>"),
+    # feedparser's link repairs: slashes after the scheme, "&amp;" and "&b;" in a query string
+    _rss("<item><link>http:///a.example/1?a=1&amp;amp;b=2&amp;c;=3</link><guid>http:///a.example/2</guid></item>"),
+    # an atom:link in an item is the link as well (the last of them wins), unless rel says otherwise
+    _rss(f"<item>{_LINK}<atom:link xmlns:atom='http://www.w3.org/2005/Atom' href='http://b.example/'/>"
+         "<atom:link xmlns:atom='http://www.w3.org/2005/Atom' rel='self' href='http://c.example/'/></item>"),
 ])
 def test_common_extras_take_the_fast_path_with_identical_results(body):
     assert fast_parse(body) is not None
@@ -108,6 +113,10 @@ def test_common_extras_take_the_fast_path_with_identical_results(body):
     _rss(f"<item>{_LINK}<author>jane@example.org (Jane)</author></item>"),
     _rss(f"<item>{_LINK}<description>a</description><description>b</description></item>"),
     _rss(f"<item>{_LINK}<title>t</title></item>", head=b'\n<?xml version="1.0"?>'),
+    _rss(f"<item lang='de'>{_LINK}<title>t</title></item>"),  # the item's language
+    _rss(f"<item>{_LINK}<enclosure url='http://a.example/x' BASE='http://b.example/'/></item>"),  # moves the base
+    _rss(f"<item>{_LINK}<media:description type='application/octet-stream'>aGVsbG8=</media:description></item>"),
+    _rss(f"<item xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#' rdf:about='urn:x'>{_LINK}</item>"),
 ])
 def test_unusual_extras_go_to_feedparser(body):
     assert fast_parse(body) is None
@@ -131,6 +140,7 @@ def _atom(entries: str, attrs: str = "") -> bytes:
           attrs=" xml:lang='en'"),
     _atom("<entry><id>urn:1</id><title>Associa\u00c3\u00a7\u00c3\u00a3o</title><updated>2024-01-02T03:04:05Z</updated>"
           "<published>bogus</published></entry>"),
+    _atom("<entry><id>http:///a.example/1</id><link rel='alternate' type='xhtml' href='http:///a.example/2'/></entry>"),
 ])
 def test_atom_takes_the_fast_path_with_identical_results(body):
     assert fast_parse(body) is not None
@@ -146,6 +156,8 @@ def test_atom_takes_the_fast_path_with_identical_results(body):
     _atom("<entry xml:base='http://a.example/'><id>urn:1</id><link href='x'/></entry>"),
     _atom("<entry><id>urn:1</id><title>a</title><title>b</title></entry>"),
     _atom("<entry><id>urn:1</id><summary>a</summary><summary>b</summary></entry>"),
+    _atom("<entry><id>urn:1</id><link href='a' REL='self'/></entry>"),  # feedparser lower-cases REL
+    _atom("<entry><id>urn:1</id><link href='a/../b' base='http://b.example/x/'/></entry>"),
 ])
 def test_unusual_atom_goes_to_feedparser(body):
     assert fast_parse(body) is None
