@@ -13,12 +13,14 @@ ParsedFeed as through feedparser, on every real fixture and the whole feedparser
 from __future__ import annotations
 
 import re
+from types import MappingProxyType
 from typing import Any
 
 from feedparser.datetimes import _parse_date
 from feedparser.html import _cp1252
 from feedparser.mixin import _FeedParserMixin
 from feedparser.urls import _urljoin
+from feedparser.util import FeedParserDict
 
 try:
     from lxml import etree
@@ -31,38 +33,37 @@ MEDIA = "{http://search.yahoo.com/mrss/}"
 ATOM = "{http://www.w3.org/2005/Atom}"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
-# Item children whose meaning to feedparser we reproduce (or that feed no key we read).
-_ITEM_TAGS = frozenset({
-    "title", "link", "description", "guid", "pubDate", "category", "comments", "enclosure",
-    DC + "creator", DC + "date", CONTENT + "encoded", "author",
-    MEDIA + "content", MEDIA + "thumbnail", MEDIA + "credit", MEDIA + "description", MEDIA + "group",
-    "source", "{http://www.w3.org/2005/Atom}link", "{http://rssnamespace.org/feedburner/ext/1.0}origLink",
-    "{com-wordpress:feed-additions:1}post-id",
-})
-_IGNORED = frozenset({
-    "{com-wordpress:feed-additions:1}post-id",
-    # not media:title or media:description: feedparser reads those as the item's own
-    MEDIA + "content", MEDIA + "thumbnail", MEDIA + "credit", MEDIA + "group",
-    "enclosure", "comments", "source",
-    "{http://rssnamespace.org/feedburner/ext/1.0}origLink",
-})
-# Channel children that feed no key we read (besides title, language, ttl and item).
-_CHANNEL_TAGS = frozenset({
-    "title", "language", "ttl", "item", "link", "description", "lastBuildDate", "pubDate", "generator",
-    "copyright", "docs", "managingEditor", "webMaster", "category", "image",
-    "{http://www.w3.org/2005/Atom}link", "{http://rssnamespace.org/feedburner/ext/1.0}info",
-    "{com-wordpress:feed-additions:1}site", "{http://purl.org/rss/1.0/modules/syndication/}updatePeriod",
-    "{http://purl.org/rss/1.0/modules/syndication/}updateFrequency",
-    DC + "date", DC + "rights", DC + "publisher", DC + "creator", DC + "language", DC + "source",
-    "{http://www.w3.org/2003/01/geo/wgs84_pos#}lat", "{http://www.w3.org/2003/01/geo/wgs84_pos#}long",
-})
-# What may sit inside an ignored element: feedparser keeps these in keys we never read.
-_IGNORED_CHILDREN = frozenset({MEDIA + "content", MEDIA + "thumbnail", MEDIA + "credit"})
+# feedparser's name for an element: its local name, lower-cased, after the prefix feedparser
+# gives the namespace ("dc_creator"; none for RSS's and Atom's own), or after a prefix the
+# document declares for a namespace it does not know ("mir_commentsid"). It calls
+# _start_<name> and _end_<name> where it has them, and keeps any other element's text (or
+# attributes) under its name (see _Names).
+_PREFIXES = MappingProxyType({uri.lower(): prefix for uri, prefix in _FeedParserMixin.namespaces.items()})
+_HANDLED = frozenset(
+    name.split("_", 2)[2].lower() for name in dir(_FeedParserMixin) if name.startswith(("_start_", "_end_"))
+)
+# The keys parse.py reads, and every name FeedParserDict stores under one of them ("date").
+_READ_KEYS = frozenset({"title", "title_detail", "summary", "content", "authors", "author", "tags", "link", "id",
+                        "published", "published_parsed", "updated", "updated_parsed", "language", "ttl"})
+_READ = _READ_KEYS | {name for name, key in FeedParserDict.keymap.items()
+                      if (key[0] if isinstance(key, list) else key) in _READ_KEYS}
+# Handled item elements that feed no key we read (an enclosure, media, a publisher, the
+# item's language, which ends with the element).
+_ITEM_IGNORED = frozenset({"enclosure", "media_content", "media_thumbnail", "media_credit", "media_group",
+                           "dc_publisher", "dc_language", "language"})
+# What may sit inside media:group or media:content: feedparser keeps these in keys we never read.
+_MEDIA_CHILDREN = frozenset({"media_content", "media_thumbnail", "media_credit"})
+# Handled channel elements that feed no key we read (besides title, language, ttl and item).
+_CHANNEL_IGNORED = frozenset({"link", "description", "lastbuilddate", "pubdate", "generator", "copyright",
+                              "managingeditor", "webmaster", "author", "category", "cloud", "dc_date",
+                              "dc_rights", "dc_publisher", "dc_creator"})
+# What may sit inside a channel's image (an unknown element would end feedparser's inimage).
 _IMAGE_TAGS = frozenset({"url", "title", "link", "width", "height", "description"})
 _XML_DECL = re.compile(rb"^<\?xml\s[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
 _LINK = re.compile(r"https?://[^\s<>\"'\\^`{|}]+\Z")
 _ENTITY_IN_LINK = re.compile("&([A-Za-z0-9_]+);")
-_BASE_OR_LANG = "//@*[translate(local-name(), 'ABEGLNS', 'abeglns') = 'base' or translate(local-name(), 'ABEGLNS', 'abeglns') = 'lang']"
+_URIFIXER = re.compile(r"[A-Za-z][A-Za-z0-9+,\-.]*:///")  # where feedparser's _urifixer changes a URI
+_XMLNS = re.compile(rb"""xmlns(:[^\s=/>]+)?\s*=\s*("[^"]*"|'[^']*')""")
 _XML_TYPES = ("application/rss+xml", "application/xml", "application/atom+xml", "application/rdf+xml")
 # feedparser's own: "html" -> "text/html", "xhtml" -> "application/xhtml+xml", ...
 _map_content_type = _FeedParserMixin.map_content_type
@@ -104,41 +105,136 @@ def fast_parse(body: bytes, content_type: str = "") -> dict[str, Any] | None:
         return None
     # feedparser lower-cases attribute names and drops an unknown prefix: base or lang in any
     # namespace and case is its xml:base (which moves the base URI, and leaks) or xml:lang.
-    base_or_lang = root.xpath(_BASE_OR_LANG)
-    if any(value.attrname != XML_LANG for value in base_or_lang):
+    # (A set of every attribute name: a third of the time of an XPath query for them.)
+    attributes = {key for element in root.iter() for key in element.keys()}
+    base_or_lang = {key for key in attributes if key.rpartition("}")[2].lower() in ("base", "lang")}
+    if base_or_lang - {XML_LANG}:
+        return None
+    names = _Names(body)
+    if not names.ok:
         return None
     if root.tag == ATOM + "feed":
-        return _atom(root)  # which reads xml:lang
+        return _atom(root, names)  # which reads xml:lang
     if base_or_lang:
         return None
-    if root.tag != "rss" or root.get("version") != "2.0" or len(root) != 1 or root[0].tag != "channel":
+    if root.tag != "rss" or root.get("version") != "2.0":
         return None
-    channel = root[0]
+    channels = [child for child in root if not _unknown(child, names)]
+    if len(channels) != 1 or channels[0].tag != "channel":
+        return None  # beside the channel, only elements feedparser keeps in keys we never read
+    channel = _channel(channels[0], names)
+    if channel is None:
+        return None
+    feed, entries = channel
+    return {"version": "rss20", "feed": feed, "entries": entries, "bozo": False}
+
+
+def _channel(channel: Any, names: _Names) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """The channel's title, language and ttl as feedparser keeps them, and its items."""
     feed: dict[str, Any] = {}
     entries = []
     for child in channel:
-        tag = child.tag
-        if not isinstance(tag, str) or tag not in _CHANNEL_TAGS:
-            return None
-        if tag == "image":
-            if any(not isinstance(c.tag, str) or c.tag not in _IMAGE_TAGS or len(c) for c in child):
-                return None
-        elif len(child) and tag != "item":
-            return None
-        if tag == "item":
+        name = names[child.tag]
+        if name == "item":
             if child.attrib:
                 return None  # rdf:about (the id), href (the link), lastmod: feedparser reads them
-            entry = _entry(child)
+            entry = _entry(child, names)
             if entry is None:
                 return None
             entries.append(entry)
-        elif tag in ("title", "language", "ttl", DC + "language"):
-            key = "language" if tag == DC + "language" else tag
+        elif name in ("title", "language", "ttl", "dc_language"):
+            if len(child) or child.attrib:
+                return None  # a type attribute may make the title base64, a ttl's are its value
+            key = "language" if name == "dc_language" else name
             value = _text(child)
             if key in feed and (key != "language" or feed[key] != value):
                 return None  # language and dc:language alike are fine
             feed[key] = value
-    return {"version": "rss20", "feed": feed, "entries": entries, "bozo": False}
+        elif name == "image":
+            if any(names[c.tag] not in _IMAGE_TAGS or len(c) for c in child):
+                return None
+        elif name in _CHANNEL_IGNORED:
+            if len(child):
+                return None
+        elif not _unknown(child, names):
+            return None
+    return feed, entries
+
+
+class _Names(dict):
+    """feedparser's name for each element tag of one document (see _PREFIXES), or None where
+    we cannot tell: a dict that fills itself, names[element.tag]. feedparser's SAX parser gets
+    no qualified names, so for a namespace it does not know it takes the first prefix
+    declared for it in the document (none for a default namespace), not the element's own;
+    and it maps every prefix through the namespaces it knows, wherever they were declared
+    (its namespacemap). So: one prefix (or only default declarations) per unknown namespace,
+    one namespace per prefix, and no prefix that feedparser would read as another.
+    """
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__()
+        self.ok = True
+        self._remap: dict[str, str | None] = {}  # feedparser's namespacemap; None: two meanings
+        self._unknown: dict[str, str | None] = {}  # unknown namespace -> prefix ("": none; None: several)
+        uris: dict[str | None, str] = {}
+        for raw_prefix, quoted in _XMLNS.findall(body):
+            if b"&" in quoted:
+                self.ok = False  # a character reference in a namespace: we cannot tell
+                return
+            prefix = raw_prefix[1:].decode() or None
+            uri = quoted[1:-1].decode()
+            if prefix is not None and uris.setdefault(prefix, uri) != uri:
+                self.ok = False  # a prefix declared for two namespaces: it depends on the order
+                return
+            known = _known_prefix(uri.lower())
+            if known is None:
+                had = self._unknown.setdefault(uri, prefix or "")
+                if had != (prefix or ""):
+                    self._unknown[uri] = None
+            elif prefix is not None:
+                self._remap[prefix] = known
+
+    def __missing__(self, tag: Any) -> str | None:
+        if not isinstance(tag, str):
+            return None  # a comment or processing instruction, not an element
+        if tag[0] != "{":
+            prefix, local = "", tag
+        else:
+            ns, _, local = tag[1:].partition("}")
+            prefix = _known_prefix(ns.lower())
+            if prefix is None:
+                prefix = self._unknown.get(ns)
+        self[tag] = name = self._name(prefix, local)
+        return name
+
+    def keeps(self, prefix: str) -> bool:
+        """Whether feedparser reads this (lower-case) prefix as itself."""
+        return self._remap.get(prefix, prefix) == prefix
+
+    def _name(self, prefix: str | None, local: str) -> str | None:
+        if prefix is None:
+            return None
+        if not prefix:
+            return local.lower()
+        prefix = prefix.lower()
+        return prefix + "_" + local.lower() if self.keeps(prefix) else None
+
+
+def _known_prefix(uri: str) -> str | None:
+    """feedparser's prefix for a (lower-case) namespace URI, or None for one it does not know."""
+    if "backend.userland.com/rss" in uri:
+        return ""
+    return _PREFIXES.get(uri)
+
+
+def _unknown(element: Any, names: _Names) -> bool:
+    """Whether feedparser has no handler for this element nor for any inside it, so that it
+    keeps them (their text, or their attributes) under names parse.py never reads."""
+    for el in element.iter():
+        name = names[el.tag]
+        if name is None or name in _HANDLED or name in _READ:
+            return False
+    return True
 
 
 def _parse(body: bytes) -> Any:
@@ -178,7 +274,7 @@ def _lang(element: Any, inherited: str | None) -> str | None:
     return lang or None
 
 
-def _atom(root: Any) -> dict[str, Any] | None:
+def _atom(root: Any, names: _Names) -> dict[str, Any] | None:
     if set(root.attrib) - {XML_LANG}:
         return None
     feed_lang = _lang(root, None)
@@ -191,7 +287,7 @@ def _atom(root: Any) -> dict[str, Any] | None:
         if not isinstance(tag, str) or tag not in _FEED_TAGS:
             return None
         if tag == ATOM + "entry":
-            entry = _atom_entry(child, feed_lang)
+            entry = _atom_entry(child, feed_lang, names)
             if entry is None:
                 return None
             entries.append(entry)
@@ -212,29 +308,32 @@ def _atom(root: Any) -> dict[str, Any] | None:
     return {"version": "atom10", "feed": feed, "entries": entries, "bozo": False}
 
 
-def _link(link: Any) -> tuple[bool, str] | None:
+def _link(link: Any, names: _Names) -> tuple[bool, str] | None:
     """feedparser's _start_link for a link with an href (Atom's, or an atom:link in RSS):
     (True, href) when it is the item's link (rel alternate, an HTML type: the last one wins),
     (False, href) for another link; None to refuse."""
-    for sub in link.iterdescendants():
-        if not isinstance(sub.tag, str) or sub.tag not in _IGNORED_CHILDREN:
-            return None
+    if any(names[sub.tag] not in _MEDIA_CHILDREN for sub in link.iterdescendants()):
+        return None
     attrib = link.attrib
     if "href" not in attrib or any(name not in _LINK_ATTRS for name in attrib):
         return None
     rel = attrib.get("rel", "alternate").lower()
     kind = attrib.get("type", "application/atom+xml" if rel == "self" else "text/html").lower()
-    # resolved against the base URI: "" (no xml:base, no Content-Location), but feedparser's
-    # _urljoin still drops extra slashes after the scheme
-    href = _urljoin("", attrib["href"])
-    return rel == "alternate" and _map_content_type(kind) in _HTML_TYPES, href
+    return rel == "alternate" and _map_content_type(kind) in _HTML_TYPES, _resolve(attrib["href"])
+
+
+def _resolve(uri: str) -> str:
+    """feedparser's resolve_uri() against its base URI, "" here (no xml:base, no
+    Content-Location): urljoin leaves the URI alone, but _urljoin first drops extra slashes
+    after the scheme. (Called only then: its regex substitution is slow for every URI.)"""
+    return _urljoin("", uri) if _URIFIXER.match(uri) else uri
 
 
 def _person_ok(person: Any) -> bool:
     return all(isinstance(c.tag, str) and c.tag in _PERSON_TAGS and not len(c) and not c.attrib for c in person)
 
 
-def _atom_entry(element: Any, feed_lang: str | None) -> dict[str, Any] | None:
+def _atom_entry(element: Any, feed_lang: str | None, names: _Names) -> dict[str, Any] | None:
     if element.attrib:
         return None
     lang = feed_lang
@@ -251,7 +350,7 @@ def _atom_entry(element: Any, feed_lang: str | None) -> dict[str, Any] | None:
             return None
         attrib = child.attrib
         if tag == ATOM + "link":
-            link = _link(child)
+            link = _link(child, names)
             if link is None:
                 return None
             if link[0]:
@@ -300,7 +399,7 @@ def _atom_entry(element: Any, feed_lang: str | None) -> dict[str, Any] | None:
             if title_lang:
                 entry["title_detail"] = {"language": title_lang.replace("_", "-")}
         elif tag == ATOM + "id":
-            value = _urljoin("", value)  # feedparser resolves an id that may be the link (always in Atom)
+            value = _resolve(value)  # feedparser resolves an id that may be the link (always in Atom)
             entry["id"] = value
             if "link" not in entry:
                 link_from_id = value  # feedparser takes an id for the link until a link comes
@@ -339,26 +438,41 @@ def _content_type_ok(content_type: str) -> bool:
     return mime in _XML_TYPES and charset in ("", "utf-8", "utf8")
 
 
-def _entry(item: Any) -> dict[str, Any] | None:
+# Item elements read below, once each (a repeated one: feedparser keeps one or the other).
+_ITEM_ONCE = frozenset({"link", "description", "media_description", "content_encoded", "guid", "pubdate", "dc_date"})
+
+
+def _entry(item: Any, names: _Names, entry_id: str | None = None) -> dict[str, Any] | None:
+    """An RSS item as feedparser reads it (for RDF, rdf:about as entry_id), or None."""
     entry: dict[str, Any] = {}
-    tags = []
-    content = []
+    if entry_id:
+        entry["id"] = entry_id  # feedparser takes rdf:about as it is (no pop(): not even stripped)
+    tags: list[list[Any]] = []
+    content: list[dict[str, str]] = []
     authors = []
+    titles = _Titles()
     seen: set[str] = set()
     has_content = False  # feedparser's hasContent: set by content:encoded or a second summary
     for child in item:
-        tag = child.tag
-        if not isinstance(tag, str) or tag not in _ITEM_TAGS:
-            return None
-        if len(child):
-            # media:group and media:content may hold media elements that feed no key we
-            # read; a media:title or media:description inside would, so those go to feedparser.
-            if tag not in (MEDIA + "group", MEDIA + "content"):
+        name = names[child.tag]
+        if name in ("media_group", "media_content"):
+            # They may hold media elements that feed no key we read; a media:title or
+            # media:description inside would, so those go to feedparser.
+            if any(names[sub.tag] not in _MEDIA_CHILDREN for sub in child.iterdescendants()):
                 return None
-            for sub in child.iterdescendants():
-                if not isinstance(sub.tag, str) or sub.tag not in _IGNORED_CHILDREN:
-                    return None
-        if tag == "category":
+            continue
+        if name == "link" and child.attrib:  # an atom:link, or a link with an href
+            link = _link(child, names)
+            if link is None:
+                return None
+            if link[0]:
+                entry["link"] = link[1]
+            continue
+        if len(child):
+            if _unknown(child, names):
+                continue
+            return None
+        if name in ("category", "dc_subject"):
             if set(child.attrib) - {"domain"}:
                 return None
             # feedparser's _start_category/_end_category/_add_tag, step by step
@@ -369,17 +483,12 @@ def _entry(item: Any) -> dict[str, Any] | None:
                     tags[-1][0] = value
                 else:
                     _add_tag(tags, value, None)
-            continue
-        if tag == ATOM + "link":
-            link = _link(child)
-            if link is None:
-                return None
-            if link[0]:
-                entry["link"] = link[1]  # feedparser reads an atom:link like a link, here too
-            continue
-        if tag in _IGNORED:
-            continue
-        if tag in (DC + "creator", "author"):
+        elif name in ("tags", "media_keywords"):
+            if child.attrib:
+                return None  # media:keywords with attributes makes no tags at all
+            for term in _text(child).split(","):  # feedparser's _end_tags, _end_media_keywords
+                _add_tag(tags, term.strip(), None)
+        elif name in ("author", "dc_creator"):
             # Each one is an author. feedparser splits off an e-mail address (and the
             # parentheses around it); a plain name, or nothing, it keeps as it is.
             value = _text(child)
@@ -387,44 +496,25 @@ def _entry(item: Any) -> dict[str, Any] | None:
                 return None
             if value:
                 authors.append({"name": value})
-            continue
-        if tag in seen:
-            return None  # a repeated element: feedparser keeps one or the other
-        seen.add(tag)
-        if child.attrib and tag not in ("guid", MEDIA + "description"):
+        elif name in ("title", "dc_title"):
+            if child.attrib:
+                return None
+            titles.add(_text(child), 1)
+        elif name == "source":
+            titles.reset()
+        elif name in _ITEM_ONCE:
+            if name in seen:
+                return None
+            seen.add(name)
+            has_content = _read(entry, content, child, name, has_content)
+            if has_content is None:
+                return None
+        elif name not in _ITEM_IGNORED and not _unknown(child, names):
             return None
-        value = _text(child)
-        if tag == "title":
-            entry["title"] = value
-        elif tag == "link":
-            if not _LINK.match(value):
-                return None
-            # feedparser's pop(): resolved (extra slashes after the scheme dropped), then its
-            # repair of query strings read as entity references ("&amp;" -> "&", "&b;" -> "&b")
-            value = _urljoin("", value).replace("&amp;", "&")
-            entry["link"] = _ENTITY_IN_LINK.sub(r"&\g<1>", value)
-        elif tag in ("description", MEDIA + "description"):
-            if set(child.attrib) - {"type"} or not _map_content_type(child.get("type", "text/html")).startswith("text/"):
-                return None  # another type: base64 or markup to feedparser
-            has_content = _add_summary(entry, content, value, has_content)
-        elif tag == CONTENT + "encoded":
-            has_content = _add_content(entry, content, value)
-        elif tag == "guid":
-            if set(child.attrib) - {"isPermaLink"}:
-                return None
-            if child.get("isPermaLink", "true") == "true":  # exactly: "True" is not a permalink
-                if "link" not in entry:
-                    return None  # feedparser would take the guid for the link
-                value = _urljoin("", value)  # a permalink is resolved
-            entry["id"] = value
-        elif tag == "pubDate":
-            entry["published"] = value
-            entry["published_parsed"] = _parse_date(value) if value else None
-        elif tag == DC + "date":
-            entry["updated"] = value
-            entry["updated_parsed"] = _parse_date(value) if value else None
     if "link" not in entry:
         return None
+    if titles.value is not None:
+        entry["title"] = titles.value
     if content:
         entry["content"] = content
     if authors:
@@ -433,6 +523,63 @@ def _entry(item: Any) -> dict[str, Any] | None:
     if terms:
         entry["tags"] = terms
     return entry
+
+
+def _read(entry: dict[str, Any], content: list[dict[str, str]], child: Any, name: str, has_content: bool) -> bool | None:
+    """One of _ITEM_ONCE into the entry. Returns hasContent, or None to refuse."""
+    if child.attrib and name not in ("guid", "media_description"):
+        return None
+    value = _text(child)
+    if name == "link":
+        if not _LINK.match(value):
+            return None
+        # feedparser's pop(): resolved (extra slashes after the scheme dropped), then its
+        # repair of query strings read as entity references ("&amp;" -> "&", "&b;" -> "&b")
+        value = _resolve(value)
+        if "&" in value:
+            value = _ENTITY_IN_LINK.sub(r"&\g<1>", value.replace("&amp;", "&"))
+        entry["link"] = value
+    elif name in ("description", "media_description"):
+        if set(child.attrib) - {"type"} or not _map_content_type(child.get("type", "text/html")).startswith("text/"):
+            return None  # another type: base64 or markup to feedparser
+        return _add_summary(entry, content, value, has_content)
+    elif name == "content_encoded":
+        return _add_content(entry, content, value)
+    elif name == "guid":
+        if set(child.attrib) - {"isPermaLink"}:
+            return None
+        if child.get("isPermaLink", "true") == "true":  # exactly: "True" is not a permalink
+            if "link" not in entry:
+                return None  # feedparser would take the guid for the link
+            value = _resolve(value)  # a permalink is resolved
+        entry["id"] = value
+    elif name == "pubdate":
+        entry["published"] = value
+        entry["published_parsed"] = _parse_date(value) if value else None
+    elif name == "dc_date":
+        entry["updated"] = value
+        entry["updated_parsed"] = _parse_date(value) if value else None
+    return has_content
+
+
+class _Titles:
+    """feedparser's titles in one item: a title is kept unless a non-empty one came before
+    at its depth or above (title_depth), and then only if it is no deeper than the one kept
+    (property_depth_map); an image or source inside the item starts afresh."""
+
+    def __init__(self) -> None:
+        self.depth = -1
+        self.kept_at: int | None = None
+        self.value: str | None = None
+
+    def add(self, value: str, depth: int) -> None:
+        if not -1 < self.depth <= depth and (self.kept_at is None or depth <= self.kept_at):
+            self.value, self.kept_at = value, depth
+        if value:
+            self.depth = depth
+
+    def reset(self) -> None:
+        self.depth = -1
 
 
 def _add_tag(tags: list[list[Any]], term: str | None, scheme: str | None, label: str | None = None) -> None:

@@ -99,6 +99,18 @@ _LINK = "<link>http://a.example/1</link>"
     # an atom:link in an item is the link as well (the last of them wins), unless rel says otherwise
     _rss(f"<item>{_LINK}<atom:link xmlns:atom='http://www.w3.org/2005/Atom' href='http://b.example/'/>"
          "<atom:link xmlns:atom='http://www.w3.org/2005/Atom' rel='self' href='http://c.example/'/></item>"),
+    # feedparser lower-cases names: Author is an author, Tags comma-separated tags (jpost);
+    # elements it has no handler for it keeps under their names, which we never read
+    _rss(f"<item>{_LINK}<Author>By X</Author><Tags>a, b,,a</Tags><Photographer>P</Photographer><itemID>1</itemID>"
+         "<RelatedItemID1/></item>", channel="<channelName>Home</channelName>").replace(
+        b"</rss>", b"<meta name='x' content='y'/></rss>"),
+    _rss(f"<item>{_LINK}<category>b</category><media:keywords>a, b , c,</media:keywords>"
+         "<mir:commentsID xmlns:mir='http://www.mirror.co.uk'>1</mir:commentsID></item>"),
+    _rss(f"<item>{_LINK}<site xmlns='com-wordpress:feed-additions:1'>1</site>"
+         "<x:a xmlns:x='urn:x'><x:b>1</x:b><x:c d='e'/></x:a></item>"),
+    # the first non-empty title wins, title and dc:title alike; a source starts afresh
+    _rss(f"<item>{_LINK}<title></title><dc:title>B</dc:title><TITLE>C</TITLE></item>"),
+    _rss(f"<item>{_LINK}<title>A</title><source url='http://s.example/'>S</source><dc:title>B</dc:title></item>"),
 ])
 def test_common_extras_take_the_fast_path_with_identical_results(body):
     assert fast_parse(body) is not None
@@ -117,6 +129,14 @@ def test_common_extras_take_the_fast_path_with_identical_results(body):
     _rss(f"<item>{_LINK}<enclosure url='http://a.example/x' BASE='http://b.example/'/></item>"),  # moves the base
     _rss(f"<item>{_LINK}<media:description type='application/octet-stream'>aGVsbG8=</media:description></item>"),
     _rss(f"<item xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#' rdf:about='urn:x'>{_LINK}</item>"),
+    _rss(f"<item>{_LINK}<date>Mon, 01 Jan 2024 00:00:00 GMT</date></item>"),  # FeedParserDict stores it as updated
+    _rss(f"<item>{_LINK}<foo><title>x</title></foo></item>"),  # an unknown element, a known one inside
+    _rss(f"<item>{_LINK}<media:keywords scheme='x'>a, b</media:keywords></item>"),  # no tags at all then
+    _rss(f"<item>{_LINK}<ttl a='b'>5</ttl></item>", channel="<ttl a='b'>5</ttl>"),  # the attributes are the ttl
+    # feedparser names an unknown namespace by the first prefix declared for it, not the element's
+    _rss(f"<item>{_LINK}<a:foo xmlns:a='urn:u'>X</a:foo><b:bar xmlns:b='urn:u'>Y</b:bar></item>"),
+    # a prefix feedparser knows, declared for another namespace, renames elements everywhere
+    _rss(f"<item>{_LINK}<content:encoded>c</content:encoded><x xmlns:content='http://purl.org/dc/elements/1.1/'/></item>"),
 ])
 def test_unusual_extras_go_to_feedparser(body):
     assert fast_parse(body) is None
