@@ -57,8 +57,10 @@ _MEDIA_CHILDREN = frozenset({"media_content", "media_thumbnail", "media_credit"}
 _CHANNEL_IGNORED = frozenset({"link", "description", "lastbuilddate", "pubdate", "generator", "copyright",
                               "managingeditor", "webmaster", "author", "category", "cloud", "dc_date",
                               "dc_rights", "dc_publisher", "dc_creator"})
-# What may sit inside a channel's image (an unknown element would end feedparser's inimage).
+# What may sit inside a channel's image (an unknown element would end feedparser's inimage),
+# and inside an item's (where a description would be the item's summary).
 _IMAGE_TAGS = frozenset({"url", "title", "link", "width", "height", "description"})
+_ITEM_IMAGE_TAGS = _IMAGE_TAGS - {"description"}
 _XML_DECL = re.compile(rb"^<\?xml\s[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
 _LINK = re.compile(r"https?://[^\s<>\"'\\^`{|}]+\Z")
 _ENTITY_IN_LINK = re.compile("&([A-Za-z0-9_]+);")
@@ -467,6 +469,16 @@ def _entry(item: Any, names: _Names, entry_id: str | None = None) -> dict[str, A
                 return None
             if link[0]:
                 entry["link"] = link[1]
+            continue
+        if name == "image":
+            # feedparser's inimage: the image's link and url go nowhere we read, but its title
+            # is a title of the item (see _Titles); its own text is dropped.
+            titles.reset()
+            for sub in child:
+                if names[sub.tag] not in _ITEM_IMAGE_TAGS or len(sub) or sub.attrib:
+                    return None
+                if names[sub.tag] == "title":
+                    titles.add(_text(sub), 2)
             continue
         if len(child):
             if _unknown(child, names):

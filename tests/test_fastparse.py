@@ -111,6 +111,12 @@ _LINK = "<link>http://a.example/1</link>"
     # the first non-empty title wins, title and dc:title alike; a source starts afresh
     _rss(f"<item>{_LINK}<title></title><dc:title>B</dc:title><TITLE>C</TITLE></item>"),
     _rss(f"<item>{_LINK}<title>A</title><source url='http://s.example/'>S</source><dc:title>B</dc:title></item>"),
+    # an image in an item (aktuality, livemint): its title is a title of the item
+    _rss(f"<item>{_LINK}<image><url>http://i.example/1.jpg</url><title>I</title><link>http://i.example/</link>"
+         "<width>1</width><height>x</height></image><title>T</title></item>"),
+    _rss(f"<item>{_LINK}<image><title>I</title></image></item>"),
+    _rss(f"<item>{_LINK}<title>T</title><image><title>I</title></image><dc:title>D</dc:title></item>"),
+    _rss(f"<item>{_LINK}<image>http://i.example/1.jpg</image><bigimage>x</bigimage></item>"),
 ])
 def test_common_extras_take_the_fast_path_with_identical_results(body):
     assert fast_parse(body) is not None
@@ -137,6 +143,7 @@ def test_common_extras_take_the_fast_path_with_identical_results(body):
     _rss(f"<item>{_LINK}<a:foo xmlns:a='urn:u'>X</a:foo><b:bar xmlns:b='urn:u'>Y</b:bar></item>"),
     # a prefix feedparser knows, declared for another namespace, renames elements everywhere
     _rss(f"<item>{_LINK}<content:encoded>c</content:encoded><x xmlns:content='http://purl.org/dc/elements/1.1/'/></item>"),
+    _rss(f"<item>{_LINK}<image><title>I</title><description>d</description></image></item>"),  # the item's summary
 ])
 def test_unusual_extras_go_to_feedparser(body):
     assert fast_parse(body) is None
