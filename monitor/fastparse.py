@@ -310,12 +310,20 @@ def _atom(root: Any, names: _Names) -> dict[str, Any] | None:
     return {"version": "atom10", "feed": feed, "entries": entries, "bozo": False}
 
 
-def _link(link: Any, names: _Names) -> tuple[bool, str] | None:
+def _link(link: Any, names: _Names, after_title: bool = False) -> tuple[bool, str] | None:
     """feedparser's _start_link for a link with an href (Atom's, or an atom:link in RSS):
     (True, href) when it is the item's link (rel alternate, an HTML type: the last one wins),
-    (False, href) for another link; None to refuse."""
-    if any(names[sub.tag] not in _MEDIA_CHILDREN for sub in link.iterdescendants()):
-        return None
+    (False, href) for another link; None to refuse. Inside it may be media elements, elements
+    feedparser keeps under names we never read, and, after_title (a non-empty title of the
+    entry before it), a dc:title, which title_depth then makes feedparser drop (bbc-chinese).
+    """
+    for sub in link.iterdescendants():
+        name = names[sub.tag]
+        if name == "dc_title":
+            if not after_title or len(sub) or sub.attrib:
+                return None
+        elif name not in _MEDIA_CHILDREN and (name is None or name in _HANDLED or name in _READ):
+            return None
     attrib = link.attrib
     if "href" not in attrib or any(name not in _LINK_ATTRS for name in attrib):
         return None
@@ -352,7 +360,7 @@ def _atom_entry(element: Any, feed_lang: str | None, names: _Names) -> dict[str,
             return None
         attrib = child.attrib
         if tag == ATOM + "link":
-            link = _link(child, names)
+            link = _link(child, names, after_title=bool(entry.get("title")))
             if link is None:
                 return None
             if link[0]:

@@ -156,6 +156,15 @@ def _atom(entries: str, attrs: str = "") -> bytes:
     ).encode()
 
 
+# bbc-chinese: media and a dc:title inside the entry's link
+_BBC_LINK = (
+    "<link rel='alternate' type='text/html' href='http://a.example/1' title='story'>"
+    "<media:content xmlns:media='http://search.yahoo.com/mrss/'><media:thumbnail url='http://i.example/1' width='1'>"
+    "<img alt='x' src='http://i.example/1'/></media:thumbnail></media:content>"
+    "<dc:title xmlns:dc='http://purl.org/dc/elements/1.1/'>D</dc:title></link>"
+)
+
+
 @pytest.mark.parametrize("body", [
     _atom("<entry><id>http://a.example/1</id><title>t</title></entry>"),  # the id stands in for the link
     _atom("<entry><id>http://a.example/1</id><link href='http://a.example/2'/><link rel='enclosure' href='http://a.example/x.mp3'/></entry>"),
@@ -168,6 +177,8 @@ def _atom(entries: str, attrs: str = "") -> bytes:
     _atom("<entry><id>urn:1</id><title>Associa\u00c3\u00a7\u00c3\u00a3o</title><updated>2024-01-02T03:04:05Z</updated>"
           "<published>bogus</published></entry>"),
     _atom("<entry><id>http:///a.example/1</id><link rel='alternate' type='xhtml' href='http:///a.example/2'/></entry>"),
+    # after a non-empty title, feedparser's title_depth drops a dc:title deeper down
+    _atom(f"<entry><id>urn:1</id><title xml:lang='zh'>T</title>{_BBC_LINK}</entry>", attrs=" xml:lang='en'"),
 ])
 def test_atom_takes_the_fast_path_with_identical_results(body):
     assert fast_parse(body) is not None
@@ -185,6 +196,9 @@ def test_atom_takes_the_fast_path_with_identical_results(body):
     _atom("<entry><id>urn:1</id><summary>a</summary><summary>b</summary></entry>"),
     _atom("<entry><id>urn:1</id><link href='a' REL='self'/></entry>"),  # feedparser lower-cases REL
     _atom("<entry><id>urn:1</id><link href='a/../b' base='http://b.example/x/'/></entry>"),
+    # a dc:title before the title, or after an empty one, is kept or gives the title's language
+    _atom(f"<entry><id>urn:1</id>{_BBC_LINK}<title>T</title></entry>"),
+    _atom(f"<entry><id>urn:1</id><title xml:lang='zh'></title>{_BBC_LINK}</entry>", attrs=" xml:lang='en'"),
 ])
 def test_unusual_atom_goes_to_feedparser(body):
     assert fast_parse(body) is None
