@@ -1,14 +1,15 @@
 """A fast path in front of feedparser for the plain, common case: a well-formed UTF-8
-RSS 2.0 or Atom 1.0 document whose items use only a known set of elements.
+RSS 2.0, RSS 1.0 (RDF) or Atom 1.0 document whose elements we can read as feedparser does.
 
 feedparser stays the parser of record. This reads such a document with lxml (about ten
 times faster than feedparser's SAX handlers in Python) into the few keys of feedparser's
 result that parse.py reads, and answers None for anything else — another format or
-version, another encoding, a DOCTYPE or entity, a base attribute (lang outside Atom), an element
-outside the list, an order of elements feedparser treats specially — so that feedparser parses it.
+version, another encoding, a DOCTYPE or entity, a base attribute (lang outside Atom), an
+element feedparser gives a meaning we do not reproduce, an order of elements it treats
+specially — so that feedparser parses it. Elements feedparser has no handler for it keeps
+under their own names, which parse.py never reads: those are fine (see _Names).
 tests/test_fastparse.py proves that where it answers, parse_feed gives exactly the same
-ParsedFeed as through feedparser, on every real fixture and the whole feedparser corpus.
-"""
+ParsedFeed as through feedparser, on every real fixture and the whole feedparser corpus."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
 MEDIA = "{http://search.yahoo.com/mrss/}"
 ATOM = "{http://www.w3.org/2005/Atom}"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
+RSS1 = "{http://purl.org/rss/1.0/}"
 
 # feedparser's name for an element: its local name, lower-cased, after the prefix feedparser
 # gives the namespace ("dc_creator"; none for RSS's and Atom's own), or after a prefix the
@@ -99,7 +102,7 @@ def _add_content(entry: dict[str, Any], content: list[dict[str, str]], value: st
 
 
 def fast_parse(body: bytes, content_type: str = "") -> dict[str, Any] | None:
-    """feedparser's result (the keys parse.py reads) for a plain RSS 2.0 or Atom 1.0 document, or None."""
+    """feedparser's result (the keys parse.py reads) for a plain RSS or Atom document, or None."""
     if etree is None or not _content_type_ok(content_type):
         return None
     root = _parse(body)
@@ -119,6 +122,8 @@ def fast_parse(body: bytes, content_type: str = "") -> dict[str, Any] | None:
         return _atom(root, names)  # which reads xml:lang
     if base_or_lang:
         return None
+    if root.tag == RDF + "RDF":
+        return _rdf(root, names)
     if root.tag != "rss" or root.get("version") != "2.0":
         return None
     channels = [child for child in root if not _unknown(child, names)]
@@ -129,6 +134,32 @@ def fast_parse(body: bytes, content_type: str = "") -> dict[str, Any] | None:
         return None
     feed, entries = channel
     return {"version": "rss20", "feed": feed, "entries": entries, "bozo": False}
+
+
+def _rdf(root: Any, names: _Names) -> dict[str, Any] | None:
+    """RSS 1.0: feedparser reads its channel and items (siblings of the channel) with the
+    handlers of RSS 2.0; an item's rdf:about is its id."""
+    if not names.keeps("rdf"):
+        return None  # feedparser finds rdf:about through its prefix map
+    children = [child for child in root if not _unknown(child, names)]
+    if not children or children[0].tag != RSS1 + "channel":
+        return None  # an image's title before the channel's would hide it (title_depth)
+    channel = _channel(children[0], names)
+    if channel is None:
+        return None
+    feed, entries = channel
+    for child in children[1:]:
+        name = names[child.tag]
+        if name == "item":
+            if set(child.attrib) - {RDF + "about"}:
+                return None
+            entry = _entry(child, names, child.get(RDF + "about"))
+            if entry is None:
+                return None
+            entries.append(entry)
+        elif name != "image" or any(names[c.tag] not in _IMAGE_TAGS or len(c) for c in child):
+            return None  # (outside the channel nothing of an image's is stored at all)
+    return {"version": "rss10", "feed": feed, "entries": entries, "bozo": False}
 
 
 def _channel(channel: Any, names: _Names) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
@@ -244,7 +275,7 @@ def _parse(body: bytes) -> Any:
     head = body[:200]
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]  # a UTF-8 byte order mark: lxml and feedparser both drop it
-    if not head.lstrip().startswith((b"<?xml", b"<rss", b"<feed", b"<!--")):
+    if not head.lstrip().startswith((b"<?xml", b"<rss", b"<feed", b"<rdf:RDF", b"<!--")):
         return None  # another root: feedparser's business
     m = _XML_DECL.match(head)
     if m and m.group(1).lower() not in (b"utf-8", b"utf8"):
@@ -531,8 +562,6 @@ def _entry(item: Any, names: _Names, entry_id: str | None = None) -> dict[str, A
                 return None
         elif name not in _ITEM_IGNORED and not _unknown(child, names):
             return None
-    if "link" not in entry:
-        return None
     if titles.value is not None:
         entry["title"] = titles.value
     if content:

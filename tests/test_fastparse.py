@@ -117,6 +117,7 @@ _LINK = "<link>http://a.example/1</link>"
     _rss(f"<item>{_LINK}<image><title>I</title></image></item>"),
     _rss(f"<item>{_LINK}<title>T</title><image><title>I</title></image><dc:title>D</dc:title></item>"),
     _rss(f"<item>{_LINK}<image>http://i.example/1.jpg</image><bigimage>x</bigimage></item>"),
+    _rss("<item><title>no link</title><guid isPermaLink='false'>1</guid></item>"),
 ])
 def test_common_extras_take_the_fast_path_with_identical_results(body):
     assert fast_parse(body) is not None
@@ -201,4 +202,50 @@ def test_atom_takes_the_fast_path_with_identical_results(body):
     _atom(f"<entry><id>urn:1</id><title xml:lang='zh'></title>{_BBC_LINK}</entry>", attrs=" xml:lang='en'"),
 ])
 def test_unusual_atom_goes_to_feedparser(body):
+    assert fast_parse(body) is None
+
+
+def _rdf(items: str, channel: str = "", after_channel: str = "") -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"'
+        ' xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        f'<channel rdf:about="http://a.example/"><title>Feed</title><link>http://a.example/</link>{channel}'
+        '<items><rdf:Seq><rdf:li rdf:resource="http://a.example/1"/></rdf:Seq></items></channel>'
+        f"{after_channel}{items}</rdf:RDF>"
+    ).encode()
+
+
+# An RSS 1.0 item as dw-chinese, science-twis and orf-at write them.
+_RDF_ITEM = (
+    '<item rdf:about=" http://a.example/1 "><title>T</title><link>http://a.example/1</link>'
+    "<description><![CDATA[]]></description><dc:creator>Roe, J.</dc:creator><dc:date>2017-06-15T10:29:47-07:00</dc:date>"
+    "<dc:subject>A, B</dc:subject><dc:language>de</dc:language><dc:identifier>info:doi/1</dc:identifier>"
+    "<dc:title>D</dc:title><dc:publisher>P</dc:publisher><o:substories xmlns:o='http://rss.orf.at/1.0/'><rdf:Bag>"
+    "<rdf:li rdf:resource='urn:x'/></rdf:Bag></o:substories></item>"
+)
+
+
+@pytest.mark.parametrize("body", [
+    # rdf:about is the id, as it is (not stripped); dc:language ends with its element
+    _rdf(_RDF_ITEM, channel="<dc:language>de</dc:language><image rdf:resource='http://a.example/i.png'/>",
+         after_channel="<image rdf:about='http://a.example/i.png'><title>I</title><link>http://a.example/</link>"
+                       "<url>http://a.example/i.png</url><description>x</description></image>"),
+    _rdf('<item rdf:about="http://a.example/2"><title>no link</title></item>'),
+])
+def test_rdf_takes_the_fast_path_with_identical_results(body):
+    assert fast_parse(body) is not None
+    fast, slow = _both(body)
+    assert fast == slow
+
+
+@pytest.mark.parametrize("body", [
+    # an image's title before the channel's hides it (title_depth)
+    _rdf(_RDF_ITEM).replace(b"<channel", b"<image rdf:about='x'><title>I</title></image><channel"),
+    _rdf(_RDF_ITEM, after_channel="<textinput rdf:about='x'><title>S</title></textinput>"),
+    _rdf(_RDF_ITEM.replace("<item ", "<item rdf:resource='x' ")),
+    # the prefix rdf declared for Dublin Core: feedparser no longer finds rdf:about
+    _rdf(_RDF_ITEM).replace(b"xmlns:rdf=", b"xmlns:r=").replace(b"rdf:", b"r:").replace(
+        b"xmlns:dc=", b"xmlns:rdf='http://purl.org/dc/elements/1.1/' xmlns:dc="),
+])
+def test_unusual_rdf_goes_to_feedparser(body):
     assert fast_parse(body) is None
