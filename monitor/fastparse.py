@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from feedparser.datetimes import _parse_date
+from feedparser.encodings import RE_XML_PI_ENCODING
 from feedparser.html import _cp1252
 from feedparser.mixin import _FeedParserMixin
 from feedparser.urls import _urljoin
@@ -69,6 +70,7 @@ _LINK = re.compile(r"https?://[^\s<>\"'\\^`{|}]+\Z")
 _ENTITY_IN_LINK = re.compile("&([A-Za-z0-9_]+);")
 _URIFIXER = re.compile(r"[A-Za-z][A-Za-z0-9+,\-.]*:///")  # where feedparser's _urifixer changes a URI
 _XMLNS = re.compile(rb"""xmlns(:[^\s=/>]+)?\s*=\s*("[^"]*"|'[^']*')""")
+_UTF8 = ("", "utf-8", "utf8")
 _XML_TYPES = ("application/rss+xml", "application/xml", "application/atom+xml", "application/rdf+xml")
 # feedparser's own: "html" -> "text/html", "xhtml" -> "application/xhtml+xml", ...
 _map_content_type = _FeedParserMixin.map_content_type
@@ -103,11 +105,13 @@ def _add_content(entry: dict[str, Any], content: list[dict[str, str]], value: st
 
 def fast_parse(body: bytes, content_type: str = "") -> dict[str, Any] | None:
     """feedparser's result (the keys parse.py reads) for a plain RSS or Atom document, or None."""
-    if etree is None or not _content_type_ok(content_type):
+    charset = _charset(content_type)
+    if etree is None or charset not in ("", "utf-8", "utf8"):
         return None
-    root = _parse(body)
-    if root is None:
+    parsed = _parse(body, charset)
+    if parsed is None:
         return None
+    root, encoding = parsed
     # feedparser lower-cases attribute names and drops an unknown prefix: base or lang in any
     # namespace and case is its xml:base (which moves the base URI, and leaks) or xml:lang.
     # (A set of every attribute name: a third of the time of an XPath query for them.)
@@ -115,7 +119,7 @@ def fast_parse(body: bytes, content_type: str = "") -> dict[str, Any] | None:
     base_or_lang = {key for key in attributes if key.rpartition("}")[2].lower() in ("base", "lang")}
     if base_or_lang - {XML_LANG}:
         return None
-    names = _Names(body)
+    names = _Names(body, encoding)
     if not names.ok:
         return None
     if root.tag == ATOM + "feed":
@@ -204,7 +208,7 @@ class _Names(dict):
     one namespace per prefix, and no prefix that feedparser would read as another.
     """
 
-    def __init__(self, body: bytes) -> None:
+    def __init__(self, body: bytes, encoding: str) -> None:
         super().__init__()
         self.ok = True
         self._remap: dict[str, str | None] = {}  # feedparser's namespacemap; None: two meanings
@@ -214,8 +218,8 @@ class _Names(dict):
             if b"&" in quoted:
                 self.ok = False  # a character reference in a namespace: we cannot tell
                 return
-            prefix = raw_prefix[1:].decode() or None
-            uri = quoted[1:-1].decode()
+            prefix = raw_prefix[1:].decode(encoding) or None
+            uri = quoted[1:-1].decode(encoding)
             if prefix is not None and uris.setdefault(prefix, uri) != uri:
                 self.ok = False  # a prefix declared for two namespaces: it depends on the order
                 return
@@ -270,23 +274,43 @@ def _unknown(element: Any, names: _Names) -> bool:
     return True
 
 
-def _parse(body: bytes) -> Any:
-    """The document's root element, if it is well-formed UTF-8 XML of a kind we read; else None."""
-    head = body[:200]
-    if head.startswith(b"\xef\xbb\xbf"):
-        head = head[3:]  # a UTF-8 byte order mark: lxml and feedparser both drop it
+def _parse(body: bytes, charset: str) -> tuple[Any, str] | None:
+    """The document's root element and encoding, if it is well-formed XML of a kind we read,
+    in an encoding that lxml and feedparser decode alike: UTF-8, or ISO-8859-1 (declared,
+    no charset from the server); else None."""
+    bom = body.startswith(b"\xef\xbb\xbf")  # UTF-8's byte order mark: lxml and feedparser drop it
+    data = body[3:] if bom else body
+    head = data[:200]
     if not head.lstrip().startswith((b"<?xml", b"<rss", b"<feed", b"<rdf:RDF", b"<!--")):
         return None  # another root: feedparser's business
+    # The encoding as the XML declaration gives it to lxml, and as feedparser's own regex
+    # reads it (first line only, no blanks around "=").
     m = _XML_DECL.match(head)
-    if m and m.group(1).lower() not in (b"utf-8", b"utf8"):
+    declared = m.group(1).decode().lower() if m else ""
+    m = RE_XML_PI_ENCODING.match(data)
+    try:
+        feedparsers = m.group(1).decode().lower() if m else ""
+    except UnicodeDecodeError:
+        return None
+    if declared in _UTF8 and feedparsers in _UTF8:
+        encoding = "utf-8"
+    elif declared == feedparsers == "iso-8859-1" and not bom and not charset:
+        # one byte, one character (U+0000-U+00FF) to Python's codec and libxml2's alike;
+        # feedparser's pop() then repairs and maps the text as for UTF-8 (_text)
+        encoding = "iso-8859-1"
+    else:
         return None
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body or b"xml:base" in body:
         return None
     try:
-        body.decode("utf-8")
-        return etree.fromstring(body, _new_parser())
+        if encoding == "utf-8":
+            body.decode("utf-8")
+        root = etree.fromstring(body, _new_parser())
     except (UnicodeDecodeError, etree.XMLSyntaxError, ValueError):
         return None
+    if (root.getroottree().docinfo.encoding or "").lower() not in (encoding, "utf8"):
+        return None  # (lxml's own view, to be sure)
+    return root, encoding
 
 
 # Atom 1.0: the entry elements we read, and those that feed no key we read.
@@ -466,17 +490,19 @@ def _atom_entry(element: Any, feed_lang: str | None, names: _Names) -> dict[str,
     return entry
 
 
-def _content_type_ok(content_type: str) -> bool:
+def _charset(content_type: str) -> str | None:
+    """The charset of an XML media type feedparser accepts ("" for none, or no header),
+    parsed as feedparser's parse_content_type does; None for another media type."""
     if not content_type:
-        return True
+        return ""
     mime, _, params = content_type.partition(";")
-    mime = mime.strip().lower()
     charset = ""
     for param in params.split(";"):
         name, _, value = param.partition("=")
         if name.strip().lower() == "charset":
             charset = value.strip().strip("\"'").lower()
-    return mime in _XML_TYPES and charset in ("", "utf-8", "utf8")
+    # feedparser compares the media type as it is: "Application/XML" is not XML to it
+    return charset if mime.strip() in _XML_TYPES else None
 
 
 # Item elements read below, once each (a repeated one: feedparser keeps one or the other).

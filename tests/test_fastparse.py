@@ -42,7 +42,8 @@ def test_identical_items_on_every_fixture_and_the_feedparser_corpus():
     assert taken >= 400
 
 
-@pytest.mark.parametrize("content_type", ["", "application/rss+xml; charset=utf-8", "text/xml", "text/html"])
+@pytest.mark.parametrize("content_type", ["", "application/rss+xml; charset=utf-8", "text/xml", "text/html",
+                                          "Application/RSS+XML"])  # not XML to feedparser: a warning
 def test_content_types(content_type):
     body = (FIXTURES / "feeds" / "bbc_news-frontpage_2023-11-24.xml").read_bytes()
     fast, slow = _both(body, content_type)
@@ -50,7 +51,7 @@ def test_content_types(content_type):
 
 
 @pytest.mark.parametrize("body", [
-    b'<?xml version="1.0" encoding="iso-8859-1"?><rss version="2.0"><channel><title>x</title></channel></rss>',
+    b'<?xml version="1.0" encoding="windows-1252"?><rss version="2.0"><channel><title>x</title></channel></rss>',
     b'<rss version="0.91"><channel><title>x</title></channel></rss>',
     b'<rss version="2.0"><channel><item><title>t</title><link>/relative</link></item></channel></rss>',
     b'<rss version="2.0"><channel><item><guid>http://a.example/1</guid><title>t</title></item></channel></rss>',
@@ -72,6 +73,36 @@ def _rss(items: str, channel: str = "", head: bytes = b'<?xml version="1.0" enco
 
 
 _LINK = "<link>http://a.example/1</link>"
+
+
+# ISO-8859-1 (jornal-de-noticias): every byte is one character to lxml and feedparser alike,
+# and feedparser's pop() repairs and maps the text as for UTF-8.
+_ISO_8859_1 = (
+    b'<?xml version="1.0" encoding="ISO-8859-1"?>\n<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+    b"<channel><title>F\xe9ed \x80</title><item><link>http://a.example/\xe9</link><title>%s</title>"
+    b"<category domain='d\xe9'>\xc3\xa9t\xc3\xa9</category><description>A\xc3\xa7\xc3\xa3o \x85 &#8364; &#x80;</description>"
+    b"<dc:creator>Ren\xe9</dc:creator></item></channel></rss>"
+) % bytes(range(0x80, 0x100))
+
+
+@pytest.mark.parametrize("content_type", ["", "application/rss+xml"])
+def test_iso_8859_1_takes_the_fast_path_with_identical_results(content_type):
+    assert fast_parse(_ISO_8859_1, content_type) is not None
+    fast, slow = _both(_ISO_8859_1, content_type)
+    assert fast == slow
+
+
+@pytest.mark.parametrize("body, content_type", [
+    (_ISO_8859_1, "application/rss+xml; charset=iso-8859-1"),
+    (b"\xef\xbb\xbf" + _ISO_8859_1, ""),  # a UTF-8 byte order mark
+    # feedparser's regex wants no blanks around "=": it would read the document as UTF-8
+    (_ISO_8859_1.replace(b'encoding="', b'encoding = "'), ""),
+    (_ISO_8859_1.replace(b"ISO-8859-1", b"latin-1"), ""),
+    # an encoding on the first line that is not the XML declaration's, to feedparser's regex
+    (b'<?xml-stylesheet href="s.xsl" encoding="iso-8859-1"?>' + _rss(f"<item>{_LINK}<title>caf\u00e9</title></item>", head=b""), ""),
+])
+def test_other_encodings_go_to_feedparser(body, content_type):
+    assert fast_parse(body, content_type) is None
 
 
 @pytest.mark.parametrize("body", [
