@@ -93,10 +93,10 @@ def _atom_entry(element: Any, feed_lang: str | None, names: Names) -> dict[str, 
             if attrib or not _person_ok(child):
                 return None
             if tag == ATOM + "author":
-                names = [c for c in child if c.tag == ATOM + "name"]
+                person_names = [c for c in child if c.tag == ATOM + "name"]
                 # feedparser's name is stripped only (pop without text handling)
-                name = (names[-1].text or "").strip() if names else ""
-                if not name or len(names) > 1:
+                name = (person_names[-1].text or "").strip() if person_names else ""
+                if not name or len(person_names) > 1:
                     return None  # no name: feedparser falls back to the e-mail address
                 authors.append({"name": name})
             continue

@@ -211,6 +211,7 @@ _BBC_LINK = (
     _atom("<entry><id>http:///a.example/1</id><link rel='alternate' type='xhtml' href='http:///a.example/2'/></entry>"),
     # after a non-empty title, feedparser's title_depth drops a dc:title deeper down
     _atom(f"<entry><id>urn:1</id><title xml:lang='zh'>T</title>{_BBC_LINK}</entry>", attrs=" xml:lang='en'"),
+    _atom(f"<entry><id>urn:1</id><title>T</title><author><name>N</name></author>{_BBC_LINK}</entry>"),
 ])
 def test_atom_takes_the_fast_path_with_identical_results(body):
     assert fast_parse(body) is not None
