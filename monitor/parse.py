@@ -26,7 +26,7 @@ MAX_AUTHOR = 500
 def parse_feed(body: bytes, url: str = "", content_type: str = "", fast: bool = True) -> ParsedFeed:
     """Parse a feed document. Raises ParseError when it is not a feed at all.
 
-    `fast`: let fastparse.py read a plain RSS 2.0 document (same result, see there);
+    `fast`: let fastparse.py read a plain RSS or Atom document (same result, see there);
     False sends everything through feedparser."""
     headers = {"content-type": content_type} if content_type else None
     parsed = parse_json_feed(body) if looks_like_json(body) else None
