@@ -319,6 +319,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("sizes", nargs="*", type=int, default=[100, 1000])
     ap.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset of " + ", ".join(TOOLS))
+    ap.add_argument("--identical", action="store_true",
+                    help="byte-identical copies of the fixtures (items shared across feeds), as before 2026-11-26")
     args = ap.parse_args(argv)
     wanted = [t for t in args.tools.split(",") if t]
     # Users' Pythons write .pyc files; without them every start-up recompiles monitor (~0.1 s).
@@ -332,11 +334,13 @@ def main(argv: list[str] | None = None) -> None:
         else:
             exes[name] = found
     print(machine())
+    print("feeds: " + ("byte-identical copies of the fixtures" if args.identical
+                       else "fixtures with ids and links unique to each copy (distinct outlets)"))
     start = startup() if "monitor" in wanted else Run(0, 0, 0)
     for n in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
             scratch = Path(tmp)
-            paths = feeds.write_feeds(scratch / "base", n)
+            paths = feeds.write_feeds(scratch / "base", n, args.identical)
             served = scratch / "served"
             shutil.copytree(scratch / "base", served)
             server = feeds.Server(served)

@@ -26,8 +26,9 @@ def fixture_docs() -> list[tuple[str, bytes]]:
     ]
 
 
-def write_feeds(folder: Path, n: int) -> list[str]:
-    """N feed files (fixture i % len) under `folder`; their paths on the server."""
+def write_feeds(folder: Path, n: int, identical: bool = False) -> list[str]:
+    """N feed files (fixture i % len) under `folder`; their paths on the server.
+    `identical`: byte-identical copies of the fixtures (the bench before 2026-11-26)."""
     docs = fixture_docs()
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -35,7 +36,7 @@ def write_feeds(folder: Path, n: int) -> list[str]:
         name, body = docs[i % len(docs)]
         suffix = Path(name).suffix
         path = f"feed-{i}{suffix}"
-        (folder / path).write_bytes(distinct(body, i // len(docs)))
+        (folder / path).write_bytes(body if identical else distinct(body, i // len(docs)))
         paths.append("/" + path)
     return paths
 
