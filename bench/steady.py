@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import feeds  # noqa: E402
+import procs  # noqa: E402
 
 MONITOR = Path(sys.executable).parent / "monitor"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -46,15 +47,7 @@ def config(folder: Path, urls: list[str], interval: float) -> Path:
 
 
 def _tree(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/stat", "rb") as f:
-                    ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
+    children = procs.children()
     out, todo = [], [root]
     while todo:
         pid = todo.pop()
@@ -73,21 +66,10 @@ def _cpu_seconds(pid: int) -> float:
     return sum(int(x) for x in fields[11:15]) / CLOCK_TICKS
 
 
-def _pss_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 def sample(root: int) -> tuple[float, float]:
     """(CPU seconds so far, PSS MB now) of the daemon's process tree."""
     pids = _tree(root)
-    return sum(_cpu_seconds(p) for p in pids), sum(_pss_mb(p) for p in pids)
+    return sum(_cpu_seconds(p) for p in pids), sum(procs.pss_kb(p) for p in pids) / 1024
 
 
 def main(argv: list[str] | None = None) -> None:
