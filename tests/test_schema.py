@@ -68,3 +68,18 @@ def test_version_3_indexes_are_rebuilt_lean_and_keep_every_item(tmp_path):
     store.conn.execute("INSERT INTO items_fts (items_fts, rank) VALUES ('integrity-check', 1)")  # raises if corrupt
     store.close()
     assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_a_database_from_a_newer_monitor_is_refused_with_advice(tmp_path, run_cli):
+    path = tmp_path / "m.db"
+    Store(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    config = tmp_path / "config.toml"
+    config.write_text(f'[monitor]\ndatabase = "{path}"\n', encoding="utf-8")
+    result = run_cli("--config", str(config), "feeds")
+    assert result.returncode == 1
+    assert f"written by a newer monitor (schema {SCHEMA_VERSION + 1}" in result.stderr
+    assert "copy made before the upgrade" in result.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..errors import MonitorError
+
 SCHEMA_VERSION = 4  # 2: outbox columns (dead letters, age-out, flood folding, batches); 3: desk (issue 9);
 # 4: leaner indexes (see _migrate_lean_indexes)
 
@@ -16,7 +18,13 @@ class SchemaMixin:
 
     def _migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        if version >= SCHEMA_VERSION:
+        if version > SCHEMA_VERSION:
+            raise MonitorError(
+                f"the database {self.path} was written by a newer monitor (schema {version}; "
+                f"this one knows up to {SCHEMA_VERSION})",
+                hint="run the newer monitor, or point [monitor] database at a copy made before the upgrade",
+            )
+        if version == SCHEMA_VERSION:
             return
         if version == 0:
             # Only effective before the first table exists: lets pruning give space back.
