@@ -49,7 +49,7 @@ def run_cli(tmp_path):
     """Run the installed `monitor` CLI as a subprocess; returns CompletedProcess."""
 
     def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-        base = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+        base = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8", "TMPDIR": str(tmp_path)}
         return subprocess.run(
             [*monitor_exe(), *args], capture_output=True, text=True, timeout=timeout,
             env={**base, **(env or {})}, cwd=tmp_path,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import sqlite3
@@ -61,9 +62,11 @@ check_every = "0.1s"
 
 
 def start(config: Path) -> subprocess.Popen:
+    # TMPDIR in the test's folder: a SIGKILLed daemon cannot remove its forkserver's folder.
     return subprocess.Popen(
         [*monitor_exe(), "--config", str(config), "run"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(config.parent)},
     )
 
 

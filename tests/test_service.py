@@ -58,7 +58,8 @@ class DaemonProc:
     def __init__(self, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.log_path = tmp_path / f"daemon-{uuid.uuid4().hex[:6]}.log"
         self.log_file = open(self.log_path, "w")
-        base = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+        # TMPDIR in the test's folder: a killed daemon cannot remove its forkserver's folder.
+        base = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8", "TMPDIR": str(tmp_path)}
         self.proc = subprocess.Popen(
             [*monitor_exe(), "--config", str(tmp_path / "config.toml"), "run", *args],
             stdout=subprocess.DEVNULL, stderr=self.log_file, env={**base, **(env or {})}, cwd=tmp_path,
