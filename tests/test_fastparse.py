@@ -15,6 +15,12 @@ FIXTURES = Path(__file__).parent / "fixtures"
 FILES = sorted(p for d in ("feeds", "feedparser-corpus/tests") for p in (FIXTURES / d).rglob("*") if p.is_file())
 
 
+def _assert_fast_and_identical(body: bytes) -> None:
+    assert fast_parse(body) is not None
+    fast, slow = _both(body)
+    assert fast == slow
+
+
 def _both(body: bytes, content_type: str = ""):
     def run(fast: bool):
         try:
@@ -151,9 +157,7 @@ def test_other_encodings_go_to_feedparser(body, content_type):
     _rss("<item><title>no link</title><guid isPermaLink='false'>1</guid></item>"),
 ])
 def test_common_extras_take_the_fast_path_with_identical_results(body):
-    assert fast_parse(body) is not None
-    fast, slow = _both(body)
-    assert fast == slow
+    _assert_fast_and_identical(body)
 
 
 @pytest.mark.parametrize("body", [
@@ -214,9 +218,7 @@ _BBC_LINK = (
     _atom(f"<entry><id>urn:1</id><title>T</title><author><name>N</name></author>{_BBC_LINK}</entry>"),
 ])
 def test_atom_takes_the_fast_path_with_identical_results(body):
-    assert fast_parse(body) is not None
-    fast, slow = _both(body)
-    assert fast == slow
+    _assert_fast_and_identical(body)
 
 
 @pytest.mark.parametrize("body", [
@@ -265,9 +267,7 @@ _RDF_ITEM = (
     _rdf('<item rdf:about="http://a.example/2"><title>no link</title></item>'),
 ])
 def test_rdf_takes_the_fast_path_with_identical_results(body):
-    assert fast_parse(body) is not None
-    fast, slow = _both(body)
-    assert fast == slow
+    _assert_fast_and_identical(body)
 
 
 @pytest.mark.parametrize("body", [
