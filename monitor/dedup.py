@@ -124,9 +124,17 @@ class TitleSignature:
     numbers: frozenset[str]
     names: frozenset[str]  # capitalised words not at the start: places, people
 
+    # Stored with each story (stories.signature), so a candidate's headline is never
+    # tokenised again. Tokens are word characters only: neither " " nor "|" occurs in one.
+    def encode(self) -> str:
+        return "|".join(" ".join(sorted(part)) for part in (self.words, self.numbers, self.names))
 
-# Cached: the headlines of candidate stories come up again and again within a window.
-@functools.lru_cache(maxsize=4096)
+    @classmethod
+    def decode(cls, encoded: str) -> TitleSignature:
+        words, numbers, names = encoded.split("|")
+        return cls(frozenset(words.split()), frozenset(numbers.split()), frozenset(names.split()))
+
+
 def title_signature(title: str) -> TitleSignature:
     words, numbers, names = set(), set(), set()
     capitalised = content = 0

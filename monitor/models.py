@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from datetime import datetime
 
 
@@ -55,9 +55,20 @@ class ParsedFeed:
     items: tuple[Item, ...]
     ttl_seconds: float | None = None
     warnings: tuple[str, ...] = ()
-    # The full-text index text of each item (title + summary tokenised), when the parser
-    # worker computed it: one per item, in order; empty when it did not.
-    fts: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    # What ingest needs of each item (derive.py), when the parser computed it: one per
+    # item, in order; empty when it did not.
+    facts: tuple[ItemFacts, ...] = field(default=(), compare=False, repr=False)
+
+
+class ItemFacts(NamedTuple):
+    """What ingest derives from one item (derive.item_facts). A tuple: it crosses the
+    process boundary once per item, and tuples pickle cheapest."""
+
+    canonical: str  # canonical link (dedup.canonical_url)
+    digest: str  # what the item says (dedup.content_digest): a change of it is an edit
+    signature: str  # its headline's signature, encoded (dedup.TitleSignature.encode)
+    fts: str  # its full-text index text (title and summary tokenised)
+    tags: str  # its tags as stored: a JSON list
 
 
 @dataclass(frozen=True)

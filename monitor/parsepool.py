@@ -8,21 +8,13 @@ is killed and replaced, so that feed fails alone and the daemon keeps its schedu
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import multiprocessing
 import multiprocessing.connection
 from multiprocessing.context import BaseContext
 
+from .derive import with_facts
 from .errors import MonitorError, ParseError
 from .models import ParsedFeed
-from .rules.document import fts_text
-
-
-def with_fts(parsed: ParsedFeed) -> ParsedFeed:
-    """`parsed` with the full-text index text of its items, tokenised here in the worker
-    so that the main process (which bounds a cold cycle) does not have to."""
-    texts = tuple(fts_text({"title": i.title, "summary": i.summary}) for i in parsed.items)
-    return dataclasses.replace(parsed, fts=texts)
 
 
 def _serve(conn: multiprocessing.connection.Connection) -> None:
@@ -39,7 +31,7 @@ def _serve(conn: multiprocessing.connection.Connection) -> None:
         if request is None:
             return
         try:
-            conn.send(("ok", with_fts(parse_feed(*request))))
+            conn.send(("ok", with_facts(parse_feed(*request))))
         except MonitorError as exc:
             conn.send(("error", exc.message))
         except Exception as exc:  # a parser bug must fail the feed, not the worker

@@ -17,13 +17,13 @@ from urllib.parse import urlsplit
 
 from .addresses import is_private_address
 from .config import Config, FeedConfig
-from .dedup import canonical_url, content_digest
+from .derive import facts_of, with_facts
 from .errors import FeedGone, FetchError, ParseError
 from .feedhealth import FeedHealth
 from .fetch import Fetcher
 from .holds import Holds
 from .logs import redact_url
-from .models import ParsedFeed, PollOutcome, feed_label, stored_fields
+from .models import Item, ItemFacts, ParsedFeed, PollOutcome, feed_label, stored_fields
 from .notify import Notifier
 from .outbox import DeliveryReport, Outbox
 from .rules import Document, RuleSet, compile_query
@@ -42,7 +42,7 @@ async def parse_in_thread(body: bytes, url: str, content_type: str) -> ParsedFee
     """The simple parser: off the event loop, in a thread (no time budget)."""
     from .parse import parse_feed  # here, not at the top: feedparser + lxml cost ~30 ms of start-up
 
-    return await asyncio.to_thread(parse_feed, body, url, content_type)
+    return await asyncio.to_thread(lambda: with_facts(parse_feed(body, url, content_type)))
 
 
 
@@ -205,7 +205,8 @@ class Pipeline:
         with self.store.transaction():
             state = self.store.feed_state(feed.name)
             baseline = state is None or not state.baselined
-            if not baseline and self._ids_churned(feed.name, parsed):
+            item_facts = facts_of(parsed)
+            if not baseline and self._ids_churned(feed.name, parsed.items, item_facts):
                 outcome.warnings.append(
                     "every item id changed at once while their links did not (a CMS migration?); "
                     "re-baselined without alerting"
@@ -213,44 +214,33 @@ class Pipeline:
                 baseline = True
             outcome.baseline = baseline
             # One query for what this feed already holds: an unchanged item (most of a
-            # changed feed) costs a digest and a dict lookup, and a feed with nothing stored
+            # changed feed) costs a dict lookup, and a feed with nothing stored
             # yet needs no per-item lookups at all.
             stored_digests = self.store.item_digests(feed.name, [i.key for i in parsed.items])
             feed_has_items = bool(stored_digests) or self.store.has_items(feed.name)
             inserted: set[tuple[str, str]] = set()  # (canonical link, title) stored by this loop
-            fts_texts = parsed.fts if len(parsed.fts) == len(parsed.items) else ()
-            for n, item in enumerate(parsed.items):
-                digest = content_digest(item.title, item.summary, item.link)
-                if stored_digests.get(item.key) == digest:
+            for item, facts in zip(parsed.items, item_facts):
+                if stored_digests.get(item.key) == facts.digest:
                     continue
                 stored = None
-                if feed_has_items or (canonical_url(item.link), item.title) in inserted:
+                if feed_has_items or (facts.canonical, item.title) in inserted:
                     stored = self.store.find_item(feed.name, item.key) or self.store.find_item_by_link(
-                        feed.name, canonical_url(item.link), item.title
+                        feed.name, facts.canonical, item.title
                     )
-                # Title and summary are tokenised once, for the full-text index and the
-                # rules (in the parser worker when it ran there); the other fields only when
-                # rules are evaluated.
-                doc: Document | None = None
-                if fts_texts:
-                    fts = fts_texts[n]
-                else:
-                    doc = Document.build({"title": item.title, "summary": item.summary})
-                    fts = doc.fts_text()
                 previous: Document | None = None
                 if stored is not None and stored["key"] != item.key:
                     # Found under its old key (GUID churn, a link no longer repeated): adopt the new one.
                     self.store.rekey_item(stored["id"], item.key)
                     stored_digests.pop(stored["key"], None)
                 if stored is None:
-                    story_id = self.stories.assign(feed.name, item, now)
+                    story_id = self.stories.assign(feed.name, item, facts, now)
                     before = self.updates.outlets(story_id) if self.updates.enabled and not baseline else []
-                    item_id = self.store.insert_item(feed.name, item, story_id, digest, fts, now)
-                    inserted.add((canonical_url(item.link), item.title))
+                    item_id = self.store.insert_item(feed.name, item, facts, story_id, now)
+                    inserted.add((facts.canonical, item.title))
                     outcome.new_items += 1
                     if before:
                         self.updates.new_source(feed.name, label, story_id, item, before, now)
-                elif stored["content_hash"] == digest:
+                elif stored["content_hash"] == facts.digest:
                     continue
                 else:
                     item_id, story_id = stored["id"], stored["story_id"]
@@ -258,7 +248,7 @@ class Pipeline:
                     if self.updates.enabled and not baseline:
                         # Before the update: the reply's subject is the headline the alert went out with.
                         self.updates.edited(feed.name, story_id, stored["title"] or "", item, now)
-                    self.store.update_item(item_id, item, digest, fts, now)
+                    self.store.update_item(item_id, item, facts, now)
                     outcome.changed_items += 1
                 # The first poll records what exists without alerting on old news,
                 # except items published inside the backfill window.
@@ -266,7 +256,7 @@ class Pipeline:
                     backfill and item.published and item.published.timestamp() >= now - backfill
                 ):
                     continue
-                doc = doc.with_fields(item.fields(label)) if doc is not None else Document.build(item.fields(label))
+                doc = Document.build(item.fields(label))
                 for rule_name, match in rules.match(doc):
                     # An edit alerts only when it is what made the item relevant.
                     if previous is not None and self.compiled[rule_name].match(previous) is not None:
@@ -297,12 +287,12 @@ class Pipeline:
             )
         return outcome
 
-    def _ids_churned(self, feed: str, parsed: ParsedFeed) -> bool:
+    def _ids_churned(self, feed: str, items: tuple[Item, ...], facts: tuple[ItemFacts, ...]) -> bool:
         """No item known by its key, yet most of their links already stored."""
-        if len(parsed.items) < 5 or self.store.known_keys(feed, (i.key for i in parsed.items)):
+        if len(items) < 5 or self.store.known_keys(feed, (i.key for i in items)):
             return False
-        known = self.store.known_links(feed, (canonical_url(i.link) for i in parsed.items))
-        return known * 2 >= len(parsed.items)
+        known = self.store.known_links(feed, (f.canonical for f in facts))
+        return known * 2 >= len(items)
 
     def prune(self) -> int:
         """Retention: drop old items' text, keep their identity. Returns items pruned."""

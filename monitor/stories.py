@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .dedup import canonical_url, same_story, title_signature
-from .models import Item
+from .dedup import TitleSignature, same_story, title_signature
+from .models import Item, ItemFacts
 from .store import Store
 
 DEFAULT_SIMILARITY = 0.6
@@ -19,18 +19,19 @@ class StoryMatcher:
     similarity: float = DEFAULT_SIMILARITY  # 0 turns headline matching off
     window: float = DEFAULT_WINDOW
 
-    def assign(self, feed: str, item: Item, now: float) -> int:
+    def assign(self, feed: str, item: Item, facts: ItemFacts, now: float) -> int:
         """The story id for a new item, creating the story when it is new."""
-        url = canonical_url(item.link)
-        if url:
-            story = self.store.story_by_url(url)
+        if facts.canonical:
+            story = self.store.story_by_url(facts.canonical)
             if story is not None:
                 return story
-        signature = title_signature(item.title)
+        signature = TitleSignature.decode(facts.signature)
         published = item.published.timestamp() if item.published else None
         if self.similarity > 0:
             around = published if published is not None else now
-            for story, title in self.store.story_candidates(signature.words, feed, around, self.window):
-                if same_story(signature, title_signature(title), self.similarity):
+            for story, title, stored in self.store.story_candidates(signature.words, feed, around, self.window):
+                # A story stored before signatures were (schema 4) has none: read its headline.
+                other = TitleSignature.decode(stored) if stored is not None else title_signature(title)
+                if same_story(signature, other, self.similarity):
                     return story
-        return self.store.new_story(url, item.title, published, signature.words, now)
+        return self.store.new_story(facts.canonical, item.title, published, signature.words, now, facts.signature)

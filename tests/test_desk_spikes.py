@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 from deskkit import DAY, HOUR, T0, Rig, rss, write_config
 
+from monitor.derive import item_facts
 from monitor.models import Item
 
 
@@ -25,7 +26,7 @@ def seed_history(rig: Rig, rule: str, every: float, days: float) -> None:
             item = Item(key=f"h{n}", title=f"Old Israel story {n}", summary="", link=f"https://example.com/h{n}",
                         published=datetime.fromtimestamp(t, tz=timezone.utc))
             story = rig.store.new_story(item.link, item.title, t, [], t)
-            item_id = rig.store.insert_item("archive", item, story, f"h{n}", item.title, t)
+            item_id = rig.store.insert_item("archive", item, item_facts(item), story, t)
             rig.store.record_alert(rule, story, item_id, ["Israel"], [], t)
             n, t = n + 1, t + every
 

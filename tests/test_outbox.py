@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 import pytest
 
 from monitor.config import ChannelConfig, DeliverySettings
+from monitor.derive import item_facts
 from monitor.models import Item
 from monitor.notify import Notifier, target_id
 from monitor.outbox import Outbox
@@ -37,7 +38,7 @@ def add_alert(store: Store, n: int, channel: str, url: str, now: float, due: flo
                 published=datetime.fromtimestamp(now, tz=timezone.utc))
     with store.transaction():
         story_id = store.new_story(item.link, title, now, [], now)
-        item_id = store.insert_item("feed", item, story_id, f"digest{n}", title, now)
+        item_id = store.insert_item("feed", item, item_facts(item), story_id, now)
         alert_id = store.record_alert("rule", story_id, item_id, ["Israel"], [("title", 0, 6)], now)
         store.enqueue(alert_id, channel, target_id(url), now, due)
     return alert_id

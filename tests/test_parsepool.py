@@ -66,28 +66,31 @@ def test_parse_errors_cross_the_process_boundary_as_parse_errors():
         run(go())
 
 
-def test_the_worker_ships_the_full_text_index_text_of_each_item():
+def test_the_worker_ships_what_ingest_derives_from_each_item():
+    from monitor.derive import item_facts
     from monitor.rules import Document
 
     body = (FEEDS / "guardian_world_2016-06-14.xml").read_bytes()
 
     parsed = parse_in_pool(body)
-    assert len(parsed.fts) == len(parsed.items) > 0
-    assert parsed.fts == tuple(Document.build({"title": i.title, "summary": i.summary}).fts_text() for i in parsed.items)
+    assert len(parsed.facts) == len(parsed.items) > 0
+    assert parsed.facts == tuple(item_facts(i) for i in parsed.items)
+    assert [f.fts for f in parsed.facts] == [
+        Document.build({"title": i.title, "summary": i.summary}).fts_text() for i in parsed.items
+    ]
 
 
-def test_ingest_stores_and_alerts_the_same_with_or_without_the_workers_fts_text(tmp_path, feed_server, fixture_bytes):
+def test_ingest_stores_and_alerts_the_same_with_or_without_the_workers_facts(tmp_path, feed_server, fixture_bytes):
     import sqlite3
 
     from fetchkit import Clock, config_file, poll
-    from monitor.parsepool import with_fts
     from monitor.pipeline import parse_in_thread
 
-    async def with_worker_fts(body, url, content_type):
-        return with_fts(parse_feed(body, url, content_type))
+    async def without_facts(body, url, content_type):
+        return parse_feed(body, url, content_type)
 
     results = []
-    for name, parser in (("plain", parse_in_thread), ("fts", with_worker_fts)):
+    for name, parser in (("plain", without_facts), ("facts", parse_in_thread)):
         folder = tmp_path / name
         folder.mkdir()
         url = feed_server.serve(f"/{name}.xml", fixture_bytes("story/toi_v1.xml"))
@@ -99,12 +102,14 @@ def test_ingest_stores_and_alerts_the_same_with_or_without_the_workers_fts_text(
         clock.now += 600
         second, _ = poll(path, "toi", clock=clock, parser=parser)
         db = sqlite3.connect(folder / "m.db")
-        rows = db.execute("SELECT key, fts FROM items ORDER BY key").fetchall()
+        rows = db.execute("SELECT key, fts, canonical_url, content_hash, tags FROM items ORDER BY key").fetchall()
+        stories = db.execute("SELECT id, canonical_url, signature FROM stories ORDER BY id").fetchall()
         hits = db.execute("SELECT count(*) FROM items_fts WHERE items_fts MATCH 'the'").fetchone()
         db.close()
-        results.append((first.new_items, second.new_items, second.changed_items, second.alerts, rows, hits))
+        results.append((first.new_items, second.new_items, second.changed_items, second.alerts, rows, stories, hits))
     assert results[0] == results[1]
-    assert results[0][3] > 0 and results[0][4]  # the second poll alerted: rules ran on worker-tokenised items
+    assert results[0][3] > 0 and results[0][4]  # the second poll alerted: rules ran on worker-derived items
+    assert all(signature for _, _, signature in results[0][5])
 
 
 def test_the_workers_fast_full_text_index_text_equals_the_documents_on_every_fixture():

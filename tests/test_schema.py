@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from monitor.derive import item_facts
 from monitor.models import Item
-from monitor.rules import Document
 from monitor.store import SCHEMA_VERSION, Store
 
 OLD_FTS = [  # items_fts as schema version 3 had it (sqlite-utils' enable_fts)
@@ -30,7 +30,7 @@ def _insert(store: Store, key: str, title: str) -> None:
         store.conn.executemany("INSERT INTO story_terms (story_id, term) VALUES (?, ?)",
                                [(story, t) for t in title.lower().split()])
         item = Item(key=key, title=title, summary="", link=f"https://example.org/{key}")
-        store.insert_item("f", item, story, "digest-" + key, Document.build({"title": title}).fts_text(), 0.0)
+        store.insert_item("f", item, item_facts(item), story, 0.0)
 
 
 def _matches(store: Store, query: str) -> list[str]:
@@ -56,8 +56,9 @@ def test_version_3_indexes_are_rebuilt_lean_and_keep_every_item(tmp_path):
     # What the old index held is found through the new one; later inserts and updates too.
     assert _matches(store, '"russia" AND "israel"') == ["a"]
     # Headline terms keep finding their story, now through its date.
+    # (an older story has no stored headline signature: None, its headline is read instead)
     assert store.story_candidates(["israel", "relayed", "to", "russia"], "other", 1000.0, 3600.0) == [
-        (1, "Israel relayed to Russia its dissatisfaction")
+        (1, "Israel relayed to Russia its dissatisfaction", None)
     ]
     assert store.story_candidates(["israel", "relayed", "to", "russia"], "other", 9000.0, 3600.0) == []
     _insert(store, "c", "Russia and Israel again")

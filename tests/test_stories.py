@@ -104,6 +104,19 @@ def test_cross_outlet_set_merges_only_true_pairs(tmp_path):
         assert sorted(map(sorted, d.merged())) == sorted(map(sorted, CROSS_OUTLET_MERGES))
 
 
+def test_stories_stored_before_signatures_were_merge_the_same(tmp_path):
+    # A schema-4 database holds stories without a headline signature: their headline is read.
+    feeds = {
+        "aj": "aljazeera_all_2026-08-13T0404.xml", "bbc": "bbc_world_2026-08-13.xml",
+        "nyt": "nyt_world_2026-08-13.xml", "mehr": "mehrnews_en_2026-08-13.xml",
+    }
+    with desk(tmp_path, list(feeds)) as d:
+        for name, file in feeds.items():
+            d.ingest_file(name, file)
+            d.pipeline.store.conn.execute("UPDATE stories SET signature = NULL")
+        assert sorted(map(sorted, d.merged())) == sorted(map(sorted, CROSS_OUTLET_MERGES))
+
+
 def test_similarity_zero_turns_headline_merging_off(tmp_path):
     with desk(tmp_path, ["aj", "bbc"], extra="[dedup]\ntitle_similarity = 0") as d:
         d.ingest_file("aj", "aljazeera_all_2026-08-13T0404.xml")

@@ -6,7 +6,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.dedup import canonical_url
+from monitor.dedup import TitleSignature, canonical_url, title_signature
 from storykit import FEEDS, desk
 
 segment = st.text(st.sampled_from("abcXYZ019-_.~%"), min_size=0, max_size=8)
@@ -31,6 +31,12 @@ def test_canonicalisation_is_idempotent(url):
     once = canonical_url(url)
     assert canonical_url(once) == once
     assert "utm_" not in once and "fbclid" not in once and "#" not in once
+
+
+@given(st.text())
+def test_a_headline_signature_survives_its_stored_form(title):
+    signature = title_signature(title)
+    assert TitleSignature.decode(signature.encode()) == signature
 
 
 ITEMS = (FEEDS / "aljazeera_all_2026-08-13T0426.xml").read_bytes()

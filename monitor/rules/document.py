@@ -38,6 +38,12 @@ def _fts_words(words: list[str], plain: str, out: list[str]) -> None:
     if plain.isascii():
         out.extend(words)
         return
+    # Variants exist only for Arabic and Hebrew tokens: one look at all of them (not at
+    # `plain`: NFKC turns Arabic presentation forms into letters) spares two per token.
+    joined = " ".join(words)
+    if not (is_arabic(joined) or is_hebrew(joined)):
+        out.extend(words)
+        return
     for w in words:
         out.append(w)
         out.extend(variants(w))
@@ -155,19 +161,6 @@ class Document:
         if unknown:
             raise ValueError(f"unknown document field(s): {', '.join(sorted(unknown))}; fields are {', '.join(FIELDS)}")
         return cls({f: FieldText(values.get(f) or "") for f in FIELDS})
-
-    def with_fields(self, values: Mapping[str, str | None]) -> "Document":
-        """A Document of `values` (as `build`) that reuses this one's tokenised fields
-        wherever the text is the same."""
-        unknown = set(values) - set(FIELDS)
-        if unknown:
-            raise ValueError(f"unknown document field(s): {', '.join(sorted(unknown))}; fields are {', '.join(FIELDS)}")
-        out = {}
-        for f in FIELDS:
-            plain = values.get(f) or ""
-            mine = self.fields[f]
-            out[f] = mine if mine.plain == plain else FieldText(plain)
-        return Document(out)
 
     def text(self, field: str) -> str:
         return self.fields[field].plain

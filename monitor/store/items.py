@@ -6,8 +6,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..dedup import canonical_url
-from ..models import Item
+from ..models import Item, ItemFacts
 
 
 class ItemQueries:
@@ -54,25 +53,24 @@ class ItemQueries:
     def rekey_item(self, item_id: int, key: str) -> None:
         self.conn.execute("UPDATE items SET key = ? WHERE id = ?", (key, item_id))
 
-    def _item_values(self, item: Item, digest: str, fts_text: str) -> tuple[Any, ...]:
+    def _item_values(self, item: Item, facts: ItemFacts) -> tuple[Any, ...]:
         return (
-            item.title, item.summary, item.author, json.dumps(list(item.tags), ensure_ascii=False),
-            item.link, canonical_url(item.link), item.lang,
-            item.published.timestamp() if item.published else None, digest, fts_text,
+            item.title, item.summary, item.author, facts.tags, item.link, facts.canonical, item.lang,
+            item.published.timestamp() if item.published else None, facts.digest, facts.fts,
         )
 
-    def update_item(self, item_id: int, item: Item, digest: str, fts_text: str, now: float) -> None:
+    def update_item(self, item_id: int, item: Item, facts: ItemFacts, now: float) -> None:
         self.conn.execute(
             "UPDATE items SET title = ?, summary = ?, author = ?, tags = ?, link = ?, canonical_url = ?,"
             " lang = ?, published = coalesce(?, published), content_hash = ?, fts = ?, updated = ? WHERE id = ?",
-            (*self._item_values(item, digest, fts_text), now, item_id),
+            (*self._item_values(item, facts), now, item_id),
         )
 
-    def insert_item(self, feed: str, item: Item, story_id: int, digest: str, fts_text: str, now: float) -> int:
+    def insert_item(self, feed: str, item: Item, facts: ItemFacts, story_id: int, now: float) -> int:
         cur = self.conn.execute(
             "INSERT INTO items (title, summary, author, tags, link, canonical_url, lang, published, content_hash,"
             " fts, feed, key, story_id, first_seen, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (*self._item_values(item, digest, fts_text), feed, item.key, story_id, now, now),
+            (*self._item_values(item, facts), feed, item.key, story_id, now, now),
         )
         return int(cur.lastrowid)
 
@@ -81,10 +79,13 @@ class ItemQueries:
         row = self.conn.execute("SELECT story_id FROM items WHERE canonical_url = ? LIMIT 1", (url,)).fetchone()
         return int(row[0]) if row else None
 
-    def new_story(self, url: str, title: str, published: float | None, terms: Iterable[str], now: float) -> int:
+    def new_story(
+        self, url: str, title: str, published: float | None, terms: Iterable[str], now: float,
+        signature: str | None = None,
+    ) -> int:
         cur = self.conn.execute(
-            "INSERT INTO stories (canonical_url, title, published, first_seen) VALUES (?, ?, ?, ?)",
-            (url or None, title, published, now),
+            "INSERT INTO stories (canonical_url, title, published, first_seen, signature) VALUES (?, ?, ?, ?, ?)",
+            (url or None, title, published, now, signature),
         )
         story_id = int(cur.lastrowid)
         self.conn.executemany(
@@ -95,19 +96,20 @@ class ItemQueries:
 
     def story_candidates(
         self, terms: Iterable[str], exclude_feed: str, around: float, window: float, min_shared: int = 4
-    ) -> list[tuple[int, str]]:
-        """Stories sharing at least `min_shared` headline terms, dated within `window` of
-        `around`, that have no item from `exclude_feed` (a feed's own items never merge)."""
+    ) -> list[tuple[int, str, str | None]]:
+        """(id, headline, headline signature) of the stories sharing at least `min_shared`
+        headline terms, dated within `window` of `around`, that have no item from
+        `exclude_feed` (a feed's own items never merge)."""
         terms = list(set(terms))
         if len(terms) < min_shared:
             return []
         marks = ",".join("?" * len(terms))
         return [
-            (int(r[0]), r[1])
+            (int(r[0]), r[1], r[2])
             for r in self.conn.execute(
                 # Count shared terms inside the window first (story_terms_term_at alone), then
                 # check the feed of the few stories that share enough, per story, not per term.
-                f"SELECT s.id, s.title FROM (SELECT story_id, count(*) AS shared FROM story_terms"
+                f"SELECT s.id, s.title, s.signature FROM (SELECT story_id, count(*) AS shared FROM story_terms"
                 f" WHERE term IN ({marks}) AND at BETWEEN ? AND ? GROUP BY story_id HAVING count(*) >= ?) c"
                 f" JOIN stories s ON s.id = c.story_id"
                 f" WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.story_id = s.id AND i.feed = ?)"

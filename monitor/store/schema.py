@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ..errors import MonitorError
 
-SCHEMA_VERSION = 4  # 2: outbox columns (dead letters, age-out, flood folding, batches); 3: desk (issue 9);
-# 4: leaner indexes (see _migrate_lean_indexes)
+SCHEMA_VERSION = 5  # 2: outbox columns (dead letters, age-out, flood folding, batches); 3: desk (issue 9);
+# 4: leaner indexes (see _migrate_lean_indexes); 5: stories.signature
 
 # The full-text index only narrows a backtest: every candidate is then matched exactly by the
 # rule engine. So it keeps neither token positions nor document sizes (no phrase, NEAR or bm25
@@ -42,9 +42,14 @@ class SchemaMixin:
                 pk="name", if_not_exists=True, defaults={"consecutive_errors": 0, "baselined": 0},
             )
             db["stories"].create(
-                {"id": int, "canonical_url": str, "title": str, "published": float, "first_seen": float},
+                {"id": int, "canonical_url": str, "title": str, "published": float, "first_seen": float,
+                 "signature": str},
                 pk="id", if_not_exists=True,
             )
+            if "signature" not in {row[1] for row in self.conn.execute("PRAGMA table_info(stories)")}:
+                # v5: the headline signature (dedup.TitleSignature.encode), so candidates are never
+                # tokenised again; NULL on older stories, whose headline is read instead.
+                self.conn.execute("ALTER TABLE stories ADD COLUMN signature TEXT")
             # Headline terms of each story, so near-identical headlines are found by index;
             # `at` is the story's date (coalesce(published, first_seen)).
             db["story_terms"].create(
