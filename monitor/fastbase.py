@@ -149,6 +149,9 @@ def resolve_uri(uri: str) -> str:
     return _urljoin("", uri) if _URIFIXER.match(uri) else uri
 
 
+_C1_CONTROL = re.compile("[\x80-\x9f]")
+
+
 def pop_text(element: Any) -> str:
     """An element's text as feedparser's pop() gives it (its SAX parser always reads UTF-8,
     the document converted first): stripped, UTF-8 that was read as Latin-1 and encoded
@@ -160,7 +163,8 @@ def pop_text(element: Any) -> str:
         value = value.encode("iso-8859-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
         pass
-    return value.translate(_cp1252)
+    # translate() looks every character up; C1 controls are rare, so look for one first.
+    return value.translate(_cp1252) if _C1_CONTROL.search(value) else value
 
 
 def add_tag(tags: list[list[Any]], term: str | None, scheme: str | None, label: str | None = None) -> None:

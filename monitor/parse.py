@@ -96,7 +96,10 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]+")
 
 def _clean(value: Any) -> str:
     """A stripped string without NUL and other control characters (SQLite and logs choke on them)."""
-    return _CONTROL.sub("", value).strip() if isinstance(value, str) else ""
+    if not isinstance(value, str):
+        return ""
+    # isprintable() rules every control character out ~10x faster than the regex finds none.
+    return (value if value.isprintable() else _CONTROL.sub("", value)).strip()
 
 
 def _item(entry: Any, feed_lang: str, guid_counts: Counter[str]) -> Item:

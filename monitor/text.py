@@ -52,8 +52,6 @@ _BLOCK_RE = re.compile(
 )
 # Only things that look like tags: "a < b" in prose must survive.
 _TAG_RE = re.compile(r"</?[A-Za-z][^>]*>|<![^>]*>|<\?[^>]*>")
-_HSPACE_RE = re.compile(r"[^\S\n]+")
-_NL_RE = re.compile(r"\s*\n\s*")
 
 
 def html_to_text(s: str) -> str:
@@ -72,10 +70,11 @@ def html_to_text(s: str) -> str:
         s = _TAG_RE.sub("", s)
     if "&" in s:
         s = html.unescape(s)
-    s = _HSPACE_RE.sub(" ", s)
-    if "\n" in s:
-        s = _NL_RE.sub("\n", s)
-    return s.strip()
+    # A run of whitespace becomes one space, or one line break when it holds one. str.split
+    # reads the same whitespace as the regex \s, ~3x faster than regex substitution.
+    if "\n" not in s:
+        return " ".join(s.split())
+    return "\n".join(line for line in (" ".join(part.split()) for part in s.split("\n")) if line)
 
 
 # ------------------------------------------------------------------ normalisation

@@ -1,6 +1,10 @@
 """monitor.text: HTML removal, normalisation (RULES.md §2) and tokenisation offsets."""
 
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor.text import Token, html_to_text, is_arabic, is_hebrew, normalize, normalize_word, tokenize
 
@@ -30,6 +34,13 @@ def toks(s):
 )
 def test_html_to_text(html, text):
     assert html_to_text(html) == text
+
+
+@given(st.text(st.sampled_from(["a", "b", " ", "\t", "\n", "\r", "\xa0", "\u2028", "\x1c", "\u3000", "é"])))
+def test_whitespace_collapses_as_the_regexes_say(text):
+    # A run of whitespace becomes one space, or one line break when it holds one.
+    expected = re.sub(r"\s*\n\s*", "\n", re.sub(r"[^\S\n]+", " ", text)).strip()
+    assert html_to_text(text) == expected
 
 
 def test_html_words_do_not_join_across_blocks():
