@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .records import IN_LIST, json_list
+
 
 class DeskQueries:
     """Notices and the small state of feed health and rules. Mixed into Store: uses its `conn` and `_query`."""
@@ -26,8 +28,7 @@ class DeskQueries:
         )
 
     def set_message_id(self, ids: list[int], message_id: str) -> None:
-        marks = ",".join("?" * len(ids))
-        self.conn.execute(f"UPDATE deliveries SET message_id = ? WHERE id IN ({marks})", (message_id, *ids))
+        self.conn.execute(f"UPDATE deliveries SET message_id = ? WHERE id {IN_LIST}", (message_id, json_list(ids)))
 
     def thread_message_id(self, alert_id: int, channel: str, target: str) -> str | None:
         """The Message-ID the alert went out under to this destination (None if not sent yet)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .records import FeedState
+from .records import IN_LIST, FeedState, json_list
 
 
 class FeedQueries:
@@ -105,10 +105,9 @@ class FeedQueries:
         urls = [u for u in set(canonical_urls) if u]
         if not urls:
             return 0
-        marks = ",".join("?" * len(urls))
         row = self.conn.execute(
-            f"SELECT count(DISTINCT canonical_url) FROM items WHERE feed = ? AND canonical_url IN ({marks})",
-            (feed, *urls),
+            f"SELECT count(DISTINCT canonical_url) FROM items WHERE feed = ? AND canonical_url {IN_LIST}",
+            (feed, json_list(urls)),
         ).fetchone()
         return int(row[0])
 
@@ -116,8 +115,7 @@ class FeedQueries:
         keys = list(set(keys))
         if not keys:
             return 0
-        marks = ",".join("?" * len(keys))
-        row = self.conn.execute(f"SELECT count(*) FROM items WHERE feed = ? AND key IN ({marks})", (feed, *keys))
+        row = self.conn.execute(f"SELECT count(*) FROM items WHERE feed = ? AND key {IN_LIST}", (feed, json_list(keys)))
         return int(row.fetchone()[0])
 
     def mark_baselined(self, name: str) -> None:

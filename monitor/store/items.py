@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..models import Item, ItemFacts
+from .records import IN_LIST, json_list
 
 
 class ItemQueries:
@@ -14,15 +15,9 @@ class ItemQueries:
 
     def item_digests(self, feed: str, keys: Iterable[str]) -> dict[str, str]:
         """The content digest of each of these keys the feed has stored."""
-        keys = list(set(keys))
-        out: dict[str, str] = {}
-        for lo in range(0, len(keys), 500):
-            chunk = keys[lo:lo + 500]
-            marks = ",".join("?" * len(chunk))
-            out.update(self.conn.execute(
-                f"SELECT key, content_hash FROM items WHERE feed = ? AND key IN ({marks})", (feed, *chunk)
-            ).fetchall())
-        return out
+        return dict(self.conn.execute(
+            f"SELECT key, content_hash FROM items WHERE feed = ? AND key {IN_LIST}", (feed, json_list(set(keys)))
+        ).fetchall())
 
     def has_items(self, feed: str) -> bool:
         return self.conn.execute("SELECT 1 FROM items WHERE feed = ? LIMIT 1", (feed,)).fetchone() is not None
@@ -103,18 +98,17 @@ class ItemQueries:
         terms = list(set(terms))
         if len(terms) < min_shared:
             return []
-        marks = ",".join("?" * len(terms))
         return [
             (int(r[0]), r[1], r[2])
             for r in self.conn.execute(
                 # Count shared terms inside the window first (story_terms_term_at alone), then
                 # check the feed of the few stories that share enough, per story, not per term.
                 f"SELECT s.id, s.title, s.signature FROM (SELECT story_id, count(*) AS shared FROM story_terms"
-                f" WHERE term IN ({marks}) AND at BETWEEN ? AND ? GROUP BY story_id HAVING count(*) >= ?) c"
+                f" WHERE term {IN_LIST} AND at BETWEEN ? AND ? GROUP BY story_id HAVING count(*) >= ?) c"
                 f" JOIN stories s ON s.id = c.story_id"
                 f" WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.story_id = s.id AND i.feed = ?)"
                 f" ORDER BY c.shared DESC, s.id LIMIT 20",
-                (*terms, around - window, around + window, min_shared, exclude_feed),
+                (json_list(terms), around - window, around + window, min_shared, exclude_feed),
             )
         ]
 

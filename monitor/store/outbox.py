@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .records import Delivery
+from .records import IN_LIST, Delivery, json_list
 
 
 class OutboxQueries:
@@ -41,38 +41,34 @@ class OutboxQueries:
 
     def mark_sent_together(self, ids: list[int], now: float) -> None:
         """Deliveries that went out in one message (one alert, or a digest)."""
-        marks = ",".join("?" * len(ids))
         self.conn.execute(
             "UPDATE deliveries SET status = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL,"
-            f" fold = 0, batch = ? WHERE id IN ({marks})",
-            (now, min(ids), *ids),
+            f" fold = 0, batch = ? WHERE id {IN_LIST}",
+            (now, min(ids), json_list(ids)),
         )
 
     def mark_failed_together(self, ids: list[int], error: str, next_attempt: float, now: float,
                              dead_after: float, attempted: bool = True) -> list[int]:
         """Record a failure (or, `attempted` False, a wait behind one); those failing for
         `dead_after` become dead letters (their ids returned)."""
-        marks = ",".join("?" * len(ids))
         with self.transaction():
             self.conn.execute(
                 "UPDATE deliveries SET attempts = attempts + ?, last_error = ?, next_attempt = ?,"
-                f" first_failed = coalesce(first_failed, ?) WHERE id IN ({marks})",
-                (int(attempted), error, next_attempt, now, *ids),
+                f" first_failed = coalesce(first_failed, ?) WHERE id {IN_LIST}",
+                (int(attempted), error, next_attempt, now, json_list(ids)),
             )
             dead = [r[0] for r in self.conn.execute(
-                f"SELECT id FROM deliveries WHERE id IN ({marks}) AND first_failed <= ?", (*ids, now - dead_after)
+                f"SELECT id FROM deliveries WHERE id {IN_LIST} AND first_failed <= ?", (json_list(ids), now - dead_after)
             )]
             if dead:
                 self.conn.execute(
-                    f"UPDATE deliveries SET status = 'dead', dead_at = ? WHERE id IN ({','.join('?' * len(dead))})",
-                    (now, *dead),
+                    f"UPDATE deliveries SET status = 'dead', dead_at = ? WHERE id {IN_LIST}", (now, json_list(dead))
                 )
         return dead
 
     def fold(self, ids: list[int], release: float) -> None:
         """Hold deliveries for the flood guard's digest at `release`."""
-        marks = ",".join("?" * len(ids))
-        self.conn.execute(f"UPDATE deliveries SET fold = 1, next_attempt = ? WHERE id IN ({marks})", (release, *ids))
+        self.conn.execute(f"UPDATE deliveries SET fold = 1, next_attempt = ? WHERE id {IN_LIST}", (release, json_list(ids)))
 
     def fold_release(self, channel: str, target: str) -> float | None:
         """When the destination's pending flood digest goes out, if one is being collected."""
@@ -103,8 +99,7 @@ class OutboxQueries:
         )
 
     def delivery_status(self, ids: list[int]) -> dict[int, str]:
-        marks = ",".join("?" * len(ids))
-        return dict(self.conn.execute(f"SELECT id, status FROM deliveries WHERE id IN ({marks})", ids).fetchall())
+        return dict(self.conn.execute(f"SELECT id, status FROM deliveries WHERE id {IN_LIST}", (json_list(ids),)).fetchall())
 
     def dead_ids(self) -> list[int]:
         return [r[0] for r in self.conn.execute("SELECT id FROM deliveries WHERE status = 'dead' ORDER BY id")]
@@ -114,14 +109,13 @@ class OutboxQueries:
         for `lease` seconds so that a running daemon leaves them to the caller who sends them now."""
         if not ids:
             return []
-        marks = ",".join("?" * len(ids))
         with self.transaction():
             self.conn.execute(
                 "UPDATE deliveries SET status = 'pending', dead_at = NULL, first_failed = NULL, attempts = 0,"
-                f" fold = 0, next_attempt = ? WHERE status IN ('pending', 'dead') AND id IN ({marks})",
-                (now + lease, *ids),
+                f" fold = 0, next_attempt = ? WHERE status IN ('pending', 'dead') AND id {IN_LIST}",
+                (now + lease, json_list(ids)),
             )
-            rows = self._query(self._DELIVERY_SQL + f" WHERE d.status = 'pending' AND d.id IN ({marks})", ids)
+            rows = self._query(self._DELIVERY_SQL + f" WHERE d.status = 'pending' AND d.id {IN_LIST}", (json_list(ids),))
         return [self._delivery(r) for r in rows]
 
     def pending_count(self) -> int:
