@@ -54,6 +54,27 @@ def test_overrunning_parse_is_killed_and_the_pool_carries_on():
     assert len(run(go()).items) == 6
 
 
+def test_a_worker_is_replaced_after_recycle_after_parses_and_parsing_carries_on():
+    body = (FEEDS / "wsj_world-news_2021-10-17.xml").read_bytes()
+
+    async def go():
+        pool = ParserPool(workers=1, recycle_after=2)
+        try:
+            pids, results = [], []
+            for _ in range(5):
+                results.append(await pool.parse(body))
+                pids.append(pool._all[0].process.pid)
+            return pids, results, len(pool._all)
+        finally:
+            pool.close()
+
+    pids, results, workers = run(go())
+    assert all(r == parse_feed(body) for r in results)
+    # Worker A parses twice and is replaced by B after the second parse, B by C after the fourth.
+    assert pids[0] != pids[1] == pids[2] != pids[3] == pids[4] and len(set(pids)) == 3
+    assert workers == 1
+
+
 def test_parse_errors_cross_the_process_boundary_as_parse_errors():
     async def go():
         pool = ParserPool(workers=1)
