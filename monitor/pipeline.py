@@ -205,8 +205,8 @@ class Pipeline:
         with self.store.transaction():
             state = self.store.feed_state(feed.name)
             baseline = state is None or not state.baselined
-            item_facts = facts_of(parsed)
-            if not baseline and self._ids_churned(feed.name, parsed.items, item_facts):
+            all_facts = facts_of(parsed)
+            if not baseline and self._ids_churned(feed.name, parsed.items, all_facts):
                 outcome.warnings.append(
                     "every item id changed at once while their links did not (a CMS migration?); "
                     "re-baselined without alerting"
@@ -219,7 +219,7 @@ class Pipeline:
             stored_digests = self.store.item_digests(feed.name, [i.key for i in parsed.items])
             feed_has_items = bool(stored_digests) or self.store.has_items(feed.name)
             inserted: set[tuple[str, str]] = set()  # (canonical link, title) stored by this loop
-            for item, facts in zip(parsed.items, item_facts):
+            for item, facts in zip(parsed.items, all_facts):
                 if stored_digests.get(item.key) == facts.digest:
                     continue
                 stored = None
