@@ -22,8 +22,8 @@ TRACKING_PREFIXES = ("utm_", "at_", "ns_")
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
-# Cached: ingest asks for each item's canonical link four times (story lookup, stored row,
-# repeats inside the feed, the feed's link counts).
+# Cached: a parser worker asks for each item's canonical link up to three times (the feed's
+# link counts, the item's key, its facts for ingest).
 @functools.lru_cache(maxsize=4096)
 def canonical_url(url: str) -> str:
     """The URL with what does not identify the article removed.

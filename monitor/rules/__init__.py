@@ -85,7 +85,7 @@ class CompiledQuery:
         return to_query(self.ast)
 
     def fts_query(self) -> str | None:
-        """FTS5 MATCH expression over a column of Document.fts_text() (default
+        """FTS5 MATCH expression over a column of rules.document.fts_text() (default
         unicode61 tokenizer) selecting a superset of what this query matches."""
         return to_fts(self.ast)
 

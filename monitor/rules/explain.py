@@ -49,7 +49,7 @@ def _fts_safe(tok: str) -> bool:
 
 def to_fts(node: Node) -> str | None:
     """An FTS5 expression matching a superset of the items `node` matches, over a
-    column holding Document.fts_text(); None when nothing sound can be said."""
+    column holding rules.document.fts_text(); None when nothing sound can be said."""
     if isinstance(node, Words):
         if node.field not in _FTS_FIELDS or not all(_fts_safe(t) for t, _ in node.parts):
             return None
