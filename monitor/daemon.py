@@ -32,6 +32,7 @@ log = logging.getLogger("monitor.daemon")
 DISPATCH_EVERY = 1.0  # seconds; one indexed query per tick
 DELIVER_EVERY = 2.0  # default; [delivery] check_every sets it
 PRUNE_EVERY = 3600.0
+INDEX_EVERY = 30.0  # the full-text index follows ingest this far behind at most (a backtest catches it up)
 STOP_GRACE = 20.0
 
 
@@ -137,6 +138,12 @@ class Daemon:
         # A coroutine, so it runs on the loop thread like every other database write.
         self.pipeline.prune()
 
+    async def index(self) -> None:
+        if not self.stopping.is_set():
+            indexed = await self.pipeline.index_pending()
+            if indexed:
+                log.debug("full-text index: %d items added", indexed)
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -151,6 +158,7 @@ class Daemon:
         deliver_every = self.pipeline.config.delivery.check_every
         scheduler.add_job(self.deliver, "interval", seconds=deliver_every, id="deliver", **common)
         scheduler.add_job(self.prune, "interval", seconds=PRUNE_EVERY, id="retention", **common)
+        scheduler.add_job(self.index, "interval", seconds=INDEX_EVERY, id="index", **common)
         self.service.add_jobs(scheduler, common)
         scheduler.start()
         self._scheduler = scheduler

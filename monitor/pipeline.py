@@ -303,6 +303,15 @@ class Pipeline:
             log.info("retention: pruned the text of %d items older than %gd", pruned, self.config.settings.retention / 86400)
         return pruned
 
+    async def index_pending(self) -> int:
+        """Bring the full-text index (backtests read it) up to the stored items, yielding to
+        polls and deliveries between its transactions. Returns how many items it indexed."""
+        indexed = 0
+        for count in self.store.index_pending():
+            indexed += count
+            await asyncio.sleep(0)
+        return indexed
+
     async def deliver_due(self) -> DeliveryReport:
         """Send every due delivery (retries, digests, flood guard and rate limit: see outbox.py)."""
         return await self.outbox.deliver_due()

@@ -94,6 +94,8 @@ def backtest(config: Config, rule_or_query: str, window: float, limit: int | Non
     try:
         since = time.time() - window
         own_titles = {s.name: s.title for s in store.feed_states()}
+        for _ in store.index_pending():  # what the daemon (or `run --once`) stored since it last indexed
+            pass
         for row in store.stored_items(since, compiled.fts_query()):
             feed = feeds.get(row["feed"])
             if rule and feed and not rule.applies_to(feed):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,14 @@ def test_backtest_searches_the_feed_field_as_ingest_does(collected):
     titles = [[json.loads(line)["title"] for line in r.stdout.splitlines()] for r in (by_title, by_name)]
     assert titles[0] == titles[1] and len(titles[0]) == 1 and titles[0][0].startswith("Hezbollah fires")
     assert json.loads(by_title.stdout)["terms"] == ["Times of Israel", "Hezbollah"]
+
+
+def test_run_once_leaves_the_index_behind_and_backtest_catches_it_up(collected, tmp_path):
+    def index_state():
+        with sqlite3.connect(tmp_path / "m.db") as db:
+            return db.execute("SELECT (SELECT indexed_upto FROM index_state), max(id) FROM items").fetchone()
+
+    indexed, top = index_state()
+    assert (indexed, top) == (0, 7)  # stored by `run --once`, not indexed yet
+    assert collected("backtest", "Hezbollah", "--since", "100000d").returncode == 0
+    assert index_state() == (7, 7)

@@ -106,6 +106,7 @@ def test_ingest_stores_and_alerts_the_same_with_or_without_the_workers_facts(tmp
 
     from fetchkit import Clock, config_file, poll
     from monitor.pipeline import parse_in_thread
+    from monitor.store import Store
 
     async def without_facts(body, url, content_type):
         return parse_feed(body, url, content_type)
@@ -122,6 +123,9 @@ def test_ingest_stores_and_alerts_the_same_with_or_without_the_workers_facts(tmp
         feed_server.serve(f"/{name}.xml", fixture_bytes("story/toi_v2.xml"))
         clock.now += 600
         second, _ = poll(path, "toi", clock=clock, parser=parser)
+        store = Store(folder / "m.db")
+        assert sum(store.index_pending()) == first.new_items + second.new_items  # the index a step behind
+        store.close()
         db = sqlite3.connect(folder / "m.db")
         rows = db.execute("SELECT key, fts, canonical_url, content_hash, tags FROM items ORDER BY key").fetchall()
         stories = db.execute("SELECT id, canonical_url, signature FROM stories ORDER BY id").fetchall()

@@ -126,6 +126,24 @@ class ItemQueries:
         )
         return cur.rowcount
 
+    def index_pending(self, chunk: int = 2000) -> Iterator[int]:
+        """Add the items stored since the last call to the full-text index, `chunk` items per
+        transaction; yields how many each transaction indexed (callers may pause between)."""
+        while True:
+            with self.transaction():
+                (upto,) = self.conn.execute("SELECT indexed_upto FROM index_state").fetchone()
+                (top,) = self.conn.execute(
+                    "SELECT max(id) FROM (SELECT id FROM items WHERE id > ? ORDER BY id LIMIT ?)", (upto, chunk)
+                ).fetchone()
+                if top is None:
+                    return
+                cur = self.conn.execute(
+                    "INSERT INTO items_fts (rowid, fts) SELECT id, fts FROM items WHERE id > ? AND id <= ?",
+                    (upto, top),
+                )
+                self.conn.execute("UPDATE index_state SET indexed_upto = ?", (top,))
+            yield cur.rowcount
+
     def reclaim_space(self) -> None:
         """Give pruned pages back to the file system (auto_vacuum is incremental)."""
         self.conn.execute("PRAGMA incremental_vacuum")
@@ -183,8 +201,12 @@ class ItemQueries:
             params.append(since)
         sql = "SELECT i.* FROM items i"
         if fts_query:
-            sql += " JOIN items_fts f ON f.rowid = i.id"
-            where.append("items_fts MATCH ?")
+            # The index runs a step behind ingest (index_pending): the items not in it yet are
+            # candidates too (the rule engine matches every candidate exactly), unless pruned.
+            where.append(
+                "i.id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ? UNION ALL"
+                " SELECT id FROM items WHERE id > (SELECT indexed_upto FROM index_state) AND fts != '')"
+            )
             params.append(fts_query)
         if where:
             sql += " WHERE " + " AND ".join(where)
