@@ -60,19 +60,44 @@ def test_a_worker_is_replaced_after_recycle_after_parses_and_parsing_carries_on(
     async def go():
         pool = ParserPool(workers=1, recycle_after=2)
         try:
-            pids, results = [], []
-            for _ in range(5):
-                results.append(await pool.parse(body))
-                pids.append(pool._all[0].process.pid)
-            return pids, results, len(pool._all)
+            results = [await pool.parse(body) for _ in range(5)]
+            return results, pool.spawned, len(pool._all)
         finally:
             pool.close()
 
-    pids, results, workers = run(go())
+    results, spawned, workers = run(go())
     assert all(r == parse_feed(body) for r in results)
-    # Worker A parses twice and is replaced by B after the second parse, B by C after the fourth.
-    assert pids[0] != pids[1] == pids[2] != pids[3] == pids[4] and len(set(pids)) == 3
-    assert workers == 1
+    # Worker A parses the first two, B the next two, C the fifth.
+    assert spawned == 3 and workers == 1
+
+
+def test_a_hostile_document_fails_alone_among_many_and_the_one_queued_behind_it_is_parsed():
+    # ~60,000 items: seconds of parsing, far beyond the budget; a good feed takes milliseconds.
+    hostile = b'<?xml version="1.0"?><rss version="2.0"><channel><title>x</title>' + b"".join(
+        b"<item><title>t %d</title><link>http://x.org/%d</link></item>" % (i, i) for i in range(60_000)
+    ) + b"</channel></rss>"
+    good = (FEEDS / "wsj_world-news_2021-10-17.xml").read_bytes()
+
+    async def go():
+        pool = ParserPool(workers=2, budget=0.5)
+        try:
+            # The hostile one goes to worker A, the next to B, the third waits in A's socket
+            # behind the hostile one: it must reach another worker, not fail with it.
+            results = await asyncio.gather(
+                *(pool.parse(hostile if n == 0 else good) for n in range(8)), return_exceptions=True
+            )
+            for _ in range(600):  # A's replacement starts beside the parses, not before them
+                if len(pool._all) == 2:
+                    break
+                await asyncio.sleep(0.05)
+            return results, pool.spawned, len(pool._all)
+        finally:
+            pool.close()
+
+    results, spawned, workers = run(go())
+    assert isinstance(results[0], ParseError) and "longer than 0.5s and was stopped" in results[0].message
+    assert results[1:] == [parse_feed(good)] * 7
+    assert (spawned, workers) == (3, 2)  # A, B, and A's replacement
 
 
 def test_parse_errors_cross_the_process_boundary_as_parse_errors():
