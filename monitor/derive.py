@@ -19,9 +19,14 @@ def item_facts(item: Item) -> ItemFacts:
         canonical=canonical_url(item.link),
         digest=content_digest(item.title, item.summary, item.link),
         signature=title_signature(item.title).encode(),
-        fts=fts_text({"title": item.title, "summary": item.summary}),
         tags=json.dumps(list(item.tags), ensure_ascii=False),
     )
+
+
+def search_text(title: str, summary: str) -> str:
+    """An item's text in the full-text index (title and summary, tokenised). Not a fact the
+    workers ship: the index is built a step behind ingest (Store.index_pending), off the cycle."""
+    return fts_text({"title": title, "summary": summary})
 
 
 def with_facts(parsed: ParsedFeed) -> ParsedFeed:

@@ -67,7 +67,6 @@ class ItemFacts(NamedTuple):
     canonical: str  # canonical link (dedup.canonical_url)
     digest: str  # what the item says (dedup.content_digest): a change of it is an edit
     signature: str  # its headline's signature, encoded (dedup.TitleSignature.encode)
-    fts: str  # its full-text index text (title and summary tokenised)
     tags: str  # its tags as stored: a JSON list
 
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from .addresses import is_private_address
 from .config import Config, FeedConfig
-from .derive import facts_of, with_facts
+from .derive import facts_of, search_text, with_facts
 from .errors import FeedGone, FetchError, ParseError
 from .feedhealth import FeedHealth
 from .fetch import Fetcher
@@ -248,7 +248,7 @@ class Pipeline:
                     if self.updates.enabled and not baseline:
                         # Before the update: the reply's subject is the headline the alert went out with.
                         self.updates.edited(feed.name, story_id, stored["title"] or "", item, now)
-                    self.store.update_item(item_id, item, facts, now)
+                    self.store.update_item(item_id, item, facts, search_text(item.title, item.summary), now)
                     outcome.changed_items += 1
                 # The first poll records what exists without alerting on old news,
                 # except items published inside the backfill window.
@@ -307,7 +307,7 @@ class Pipeline:
         """Bring the full-text index (backtests read it) up to the stored items, yielding to
         polls and deliveries between its transactions. Returns how many items it indexed."""
         indexed = 0
-        for count in self.store.index_pending():
+        for count in self.store.index_pending(search_text):
             indexed += count
             await asyncio.sleep(0)
         return indexed

@@ -14,6 +14,7 @@ import click
 import httpx
 
 from .config import Config
+from .derive import search_text
 from .errors import FetchError, MonitorError
 from .logs import redact_url
 from .models import ParsedFeed, feed_label, stored_fields
@@ -94,7 +95,7 @@ def backtest(config: Config, rule_or_query: str, window: float, limit: int | Non
     try:
         since = time.time() - window
         own_titles = {s.name: s.title for s in store.feed_states()}
-        for _ in store.index_pending():  # what the daemon (or `run --once`) stored since it last indexed
+        for _ in store.index_pending(search_text):  # what was stored since the daemon last indexed
             pass
         for row in store.stored_items(since, compiled.fts_query()):
             feed = feeds.get(row["feed"])

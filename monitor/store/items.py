@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ..models import Item, ItemFacts
@@ -51,20 +51,23 @@ class ItemQueries:
     def _item_values(self, item: Item, facts: ItemFacts) -> tuple[Any, ...]:
         return (
             item.title, item.summary, item.author, facts.tags, item.link, facts.canonical, item.lang,
-            item.published.timestamp() if item.published else None, facts.digest, facts.fts,
+            item.published.timestamp() if item.published else None, facts.digest,
         )
 
-    def update_item(self, item_id: int, item: Item, facts: ItemFacts, now: float) -> None:
+    def update_item(self, item_id: int, item: Item, facts: ItemFacts, search_text: str, now: float) -> None:
+        """An edit. `search_text` (derive.search_text): an item already in the full-text index
+        is re-indexed at once, by trigger."""
         self.conn.execute(
             "UPDATE items SET title = ?, summary = ?, author = ?, tags = ?, link = ?, canonical_url = ?,"
             " lang = ?, published = coalesce(?, published), content_hash = ?, fts = ?, updated = ? WHERE id = ?",
-            (*self._item_values(item, facts), now, item_id),
+            (*self._item_values(item, facts), search_text, now, item_id),
         )
 
     def insert_item(self, feed: str, item: Item, facts: ItemFacts, story_id: int, now: float) -> int:
+        """A new item; its full-text index text (`fts`) is left NULL for index_pending."""
         cur = self.conn.execute(
             "INSERT INTO items (title, summary, author, tags, link, canonical_url, lang, published, content_hash,"
-            " fts, feed, key, story_id, first_seen, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " feed, key, story_id, first_seen, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (*self._item_values(item, facts), feed, item.key, story_id, now, now),
         )
         return int(cur.lastrowid)
@@ -118,7 +121,7 @@ class ItemQueries:
         never re-alerts, and the database stays bounded."""
         cur = self.conn.execute(
             "UPDATE items SET summary = '', author = '', tags = '[]', fts = ''"
-            " WHERE first_seen < ? AND (summary != '' OR fts != '')",
+            " WHERE first_seen < ? AND (summary != '' OR fts IS NOT '')",
             (before,),
         )
         self.conn.execute(
@@ -126,9 +129,11 @@ class ItemQueries:
         )
         return cur.rowcount
 
-    def index_pending(self, chunk: int = 2000) -> Iterator[int]:
+    def index_pending(self, search_text: Callable[[str, str], str], chunk: int = 1000) -> Iterator[int]:
         """Add the items stored since the last call to the full-text index, `chunk` items per
-        transaction; yields how many each transaction indexed (callers may pause between)."""
+        transaction, their text made by `search_text(title, summary)` (derive.search_text)
+        unless they have one (an edit, or pruned: ''). Yields how many each transaction
+        indexed: a caller may pause between them."""
         while True:
             with self.transaction():
                 (upto,) = self.conn.execute("SELECT indexed_upto FROM index_state").fetchone()
@@ -137,6 +142,12 @@ class ItemQueries:
                 ).fetchone()
                 if top is None:
                     return
+                texts = [
+                    (search_text(title or "", summary or ""), item_id) for item_id, title, summary in self.conn.execute(
+                        "SELECT id, title, summary FROM items WHERE id > ? AND id <= ? AND fts IS NULL", (upto, top)
+                    )
+                ]
+                self.conn.executemany("UPDATE items SET fts = ? WHERE id = ?", texts)  # above the mark: no trigger
                 cur = self.conn.execute(
                     "INSERT INTO items_fts (rowid, fts) SELECT id, fts FROM items WHERE id > ? AND id <= ?",
                     (upto, top),
@@ -202,10 +213,10 @@ class ItemQueries:
         sql = "SELECT i.* FROM items i"
         if fts_query:
             # The index runs a step behind ingest (index_pending): the items not in it yet are
-            # candidates too (the rule engine matches every candidate exactly), unless pruned.
+            # candidates too (the rule engine matches every candidate exactly), unless pruned ('').
             where.append(
-                "i.id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ? UNION ALL"
-                " SELECT id FROM items WHERE id > (SELECT indexed_upto FROM index_state) AND fts != '')"
+                "i.id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ? UNION ALL SELECT id FROM items"
+                " WHERE id > (SELECT indexed_upto FROM index_state) AND fts IS NOT '')"
             )
             params.append(fts_query)
         if where:

@@ -130,8 +130,10 @@ class SchemaMixin:
         by a trigger per insert: the index only serves backtests, and it was ~a quarter of the
         CPU of ingest. `index_state.indexed_upto`: every item with an id up to it is in
         items_fts, and no other. The triggers touch only those rows (an FTS5 'delete' of a row
-        never indexed corrupts the index); an item inserted below the mark (an id reused after
-        a delete) is indexed at once. Every older database had all its items indexed."""
+        never indexed corrupts the index). An item inserted below the mark (its id reused after
+        the newest item was deleted) lowers the mark below itself: SQLite gives a new row the
+        largest id plus one, so no item above the new mark is indexed. Every older database had
+        all its items indexed."""
         if self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'index_state'").fetchone():
             return
         self.conn.execute("CREATE TABLE index_state (indexed_upto INTEGER NOT NULL)")
@@ -141,7 +143,7 @@ class SchemaMixin:
         indexed = "(SELECT indexed_upto FROM index_state)"
         for sql in (
             f"CREATE TRIGGER items_ai AFTER INSERT ON items WHEN new.id <= {indexed} BEGIN"
-            " INSERT INTO items_fts (rowid, fts) VALUES (new.id, new.fts); END",
+            " UPDATE index_state SET indexed_upto = new.id - 1; END",
             f"CREATE TRIGGER items_ad AFTER DELETE ON items WHEN old.id <= {indexed} BEGIN"
             " INSERT INTO items_fts (items_fts, rowid, fts) VALUES ('delete', old.id, old.fts); END",
             f"CREATE TRIGGER items_au AFTER UPDATE OF fts ON items WHEN old.id <= {indexed} BEGIN"
