@@ -21,7 +21,11 @@ memory (the largest sum of PSS over the process tree, sampled every 20 ms; PSS c
 shared between processes once). "Warm" for a peer that only stores validators after its
 first run (newsboat) is its third run; the table says how many feeds answered 304.
 
-    .venv/bin/python bench/compare.py [N ...] [--tools monitor,newsboat,...]
+With `--pairs K`, K more cold runs of monitor and of the naive loop follow, alternating
+(monitor, naive, monitor, naive…): the speed of this VM drifts by 10-40% within an hour, and
+only runs side by side in time make a fair ratio. It prints each pair's ratio and the median.
+
+    .venv/bin/python bench/compare.py [N ...] [--tools monitor,newsboat,...] [--pairs K]
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -246,6 +251,25 @@ def bench_tool(name: str, exe: str, n: int, base: Path, served: Path, paths: lis
     return runs
 
 
+def cold_pairs(k: int, exes: dict[str, str], base: Path, served: Path, paths: list[str],
+               server: feeds.Server, scratch: Path) -> str:
+    """K alternating cold runs of monitor and the naive loop: each pair's walls and ratio."""
+    shutil.rmtree(served, ignore_errors=True)
+    shutil.copytree(base, served)
+    server.reload()
+    lines, ratios = ["", "cold, monitor and naive alternating:"], []
+    for i in range(k):
+        walls = {}
+        for name in ("monitor", "naive"):
+            tool = Tool(name, exes[name], scratch / f"pair-{i}-{name}", [server.url(p) for p in paths])
+            walls[name] = measure(tool.cmd, tool.work, server).wall
+        ratios.append(walls["naive"] / walls["monitor"])
+        lines.append(f"  pair {i + 1}: monitor {walls['monitor']:.2f} s, naive {walls['naive']:.2f} s: "
+                     f"{ratios[-1]:.2f}x")
+    lines.append(f"  median of {k}: {statistics.median(ratios):.2f}x")
+    return "\n".join(lines)
+
+
 def startup() -> Run:
     with tempfile.TemporaryDirectory() as tmp:
         config = monitor_config(Path(tmp), [])
@@ -297,6 +321,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("sizes", nargs="*", type=int, default=[100, 1000])
     ap.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset of " + ", ".join(TOOLS))
+    ap.add_argument("--pairs", type=int, default=0, metavar="K",
+                    help="then K alternating cold runs of monitor and the naive loop (needs both)")
     ap.add_argument("--identical", action="store_true",
                     help="byte-identical copies of the fixtures (items shared across feeds), as before 2026-11-26")
     args = ap.parse_args(argv)
@@ -333,9 +359,12 @@ def main(argv: list[str] | None = None) -> None:
                     except RuntimeError as exc:
                         skipped[name] = f"failed: {exc}"
                     print(f"  {name} done", file=sys.stderr, flush=True)
+                pairs = ""
+                if args.pairs and {"monitor", "naive"} <= set(results):
+                    pairs = cold_pairs(args.pairs, exes, scratch / "base", served, paths, server, scratch / f"pairs-{n}")
             finally:
                 server.close()
-            print(table(n, results, start, skipped))
+            print(table(n, results, start, skipped) + pairs)
             print()
 
 
