@@ -154,10 +154,11 @@ class ParserPool:
             self._dispatch()
 
     def _dispatch(self) -> None:
-        """Queued documents go to idle workers first, then one more behind each busy one."""
+        """Queued documents go to idle workers first, then one more behind each busy one;
+        never more to a worker than it parses before it is recycled."""
         for depth in range(1, DEPTH + 1):
             for worker in self._all:
-                while self._queue and len(worker.sent) < depth and worker.parses + len(worker.sent) < self.recycle_after:
+                while self._queue and len(worker.sent) < min(depth, self.recycle_after - worker.parses):
                     job = self._queue.popleft()
                     if job.answer.done():  # its caller was cancelled
                         continue
