@@ -8,6 +8,7 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +20,20 @@ from monitor.store import Store
 from storykit import desk
 
 WORDS = ["russia", "israel", "iran", "weather"]
+
+
+def _new_store(path: Path) -> Store:
+    """A store holding one story, which every test item belongs to."""
+    store = Store(path)
+    store.conn.execute("INSERT INTO stories (title, first_seen) VALUES ('s', 0)")
+    return store
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = _new_store(tmp_path / "m.db")
+    yield store
+    store.close()
 
 
 def _item(key: str, word: str) -> tuple[Item, object]:
@@ -64,8 +79,7 @@ OPS = st.lists(
 @given(OPS)
 def test_backtests_find_every_item_however_far_behind_the_index_is(ops):
     with tempfile.TemporaryDirectory() as folder:
-        store = Store(Path(folder) / "m.db")
-        store.conn.execute("INSERT INTO stories (title, first_seen) VALUES ('s', 0)")
+        store = _new_store(Path(folder) / "m.db")
         text: dict[str, str] = {}  # the model: key -> the one word its searchable text holds
         first_seen: dict[str, int] = {}
         for n, op in enumerate(ops):
@@ -106,9 +120,7 @@ def test_backtests_find_every_item_however_far_behind_the_index_is(ops):
         store.close()
 
 
-def test_new_items_wait_for_the_index_and_a_backtest_finds_them_meanwhile(tmp_path):
-    store = Store(tmp_path / "m.db")
-    store.conn.execute("INSERT INTO stories (title, first_seen) VALUES ('s', 0)")
+def test_new_items_wait_for_the_index_and_a_backtest_finds_them_meanwhile(store):
     with store.transaction():
         for n in range(5):
             store.insert_item("f", *_item(f"k{n}", "russia"), 1, 0.0)
@@ -118,12 +130,9 @@ def test_new_items_wait_for_the_index_and_a_backtest_finds_them_meanwhile(tmp_pa
     assert _candidates(store, "russia") == {"k0", "k1", "k2", "k3", "k4"}
     assert list(store.index_pending(search_text)) == []
     _check_integrity(store)
-    store.close()
 
 
-def test_a_pruned_item_is_no_candidate_whether_indexed_or_not(tmp_path):
-    store = Store(tmp_path / "m.db")
-    store.conn.execute("INSERT INTO stories (title, first_seen) VALUES ('s', 0)")
+def test_a_pruned_item_is_no_candidate_whether_indexed_or_not(store):
     with store.transaction():
         store.insert_item("f", *_item("indexed", "russia"), 1, 0.0)
     assert sum(store.index_pending(search_text)) == 1
@@ -132,12 +141,9 @@ def test_a_pruned_item_is_no_candidate_whether_indexed_or_not(tmp_path):
         store.insert_item("f", *_item("recent", "russia"), 1, 5.0)
         assert store.prune(1.0) == 2
     assert [i["key"] for i in store.stored_items(None, '"russia"')] == ["recent"]
-    store.close()
 
 
-def test_an_id_reused_below_the_mark_lowers_the_mark(tmp_path):
-    store = Store(tmp_path / "m.db")
-    store.conn.execute("INSERT INTO stories (title, first_seen) VALUES ('s', 0)")
+def test_an_id_reused_below_the_mark_lowers_the_mark(store):
     with store.transaction():
         store.insert_item("f", *_item("first", "weather"), 1, 0.0)
         store.insert_item("f", *_item("old", "russia"), 1, 0.0)
@@ -149,7 +155,6 @@ def test_an_id_reused_below_the_mark_lowers_the_mark(tmp_path):
     assert _candidates(store, "iran") == {"new"} and _indexed(store, "russia") == []
     assert sum(store.index_pending(search_text)) == 1 and _indexed(store, "iran") == ["new"]
     _check_integrity(store)
-    store.close()
 
 
 V5_TRIGGERS = [  # as schema 5 had them: every insert indexed at once
