@@ -17,9 +17,10 @@ feeds are reset to the same base documents, so every tool sees the same sequence
 
 Per run: wall time; CPU time (user+sys of the whole process tree: the bench makes itself a
 child subreaper, so grandchildren such as parser workers are reaped and counted); peak
-memory (the largest sum of PSS over the process tree, sampled every 250 ms; PSS counts pages
-shared between processes once; reading it costs ~9 ms of CPU per sample of a 4-process tree,
-so sampling every 20 ms, as before, took ~30% of one of the 2 cores from the tool measured). "Warm" for a peer that only stores validators after its
+memory (the largest sum of PSS over the process tree, sampled 10, 20, 40… ms apart up to
+every 250 ms; PSS counts pages shared between processes once; reading it costs ~9 ms of CPU
+per sample of a 4-process tree, so sampling every 20 ms, as before, took ~30% of one of the
+2 cores from the tool measured). "Warm" for a peer that only stores validators after its
 first run (newsboat) is its third run; the table says how many feeds answered 304.
 
 With `--pairs K`, K more cold runs of monitor and of the naive loop follow, alternating
@@ -107,10 +108,12 @@ def measure(cmd: list[str], cwd: Path, server: feeds.Server | None = None, env: 
     done = threading.Event()
 
     def sample() -> None:
+        wait = 0.01  # doubling up to PSS_EVERY: a run of 0.2 s still gets 5 samples
         while not done.is_set():
             total = sum(procs.pss_kb(p) for p in _tree(proc.pid, others))
             peak[0] = max(peak[0], total)
-            done.wait(PSS_EVERY)
+            done.wait(wait)
+            wait = min(2 * wait, PSS_EVERY)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
