@@ -23,6 +23,8 @@ per sample of a 4-process tree, so sampling every 20 ms, as before, took ~30% of
 2 cores from the tool measured). "Warm" for a peer that only stores validators after its
 first run (newsboat) is its third run; the table says how many feeds answered 304.
 
+A speed probe (a fixed pure-Python loop) runs before and after each N, printed under its table.
+
 With `--pairs K`, K more cold runs of monitor and of the naive loop follow, alternating
 (monitor, naive, monitor, naive…): the speed of this VM drifts by 10-40% within an hour, and
 only runs side by side in time make a fair ratio. It prints each pair's ratio and the median.
@@ -276,6 +278,16 @@ def cold_pairs(k: int, exes: dict[str, str], base: Path, served: Path, paths: li
     return "\n".join(lines)
 
 
+PROBE = "import time\nt = time.perf_counter()\ns = 0\nfor i in range(5_000_000):\n    s += i * i\nprint(time.perf_counter() - t)"
+
+
+def speed_probe() -> float:
+    """Seconds of a fixed pure-Python loop: this VM's speed drifts by up to ~35% within
+    minutes, and the probe printed beside a table says how fast the machine was."""
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True).stdout
+    return float(out)
+
+
 def startup() -> Run:
     with tempfile.TemporaryDirectory() as tmp:
         config = monitor_config(Path(tmp), [])
@@ -350,6 +362,7 @@ def main(argv: list[str] | None = None) -> None:
     for n in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
             scratch = Path(tmp)
+            probe_before = speed_probe()
             paths = feeds.write_feeds(scratch / "base", n, args.identical)
             served = scratch / "served"
             shutil.copytree(scratch / "base", served)
@@ -371,6 +384,7 @@ def main(argv: list[str] | None = None) -> None:
             finally:
                 server.close()
             print(table(n, results, start, skipped) + pairs)
+            print(f"speed probe (a 5M-iteration Python loop): {probe_before:.2f} s before, {speed_probe():.2f} s after")
             print()
 
 
