@@ -278,7 +278,14 @@ def cold_pairs(k: int, exes: dict[str, str], base: Path, served: Path, paths: li
     return "\n".join(lines)
 
 
-PROBE = "import time\nt = time.perf_counter()\ns = 0\nfor i in range(5_000_000):\n    s += i * i\nprint(time.perf_counter() - t)"
+PROBE = """
+import time
+t = time.perf_counter()
+s = 0
+for i in range(5_000_000):
+    s += i * i
+print(time.perf_counter() - t)
+"""
 
 
 def speed_probe() -> float:
@@ -380,7 +387,8 @@ def main(argv: list[str] | None = None) -> None:
                     print(f"  {name} done", file=sys.stderr, flush=True)
                 pairs = ""
                 if args.pairs and {"monitor", "naive"} <= set(results):
-                    pairs = cold_pairs(args.pairs, exes, scratch / "base", served, paths, server, scratch / f"pairs-{n}")
+                    pairs = cold_pairs(args.pairs, exes, scratch / "base", served, paths, server,
+                                       scratch / f"pairs-{n}")
             finally:
                 server.close()
             print(table(n, results, start, skipped) + pairs)
