@@ -186,6 +186,8 @@ class ParserPool:
                 self._dispatch()
         except (asyncio.IncompleteReadError, ConnectionError):
             self._replace(worker, f"the parser process died (exit code {worker.process.exitcode})")
+        except Exception as exc:  # an answer that cannot be read: fail its document, not the pool
+            self._replace(worker, f"the parser's answer could not be read: {type(exc).__name__}: {exc}"[:500])
 
     def _overran(self, worker: _Worker) -> None:
         self._replace(

@@ -174,3 +174,30 @@ def test_the_workers_fast_full_text_index_text_equals_the_documents_on_every_fix
             assert fts_text(values) == Document.build(values).fts_text(), (path.name, i.key)
             compared += 1
     assert compared > 2000
+
+
+def test_an_answer_that_cannot_be_read_fails_its_document_and_the_pool_carries_on(monkeypatch):
+    import monitor.parsepool as parsepool
+
+    body = (FEEDS / "wsj_world-news_2021-10-17.xml").read_bytes()
+    real_loads, calls = parsepool.pickle.loads, []
+
+    def loads_failing_once(data):
+        value = real_loads(data)
+        if isinstance(value, tuple) and value[:1] == ("ok",) and not calls:  # the first answer only
+            calls.append(value)
+            raise ValueError("truncated")
+        return value
+
+    monkeypatch.setattr(parsepool.pickle, "loads", loads_failing_once)
+
+    async def go():
+        pool = ParserPool(workers=1)
+        try:
+            with pytest.raises(ParseError, match="answer could not be read: ValueError: truncated"):
+                await pool.parse(body)
+            return await pool.parse(body)
+        finally:
+            pool.close()
+
+    assert run(go()) == parse_feed(body)
