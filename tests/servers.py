@@ -107,6 +107,8 @@ class WebhookReceiver:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
+                if len(body) < length:
+                    return  # the sender was cut off mid-request (killed): nothing was delivered
                 receiver.attempts += 1
                 if receiver.attempts <= receiver.fail_first:
                     self.send_response(500)
