@@ -88,3 +88,39 @@ def test_a_database_from_a_newer_monitor_is_refused_with_advice(tmp_path, run_cl
     assert result.returncode == 1
     assert f"written by a newer monitor (schema {SCHEMA_VERSION + 1}" in result.stderr
     assert "copy made before the upgrade" in result.stderr
+
+
+def test_version_6_story_index_gains_the_feed_and_candidates_probe_it_once(tmp_path):
+    path = tmp_path / "v6.db"
+    store = Store(path)
+    store.conn.execute("DROP INDEX items_story_feed")
+    store.conn.execute("CREATE INDEX items_story ON items(story_id)")
+    store.conn.execute("PRAGMA user_version=6")
+    for key, feed in (("a", "tass"), ("b", "haaretz")):
+        item = Item(key=key, title="Israel relayed to Russia its dissatisfaction", summary="", link=f"https://x.org/{key}")
+        facts = item_facts(item)
+        with store.transaction():
+            story = store.story_by_url(facts.canonical) or store.new_story(
+                "", item.title, None, ["israel", "relayed", "russia", "dissatisfaction"], 1000.0
+            )
+            store.insert_item(feed, item, facts, story, 1000.0)
+    store.close()
+
+    store = Store(path)
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    indexes = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "items_story_feed" in indexes and "items_story" not in indexes
+    terms = ["israel", "relayed", "russia", "dissatisfaction"]
+    # A story is a candidate for every feed but those it has an item from (a feed's own items never merge).
+    assert [c[0] for c in store.story_candidates(terms, "reuters", 1000.0, 3600.0)] == [1, 2]
+    assert [c[0] for c in store.story_candidates(terms, "tass", 1000.0, 3600.0)] == [2]
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    store.story_candidates(terms, "tass", 1000.0, 3600.0)
+    store.conn.set_trace_callback(None)
+    plan = " | ".join(
+        r[-1] for r in store.conn.execute("EXPLAIN QUERY PLAN " + statements[-1])  # parameters expanded
+    )
+    assert "USING COVERING INDEX items_story_feed (story_id=? AND feed=?)" in plan, plan
+    store.close()
+    assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)

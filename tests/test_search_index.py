@@ -16,7 +16,7 @@ from monitor.daemon import Daemon
 from monitor.derive import item_facts, search_text
 from monitor.models import Item
 from monitor.service import Service
-from monitor.store import Store
+from monitor.store import SCHEMA_VERSION, Store
 from storykit import desk
 
 WORDS = ["russia", "israel", "iran", "weather"]
@@ -184,7 +184,7 @@ def test_a_version_5_database_keeps_its_index_and_indexes_what_comes_after_a_ste
     store.close()
 
     store = Store(path)
-    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 6
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert _mark(store) == 2 and _indexed(store, "russia") == ["a"]
     with store.transaction():
         store.insert_item("f", *_item("c", "russia"), 1, 0.0)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from ..errors import MonitorError
 
-SCHEMA_VERSION = 6  # 2: outbox columns (dead letters, age-out, flood folding, batches); 3: desk (issue 9);
-# 4: leaner indexes (see _migrate_lean_indexes); 5: stories.signature; 6: the index a step behind
+SCHEMA_VERSION = 7  # 2: outbox columns (dead letters, age-out, flood folding, batches); 3: desk (issue 9);
+# 4: leaner indexes (see _migrate_lean_indexes); 5: stories.signature; 6: the index a step behind;
+# 7: items(story_id, feed) replaces items(story_id)
 
 # The full-text index only narrows a backtest: every candidate is then matched exactly by the
 # rule engine. So it keeps neither token positions nor document sizes (no phrase, NEAR or bm25
@@ -90,7 +91,10 @@ class SchemaMixin:
                 "CREATE UNIQUE INDEX IF NOT EXISTS stories_url ON stories(canonical_url)",
                 "CREATE UNIQUE INDEX IF NOT EXISTS items_feed_key ON items(feed, key)",
                 "CREATE INDEX IF NOT EXISTS items_canonical ON items(canonical_url)",
-                "CREATE INDEX IF NOT EXISTS items_story ON items(story_id)",
+                # v7: with the feed, so "has this story an item from this feed?" (asked of every
+                # headline candidate) is one index probe, not a read of each of the story's items.
+                "CREATE INDEX IF NOT EXISTS items_story_feed ON items(story_id, feed)",
+                "DROP INDEX IF EXISTS items_story",  # up to v6: items_story_feed covers it
                 "CREATE INDEX IF NOT EXISTS items_first_seen ON items(first_seen)",
                 # Covering, and by date: counting a headline's shared terms reads only the
                 # postings inside the matching window, never the table.
