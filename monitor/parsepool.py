@@ -26,6 +26,8 @@ from .derive import with_facts
 from .errors import MonitorError, ParseError
 from .models import ParsedFeed
 
+WORKER_NICENESS = 5  # added to the parent's
+
 
 def _serve(conn: multiprocessing.connection.Connection) -> None:
     """Worker loop: (body, url, content_type) in, ("ok", ParsedFeed) or ("error", message) out."""
@@ -33,6 +35,12 @@ def _serve(conn: multiprocessing.connection.Connection) -> None:
     # when it has a pool, and feedparser + lxml cost ~30 ms of its start-up.
     from .parse import parse_feed
 
+    try:
+        # Below the event loop, which fetches and stores what they parse: when the two cores
+        # are short, the loop (the one process every feed passes through) goes first.
+        os.nice(WORKER_NICENESS)
+    except OSError:
+        pass
     while True:
         try:
             request = conn.recv()

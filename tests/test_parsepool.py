@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
 
 from monitor.errors import ParseError
 from monitor.parse import parse_feed
-from monitor.parsepool import ParserPool
+from monitor.parsepool import WORKER_NICENESS, ParserPool
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 
@@ -33,6 +34,20 @@ def test_worker_parse_equals_in_process_parse():
     body = (FEEDS / "jpost_homepage_2023-02-27.xml").read_bytes()
 
     assert parse_in_pool(body) == parse_feed(body)
+
+
+def test_workers_run_below_the_event_loop_priority():
+    body = (FEEDS / "jpost_homepage_2023-02-27.xml").read_bytes()
+
+    async def go():
+        pool = ParserPool(workers=2)
+        try:
+            await pool.parse(body)
+            return [os.getpriority(os.PRIO_PROCESS, w.process.pid) for w in pool._all]
+        finally:
+            pool.close()
+
+    assert run(go()) == [min(os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS, 19)] * 2
 
 
 def test_overrunning_parse_is_killed_and_the_pool_carries_on():
