@@ -70,6 +70,7 @@ async def run_once(pipeline: Pipeline, on_polled: Callable[[PollOutcome], None] 
             on_polled(outcome)
         return outcome
 
+    pipeline.expect_parsing()
     outcomes = await asyncio.gather(*(poll(f) for f in pipeline.enabled_feeds()))
     delivery = await pipeline.deliver_due()
     pipeline.prune()
@@ -164,6 +165,7 @@ class Daemon:
         self._scheduler = scheduler
         n = len(self.pipeline.enabled_feeds())
         log.info("monitor started: %d feeds, %d rules", n, len(self.pipeline.config.rules))
+        self.pipeline.expect_parsing()
         await self.dispatch()
         self.service.started()
         try:
@@ -199,7 +201,9 @@ def open_pipeline(config: Config) -> Iterator[Pipeline]:
         timeout=settings.timeout,
     )
     try:
-        yield Pipeline(config, store, fetcher, Notifier(config.channels), parser=parsers.parse)
+        yield Pipeline(
+            config, store, fetcher, Notifier(config.channels), parser=parsers.parse, start_parser=parsers.start
+        )
     finally:
         parsers.close()
         store.close()

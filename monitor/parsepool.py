@@ -139,9 +139,15 @@ class ParserPool:
         self._starting: asyncio.Task | None = None
         self._replacing: set[asyncio.Task] = set()
 
-    async def parse(self, body: bytes, url: str = "", content_type: str = "") -> ParsedFeed:
+    def start(self) -> None:
+        """Start the workers (in the background, on the running loop) if they are not yet:
+        the first parse does, or a caller that knows parses are coming, earlier."""
         if self._starting is None:
             self._starting = asyncio.create_task(self._add_workers(self.size))
+
+    async def parse(self, body: bytes, url: str = "", content_type: str = "") -> ParsedFeed:
+        self.start()
+        assert self._starting is not None
         await asyncio.shield(self._starting)
         job = _Job((body, url, content_type), asyncio.get_running_loop().create_future())
         self._queue.append(job)

@@ -58,6 +58,7 @@ class Pipeline:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         parser: Parser | None = None,
+        start_parser: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -67,6 +68,7 @@ class Pipeline:
         self.schedule = Schedule.from_settings(config.settings, rng)
         self.stories = StoryMatcher(store, config.dedup.title_similarity, config.dedup.window)
         self.parser = parser or parse_in_thread
+        self.start_parser = start_parser  # starts the parser's workers ahead of its first parse
         # Feeds between the start of their fetch and the end of their parse. Fetching outruns
         # parsing (loopback: 1,000 feeds fetched in ~3 s, parsed in ~20 s), and every body
         # fetched ahead waited in memory: ~100 MB of the main process at 1,000 feeds cold. Twice
@@ -93,6 +95,13 @@ class Pipeline:
 
     def enabled_feeds(self) -> list[FeedConfig]:
         return [f for f in self.config.feeds if f.enabled]
+
+    def expect_parsing(self) -> None:
+        """Before a round of polls: a feed never read is sure to need a parse, so start the
+        parser's workers now, alongside the first fetches, rather than after the first body
+        (a cold cycle waited ~0.15 s for them). A round that only hears 304s starts none."""
+        if self.start_parser and self.store.any_never_read(f.name for f in self.enabled_feeds()):
+            self.start_parser()
 
     def _warn_fast_remote_polling(self) -> None:
         """Once per start: polling someone else's server more than once a minute is rude."""

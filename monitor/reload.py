@@ -45,7 +45,7 @@ def build_pipeline(old: Pipeline, config: Config) -> Pipeline:
     """A pipeline for `config` on the old one's store, fetcher, parser pool, clock and rng."""
     return Pipeline(
         config, old.store, old.fetcher, Notifier(config.channels),
-        clock=old.clock, rng=old.schedule.rng, parser=old.parser,
+        clock=old.clock, rng=old.schedule.rng, parser=old.parser, start_parser=old.start_parser,
     )
 
 

@@ -122,3 +122,37 @@ def test_a_broken_feed_is_reported_and_the_others_still_work(tmp_path, feed_serv
     # A gone feed is not polled again.
     cycle(config)
     assert feed_server.statuses("/gone") == [410]
+
+
+def test_parser_workers_start_before_a_never_read_feed_is_fetched_and_not_for_a_round_of_304s(
+    tmp_path, feed_server, webhook, fixture_bytes
+):
+    url = feed_server.serve("/toi.xml", fixture_bytes("story/toi_v1.xml"))
+    config = load_config(make_config(tmp_path, {"toi": url}, webhook.apprise_url), env={})
+
+    async def go(round_):
+        with open_pipeline(config) as pipeline:
+            pool = pipeline.start_parser.__self__  # the ParserPool behind the pipeline's parser
+            try:
+                return await round_(pipeline, pool)
+            finally:
+                await pipeline.fetcher.client.aclose()
+
+    async def first(pipeline, pool):
+        fetch, started_at_fetch = pipeline.fetcher.fetch, []
+
+        async def noting_fetch(*args):
+            started_at_fetch.append(pool._starting is not None)
+            return await fetch(*args)
+
+        pipeline.fetcher.fetch = noting_fetch
+        summary = await run_once(pipeline)
+        return started_at_fetch, summary.outcomes[0].status, pool.spawned
+
+    async def again(pipeline, pool):
+        summary = await run_once(pipeline)
+        return summary.outcomes[0].status, pool._starting is None
+
+    assert asyncio.run(go(first)) == ([True], "ok", 2)
+    assert asyncio.run(go(again)) == ("not-modified", True)  # a cron run that hears 304s forks no parser
+    assert feed_server.statuses("/toi.xml") == [200, 304]

@@ -57,6 +57,12 @@ class FeedQueries:
         ).fetchall()
         return [r[0] for r in rows if r[0] in wanted]
 
+    def any_never_read(self, names: Iterable[str]) -> bool:
+        """Has any of these feeds never had a document read (nothing stored of one)?"""
+        return self.conn.execute(
+            f"SELECT 1 FROM feeds WHERE body_hash IS NULL AND name {IN_LIST} LIMIT 1", (json_list(names),)
+        ).fetchone() is not None
+
     def record_poll(
         self,
         name: str,
