@@ -42,7 +42,7 @@ class Store(SchemaMixin, FeedQueries, ItemQueries, OutboxQueries, DeskQueries):
         conn.execute("PRAGMA synchronous=NORMAL")
         # The commit that takes the WAL past this many pages copies it into the database file
         # (two fsyncs). SQLite's default, 1,000 pages (4 MB), did so every ~14 feeds of a cold
-        # cycle: ~40% of its commit time. A page changed again before the copy is copied once.
+        # cycle: about half of its commit time. A page changed again before the copy is copied once.
         conn.execute("PRAGMA wal_autocheckpoint=4000")
         conn.execute("PRAGMA foreign_keys=ON")
         self.conn = conn
