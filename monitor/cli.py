@@ -96,7 +96,7 @@ def run(ctx: Context, once: bool, log_format: str, log_level: str | None) -> Non
 
                     await Daemon(pipeline, Service(on_config=apply_logging)).run()
             finally:
-                await pipeline.fetcher.client.aclose()
+                await pipeline.fetcher.aclose()
 
     asyncio.run(main())
 

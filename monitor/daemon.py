@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from .config import Config
-from .fetch import Fetcher, make_client
+from .fetch import Fetcher, make_transport
 from .models import PollOutcome
 from .notify import Notifier
 from .parsepool import ParserPool
@@ -188,13 +188,14 @@ class Daemon:
 
 @contextmanager
 def open_pipeline(config: Config) -> Iterator[Pipeline]:
-    """Assemble the real parts for a config: store, HTTP client, notifier."""
+    """Assemble the real parts for a config: store, HTTP transport, parser pool, notifier."""
     settings = config.settings
     store = Store(settings.database)
-    client = make_client(settings.user_agent, settings.connect_timeout)
     parsers = ParserPool(settings.parse_workers, settings.parse_timeout)
     fetcher = Fetcher(
-        client,
+        make_transport(),
+        user_agent=settings.user_agent,
+        connect_timeout=settings.connect_timeout,
         concurrency=settings.concurrency,
         per_host=settings.per_host,
         max_bytes=settings.max_bytes,

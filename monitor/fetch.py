@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import time
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -51,23 +53,30 @@ def parse_max_age(cache_control: str | None) -> float | None:
 
 
 class Fetcher:
-    """Fetches feeds through one shared `httpx.AsyncClient` (passed in).
+    """Fetches feeds through one shared httpx transport (passed in: `make_transport`).
 
-    The client must be created with follow_redirects=False: redirects are followed
-    here so that permanent moves can be told apart from temporary ones.
+    Requests go to the transport itself, not through an `httpx.AsyncClient`: of a client
+    this needs nothing (redirects are followed here, so that permanent moves can be told
+    apart from temporary ones; feeds get no cookies back; no auth), and its machinery was
+    ~10% of each request's CPU (cookie jar, auth and redirect flows, request merging).
     """
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        transport: httpx.AsyncBaseTransport,
         *,
+        user_agent: str,
+        connect_timeout: float = 10.0,
         concurrency: int = 10,
         per_host: int = 2,
         max_bytes: int = 10 * 1024 * 1024,
         timeout: float = 30.0,
         resolver: Resolver = system_resolver,
     ) -> None:
-        self.client = client
+        self.transport = transport
+        self.user_agent = user_agent
+        # Per connect and per read/write (httpcore's); `timeout` bounds the whole exchange.
+        self._timeouts = httpx.Timeout(30.0, connect=connect_timeout).as_dict()
         self.resolver = resolver
         self.max_bytes = max_bytes
         self.timeout = timeout
@@ -90,8 +99,11 @@ class Fetcher:
             except httpx.HTTPError as exc:
                 raise FetchError(_describe(exc)) from None
 
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
     async def _fetch(self, url: str, etag: str | None, last_modified: str | None) -> FetchResult:
-        headers = {"Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING}
+        headers = {"User-Agent": self.user_agent, "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING}
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
@@ -99,8 +111,7 @@ class Fetcher:
         current, seen, all_permanent = url, {url}, True
         origin_private: bool | None = None
         for _ in range(MAX_REDIRECTS + 1):
-            self.client.cookies.clear()  # feeds get no cookies back
-            async with self.client.stream("GET", current, headers=headers) as response:
+            async with self._get(current, headers) as response:
                 status = response.status_code
                 if status in (301, 302, 303, 307, 308) and "location" in response.headers:
                     target = urljoin(current, response.headers["location"])
@@ -150,6 +161,16 @@ class Fetcher:
                 )
         raise FetchError(f"more than {MAX_REDIRECTS} redirects")
 
+    @contextlib.asynccontextmanager
+    async def _get(self, url: str, headers: dict[str, str]) -> AsyncIterator[httpx.Response]:
+        request = httpx.Request("GET", url, headers=headers, extensions={"timeout": self._timeouts})
+        response = await self.transport.handle_async_request(request)
+        response.request = request
+        try:
+            yield response
+        finally:
+            await response.aclose()  # gives the connection back to the pool
+
     async def _read_capped(self, response: httpx.Response) -> bytes:
         # Counted after decompression, so a gzip bomb stops at the cap.
         chunks, total = [], 0
@@ -176,13 +197,10 @@ def _describe(exc: httpx.HTTPError) -> str:
     return f"{words}: {detail}" if detail and detail not in words else words
 
 
-def make_client(user_agent: str, connect_timeout: float = 10.0) -> httpx.AsyncClient:
-    # trust_env=False: no proxy or netrc credentials picked up behind the operator's back.
-    """The one client the daemon uses: no cookies kept, redirects handled by Fetcher."""
-    return httpx.AsyncClient(
-        headers={"User-Agent": user_agent},
-        follow_redirects=False,
-        timeout=httpx.Timeout(30.0, connect=connect_timeout),
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-        trust_env=False,
+def make_transport() -> httpx.AsyncHTTPTransport:
+    """The one connection pool the daemon uses (TLS verified against certifi's roots).
+    trust_env=False: no certificate settings picked up from the environment behind the
+    operator's back (and a transport uses no proxy or netrc credentials at all)."""
+    return httpx.AsyncHTTPTransport(
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20), trust_env=False
     )

@@ -2,7 +2,7 @@
 
 A reload swaps the Pipeline (rules compiled again, a new Notifier for the
 channels, feeds synced into the store) but keeps the parts that hold live state:
-the Store (one SQLite connection) and the Fetcher with its HTTP client and
+the Store (one SQLite connection) and the Fetcher with its HTTP transport and
 connection pools. Polls already running finish with the pipeline they started
 with. Settings those parts were built from cannot change without a restart; a
 reload says so instead of silently ignoring them.
@@ -22,7 +22,7 @@ from .pipeline import Pipeline
 
 log = logging.getLogger("monitor.reload")
 
-# Settings baked into the Store, the Fetcher / HTTP client or the HTTP endpoint at start.
+# Settings baked into the Store, the Fetcher / HTTP transport or the HTTP endpoint at start.
 RESTART_SETTINGS = (
     "database", "concurrency", "per_host", "timeout", "connect_timeout", "max_bytes", "user_agent",
     "parse_workers", "parse_timeout", "http",

@@ -7,7 +7,7 @@ import email.utils
 from pathlib import Path
 
 from monitor.config import load_config
-from monitor.fetch import Fetcher, make_client
+from monitor.fetch import Fetcher, make_transport
 from monitor.notify import Notifier
 from monitor.parse import parse_feed
 from monitor.pipeline import Pipeline
@@ -61,12 +61,12 @@ class Rig:
 
     def poll(self, feed: str):
         async def go():
-            client = make_client(self.config.settings.user_agent)
-            self.pipeline.fetcher = Fetcher(client, max_bytes=1 << 20, timeout=10.0)
+            fetcher = Fetcher(make_transport(), user_agent=self.config.settings.user_agent, max_bytes=1 << 20, timeout=10.0)
+            self.pipeline.fetcher = fetcher
             try:
                 return await self.pipeline.poll(self.config.feed(feed))
             finally:
-                await client.aclose()
+                await fetcher.aclose()
 
         return asyncio.run(go())
 

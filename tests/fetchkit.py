@@ -7,7 +7,7 @@ from pathlib import Path
 
 from monitor.addresses import system_resolver
 from monitor.config import load_config
-from monitor.fetch import Fetcher, make_client
+from monitor.fetch import Fetcher, make_transport
 from monitor.notify import Notifier
 from monitor.pipeline import Pipeline
 from monitor.store import Store
@@ -40,16 +40,15 @@ def poll(path: Path, feed: str, clock: Clock | None = None, resolver=system_reso
     clock = clock or Clock()
 
     async def go():
-        client = make_client(config.settings.user_agent)
         store = Store(config.settings.database)
-        fetcher = Fetcher(client, max_bytes=config.settings.max_bytes, timeout=config.settings.timeout,
-                          resolver=resolver)
+        fetcher = Fetcher(make_transport(), user_agent=config.settings.user_agent, max_bytes=config.settings.max_bytes,
+                          timeout=config.settings.timeout, resolver=resolver)
         try:
             pipeline = Pipeline(config, store, fetcher, Notifier(config.channels), clock=clock, parser=parser)
             outcome = await pipeline.poll(config.feed(feed))
             return outcome, store.feed_state(feed)
         finally:
-            await client.aclose()
+            await fetcher.aclose()
             store.close()
 
     return asyncio.run(go())

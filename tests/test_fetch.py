@@ -165,6 +165,20 @@ def test_temporary_redirect_is_followed_but_never_persisted(tmp_path, feed_serve
     assert state.adopted_url is None and state.redirect_target is None
 
 
+def test_requests_name_monitor_ask_for_feeds_and_carry_no_cookie_back(tmp_path, feed_server):
+    new = feed_server.serve("/new", FEED)
+    feed_server.handlers["/old"] = respond(302, b"", {"Location": new, "Set-Cookie": "session=abc; Path=/"})
+    path = config_file(tmp_path, {"f": feed_server.url("/old")}, monitor='user_agent = "monitor-test/1 (+ops@example.org)"')
+    outcome, _ = poll(path, "f")
+    assert outcome.status == "ok"
+    [(_, status, headers)] = [entry for entry in feed_server.log if entry[0] == "/new"]
+    assert status == 200 and "cookie" not in headers
+    assert headers["user-agent"] == "monitor-test/1 (+ops@example.org)"
+    assert headers["accept"].startswith("application/rss+xml, application/atom+xml")
+    assert headers["accept-encoding"] == "gzip, deflate"
+    assert headers["host"] == f"127.0.0.1:{feed_server.port}"
+
+
 def test_redirect_loops_and_long_chains_are_errors(tmp_path, feed_server):
     feed_server.handlers["/a"] = respond(301, b"", {"Location": "/b"})
     feed_server.handlers["/b"] = respond(302, b"", {"Location": "/a"})
@@ -310,7 +324,7 @@ def test_a_slow_feed_does_not_hold_up_the_others(tmp_path, feed_server):
                 await run_once(pipeline)
                 return {s.name: s.last_poll for s in pipeline.store.feed_states()}
             finally:
-                await pipeline.fetcher.client.aclose()
+                await pipeline.fetcher.aclose()
 
     last = asyncio.run(go())
     assert last["fast"] < last["slow"]  # fast was done while slow was still on its way

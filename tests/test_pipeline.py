@@ -33,7 +33,7 @@ def cycle(config_path: Path):
             try:
                 return await run_once(pipeline)
             finally:
-                await pipeline.fetcher.client.aclose()
+                await pipeline.fetcher.aclose()
 
     return asyncio.run(go())
 
@@ -136,7 +136,7 @@ def test_parser_workers_start_before_a_never_read_feed_is_fetched_and_not_for_a_
             try:
                 return await round_(pipeline, pool)
             finally:
-                await pipeline.fetcher.client.aclose()
+                await pipeline.fetcher.aclose()
 
     async def first(pipeline, pool):
         fetch, started_at_fetch = pipeline.fetcher.fetch, []
