@@ -139,16 +139,15 @@ class ParserPool:
         self._starting: asyncio.Task | None = None
         self._replacing: set[asyncio.Task] = set()
 
-    def start(self) -> None:
+    def start(self) -> asyncio.Task:
         """Start the workers (in the background, on the running loop) if they are not yet:
         the first parse does, or a caller that knows parses are coming, earlier."""
         if self._starting is None:
             self._starting = asyncio.create_task(self._add_workers(self.size))
+        return self._starting
 
     async def parse(self, body: bytes, url: str = "", content_type: str = "") -> ParsedFeed:
-        self.start()
-        assert self._starting is not None
-        await asyncio.shield(self._starting)
+        await asyncio.shield(self.start())
         job = _Job((body, url, content_type), asyncio.get_running_loop().create_future())
         self._queue.append(job)
         self._dispatch()
