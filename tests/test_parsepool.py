@@ -42,7 +42,7 @@ def test_workers_run_below_the_event_loop_priority():
     async def go():
         pool = ParserPool(workers=2)
         try:
-            await pool.parse(body)
+            await asyncio.gather(pool.parse(body), pool.parse(body))  # one to each: both have begun serving
             return [os.getpriority(os.PRIO_PROCESS, w.process.pid) for w in pool._all]
         finally:
             pool.close()
