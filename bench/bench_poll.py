@@ -19,7 +19,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import feedparser  # noqa: E402
-
 from servers import FeedServer  # noqa: E402
 
 FEEDS = ROOT / "tests" / "fixtures" / "feeds"
@@ -75,22 +74,33 @@ def bench(n: int, server: FeedServer, docs: list[bytes]) -> dict[str, float]:
     for url in urls:
         feedparser.parse(url)
     naive = time.perf_counter() - start
-    return {"n": n, "cold": cold[0], "cold_cpu": cold[1], "warm": warm[0], "warm_cpu": warm[1],
-            "startup": startup[0], "naive": naive}
+    return {
+        "n": n,
+        "cold": cold[0],
+        "cold_cpu": cold[1],
+        "warm": warm[0],
+        "warm_cpu": warm[1],
+        "startup": startup[0],
+        "naive": naive,
+    }
 
 
 def main(sizes: list[int]) -> None:
     docs = fixture_docs()
     server = FeedServer()
     print(f"poll cycle: {len(docs)} distinct real feeds (20-100 items) served on 127.0.0.1")
-    print(f"{'N':>6} {'cold s':>8} {'feeds/s':>8} {'warm s':>8} {'feeds/s':>8} {'warm-start':>10} "
-          f"{'startup':>8} {'naive s':>8} {'cold vs naive':>13}")
+    print(
+        f"{'N':>6} {'cold s':>8} {'feeds/s':>8} {'warm s':>8} {'feeds/s':>8} {'warm-start':>10} "
+        f"{'startup':>8} {'naive s':>8} {'cold vs naive':>13}"
+    )
     try:
         for n in sizes:
             r = bench(n, server, docs)
             warm_net = max(r["warm"] - r["startup"], 1e-6)
-            print(f"{n:>6} {r['cold']:>8.2f} {n / r['cold']:>8.0f} {r['warm']:>8.2f} {n / r['warm']:>8.0f} "
-                  f"{n / warm_net:>10.0f} {r['startup']:>8.2f} {r['naive']:>8.2f} {r['naive'] / r['cold']:>12.1f}x")
+            print(
+                f"{n:>6} {r['cold']:>8.2f} {n / r['cold']:>8.0f} {r['warm']:>8.2f} {n / r['warm']:>8.0f} "
+                f"{n / warm_net:>10.0f} {r['startup']:>8.2f} {r['naive']:>8.2f} {r['naive'] / r['cold']:>12.1f}x"
+            )
             print(f"{'':>6} cpu: cold {r['cold_cpu']:.2f}s, warm {r['warm_cpu']:.2f}s")
     finally:
         server.close()

@@ -13,6 +13,7 @@ import argparse
 import collections
 import gc
 import html
+import itertools
 import random
 import re
 import sys
@@ -67,7 +68,7 @@ def make_rules(items: list[tuple[str, str]], n: int, rng: random.Random) -> dict
     for title, _ in items:
         toks = [t.text for t in tokenize(title)]
         counts.update(toks)
-        bigrams.extend(f"{a} {b}" for a, b in zip(toks, toks[1:]) if len(a) > 3 and len(b) > 3)
+        bigrams.extend(f"{a} {b}" for a, b in itertools.pairwise(toks) if len(a) > 3 and len(b) > 3)
     words = sorted(w for w, c in counts.items() if len(w) >= 4 and c >= 2 and not w.isdigit())
 
     def term() -> str:
@@ -152,10 +153,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     step = 250
     for lo in range(0, len(docs), step):
         t0 = clock()
-        indexed.extend(rs.match(d) for d in docs[lo:lo + step])
+        indexed.extend(rs.match(d) for d in docs[lo : lo + step])
         t_indexed += clock() - t0
         t0 = clock()
-        naive.extend(naive_match(d) for d in docs_naive[lo:lo + step])
+        naive.extend(naive_match(d) for d in docs_naive[lo : lo + step])
         t_naive += clock() - t0
 
     gc.unfreeze()
@@ -175,14 +176,18 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "indexed_incl_build_items_per_s": n_items / (t_indexed + t_build),
         "naive_incl_build_items_per_s": n_items / (t_naive + t_build),
     }
-    print(f"{n_items} items ({len(base)} distinct from fixtures), {len(rules)} rules, {n_alerts} alerts "
-          f"(identical both ways); compile {t_compile * 1000:.0f} ms")
+    print(
+        f"{n_items} items ({len(base)} distinct from fixtures), {len(rules)} rules, {n_alerts} alerts "
+        f"(identical both ways); compile {t_compile * 1000:.0f} ms"
+    )
     print(f"Document.build     : {res['build_items_per_s']:>10,.0f} items/s")
     print(f"indexed (RuleSet)  : {res['indexed_items_per_s']:>10,.0f} items/s")
     print(f"naive (every rule) : {res['naive_items_per_s']:>10,.0f} items/s")
     print(f"ratio              : {res['ratio']:>10.1f}x   (target >= 20x)")
-    print(f"with Document.build: indexed {res['indexed_incl_build_items_per_s']:,.0f} items/s, "
-          f"naive {res['naive_incl_build_items_per_s']:,.0f} items/s")
+    print(
+        f"with Document.build: indexed {res['indexed_incl_build_items_per_s']:,.0f} items/s, "
+        f"naive {res['naive_incl_build_items_per_s']:,.0f} items/s"
+    )
     return res
 
 

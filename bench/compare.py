@@ -51,8 +51,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import feeds  # noqa: E402
-import procs  # noqa: E402
+import feeds
+import procs
 
 ROOT = Path(__file__).resolve().parent.parent
 PEERS_VENV = ROOT / "bench" / ".peers-venv"
@@ -105,8 +105,9 @@ def measure(cmd: list[str], cwd: Path, server: feeds.Server | None = None, env: 
     peak = [0]
     others = set(procs.children().get(os.getpid(), []))  # the feed server, say
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, **(env or {})})
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **(env or {})}
+    )
     done = threading.Event()
 
     def sample() -> None:
@@ -137,7 +138,9 @@ def measure(cmd: list[str], cwd: Path, server: feeds.Server | None = None, env: 
             time.sleep(0.01)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd))} exited {proc.returncode}:\n{(err or out)[-1500:].decode(errors='replace')}")
+        raise RuntimeError(
+            f"{' '.join(map(str, cmd))} exited {proc.returncode}:\n{(err or out)[-1500:].decode(errors='replace')}"
+        )
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     full, not_modified = server.stats() if server else (0, 0)
     return Run(wall, cpu, peak[0] / 1024, not_modified, full)
@@ -213,8 +216,12 @@ class Tool:
         self.warmups = 1  # validators are stored from its second run on
 
     def _setup_rss2email(self) -> None:
-        subprocess.run([self.exe, "-c", "r2e.cfg", "-d", "r2e.json", "new", "bench@example.org"],
-                       cwd=self.work, capture_output=True, check=True)
+        subprocess.run(
+            [self.exe, "-c", "r2e.cfg", "-d", "r2e.json", "new", "bench@example.org"],
+            cwd=self.work,
+            capture_output=True,
+            check=True,
+        )
         (self.work / "Maildir" / "INBOX").mkdir(parents=True)
         for sub in ("cur", "new", "tmp"):
             (self.work / "Maildir" / "INBOX" / sub).mkdir()
@@ -228,10 +235,12 @@ class Tool:
 
     def _setup_feed2exec(self) -> None:
         mail = self.work / "mail"
-        (self.work / "f.ini").write_text("".join(
-            f"[feed-{i}]\nurl = {u}\noutput = feed2exec.plugins.maildir\nmailbox = {mail}\n\n"
-            for i, u in enumerate(self.urls)
-        ))
+        (self.work / "f.ini").write_text(
+            "".join(
+                f"[feed-{i}]\nurl = {u}\noutput = feed2exec.plugins.maildir\nmailbox = {mail}\n\n"
+                for i, u in enumerate(self.urls)
+            )
+        )
         self.cmd = [self.exe, "--config", "f.ini", "--database", "f.db", "fetch", "--parallel"]
         self.warmups = 0
 
@@ -241,8 +250,9 @@ class Tool:
         self.warmups = 0
 
 
-def bench_tool(name: str, exe: str, n: int, base: Path, served: Path, paths: list[str],
-               server: feeds.Server, scratch: Path) -> dict[str, Run]:
+def bench_tool(
+    name: str, exe: str, n: int, base: Path, served: Path, paths: list[str], server: feeds.Server, scratch: Path
+) -> dict[str, Run]:
     shutil.rmtree(served, ignore_errors=True)
     shutil.copytree(base, served)
     server.reload()
@@ -259,8 +269,9 @@ def bench_tool(name: str, exe: str, n: int, base: Path, served: Path, paths: lis
     return runs
 
 
-def cold_pairs(k: int, exes: dict[str, str], base: Path, served: Path, paths: list[str],
-               server: feeds.Server, scratch: Path) -> str:
+def cold_pairs(
+    k: int, exes: dict[str, str], base: Path, served: Path, paths: list[str], server: feeds.Server, scratch: Path
+) -> str:
     """K alternating cold runs of monitor and the naive loop: each pair's walls and ratio."""
     shutil.rmtree(served, ignore_errors=True)
     shutil.copytree(base, served)
@@ -272,8 +283,9 @@ def cold_pairs(k: int, exes: dict[str, str], base: Path, served: Path, paths: li
             tool = Tool(name, exes[name], scratch / f"pair-{i}-{name}", [server.url(p) for p in paths])
             walls[name] = measure(tool.cmd, tool.work, server).wall
         ratios.append(walls["naive"] / walls["monitor"])
-        lines.append(f"  pair {i + 1}: monitor {walls['monitor']:.2f} s, naive {walls['naive']:.2f} s: "
-                     f"{ratios[-1]:.2f}x")
+        lines.append(
+            f"  pair {i + 1}: monitor {walls['monitor']:.2f} s, naive {walls['naive']:.2f} s: {ratios[-1]:.2f}x"
+        )
     lines.append(f"  median of {k}: {statistics.median(ratios):.2f}x")
     return "\n".join(lines)
 
@@ -312,8 +324,10 @@ def machine() -> str:
     except OSError:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}")
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
 
 
 def table(n: int, results: dict[str, dict[str, Run]], start: Run, skipped: dict[str, str]) -> str:
@@ -328,15 +342,18 @@ def table(n: int, results: dict[str, dict[str, Run]], start: Run, skipped: dict[
         for kind, r in runs.items():
             mine = ours.get(kind) or (ours.get("cold") if name == "naive" else None)
             ratio = f"{r.wall / mine.wall:.2f}" if mine and name != "monitor" else ""
-            lines.append(f"| {name} | {kind} | {r.wall:.2f} | {r.cpu:.2f} | {r.mem_mb:.0f} | "
-                         f"{r.not_modified}/{n} | {ratio} |")
+            lines.append(
+                f"| {name} | {kind} | {r.wall:.2f} | {r.cpu:.2f} | {r.mem_mb:.0f} | {r.not_modified}/{n} | {ratio} |"
+            )
     if "warm" in ours:
         net = ours["warm"].wall - start.wall
         # At a small N the difference is within the noise of either figure.
         excluded = f"{n / net:.0f} feeds/s" if net > 0.05 else "too small to tell"
         lines.append("")
-        lines.append(f"monitor start-up (no feeds): {start.wall:.2f} s wall, {start.cpu:.2f} s CPU; "
-                     f"warm all-304: {n / ours['warm'].wall:.0f} feeds/s, {excluded} start-up excluded")
+        lines.append(
+            f"monitor start-up (no feeds): {start.wall:.2f} s wall, {start.cpu:.2f} s CPU; "
+            f"warm all-304: {n / ours['warm'].wall:.0f} feeds/s, {excluded} start-up excluded"
+        )
     for name, why in skipped.items():
         lines.append(f"{name}: {why}")
     return "\n".join(lines)
@@ -346,10 +363,18 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("sizes", nargs="*", type=int, default=[100, 1000])
     ap.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset of " + ", ".join(TOOLS))
-    ap.add_argument("--pairs", type=int, default=0, metavar="K",
-                    help="then K alternating cold runs of monitor and the naive loop (needs both)")
-    ap.add_argument("--identical", action="store_true",
-                    help="byte-identical copies of the fixtures (items shared across feeds), as before 2026-11-26")
+    ap.add_argument(
+        "--pairs",
+        type=int,
+        default=0,
+        metavar="K",
+        help="then K alternating cold runs of monitor and the naive loop (needs both)",
+    )
+    ap.add_argument(
+        "--identical",
+        action="store_true",
+        help="byte-identical copies of the fixtures (items shared across feeds), as before 2026-11-26",
+    )
     args = ap.parse_args(argv)
     wanted = [t for t in args.tools.split(",") if t]
     # Users' Pythons write .pyc files; without them every start-up recompiles monitor (~0.1 s).
@@ -363,8 +388,14 @@ def main(argv: list[str] | None = None) -> None:
         else:
             exes[name] = found
     print(machine())
-    print("feeds: " + ("byte-identical copies of the fixtures" if args.identical
-                       else "fixtures with ids and links unique to each copy (distinct outlets)"))
+    print(
+        "feeds: "
+        + (
+            "byte-identical copies of the fixtures"
+            if args.identical
+            else "fixtures with ids and links unique to each copy (distinct outlets)"
+        )
+    )
     start = startup() if "monitor" in wanted else Run(0, 0, 0)
     for n in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
@@ -380,15 +411,17 @@ def main(argv: list[str] | None = None) -> None:
                     if name not in exes:
                         continue
                     try:
-                        results[name] = bench_tool(name, exes[name], n, scratch / "base", served, paths, server,
-                                                   scratch / f"run-{n}")
+                        results[name] = bench_tool(
+                            name, exes[name], n, scratch / "base", served, paths, server, scratch / f"run-{n}"
+                        )
                     except RuntimeError as exc:
                         skipped[name] = f"failed: {exc}"
                     print(f"  {name} done", file=sys.stderr, flush=True)
                 pairs = ""
                 if args.pairs and {"monitor", "naive"} <= set(results):
-                    pairs = cold_pairs(args.pairs, exes, scratch / "base", served, paths, server,
-                                       scratch / f"pairs-{n}")
+                    pairs = cold_pairs(
+                        args.pairs, exes, scratch / "base", served, paths, server, scratch / f"pairs-{n}"
+                    )
             finally:
                 server.close()
             print(table(n, results, start, skipped) + pairs)

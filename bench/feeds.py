@@ -58,6 +58,7 @@ def distinct(body: bytes, copy: int) -> bytes:
     copy's stories by URL, a shortcut no real set of feeds offers)."""
     if copy == 0:
         return body
+
     def new_url(value: bytes) -> bytes:
         return _tagged(value, b"c%d" % copy)
 
@@ -72,7 +73,9 @@ def distinct(body: bytes, copy: int) -> bytes:
 
 _ITEM = re.compile(rb"<(item|entry)\b.*?</\1\s*>", re.S)
 # The value of an id or link, keeping any CDATA around it.
-_FIELD = re.compile(rb"(<(?:guid|id|link)\b[^>]*>\s*(?:<!\[CDATA\[)?\s*)([^<\]]+?)(\s*(?:\]\]>)?\s*</(?:guid|id|link)>)")
+_FIELD = re.compile(
+    rb"(<(?:guid|id|link)\b[^>]*>\s*(?:<!\[CDATA\[)?\s*)([^<\]]+?)(\s*(?:\]\]>)?\s*</(?:guid|id|link)>)"
+)
 _HREF = re.compile(rb'(<link\b[^>]*\bhref="|\brdf:about=")([^"]+)(")')
 _TITLE = re.compile(rb"(<title\b[^>]*>)(\s*(?:<!\[CDATA\[)?)")
 
@@ -94,7 +97,7 @@ def add_item(body: bytes, generation: int) -> bytes:
     item = _FIELD.sub(lambda f: f.group(1) + new_url(f.group(2)) + f.group(3), item)
     item = _HREF.sub(lambda f: f.group(1) + new_url(f.group(2)) + f.group(3), item)
     item = _TITLE.sub(lambda f: f.group(1) + f.group(2) + b"Breaking %d: " % generation, item, count=1)
-    return body[: m.start()] + item + body[m.start():]
+    return body[: m.start()] + item + body[m.start() :]
 
 
 def _add_json_item(body: bytes, tag: bytes, generation: int) -> bytes:
@@ -127,7 +130,8 @@ class Server:
     def __init__(self, folder: Path) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, str(Path(__file__).with_name("feedserver.py")), str(folder)],
-            stdout=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         line = self.proc.stdout.readline()
         if not line.startswith("PORT "):

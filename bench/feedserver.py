@@ -75,7 +75,7 @@ class Handler(asyncio.Protocol):
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
                 return
-            raw, self.buffer = self.buffer[:end], self.buffer[end + 4:]
+            raw, self.buffer = self.buffer[:end], self.buffer[end + 4 :]
             lines = raw.split(b"\r\n")
             parts = lines[0].split()
             if len(parts) < 3:

@@ -32,8 +32,10 @@ def rss(items: list[tuple[str, str]]) -> bytes:
         f"<pubDate>{email.utils.formatdate(usegmt=True)}</pubDate><description>{title}.</description></item>"
         for guid, title in items
     )
-    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>latency</title>'
-            f"<link>https://example.org/</link><description>bench</description>{entries}</channel></rss>").encode()
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>latency</title>'
+        f"<link>https://example.org/</link><description>bench</description>{entries}</channel></rss>"
+    ).encode()
 
 
 def wait_for(predicate, timeout: float, step: float = 0.02) -> bool:
@@ -62,8 +64,13 @@ def main(argv: list[str] | None = None) -> None:
             f'[channels.hook]\nurls = ["{hook.apprise_url}"]\n',
             encoding="utf-8",
         )
-        proc = subprocess.Popen([str(MONITOR), "--config", str(config), "run"], cwd=tmp,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [str(MONITOR), "--config", str(config), "run"],
+            cwd=tmp,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         latencies = []
         try:
             if not wait_for(lambda: feeds.statuses("/feed.xml"), 30):
@@ -74,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
                 items.insert(0, (f"new-{n}", f"Israel and Russia at odds, round {n}"))
                 feeds.serve("/feed.xml", rss(items))
                 t0 = time.monotonic()
-                if not wait_for(lambda: len(hook.received) > before, args.interval + 30):
+                if not wait_for(lambda before=before: len(hook.received) > before, args.interval + 30):
                     raise SystemExit(f"round {n}: no webhook within {args.interval + 30:g} s")
                 latencies.append(time.monotonic() - t0)
                 print(f"round {n}: {latencies[-1]:.2f} s", flush=True)
@@ -88,8 +95,10 @@ def main(argv: list[str] | None = None) -> None:
                 proc.kill()
             feeds.close()
             hook.close()
-    print(f"interval {args.interval:g} s: alert latency median {statistics.median(latencies):.2f} s, "
-          f"max {max(latencies):.2f} s (goal: at most {args.interval + 2:g} s)")
+    print(
+        f"interval {args.interval:g} s: alert latency median {statistics.median(latencies):.2f} s, "
+        f"max {max(latencies):.2f} s (goal: at most {args.interval + 2:g} s)"
+    )
 
 
 if __name__ == "__main__":

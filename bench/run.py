@@ -7,9 +7,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_poll  # noqa: E402
-import bench_rules  # noqa: E402
-import compare  # noqa: E402
+import bench_poll
+import bench_rules
+import compare
 
 
 def main() -> None:

@@ -28,8 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import feeds  # noqa: E402
-import procs  # noqa: E402
+import feeds
+import procs
 
 MONITOR = Path(sys.executable).parent / "monitor"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -89,8 +89,9 @@ def main(argv: list[str] | None = None) -> None:
         server = feeds.Server(work / "served")
         cfg = config(work, [server.url(p) for p in paths], args.interval)
         log = (work / "daemon.log").open("w")
-        proc = subprocess.Popen([str(MONITOR), "--config", str(cfg), "run"], cwd=work,
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(MONITOR), "--config", str(cfg), "run"], cwd=work, stdout=log, stderr=subprocess.STDOUT
+        )
         try:
             run(proc, server, paths, work / "served", args)
         finally:
@@ -98,8 +99,11 @@ def main(argv: list[str] | None = None) -> None:
             proc.wait(60)
             server.close()
             log.close()
-            errors = [line for line in (work / "daemon.log").read_text().splitlines()
-                      if " ERROR " in line or "Traceback" in line]
+            errors = [
+                line
+                for line in (work / "daemon.log").read_text().splitlines()
+                if " ERROR " in line or "Traceback" in line
+            ]
             print(f"daemon exited {proc.returncode}; {len(errors)} error lines in its log")
             for line in errors[:5]:
                 print("  " + line)
@@ -138,19 +142,26 @@ def run(proc: subprocess.Popen, server: feeds.Server, paths: list[str], served: 
         full, not_modified = server.stats()
         used = cpu - cpu_prev
         history.append((used, mem, peak))
-        print(f"| {cycle} | {used:.2f} | {100 * used / (now - t_prev):.2f} | {mem:.0f} | {peak:.0f} | "
-              f"{full} | {not_modified} |", flush=True)
+        print(
+            f"| {cycle} | {used:.2f} | {100 * used / (now - t_prev):.2f} | {mem:.0f} | {peak:.0f} | "
+            f"{full} | {not_modified} |",
+            flush=True,
+        )
         cpu_prev, t_prev = cpu, now
     # Settled: skip the first interval after the cold cycle.
     window = max(1, round(args.measure * 60 / args.interval))
-    measured = history[1:1 + window] or history
+    measured = history[1 : 1 + window] or history
     share = 100 * sum(c for c, _, _ in measured) / (len(measured) * args.interval)
-    print(f"\nCPU over {len(measured)} intervals ({len(measured) * args.interval / 60:.0f} min) after settling: "
-          f"{share:.2f}% of one core (goal < 5%)")
+    print(
+        f"\nCPU over {len(measured)} intervals ({len(measured) * args.interval / 60:.0f} min) after settling: "
+        f"{share:.2f}% of one core (goal < 5%)"
+    )
     if history:
         ends = [m for _, m, _ in history]
-        print(f"PSS at the end of each interval: first {ends[0]:.0f} MB, last {ends[-1]:.0f} MB, "
-              f"max {max(p for _, _, p in history):.0f} MB (goal < 150 MB, flat)")
+        print(
+            f"PSS at the end of each interval: first {ends[0]:.0f} MB, last {ends[-1]:.0f} MB, "
+            f"max {max(p for _, _, p in history):.0f} MB (goal < 150 MB, flat)"
+        )
 
 
 if __name__ == "__main__":

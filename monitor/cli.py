@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +47,13 @@ pass_ctx = click.make_pass_decorator(Context)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", metavar="PATH", envvar="MONITOR_CONFIG",
-              help="Config file (default: $MONITOR_CONFIG, ./config.toml, ~/.config/monitor/config.toml).")
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    envvar="MONITOR_CONFIG",
+    help="Config file (default: $MONITOR_CONFIG, ./config.toml, ~/.config/monitor/config.toml).",
+)
 @click.version_option(package_name="monitor")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None) -> None:
@@ -58,15 +63,26 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
 @cli.command()
 @click.option("--once", is_flag=True, help="Poll every enabled feed once, deliver, print a summary and exit.")
-@click.option("--log-format", type=click.Choice(["human", "json"]), default="human", show_default=True,
-              envvar="MONITOR_LOG_FORMAT", help="json: one JSON object per line (journald, log shippers).")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None,
-              envvar="MONITOR_LOG_LEVEL", help="Overrides [monitor] log_level.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["human", "json"]),
+    default="human",
+    show_default=True,
+    envvar="MONITOR_LOG_FORMAT",
+    help="json: one JSON object per line (journald, log shippers).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default=None,
+    envvar="MONITOR_LOG_LEVEL",
+    help="Overrides [monitor] log_level.",
+)
 @pass_ctx
 def run(ctx: Context, once: bool, log_format: str, log_level: str | None) -> None:
     """Run the daemon (or one cycle with --once)."""
-    from .daemon import Daemon, open_pipeline, run_once
     from .logs import setup_logging
+    from .runtime.daemon import Daemon, open_pipeline, run_once
 
     config = ctx.config()
     secrets: set[str] = set()
@@ -92,7 +108,7 @@ def run(ctx: Context, once: bool, log_format: str, log_level: str | None) -> Non
                     for line in summary.lines():
                         click.echo(line)
                 else:
-                    from .service import Service
+                    from .runtime.supervisor import Service
 
                     await Daemon(pipeline, Service(on_config=apply_logging)).run()
             finally:
@@ -105,8 +121,8 @@ def run(ctx: Context, once: bool, log_format: str, log_level: str | None) -> Non
 @pass_ctx
 def check(ctx: Context) -> None:
     """Validate the config and every rule; exit 2 listing every problem."""
+    from .delivery.channels import Notifier
     from .errors import ConfigError
-    from .notify import Notifier
 
     config = ctx.config()
     problems = Notifier(config.channels).validate()
@@ -203,8 +219,10 @@ def feeds(ctx: Context, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     for r in rows:
-        status = r["disabled_reason"] and f"disabled: {r['disabled_reason']}" or r["last_error"] or (
-            f"HTTP {r['last_status']}" if r["last_status"] else "never polled"
+        status = (
+            (r["disabled_reason"] and f"disabled: {r['disabled_reason']}")
+            or r["last_error"]
+            or (f"HTTP {r['last_status']}" if r["last_status"] else "never polled")
         )
         click.echo(
             f"{r['name']:<24} {'on ' if r['enabled'] else 'off'} {r['health'] or '-':<8} {status:<32.32} "
@@ -214,7 +232,9 @@ def feeds(ctx: Context, as_json: bool) -> None:
         if r["health"] not in (None, "ok"):
             # Since when, and why: the same words the health channel was sent.
             for n, line in enumerate((r["health_detail"] or "").splitlines()):
-                click.echo(f"{'':<28}{r['health'] + ' since ' + _short(r['health_since']) + ': ' if not n else ''}{line}")
+                click.echo(
+                    f"{'':<28}{r['health'] + ' since ' + _short(r['health_since']) + ': ' if not n else ''}{line}"
+                )
         elif r["adopted_url"]:
             click.echo(f"{'':<28}moved permanently: now polling {r['adopted_url']}; update url in the config")
 
@@ -260,14 +280,15 @@ def import_opml(ctx: Context, file: str, dry_run: bool, as_json: bool) -> None:
         for o in outlines:
             advance(o.title or o.url)
     if plan.added and not dry_run:
-        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d")
         text = opml.add_feeds_to_toml(
             config.path.read_text(encoding="utf-8"), plan.added, f"imported from {Path(file).name} on {stamp}"
         )
         _write_checked_config(config.path, text)
     if as_json:
-        click.echo(json.dumps({"added": plan.added, "skipped": plan.skipped, "dry_run": dry_run}, indent=2,
-                              ensure_ascii=False))
+        click.echo(
+            json.dumps({"added": plan.added, "skipped": plan.skipped, "dry_run": dry_run}, indent=2, ensure_ascii=False)
+        )
         return
     verb = "would add" if dry_run else "added"
     for f in plan.added:
@@ -281,7 +302,9 @@ def import_opml(ctx: Context, file: str, dry_run: bool, as_json: bool) -> None:
         err=True,
     )
     if plan.added and not dry_run:
-        click.echo("a running daemon picks them up on reload: systemctl reload monitor (or kill -HUP its pid)", err=True)
+        click.echo(
+            "a running daemon picks them up on reload: systemctl reload monitor (or kill -HUP its pid)", err=True
+        )
 
 
 def _write_checked_config(path: Path, text: str) -> None:
@@ -302,12 +325,18 @@ def _write_checked_config(path: Path, text: str) -> None:
 
 
 @cli.command("export-opml")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
-              help="Write to this file instead of standard output.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default="-",
+    help="Write to this file instead of standard output.",
+)
 @pass_ctx
 def export_opml(ctx: Context, output: str) -> None:
     """Write the configured feeds as OPML 2.0 (tags become categories)."""
-    from .opml import export_opml as render, raw_feed_urls
+    from .opml import export_opml as render
+    from .opml import raw_feed_urls
 
     config = ctx.config()
     text = render(config, raw_feed_urls(config.path))
@@ -319,16 +348,22 @@ def export_opml(ctx: Context, output: str) -> None:
 
 
 @cli.command()
-@click.option("--retry", "retry_ids", metavar="ID", type=int, multiple=True,
-              help="Send this pending or dead delivery now (repeatable).")
+@click.option(
+    "--retry",
+    "retry_ids",
+    metavar="ID",
+    type=int,
+    multiple=True,
+    help="Send this pending or dead delivery now (repeatable).",
+)
 @click.option("--retry-dead", is_flag=True, help="Send every dead letter again now.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per delivery.")
 @pass_ctx
 def outbox(ctx: Context, retry_ids: tuple[int, ...], retry_dead: bool, as_json: bool) -> None:
     """Pending and dead deliveries with their last error; --retry ID / --retry-dead send them again."""
+    from .delivery.channels import Notifier
+    from .delivery.outbox import Outbox, outbox_rows
     from .errors import NotFound
-    from .notify import Notifier
-    from .outbox import Outbox, outbox_rows
     from .store import Store
 
     config = ctx.config()
@@ -342,8 +377,10 @@ def outbox(ctx: Context, retry_ids: tuple[int, ...], retry_dead: bool, as_json: 
             if not rows:
                 click.echo("the outbox is empty: every alert was delivered")
             for r in rows:
-                click.echo(f"#{r['id']:<6} {r['state']:<14} {r['channel']:<12} attempts={r['attempts']:<3} "
-                           f"[{r['rule']}] {r['title']}")
+                click.echo(
+                    f"#{r['id']:<6} {r['state']:<14} {r['channel']:<12} attempts={r['attempts']:<3} "
+                    f"[{r['rule']}] {r['title']}"
+                )
                 if r["last_error"]:
                     click.echo(f"        last error: {r['last_error']}")
             return
@@ -356,12 +393,18 @@ def outbox(ctx: Context, retry_ids: tuple[int, ...], retry_dead: bool, as_json: 
         if already:
             raise UsageError(f"delivery #{already[0]} was already sent; only pending or dead ones can be retried")
 
-        report, status = asyncio.run(Outbox(store, Notifier(config.channels), config.channels,
-                                            config.delivery).retry(ids))
+        report, status = asyncio.run(
+            Outbox(store, Notifier(config.channels), config.channels, config.delivery).retry(ids)
+        )
         result = [{"id": i, "status": status.get(i)} for i in ids]
         if as_json:
-            click.echo(json.dumps({"sent": report.sent, "failed": report.failed, "deliveries": result,
-                                   "errors": report.errors}, indent=2, ensure_ascii=False))
+            click.echo(
+                json.dumps(
+                    {"sent": report.sent, "failed": report.failed, "deliveries": result, "errors": report.errors},
+                    indent=2,
+                    ensure_ascii=False,
+                )
+            )
         else:
             click.echo(f"{report.sent} sent, {report.failed} failed (kept for retry)" if ids else "nothing to retry")
             for error in dict.fromkeys(report.errors):
@@ -377,10 +420,10 @@ def outbox(ctx: Context, retry_ids: tuple[int, ...], retry_dead: bool, as_json: 
 @pass_ctx
 def notify_test(ctx: Context, channel: str) -> None:
     """Send a realistic sample alert through CHANNEL; exit 1 if a destination fails."""
+    from .delivery.channels import Notifier
+    from .delivery.outbox import send_sample
     from .errors import NotFound
     from .logs import setup_logging
-    from .notify import Notifier
-    from .outbox import send_sample
 
     config = ctx.config()
     setup_logging("warning", config.secrets)
@@ -389,15 +432,19 @@ def notify_test(ctx: Context, channel: str) -> None:
         known = ", ".join(sorted(config.channels)) or "none defined"
         raise NotFound(f'no channel "{channel}"; channels: {known}')
     if not ch.enabled:
-        raise MonitorError(f'channel "{channel}" is disabled: {ch.disabled_reason}',
-                           hint="export the variable (or put it in the service's EnvironmentFile)")
+        raise MonitorError(
+            f'channel "{channel}" is disabled: {ch.disabled_reason}',
+            hint="export the variable (or put it in the service's EnvironmentFile)",
+        )
     failed = 0
     for n, error in send_sample(Notifier(config.channels), channel):
         failed += error is not None
         click.echo(f"{channel} destination #{n}: {'sent' if error is None else 'FAILED: ' + error}")
     if failed:
-        raise MonitorError(f'{failed} destination(s) of channel "{channel}" failed',
-                           hint="check the URL and that the destination is reachable; `monitor check` validates URLs")
+        raise MonitorError(
+            f'{failed} destination(s) of channel "{channel}" failed',
+            hint="check the URL and that the destination is reachable; `monitor check` validates URLs",
+        )
 
 
 def _short(value: Any) -> str:
@@ -405,7 +452,7 @@ def _short(value: Any) -> str:
         return "-"
     if isinstance(value, str):
         value = datetime.fromisoformat(value).timestamp()
-    return datetime.fromtimestamp(value, tz=timezone.utc).strftime("%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(value, tz=UTC).strftime("%m-%d %H:%M:%S")
 
 
 def main(argv: list[str] | None = None) -> None:

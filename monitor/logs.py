@@ -6,8 +6,8 @@ import json
 import logging
 import re
 import sys
-from datetime import datetime, timezone
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
@@ -85,7 +85,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -116,8 +116,10 @@ def setup_logging(level: str = "info", secrets: Iterable[str] = (), stream=None,
     handler = logging.StreamHandler(stream or sys.stderr)
     handler._monitor = True  # type: ignore[attr-defined]
     redact = RedactFilter(secrets)
-    inner = JsonFormatter() if fmt == "json" else logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"
+    inner = (
+        JsonFormatter()
+        if fmt == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
     )
     handler.setFormatter(_RedactingFormatter(inner, redact))
     handler.addFilter(redact)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
 from datetime import datetime
+from typing import Any, NamedTuple
 
 
 def searchable_fields(
@@ -13,8 +13,13 @@ def searchable_fields(
 ) -> dict[str, str]:
     """The fields a rule searches (RULES.md §1), all plain text."""
     return {
-        "title": title or "", "summary": summary or "", "author": author or "", "tag": " ; ".join(tags),
-        "feed": feed, "url": url or "", "lang": lang or "",
+        "title": title or "",
+        "summary": summary or "",
+        "author": author or "",
+        "tag": " ; ".join(tags),
+        "feed": feed,
+        "url": url or "",
+        "lang": lang or "",
     }
 
 

@@ -13,7 +13,7 @@ import tomllib
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -51,8 +51,10 @@ def read_opml(data: bytes, source: str = "OPML") -> list[Outline]:
     except ET.ParseError as exc:
         raise MonitorError(f"{source}: not valid XML: {exc}", hint="export the feed list again as OPML") from None
     if root.tag.lower() != "opml":
-        raise MonitorError(f"{source}: not an OPML file (the root element is <{root.tag}>)",
-                           hint="export the subscriptions from your reader as OPML")
+        raise MonitorError(
+            f"{source}: not an OPML file (the root element is <{root.tag}>)",
+            hint="export the subscriptions from your reader as OPML",
+        )
     body = next((child for child in root if child.tag.lower() == "body"), None)
     if body is None:
         raise MonitorError(f"{source}: the OPML file has no <body>", hint="export the feed list again as OPML")
@@ -189,8 +191,15 @@ def raw_feed_urls(path: Path) -> dict[str, str]:
     """Feed URLs as written in the file, ${VAR}s unexpanded: an export must not leak secrets."""
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     feeds = data.get("feeds", [])
-    return {f["name"]: f["url"] for f in feeds if isinstance(f, dict) and isinstance(f.get("name"), str)
-            and isinstance(f.get("url"), str)} if isinstance(feeds, list) else {}
+    return (
+        {
+            f["name"]: f["url"]
+            for f in feeds
+            if isinstance(f, dict) and isinstance(f.get("name"), str) and isinstance(f.get("url"), str)
+        }
+        if isinstance(feeds, list)
+        else {}
+    )
 
 
 def export_opml(config: Config, raw_urls: dict[str, str] | None = None, now: datetime | None = None) -> str:
@@ -198,11 +207,16 @@ def export_opml(config: Config, raw_urls: dict[str, str] | None = None, now: dat
     root = ET.Element("opml", version="2.0")
     head = ET.SubElement(root, "head")
     ET.SubElement(head, "title").text = f"monitor feeds ({config.path.name})"
-    ET.SubElement(head, "dateCreated").text = format_datetime(now or datetime.now(timezone.utc), usegmt=True)
+    ET.SubElement(head, "dateCreated").text = format_datetime(now or datetime.now(UTC), usegmt=True)
     ET.SubElement(head, "docs").text = "https://opml.org/spec2.opml"
     body = ET.SubElement(root, "body")
     for feed in config.feeds:
-        attrs = {"type": "rss", "text": feed.title or feed.name, "title": feed.title or feed.name, "xmlUrl": (raw_urls or {}).get(feed.name, feed.url)}
+        attrs = {
+            "type": "rss",
+            "text": feed.title or feed.name,
+            "title": feed.title or feed.name,
+            "xmlUrl": (raw_urls or {}).get(feed.name, feed.url),
+        }
         if feed.tags:
             attrs["category"] = ",".join(f"/{t}" for t in feed.tags)
         if not feed.enabled:

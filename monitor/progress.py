@@ -22,13 +22,18 @@ def progress(description: str, total: int, stream: TextIO | None = None) -> Iter
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     except ImportError:  # rich is optional: `pip install 'monitor[pretty]'`
-        Progress = None  # noqa: N806
+        Progress = None
     if Progress is None:
         yield lambda label: None
         return
     bar = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("[dim]{task.fields[last]}"), console=Console(file=stream), transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("[dim]{task.fields[last]}"),
+        console=Console(file=stream),
+        transient=True,
     )
     with bar:
         task = bar.add_task(description, total=total, last="")

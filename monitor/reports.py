@@ -6,7 +6,7 @@ Plain dicts, ready for `--json`; cli.py only formats them.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +14,10 @@ import click
 import httpx
 
 from .config import Config
-from .derive import search_text
 from .errors import FetchError, MonitorError
 from .logs import redact_url
 from .models import ParsedFeed, feed_label, stored_fields
+from .parsing.facts import search_text
 from .rules import CompiledQuery, Document, compile_query
 from .store import Store
 
@@ -37,14 +37,14 @@ def load_source(source: str) -> tuple[str, ParsedFeed]:
             body, ctype = Path(source).read_bytes(), ""
         except OSError as exc:
             raise MonitorError(f"cannot read: {exc.strerror or exc}") from None
-    from .parse import parse_feed  # start-up: only commands that read a feed need feedparser
+    from .parsing.feed import parse_feed  # start-up: only commands that read a feed need feedparser
 
     parsed = parse_feed(body, source, ctype)
     return parsed.title or source, parsed
 
 
 def _iso(ts: float | None) -> str | None:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat() if ts else None
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat() if ts else None
 
 
 def match_items(compiled: CompiledQuery, label: str, parsed: ParsedFeed) -> list[dict[str, Any]]:
@@ -107,7 +107,9 @@ def backtest(config: Config, rule_or_query: str, window: float, limit: int | Non
                 continue
             hits.append(
                 {
-                    "title": row["title"], "link": row["link"], "feed": row["feed"],
+                    "title": row["title"],
+                    "link": row["link"],
+                    "feed": row["feed"],
                     "published": _iso(row["published"] or row["first_seen"]),
                     "terms": list(m.terms),
                     "occurrences": [[o.field, o.start, o.end] for o in m.occurrences],
@@ -132,7 +134,10 @@ def feed_rows(config: Config) -> list[dict[str, Any]]:
         s = states.get(feed.name)
         rows.append(
             {
-                "name": feed.name, "url": redact_url(feed.url), "enabled": feed.enabled, "interval": feed.interval,
+                "name": feed.name,
+                "url": redact_url(feed.url),
+                "enabled": feed.enabled,
+                "interval": feed.interval,
                 "last_poll": _iso(s.last_poll) if s else None,
                 "last_success": _iso(s.last_success) if s else None,
                 "last_status": s.last_status if s else None,

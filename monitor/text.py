@@ -18,15 +18,15 @@ import unicodedata
 from typing import NamedTuple
 
 __all__ = [
+    "APOSTROPHES",
     "Token",
     "html_to_text",
-    "normalize",
-    "normalize_word",
-    "tokenize",
-    "token_texts",
     "is_arabic",
     "is_hebrew",
-    "APOSTROPHES",
+    "normalize",
+    "normalize_word",
+    "token_texts",
+    "tokenize",
 ]
 
 APOSTROPHES = "'\u2019\u02bc\u2018"
@@ -79,6 +79,7 @@ def html_to_text(s: str) -> str:
 
 # ------------------------------------------------------------------ normalisation
 
+
 def _build_table() -> dict[int, str | None]:
     table: dict[int, str | None] = {}
     # Latin letters with diacritics -> base letter (NFD base is ASCII, rest are marks).
@@ -107,7 +108,9 @@ def _build_table() -> dict[int, str | None]:
 
 _TABLE = _build_table()
 # Combining marks left after a Latin letter (no precomposed form exists, e.g. "q̃").
-_LATIN_MARKS_RE = re.compile(r"(?<=[A-Za-z\u00C0-\u024F\u1E00-\u1EFF])[\u0300-\u036F\u1AB0-\u1AFF\u1DC0-\u1DFF\u20D0-\u20FF\uFE20-\uFE2F]+")
+_LATIN_MARKS_RE = re.compile(
+    r"(?<=[A-Za-z\u00C0-\u024F\u1E00-\u1EFF])[\u0300-\u036F\u1AB0-\u1AFF\u1DC0-\u1DFF\u20D0-\u20FF\uFE20-\uFE2F]+"
+)
 _HAS_LATIN_MARK_RE = re.compile(r"[\u0300-\u036F\u1AB0-\u1AFF\u1DC0-\u1DFF\u20D0-\u20FF\uFE20-\uFE2F]")
 
 
@@ -158,6 +161,7 @@ def _strip_apostrophes(raw: str) -> str:
 
 # -------------------------------------------------------------------- tokenising
 
+
 def _mark_ranges() -> list[tuple[int, int]]:
     """All combining marks (Mn, Mc, Me) as code point ranges.
 
@@ -180,9 +184,7 @@ _MARK_RANGES = _mark_ranges()
 # and U+02BC (a "letter" to Python) reads as an apostrophe; a one-class regex over that
 # copy is ~4x faster than an alternation of letters and marks. The detector is split so
 # its BMP class compiles to a bitmap; any astral character (emoji...) takes the copy.
-_BMP_MARK_CLASS = "".join(
-    f"\\u{a:04x}-\\u{b:04x}" if a != b else f"\\u{a:04x}" for a, b in _MARK_RANGES if b <= 0xFFFF
-)
+_BMP_MARK_CLASS = "".join(f"\\u{a:04x}-\\u{b:04x}" if a != b else f"\\u{a:04x}" for a, b in _MARK_RANGES if b <= 0xFFFF)
 _NEEDS_SCAN_COPY_RE = re.compile(f"[{_BMP_MARK_CLASS}\\u02bc]|[\\U00010000-\\U0010ffff]")
 _SCAN_TABLE = {cp: "a" for a, b in _MARK_RANGES for cp in range(a, b + 1)}
 _SCAN_TABLE[0x02BC] = "'"
@@ -205,7 +207,7 @@ def _word_pieces(raw: str) -> tuple[str, ...]:
     # Rare: re-find the pieces in the normalised text itself (the scan copy hides marks).
     out = []
     for m in _SCAN_RE.finditer(norm.translate(_SCAN_TABLE)):
-        piece = _strip_apostrophes(norm[m.start():m.end()])
+        piece = _strip_apostrophes(norm[m.start() : m.end()])
         if piece:
             out.append(piece)
     return tuple(out)
@@ -265,7 +267,7 @@ def token_texts(plain: str) -> list[str]:
     out: list[str] = []
     if _NEEDS_SCAN_COPY_RE.search(plain):
         # The scan copy hides marks: cut each raw word from the original text.
-        raws = [plain[m.start():m.end()] for m in _SCAN_RE.finditer(plain.translate(_SCAN_TABLE))]
+        raws = [plain[m.start() : m.end()] for m in _SCAN_RE.finditer(plain.translate(_SCAN_TABLE))]
     else:
         raws = _SCAN_RE.findall(plain)
     for raw in raws:
@@ -290,4 +292,3 @@ def is_arabic(s: str) -> bool:
 def is_hebrew(s: str) -> bool:
     """True when `s` contains a Hebrew letter (RULES.md §3 prefixes apply)."""
     return _HEBREW_RE.search(s) is not None
-

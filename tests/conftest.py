@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from servers import FeedServer, WebhookReceiver
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -51,8 +50,12 @@ def run_cli(tmp_path):
     def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
         base = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8", "TMPDIR": str(tmp_path)}
         return subprocess.run(
-            [*monitor_exe(), *args], capture_output=True, text=True, timeout=timeout,
-            env={**base, **(env or {})}, cwd=tmp_path,
+            [*monitor_exe(), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**base, **(env or {})},
+            cwd=tmp_path,
         )
 
     return run

@@ -7,10 +7,10 @@ import email.utils
 from pathlib import Path
 
 from monitor.config import load_config
-from monitor.fetch import Fetcher, make_transport
-from monitor.notify import Notifier
-from monitor.parse import parse_feed
-from monitor.pipeline import Pipeline
+from monitor.delivery.channels import Notifier
+from monitor.parsing.feed import parse_feed
+from monitor.polling.fetch import Fetcher, make_transport
+from monitor.polling.pipeline import Pipeline
 from monitor.store import Store
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC, 00:13 in Jerusalem
@@ -38,8 +38,9 @@ def rss(items: list[tuple[str, str, float]], title: str = "Wire") -> bytes:
     return f'<?xml version="1.0"?><rss version="2.0"><channel><title>{title}</title>{body}</channel></rss>'.encode()
 
 
-def write_config(tmp_path: Path, feeds: dict[str, str], urls: list[str], monitor: str = "", rules: str = "",
-                 channel: str = "") -> Path:
+def write_config(
+    tmp_path: Path, feeds: dict[str, str], urls: list[str], monitor: str = "", rules: str = "", channel: str = ""
+) -> Path:
     text = f'[monitor]\ndatabase = "m.db"\njitter = 0\n{monitor}\n'
     for name, url in feeds.items():
         text += f'[[feeds]]\nname = "{name}"\nurl = "{url}"\n'
@@ -61,7 +62,9 @@ class Rig:
 
     def poll(self, feed: str):
         async def go():
-            fetcher = Fetcher(make_transport(), user_agent=self.config.settings.user_agent, max_bytes=1 << 20, timeout=10.0)
+            fetcher = Fetcher(
+                make_transport(), user_agent=self.config.settings.user_agent, max_bytes=1 << 20, timeout=10.0
+            )
             self.pipeline.fetcher = fetcher
             try:
                 return await self.pipeline.poll(self.config.feed(feed))

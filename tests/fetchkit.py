@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from monitor.addresses import system_resolver
 from monitor.config import load_config
-from monitor.fetch import Fetcher, make_transport
-from monitor.notify import Notifier
-from monitor.pipeline import Pipeline
+from monitor.delivery.channels import Notifier
+from monitor.polling.addresses import system_resolver
+from monitor.polling.fetch import Fetcher, make_transport
+from monitor.polling.pipeline import Pipeline
 from monitor.store import Store
 
 NOW = 1_800_000_000.0
@@ -41,8 +41,13 @@ def poll(path: Path, feed: str, clock: Clock | None = None, resolver=system_reso
 
     async def go():
         store = Store(config.settings.database)
-        fetcher = Fetcher(make_transport(), user_agent=config.settings.user_agent, max_bytes=config.settings.max_bytes,
-                          timeout=config.settings.timeout, resolver=resolver)
+        fetcher = Fetcher(
+            make_transport(),
+            user_agent=config.settings.user_agent,
+            max_bytes=config.settings.max_bytes,
+            timeout=config.settings.timeout,
+            resolver=resolver,
+        )
         try:
             pipeline = Pipeline(config, store, fetcher, Notifier(config.channels), clock=clock, parser=parser)
             outcome = await pipeline.poll(config.feed(feed))

@@ -7,8 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from monitor.config import load_config
-from monitor.daemon import open_pipeline
-from monitor.parse import parse_feed
+from monitor.parsing.feed import parse_feed
+from monitor.runtime.daemon import open_pipeline
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 CATCH_ALL = "the OR a OR in OR of OR to OR for OR on OR at OR by OR with"

@@ -122,27 +122,27 @@ def test_token_offsets_point_into_original_text():
     s = "Ｆｕｌｌ Straße — İstanbul’s ﬁnance; Russia's"
     for t in tokenize(s):
         assert isinstance(t, Token)
-        assert normalize_word(s[t.start:t.end]) == t.text
-    assert [s[t.start:t.end] for t in tokenize(s)] == ["Ｆｕｌｌ", "Straße", "İstanbul", "ﬁnance", "Russia"]
+        assert normalize_word(s[t.start : t.end]) == t.text
+    assert [s[t.start : t.end] for t in tokenize(s)] == ["Ｆｕｌｌ", "Straße", "İstanbul", "ﬁnance", "Russia"]
 
 
 def test_possessive_offsets_exclude_apostrophe_s():
     s = "Israel's army"
     t = tokenize(s)[0]
-    assert (t.text, s[t.start:t.end]) == ("israel", "Israel")
+    assert (t.text, s[t.start : t.end]) == ("israel", "Israel")
 
 
 def test_offsets_with_combining_characters():
     s = "Cafe\u0301 and Iran"  # decomposed é
     ts = tokenize(s)
     assert [t.text for t in ts] == ["cafe", "and", "iran"]
-    assert s[ts[0].start:ts[0].end] == "Cafe\u0301"
-    assert s[ts[2].start:ts[2].end] == "Iran"
+    assert s[ts[0].start : ts[0].end] == "Cafe\u0301"
+    assert s[ts[2].start : ts[2].end] == "Iran"
 
 
 def test_nfkc_expansion_shares_span():
     s = "x ½ y"
-    assert [(t.text, s[t.start:t.end]) for t in tokenize(s)] == [("x", "x"), ("1", "½"), ("2", "½"), ("y", "y")]
+    assert [(t.text, s[t.start : t.end]) for t in tokenize(s)] == [("x", "x"), ("1", "½"), ("2", "½"), ("y", "y")]
 
 
 def test_scripts():

@@ -30,6 +30,7 @@ from .model import (
 )
 from .values import digest_problem, parse_duration, parse_listen, parse_quiet, parse_rate, valid_zone
 
+
 def find_config(explicit: str | None, env: Mapping[str, str] = os.environ) -> Path:
     """--config, then $MONITOR_CONFIG, then ./config.toml, then ~/.config/monitor/config.toml."""
     if explicit:
@@ -106,11 +107,29 @@ def load_config(path: Path | str, env: Mapping[str, str] = os.environ) -> Config
 
 
 _MONITOR_KEYS = {
-    "database", "interval", "backfill", "jitter", "concurrency", "per_host",
-    "timeout", "max_bytes", "user_agent", "log_level", "connect_timeout", "max_backoff",
-    "ttl_ceiling", "parse_timeout", "parse_workers", "adopt_redirect_after", "retention",
+    "database",
+    "interval",
+    "backfill",
+    "jitter",
+    "concurrency",
+    "per_host",
+    "timeout",
+    "max_bytes",
+    "user_agent",
+    "log_level",
+    "connect_timeout",
+    "max_backoff",
+    "ttl_ceiling",
+    "parse_timeout",
+    "parse_workers",
+    "adopt_redirect_after",
+    "retention",
     "http",  # the service's health/metrics endpoint
-    "health_channel", "failing_after", "failing_for", "silent_factor", "silent_min",  # feed health
+    "health_channel",
+    "failing_after",
+    "failing_for",
+    "silent_factor",
+    "silent_min",  # feed health
 }
 _FEED_KEYS = {"name", "url", "interval", "tags", "enabled", "title", "ignore_server_ttl"}
 _RULE_KEYS = {"name", "query", "notify", "feeds", "cooldown", "urgent", "spike", "spike_factor", "spike_min"}
@@ -208,9 +227,11 @@ class _Loader:
         delivery = self.delivery(self.table(data, "delivery"))
         if settings.health_channel and settings.health_channel not in channels:
             known = ", ".join(sorted(channels)) or "none defined"
-            self.problem("[monitor] health_channel",
-                         f'unknown channel "{settings.health_channel}"; define [channels.{settings.health_channel}] '
-                         f"or use one of: {known}")
+            self.problem(
+                "[monitor] health_channel",
+                f'unknown channel "{settings.health_channel}"; define [channels.{settings.health_channel}] '
+                f"or use one of: {known}",
+            )
         if self.problems:
             raise ConfigError(self.problems)
         return Config(
@@ -255,8 +276,11 @@ class _Loader:
             jitter = 0.1
         ints = {}
         whole_numbers = (
-            ("concurrency", 10, 1), ("per_host", 2, 1), ("max_bytes", 10 * 1024 * 1024, 1024),
-            ("parse_workers", 2, 1), ("adopt_redirect_after", 3, 1),
+            ("concurrency", 10, 1),
+            ("per_host", 2, 1),
+            ("max_bytes", 10 * 1024 * 1024, 1024),
+            ("parse_workers", 2, 1),
+            ("adopt_redirect_after", 3, 1),
         )
         for key, default, low in whole_numbers:
             v = t.get(key, default)
@@ -271,7 +295,10 @@ class _Loader:
         timeout = self.duration("[monitor] timeout", t.get("timeout"), 30.0)
         positive = {}
         for key, default in (
-            ("connect_timeout", 10.0), ("max_backoff", 6 * 3600.0), ("ttl_ceiling", 3600.0), ("parse_timeout", 20.0),
+            ("connect_timeout", 10.0),
+            ("max_backoff", 6 * 3600.0),
+            ("ttl_ceiling", 3600.0),
+            ("parse_timeout", 20.0),
             ("retention", 30 * 86400.0),
         ):
             value = self.duration(f"[monitor] {key}", t.get(key), default)
@@ -364,7 +391,7 @@ class _Loader:
                 reason = f"{names} not set"
                 verb, it = ("is", "it") if len(missing) == 1 else ("are", "them")
                 self.warnings.append(
-                    f"{self.path}: channel \"{name}\" is disabled: {names} {verb} not set; "
+                    f'{self.path}: channel "{name}" is disabled: {names} {verb} not set; '
                     f"export {it} (or put {it} in the service's EnvironmentFile, or load {it} with LoadCredential=) "
                     "to enable the channel"
                 )
@@ -375,12 +402,12 @@ class _Loader:
             )
         return channels
 
-    def channel_delivery(self, where: str, body: dict[str, Any], urls: list[str]) -> dict[str, Any]:
+    def channel_delivery(self, where: str, body: dict[str, Any], urls: list[str]) -> dict[str, Any]:  # noqa: PLR0912
         """A channel's digest, rate limit, flood guard and template, each checked here."""
         out: dict[str, Any] = {}
         tz = body.get("timezone", "UTC")
         if not isinstance(tz, str) or not valid_zone(tz):
-            self.problem(f"{where} timezone", f"{tz!r} is not a time zone name such as \"UTC\" or \"Europe/London\"")
+            self.problem(f"{where} timezone", f'{tz!r} is not a time zone name such as "UTC" or "Europe/London"')
             tz = "UTC"
         out["timezone"] = tz
         digest = body.get("digest")
@@ -406,7 +433,7 @@ class _Loader:
             out["flood_threshold"] = threshold
         window = self.duration(f"{where} flood_window", body.get("flood_window"), DEFAULT_FLOOD_WINDOW)
         if window <= 0:
-            self.problem(f"{where} flood_window", "must be longer than 0s, e.g. \"10m\"")
+            self.problem(f"{where} flood_window", 'must be longer than 0s, e.g. "10m"')
         else:
             out["flood_window"] = window
         template = body.get("template")
@@ -440,10 +467,10 @@ class _Loader:
         return out
 
     def template(self, where: str, value: Any) -> str:
-        from ..render import check_template  # jinja2 is only needed when a template is used
+        from ..delivery.render import check_template  # jinja2 is only needed when a template is used
 
         if not isinstance(value, str) or not value.strip():
-            self.problem(where, "must be the path of a Jinja2 template file, e.g. \"templates/slack.j2\"")
+            self.problem(where, 'must be the path of a Jinja2 template file, e.g. "templates/slack.j2"')
             return ""
         path = Path(value).expanduser()
         if not path.is_absolute():
@@ -550,7 +577,9 @@ class _Loader:
             for ch in notify:
                 if ch not in channels:
                     known = ", ".join(sorted(channels)) or "none defined"
-                    self.problem(f"{label} notify", f'unknown channel "{ch}"; define [channels.{ch}] or use one of: {known}')
+                    self.problem(
+                        f"{label} notify", f'unknown channel "{ch}"; define [channels.{ch}] or use one of: {known}'
+                    )
             selectors = self.string_list(f"{label} feeds", t.get("feeds"))
             for sel in selectors:
                 if sel.startswith("tag:"):

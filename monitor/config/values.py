@@ -12,13 +12,13 @@ _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 def parse_duration(value: Any) -> float:
     """`30s`, `10m`, `1h`, `2d`, `1h30m` (or a bare number of seconds) → seconds."""
     if isinstance(value, bool):
-        raise ValueError("expected a duration such as \"30s\", \"10m\", \"1h\" or \"2d\"")
+        raise ValueError('expected a duration such as "30s", "10m", "1h" or "2d"')
     if isinstance(value, (int, float)):
         if value < 0:
             raise ValueError("a duration cannot be negative")
         return float(value)
     if not isinstance(value, str):
-        raise ValueError("expected a duration such as \"30s\", \"10m\", \"1h\" or \"2d\"")
+        raise ValueError('expected a duration such as "30s", "10m", "1h" or "2d"')
     text = value.strip().lower()
     pos, total = 0, 0.0
     for m in _DURATION_PART.finditer(text):
@@ -27,7 +27,7 @@ def parse_duration(value: Any) -> float:
         total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
         pos = m.end()
     if not text or pos != len(text):
-        raise ValueError(f"{value!r} is not a duration; write it like \"30s\", \"10m\", \"1h\" or \"2d\"")
+        raise ValueError(f'{value!r} is not a duration; write it like "30s", "10m", "1h" or "2d"')
     return total
 
 
@@ -37,7 +37,7 @@ def parse_rate(value: Any) -> float:
         return 0.0
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*/\s*([smh])\s*", value) if isinstance(value, str) else None
     if not m or float(m.group(1)) <= 0:
-        raise ValueError(f"{value!r} is not a rate; write it like \"1/s\", \"20/m\" or \"100/h\" (0: no limit)")
+        raise ValueError(f'{value!r} is not a rate; write it like "1/s", "20/m" or "100/h" (0: no limit)')
     return _DURATION_UNITS[m.group(2)] / float(m.group(1))
 
 
@@ -90,7 +90,7 @@ def parse_listen(value: Any) -> tuple[str, int]:
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     elif ":" in host:
-        raise ValueError("write an IPv6 address in brackets, e.g. \"[::1]:9464\"")
+        raise ValueError('write an IPv6 address in brackets, e.g. "[::1]:9464"')
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"{port!r} is not a port number (1 to 65535)")
     return host or "0.0.0.0", int(port)

@@ -25,8 +25,16 @@ from .nodes import FIELDS, Node
 from .parser import parse_query
 
 __all__ = [
-    "compile_query", "parse_query", "explain", "Document", "Match", "Occurrence",
-    "RuleSet", "CompiledQuery", "FIELDS", "RuleError",
+    "FIELDS",
+    "CompiledQuery",
+    "Document",
+    "Match",
+    "Occurrence",
+    "RuleError",
+    "RuleSet",
+    "compile_query",
+    "explain",
+    "parse_query",
 ]
 
 _FIELD_ORDER = {f: i for i, f in enumerate(FIELDS)}
@@ -50,7 +58,7 @@ class Match:
 class CompiledQuery:
     """A parsed, validated and compiled rule. Reusable and thread-safe (no state)."""
 
-    __slots__ = ("query", "ast", "_eval")
+    __slots__ = ("_eval", "ast", "query")
 
     def __init__(self, query: str, ast: Node) -> None:
         self.query = query

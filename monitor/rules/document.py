@@ -11,7 +11,9 @@ from monitor.text import Token, is_arabic, is_hebrew, token_texts, tokenize
 from .nodes import DEFAULT_FIELDS, FIELDS
 
 # RULES.md §3: proclitics an Arabic term may carry; longest first so "وال" wins over "و".
-ARABIC_PROCLITICS = tuple(sorted("و ف ب ل ك ال وال بال كال فال لل".split(), key=len, reverse=True))
+ARABIC_PROCLITICS = tuple(
+    sorted(["و", "ف", "ب", "ل", "ك", "ال", "وال", "بال", "كال", "فال", "لل"], key=len, reverse=True)
+)
 HEBREW_PREFIX_LETTERS = frozenset("והבלמשכ")
 
 
@@ -22,7 +24,7 @@ def variants(tok: str) -> list[str]:
     if is_arabic(tok):
         for p in ARABIC_PROCLITICS:
             if len(tok) > len(p) and tok.startswith(p):
-                out.append(tok[len(p):])
+                out.append(tok[len(p) :])
     elif is_hebrew(tok):
         for k in (1, 2, 3):
             if len(tok) > k and tok[k - 1] in HEBREW_PREFIX_LETTERS:
@@ -63,7 +65,7 @@ class FieldText:
     """One field's plain text, tokens and lookup tables (the tables beyond `index`
     are built on first use: most rules never need them)."""
 
-    __slots__ = ("plain", "tokens", "index", "_vindex", "_nfkc")
+    __slots__ = ("_nfkc", "_vindex", "index", "plain", "tokens")
 
     def __init__(self, plain: str) -> None:
         self.plain = plain
@@ -145,7 +147,7 @@ class FieldText:
 class Document:
     """An item's fields, tokenised once. Build with `Document.build(values)`."""
 
-    __slots__ = ("fields", "_keys", "_sorted", "_fts")
+    __slots__ = ("_fts", "_keys", "_sorted", "fields")
 
     def __init__(self, fields: dict[str, FieldText]) -> None:
         self.fields = fields
@@ -154,7 +156,7 @@ class Document:
         self._fts: str | None = None
 
     @classmethod
-    def build(cls, values: Mapping[str, str | None]) -> "Document":
+    def build(cls, values: Mapping[str, str | None]) -> Document:
         """`values` maps field names (FIELDS) to plain text; missing keys are empty.
         An unknown key raises ValueError: a misspelt field would silently never match."""
         unknown = set(values) - set(FIELDS)

@@ -86,7 +86,7 @@ def required_tokens(node: Node) -> frozenset[str]:
 class RuleSet:
     """Named compiled queries, indexed by anchor keys. Immutable once built."""
 
-    def __init__(self, rules: Mapping[str, "CompiledQuery"]) -> None:
+    def __init__(self, rules: Mapping[str, CompiledQuery]) -> None:
         self.rules: dict[str, CompiledQuery] = dict(rules)
         self._names = list(self.rules)
         self._order = {name: i for i, name in enumerate(self._names)}
@@ -139,7 +139,7 @@ class RuleSet:
                 found.update(self._pre2[k])
         return sorted(found)
 
-    def match(self, doc: Document) -> list[tuple[str, "Match"]]:
+    def match(self, doc: Document) -> list[tuple[str, Match]]:
         out: list[tuple[str, Match]] = []
         toks = doc.index_tokens()
         required = self._required

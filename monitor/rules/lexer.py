@@ -16,7 +16,19 @@ from .nodes import MAX_QUERY_LEN, QUERY_FIELDS
 
 # kinds
 LP, RP, WORD, PHRASE, REGEX, FIELD, MINUS, ALIAS, AND, OR, NOT, NEAR, EOF = (
-    "(", ")", "word", "phrase", "regex", "field", "-", "alias", "AND", "OR", "NOT", "NEAR", "end"
+    "(",
+    ")",
+    "word",
+    "phrase",
+    "regex",
+    "field",
+    "-",
+    "alias",
+    "AND",
+    "OR",
+    "NOT",
+    "NEAR",
+    "end",
 )
 OPERAND_START = frozenset({LP, WORD, PHRASE, REGEX, FIELD, MINUS, ALIAS, NOT})
 BINARY = frozenset({AND, OR, NEAR})
@@ -40,7 +52,9 @@ _ALIAS_RE = re.compile(r"@([\w.-]+)\Z")
 def lex(query: str) -> list[Tok]:
     if len(query) > MAX_QUERY_LEN:
         raise RuleError(
-            f"query is longer than {MAX_QUERY_LEN:,} characters", query, MAX_QUERY_LEN,
+            f"query is longer than {MAX_QUERY_LEN:,} characters",
+            query,
+            MAX_QUERY_LEN,
             f"the limit is {MAX_QUERY_LEN:,} characters; split the rule or use aliases",
         )
     toks: list[Tok] = []
@@ -75,7 +89,9 @@ def lex(query: str) -> list[Tok]:
                 raise RuleError("unbalanced regex", query, i, 'this "/" is never closed')
             if j + 1 < n and not (query[j + 1].isspace() or query[j + 1] in "()"):
                 raise RuleError(
-                    "unexpected text after a regex", query, j + 1,
+                    "unexpected text after a regex",
+                    query,
+                    j + 1,
                     "a /regex/ takes no flags (it is always case-insensitive); put a space after it",
                 )
             toks.append(Tok(REGEX, query[i + 1 : j], i, j + 1))
@@ -84,7 +100,9 @@ def lex(query: str) -> list[Tok]:
             nxt = query[i + 1] if i + 1 < n else ""
             if not nxt or nxt.isspace() or nxt == ")":
                 raise RuleError(
-                    'a "-" must touch what it excludes', query, i,
+                    'a "-" must touch what it excludes',
+                    query,
+                    i,
                     'write "-Israel" (no space), or "NOT Israel"',
                 )
             toks.append(Tok(MINUS, c, i, i + 1))
@@ -98,7 +116,9 @@ def lex(query: str) -> list[Tok]:
             if m:
                 if m.group(1).lower() not in QUERY_FIELDS:
                     raise RuleError(
-                        f'unknown field "{m.group(1).lower()}"', query, i,
+                        f'unknown field "{m.group(1).lower()}"',
+                        query,
+                        i,
                         "fields are title, summary, author, tag, feed, url, lang (and text); "
                         'quote text with a colon: "10:30"',
                     )
@@ -118,7 +138,9 @@ def lex(query: str) -> list[Tok]:
                     toks.append(Tok(NEAR, str(int(dist)), start, j))
                 else:
                     raise RuleError(
-                        "bad NEAR distance", query, start + 5,
+                        "bad NEAR distance",
+                        query,
+                        start + 5,
                         "write NEAR/n with a whole number n, e.g. NEAR/5",
                     )
             elif word.startswith("@"):

@@ -9,7 +9,6 @@ AND stops at the first failing child, which is the common case for a non-matchin
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Optional
 
 import re2
 
@@ -19,7 +18,7 @@ from .document import Document, FieldText
 from .nodes import DEFAULT_FIELDS, And, Near, Node, Not, Or, Regex, Words
 
 Hit = tuple[str, int, int, int]
-Evaluator = Callable[[Document], Optional[list]]
+Evaluator = Callable[[Document], list | None]
 
 
 def compile_regex(pattern: str):
@@ -40,7 +39,7 @@ def is_semitic(tok: str) -> bool:
     return is_arabic(tok) or is_hebrew(tok)
 
 
-def _part_fn(tok: str, prefix: bool) -> Callable[[FieldText, Document], Optional[list]]:
+def _part_fn(tok: str, prefix: bool) -> Callable[[FieldText, Document], list | None]:
     if prefix:
         return lambda ft, doc: ft.prefix_positions(tok, doc.sorted_tokens())
     if is_semitic(tok):

@@ -7,8 +7,8 @@ equality so two queries that differ only in spacing compare equal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field as dc_field
-from typing import Union
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 
 FIELDS = ("title", "summary", "author", "tag", "feed", "url", "lang")
 # `text` may be written explicitly; it is the default field.
@@ -40,31 +40,31 @@ class Regex:
 
 @dataclass(frozen=True)
 class Not:
-    child: "Node"
+    child: Node
     col: int = dc_field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
 class And:
-    children: tuple["Node", ...]
+    children: tuple[Node, ...]
     col: int = dc_field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
 class Or:
-    children: tuple["Node", ...]
+    children: tuple[Node, ...]
     col: int = dc_field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
 class Near:
-    left: "Node"
-    right: "Node"
+    left: Node
+    right: Node
     n: int
     col: int = dc_field(default=0, compare=False)
 
 
-Node = Union[Words, Regex, Not, And, Or, Near]
+Node = Words | Regex | Not | And | Or | Near
 
 
 def is_positive(node: Node) -> bool:

@@ -21,8 +21,17 @@ from monitor.text import tokenize
 
 from . import lexer as L
 from .nodes import (
-    MAX_DEPTH, And, Near, Node, Not, Or, Regex, Words,
-    is_positive, near_operand_ok, non_positive_culprit,
+    MAX_DEPTH,
+    And,
+    Near,
+    Node,
+    Not,
+    Or,
+    Regex,
+    Words,
+    is_positive,
+    near_operand_ok,
+    non_positive_culprit,
 )
 
 MAX_NODES = 20000  # alias expansion can grow a query exponentially; stop early
@@ -37,7 +46,9 @@ def parse_query(query: str, aliases: Mapping[str, str] | None = None) -> Node:
     if not is_positive(node):
         bad = non_positive_culprit(node)
         raise RuleError(
-            "rule can match without any positive term", query, bad.col,
+            "rule can match without any positive term",
+            query,
+            bad.col,
             "this NOT has nothing to narrow; it would alert on almost every item "
             "(add a term the item must contain, e.g. Iran -sports)",
         )
@@ -68,26 +79,30 @@ def words_from_text(text: str, query: str, col: int) -> tuple[tuple[str, bool], 
         if star != -1:
             if star != len(chunk) - 1:
                 raise RuleError(
-                    "misplaced *", query, c0 + star,
+                    "misplaced *",
+                    query,
+                    c0 + star,
                     "* is only allowed at the end of a word (Israel*), not in the middle",
                 )
             chunk = chunk[:-1]
             prefix = True
         toks = tokenize(chunk)
-        if prefix:
-            if not toks or toks[-1].end != len(chunk) or len(toks[-1].text) < 2:
-                raise RuleError(
-                    "* after fewer than two letters", query, c0 + star,
-                    "a prefix needs at least two letters before the * (e.g. Isr*)",
-                )
+        if prefix and (not toks or toks[-1].end != len(chunk) or len(toks[-1].text) < 2):
+            raise RuleError(
+                "* after fewer than two letters",
+                query,
+                c0 + star,
+                "a prefix needs at least two letters before the * (e.g. Isr*)",
+            )
         for k, t in enumerate(toks):
             parts.append((t.text, prefix and k == len(toks) - 1))
     return tuple(parts)
 
 
 class _Parser:
-    def __init__(self, query: str, aliases: Mapping[str, str], stack: tuple[str, ...],
-                 depth: int, counter: list[int]) -> None:
+    def __init__(
+        self, query: str, aliases: Mapping[str, str], stack: tuple[str, ...], depth: int, counter: list[int]
+    ) -> None:
         self.q = query
         self.aliases = aliases
         self.stack = stack  # aliases being expanded (cycle detection)
@@ -112,12 +127,15 @@ class _Parser:
     def count(self, node: Node) -> Node:
         self.counter[0] += 1
         if self.counter[0] > MAX_NODES:
-            raise self.err("query too large after alias expansion", node.col,
-                           f"more than {MAX_NODES:,} terms; simplify the aliases")
+            raise self.err(
+                "query too large after alias expansion",
+                node.col,
+                f"more than {MAX_NODES:,} terms; simplify the aliases",
+            )
         return node
 
     def text_of(self, t: L.Tok) -> str:
-        return self.q[t.col:t.end]
+        return self.q[t.col : t.end]
 
     # -- grammar
     def parse(self) -> Node:
@@ -164,13 +182,15 @@ class _Parser:
             right = self.parse_unary()
             if isinstance(left, Near):
                 raise self.err(
-                    "NEAR over an unsupported operand", op.col,
+                    "NEAR over an unsupported operand",
+                    op.col,
                     "NEAR cannot be chained; write (a NEAR b) AND (b NEAR c)",
                 )
             for side in (left, right):
                 if not near_operand_ok(side):
                     raise self.err(
-                        "NEAR over an unsupported operand", side.col,
+                        "NEAR over an unsupported operand",
+                        side.col,
                         "NEAR takes terms, prefixes, phrases, or (x OR y) groups of them - "
                         "not NOT, AND, regexes or another NEAR",
                     )
@@ -193,16 +213,18 @@ class _Parser:
             self.next()
             nt = self.tok
             if nt.kind not in (L.WORD, L.PHRASE, L.REGEX, L.ALIAS, L.LP):
-                raise self.err("missing operand", t.col,
-                               f'"{self.text_of(t)}" needs a term, phrase or group right after it')
+                raise self.err(
+                    "missing operand", t.col, f'"{self.text_of(t)}" needs a term, phrase or group right after it'
+                )
             node = self.parse_primary()
             field = None if t.value == "text" else t.value
             return scope(node, field) if field else node
         if t.kind == L.LP:
             self.next()
             if self.depth + 1 > MAX_DEPTH:
-                raise self.err(f"nested deeper than {MAX_DEPTH} groups", t.col,
-                               "flatten the query or split it into several rules")
+                raise self.err(
+                    f"nested deeper than {MAX_DEPTH} groups", t.col, "flatten the query or split it into several rules"
+                )
             self.depth += 1
             if self.tok.kind == L.RP:
                 raise self.err("empty group", t.col, "this group has nothing inside it")
@@ -214,15 +236,17 @@ class _Parser:
             self.next()
             parts = words_from_text(t.value, self.q, t.col)
             if not parts:
-                raise self.err("nothing to search for", t.col,
-                               f'"{t.value}" has no letters or digits')
+                raise self.err("nothing to search for", t.col, f'"{t.value}" has no letters or digits')
             return self.count(Words(parts, None, t.col))
         if t.kind == L.PHRASE:
             self.next()
             parts = words_from_text(t.value, self.q, t.col + 1)
             if not parts:
-                raise self.err("empty phrase" if not t.value.strip() else "nothing to search for",
-                               t.col, "this phrase has no letters or digits")
+                raise self.err(
+                    "empty phrase" if not t.value.strip() else "nothing to search for",
+                    t.col,
+                    "this phrase has no letters or digits",
+                )
             return self.count(Words(parts, None, t.col))
         if t.kind == L.REGEX:
             self.next()
@@ -240,8 +264,9 @@ class _Parser:
             raise self.err("missing operand", prev.col, f'"{self.text_of(prev)}" needs a term after it')
         # a binary operator where an operand should be
         if prev is not None and prev.kind in (L.NOT, L.MINUS, L.AND, L.OR, L.NEAR):
-            raise self.err("missing operand", prev.col,
-                           f'"{self.text_of(prev)}" needs a term after it, found "{self.text_of(t)}"')
+            raise self.err(
+                "missing operand", prev.col, f'"{self.text_of(prev)}" needs a term after it, found "{self.text_of(t)}"'
+            )
         raise self.err("missing operand", t.col, f'"{self.text_of(t)}" needs a term before it')
 
     def regex(self, t: L.Tok) -> Regex:
@@ -260,15 +285,15 @@ class _Parser:
         if name not in self.aliases:
             raise self.err(f'unknown alias "@{name}"', t.col, "define it in the [aliases] table of the config")
         if name in self.stack:
-            chain = " → ".join(f"@{a}" for a in (*self.stack[self.stack.index(name):], name))
+            chain = " → ".join(f"@{a}" for a in (*self.stack[self.stack.index(name) :], name))
             raise self.err(f'cyclic alias "@{name}" ({chain})', t.col, "an alias cannot use itself")
         if self.depth + 1 > MAX_DEPTH:
-            raise self.err(f"nested deeper than {MAX_DEPTH} groups", t.col,
-                           "aliases count as groups; flatten them")
+            raise self.err(f"nested deeper than {MAX_DEPTH} groups", t.col, "aliases count as groups; flatten them")
         text = self.aliases[name]
         if not isinstance(text, str) or not text.strip():
-            raise RuleError(f'alias "@{name}": empty query', text if isinstance(text, str) else "", 0,
-                            "give the alias a query")
+            raise RuleError(
+                f'alias "@{name}": empty query', text if isinstance(text, str) else "", 0, "give the alias a query"
+            )
         try:
             sub = _Parser(text, self.aliases, (*self.stack, name), self.depth + 1, self.counter)
             node = sub.parse()

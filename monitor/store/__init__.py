@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MonitorError
+from .deliveries import OutboxQueries
 from .desk import DeskQueries
 from .feeds import FeedQueries
 from .items import ItemQueries
-from .outbox import OutboxQueries
 from .records import Delivery, FeedState, rows_as_dicts
 from .schema import SCHEMA_VERSION, SchemaMixin
 
-__all__ = ["Delivery", "FeedState", "SCHEMA_VERSION", "Store"]
+__all__ = ["SCHEMA_VERSION", "Delivery", "FeedState", "Store"]
 
 
 class Store(SchemaMixin, FeedQueries, ItemQueries, OutboxQueries, DeskQueries):

@@ -10,8 +10,17 @@ from .records import IN_LIST, json_list
 class DeskQueries:
     """Notices and the small state of feed health and rules. Mixed into Store: uses its `conn` and `_query`."""
 
-    def add_notice(self, kind: str, rule: str, feed: str, title: str, body: str, now: float,
-                   link: str = "", alert_id: int | None = None) -> int:
+    def add_notice(
+        self,
+        kind: str,
+        rule: str,
+        feed: str,
+        title: str,
+        body: str,
+        now: float,
+        link: str = "",
+        alert_id: int | None = None,
+    ) -> int:
         """A message that is not one story alert (feed health, a spike, a story update)."""
         cur = self.conn.execute(
             "INSERT INTO notices (kind, rule, feed, title, link, body, alert_id, created) VALUES (?,?,?,?,?,?,?,?)",
@@ -19,8 +28,9 @@ class DeskQueries:
         )
         return int(cur.lastrowid)
 
-    def enqueue_notice(self, notice_id: int, channel: str, target: str, now: float, due: float | None = None,
-                       hold: str | None = None) -> None:
+    def enqueue_notice(
+        self, notice_id: int, channel: str, target: str, now: float, due: float | None = None, hold: str | None = None
+    ) -> None:
         self.conn.execute(
             "INSERT OR IGNORE INTO deliveries (notice_id, channel, target, status, attempts, next_attempt, created,"
             " hold) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)",
@@ -46,8 +56,12 @@ class DeskQueries:
         )
 
     def story_feeds(self, story_id: int) -> list[str]:
-        return [r[0] for r in self.conn.execute(
-            "SELECT feed FROM items WHERE story_id = ? GROUP BY feed ORDER BY min(id)", (story_id,))]
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT feed FROM items WHERE story_id = ? GROUP BY feed ORDER BY min(id)", (story_id,)
+            )
+        ]
 
     def feed_health(self, name: str) -> dict[str, Any] | None:
         rows = self._query("SELECT * FROM feed_health WHERE name = ?", (name,))
@@ -67,9 +81,14 @@ class DeskQueries:
     def item_times(self, feed: str, limit: int = 30) -> list[float]:
         """When the feed's latest items appeared, newest first: their publication time, unless
         that is later than when we first saw them (a future date is the feed's mistake)."""
-        return [r[0] for r in self.conn.execute(
-            "SELECT min(coalesce(published, first_seen), first_seen) AS t FROM items WHERE feed = ?"
-            " ORDER BY t DESC LIMIT ?", (feed, limit))]
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT min(coalesce(published, first_seen), first_seen) AS t FROM items WHERE feed = ?"
+                " ORDER BY t DESC LIMIT ?",
+                (feed, limit),
+            )
+        ]
 
     def rule_state(self, rule: str) -> dict[str, Any]:
         rows = self._query("SELECT * FROM rule_state WHERE rule = ?", (rule,))

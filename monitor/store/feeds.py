@@ -18,7 +18,8 @@ class FeedQueries:
                 row = self.conn.execute("SELECT url FROM feeds WHERE name = ?", (name,)).fetchone()
                 if row is None:
                     self.conn.execute(
-                        "INSERT INTO feeds (name, url, next_poll, consecutive_errors, baselined) VALUES (?, ?, ?, 0, 0)",
+                        "INSERT INTO feeds (name, url, next_poll, consecutive_errors, baselined)"
+                        " VALUES (?, ?, ?, 0, 0)",
                         (name, url, now),
                     )
                 elif row[0] != url:
@@ -41,12 +42,24 @@ class FeedQueries:
     @staticmethod
     def _feed(r: dict[str, Any], items: int = 0) -> FeedState:
         return FeedState(
-            name=r["name"], url=r["url"], etag=r["etag"], last_modified=r["last_modified"],
-            next_poll=r["next_poll"] or 0.0, last_poll=r["last_poll"], last_success=r["last_success"],
-            last_status=r["last_status"], consecutive_errors=r["consecutive_errors"] or 0,
-            last_error=r["last_error"], disabled_reason=r["disabled_reason"], baselined=bool(r["baselined"]),
-            adopted_url=r["adopted_url"], items=items, redirect_target=r["redirect_target"],
-            redirect_count=r["redirect_count"] or 0, body_hash=r["body_hash"], server_ttl=r["server_ttl"],
+            name=r["name"],
+            url=r["url"],
+            etag=r["etag"],
+            last_modified=r["last_modified"],
+            next_poll=r["next_poll"] or 0.0,
+            last_poll=r["last_poll"],
+            last_success=r["last_success"],
+            last_status=r["last_status"],
+            consecutive_errors=r["consecutive_errors"] or 0,
+            last_error=r["last_error"],
+            disabled_reason=r["disabled_reason"],
+            baselined=bool(r["baselined"]),
+            adopted_url=r["adopted_url"],
+            items=items,
+            redirect_target=r["redirect_target"],
+            redirect_count=r["redirect_count"] or 0,
+            body_hash=r["body_hash"],
+            server_ttl=r["server_ttl"],
             title=r["title"],
         )
 
@@ -59,9 +72,12 @@ class FeedQueries:
 
     def any_never_read(self, names: Iterable[str]) -> bool:
         """Has any of these feeds never had a document read (nothing stored of one)?"""
-        return self.conn.execute(
-            f"SELECT 1 FROM feeds WHERE body_hash IS NULL AND name {IN_LIST} LIMIT 1", (json_list(names),)
-        ).fetchone() is not None
+        return (
+            self.conn.execute(
+                f"SELECT 1 FROM feeds WHERE body_hash IS NULL AND name {IN_LIST} LIMIT 1", (json_list(names),)
+            ).fetchone()
+            is not None
+        )
 
     def record_poll(
         self,
@@ -82,7 +98,8 @@ class FeedQueries:
         if error is None:
             self.conn.execute(
                 "UPDATE feeds SET last_poll = ?, last_success = ?, last_status = ?, consecutive_errors = 0,"
-                " last_error = NULL, next_poll = ?, etag = coalesce(?, etag), last_modified = coalesce(?, last_modified),"
+                " last_error = NULL, next_poll = ?, etag = coalesce(?, etag),"
+                " last_modified = coalesce(?, last_modified),"
                 " title = coalesce(?, title), body_hash = coalesce(?, body_hash), server_ttl = coalesce(?, server_ttl)"
                 " WHERE name = ?",
                 (now, now, status, next_poll, etag, last_modified, title, body_hash, server_ttl, name),
@@ -143,5 +160,7 @@ class FeedQueries:
     def outbox_counts(self) -> dict[str, int]:
         """Deliveries not yet sent, by status ('pending', and 'dead' once deliveries age out)."""
         return dict(
-            self.conn.execute("SELECT status, count(*) FROM deliveries WHERE status != 'sent' GROUP BY status").fetchall()
+            self.conn.execute(
+                "SELECT status, count(*) FROM deliveries WHERE status != 'sent' GROUP BY status"
+            ).fetchall()
         )

@@ -15,9 +15,11 @@ class ItemQueries:
 
     def item_digests(self, feed: str, keys: Iterable[str]) -> dict[str, str]:
         """The content digest of each of these keys the feed has stored."""
-        return dict(self.conn.execute(
-            f"SELECT key, content_hash FROM items WHERE feed = ? AND key {IN_LIST}", (feed, json_list(set(keys)))
-        ).fetchall())
+        return dict(
+            self.conn.execute(
+                f"SELECT key, content_hash FROM items WHERE feed = ? AND key {IN_LIST}", (feed, json_list(set(keys)))
+            ).fetchall()
+        )
 
     def has_items(self, feed: str) -> bool:
         return self.conn.execute("SELECT 1 FROM items WHERE feed = ? LIMIT 1", (feed,)).fetchone() is not None
@@ -50,8 +52,15 @@ class ItemQueries:
 
     def _item_values(self, item: Item, facts: ItemFacts) -> tuple[Any, ...]:
         return (
-            item.title, item.summary, item.author, facts.tags, item.link, facts.canonical, item.lang,
-            item.published.timestamp() if item.published else None, facts.digest,
+            item.title,
+            item.summary,
+            item.author,
+            facts.tags,
+            item.link,
+            facts.canonical,
+            item.lang,
+            item.published.timestamp() if item.published else None,
+            facts.digest,
         )
 
     def update_item(self, item_id: int, item: Item, facts: ItemFacts, search_text: str, now: float) -> None:
@@ -78,7 +87,12 @@ class ItemQueries:
         return int(row[0]) if row else None
 
     def new_story(
-        self, url: str, title: str, published: float | None, terms: Iterable[str], now: float,
+        self,
+        url: str,
+        title: str,
+        published: float | None,
+        terms: Iterable[str],
+        now: float,
         signature: str | None = None,
     ) -> int:
         cur = self.conn.execute(
@@ -143,7 +157,8 @@ class ItemQueries:
                 if top is None:
                     return
                 texts = [
-                    (search_text(title or "", summary or ""), item_id) for item_id, title, summary in self.conn.execute(
+                    (search_text(title or "", summary or ""), item_id)
+                    for item_id, title, summary in self.conn.execute(
                         "SELECT id, title, summary FROM items WHERE id > ? AND id <= ? AND fts IS NULL", (upto, top)
                     )
                 ]
@@ -160,19 +175,31 @@ class ItemQueries:
         self.conn.execute("PRAGMA incremental_vacuum")
 
     def record_alert(
-        self, rule: str, story_id: int, item_id: int, terms: Iterable[str],
-        occurrences: Iterable[tuple[str, int, int]], now: float,
+        self,
+        rule: str,
+        story_id: int,
+        item_id: int,
+        terms: Iterable[str],
+        occurrences: Iterable[tuple[str, int, int]],
+        now: float,
     ) -> int | None:
         """Record a (rule, story) alert once; None when the rule already alerted on the story."""
         cur = self.conn.execute(
             "INSERT OR IGNORE INTO alerts (rule, story_id, item_id, created, terms, occurrences) VALUES (?,?,?,?,?,?)",
-            (rule, story_id, item_id, now, json.dumps(list(terms), ensure_ascii=False),
-             json.dumps([list(o) for o in occurrences])),
+            (
+                rule,
+                story_id,
+                item_id,
+                now,
+                json.dumps(list(terms), ensure_ascii=False),
+                json.dumps([list(o) for o in occurrences]),
+            ),
         )
         return int(cur.lastrowid) if cur.rowcount else None
 
-    def enqueue(self, alert_id: int, channel: str, target: str, now: float, due: float | None = None,
-                hold: str | None = None) -> None:
+    def enqueue(
+        self, alert_id: int, channel: str, target: str, now: float, due: float | None = None, hold: str | None = None
+    ) -> None:
         """One delivery per (alert, channel, destination); `due` holds it (a digest's send time),
         `hold` says why it is held to be folded ("cooldown", "quiet")."""
         self.conn.execute(
@@ -194,7 +221,8 @@ class ItemQueries:
             # Outlets that carried the story, the alerted one first: later sources join
             # the story without a second alert.
             alert["sources"] = [
-                r[0] for r in self.conn.execute(
+                r[0]
+                for r in self.conn.execute(
                     "SELECT feed FROM items WHERE story_id = ? GROUP BY feed ORDER BY min(id)", (alert["story_id"],)
                 )
             ]
@@ -204,7 +232,9 @@ class ItemQueries:
             )
         return alerts
 
-    def stored_items(self, since: float | None, fts_query: str | None, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    def stored_items(
+        self, since: float | None, fts_query: str | None, limit: int | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Items newest first, narrowed by an FTS5 expression when one is given."""
         where, params = [], []
         if since is not None:
@@ -227,6 +257,6 @@ class ItemQueries:
         cur = self.conn.execute(sql, params)
         names = [d[0] for d in cur.description]
         for row in cur:
-            item = dict(zip(names, row))
+            item = dict(zip(names, row, strict=True))
             item["tags"] = json.loads(item["tags"] or "[]")
             yield item

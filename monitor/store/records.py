@@ -71,4 +71,4 @@ def json_list(values: Iterable[Any]) -> str:
 def rows_as_dicts(cursor: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
     names = [d[0] for d in cursor.description]
     for row in cursor.fetchall():
-        yield dict(zip(names, row))
+        yield dict(zip(names, row, strict=True))

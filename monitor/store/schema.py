@@ -34,18 +34,40 @@ class SchemaMixin:
         with self.transaction():
             db["feeds"].create(
                 {
-                    "name": str, "url": str, "adopted_url": str, "etag": str, "last_modified": str,
-                    "next_poll": float, "last_poll": float, "last_success": float, "last_status": int,
-                    "consecutive_errors": int, "last_error": str, "disabled_reason": str,
-                    "baselined": int, "title": str, "redirect_target": str, "redirect_count": int,
-                    "body_hash": str, "server_ttl": float,
+                    "name": str,
+                    "url": str,
+                    "adopted_url": str,
+                    "etag": str,
+                    "last_modified": str,
+                    "next_poll": float,
+                    "last_poll": float,
+                    "last_success": float,
+                    "last_status": int,
+                    "consecutive_errors": int,
+                    "last_error": str,
+                    "disabled_reason": str,
+                    "baselined": int,
+                    "title": str,
+                    "redirect_target": str,
+                    "redirect_count": int,
+                    "body_hash": str,
+                    "server_ttl": float,
                 },
-                pk="name", if_not_exists=True, defaults={"consecutive_errors": 0, "baselined": 0},
+                pk="name",
+                if_not_exists=True,
+                defaults={"consecutive_errors": 0, "baselined": 0},
             )
             db["stories"].create(
-                {"id": int, "canonical_url": str, "title": str, "published": float, "first_seen": float,
-                 "signature": str},
-                pk="id", if_not_exists=True,
+                {
+                    "id": int,
+                    "canonical_url": str,
+                    "title": str,
+                    "published": float,
+                    "first_seen": float,
+                    "signature": str,
+                },
+                pk="id",
+                if_not_exists=True,
             )
             if "signature" not in {row[1] for row in self.conn.execute("PRAGMA table_info(stories)")}:
                 # v5: the headline signature (dedup.TitleSignature.encode), so candidates are never
@@ -54,7 +76,8 @@ class SchemaMixin:
             # Headline terms of each story, so near-identical headlines are found by index;
             # `at` is the story's date (coalesce(published, first_seen)).
             db["story_terms"].create(
-                {"story_id": int, "term": str, "at": float}, if_not_exists=True,
+                {"story_id": int, "term": str, "at": float},
+                if_not_exists=True,
                 foreign_keys=[("story_id", "stories", "id")],
             )
             if "at" not in {row[1] for row in self.conn.execute("PRAGMA table_info(story_terms)")}:
@@ -65,26 +88,57 @@ class SchemaMixin:
                 )
             db["items"].create(
                 {
-                    "id": int, "feed": str, "key": str, "story_id": int, "title": str, "summary": str,
-                    "author": str, "tags": str, "link": str, "canonical_url": str, "lang": str,
-                    "published": float, "first_seen": float, "updated": float, "content_hash": str, "fts": str,
+                    "id": int,
+                    "feed": str,
+                    "key": str,
+                    "story_id": int,
+                    "title": str,
+                    "summary": str,
+                    "author": str,
+                    "tags": str,
+                    "link": str,
+                    "canonical_url": str,
+                    "lang": str,
+                    "published": float,
+                    "first_seen": float,
+                    "updated": float,
+                    "content_hash": str,
+                    "fts": str,
                 },
-                pk="id", if_not_exists=True, foreign_keys=[("story_id", "stories", "id")],
+                pk="id",
+                if_not_exists=True,
+                foreign_keys=[("story_id", "stories", "id")],
             )
             db["alerts"].create(
                 {
-                    "id": int, "rule": str, "story_id": int, "item_id": int, "created": float,
-                    "terms": str, "occurrences": str,
+                    "id": int,
+                    "rule": str,
+                    "story_id": int,
+                    "item_id": int,
+                    "created": float,
+                    "terms": str,
+                    "occurrences": str,
                 },
-                pk="id", if_not_exists=True,
+                pk="id",
+                if_not_exists=True,
                 foreign_keys=[("story_id", "stories", "id"), ("item_id", "items", "id")],
             )
             db["deliveries"].create(
                 {
-                    "id": int, "alert_id": int, "channel": str, "target": str, "status": str,
-                    "attempts": int, "next_attempt": float, "last_error": str, "created": float, "sent_at": float,
+                    "id": int,
+                    "alert_id": int,
+                    "channel": str,
+                    "target": str,
+                    "status": str,
+                    "attempts": int,
+                    "next_attempt": float,
+                    "last_error": str,
+                    "created": float,
+                    "sent_at": float,
                 },
-                pk="id", if_not_exists=True, defaults={"attempts": 0, "status": "pending"},
+                pk="id",
+                if_not_exists=True,
+                defaults={"attempts": 0, "status": "pending"},
                 foreign_keys=[("alert_id", "alerts", "id")],
             )
             for sql in (
@@ -186,16 +240,29 @@ class SchemaMixin:
             if column not in have:
                 self.conn.execute(f"ALTER TABLE deliveries ADD COLUMN {column} {decl}")
         self.db["notices"].create(
-            {"id": int, "kind": str, "rule": str, "feed": str, "title": str, "link": str, "body": str,
-             "alert_id": int, "created": float},
-            pk="id", if_not_exists=True,
+            {
+                "id": int,
+                "kind": str,
+                "rule": str,
+                "feed": str,
+                "title": str,
+                "link": str,
+                "body": str,
+                "alert_id": int,
+                "created": float,
+            },
+            pk="id",
+            if_not_exists=True,
         )
         self.db["feed_health"].create(
             {"name": str, "state": str, "since": float, "detail": str, "checked": float},
-            pk="name", if_not_exists=True,
+            pk="name",
+            if_not_exists=True,
         )
         self.db["rule_state"].create(
-            {"rule": str, "cooldown_until": float, "spike_since": float}, pk="rule", if_not_exists=True,
+            {"rule": str, "cooldown_until": float, "spike_since": float},
+            pk="rule",
+            if_not_exists=True,
         )
         for sql in (
             "CREATE UNIQUE INDEX IF NOT EXISTS deliveries_notice ON deliveries(notice_id, channel, target)",

@@ -1,0 +1,38 @@
+"""When to poll a feed next: its interval, server hints, jitter and error backoff. Pure."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from ..config import FeedConfig, Settings
+
+
+@dataclass
+class Schedule:
+    jitter: float = 0.1
+    max_backoff: float = 6 * 3600.0
+    ttl_ceiling: float = 3600.0
+    rng: random.Random = field(default_factory=random.Random)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, rng: random.Random | None = None) -> Schedule:
+        return cls(settings.jitter, settings.max_backoff, settings.ttl_ceiling, rng or random.Random())
+
+    def interval(self, feed: FeedConfig, server_ttl: float | None) -> float:
+        """The feed's interval, lengthened (never shortened) by the server's <ttl> or
+        max-age up to the ceiling, unless the feed ignores server hints."""
+        if feed.ignore_server_ttl or not server_ttl or server_ttl <= feed.interval:
+            return feed.interval
+        return max(feed.interval, min(server_ttl, self.ttl_ceiling))
+
+    def next_poll(self, now: float, interval: float) -> float:
+        return now + interval * (1 + self.rng.uniform(-self.jitter, self.jitter))
+
+    def after_error(self, now: float, interval: float, errors_before: int, retry_after: float | None) -> float:
+        """Retry-After when the server gave one (never sooner than the interval);
+        else exponential backoff with jitter, capped."""
+        if retry_after is not None:
+            return now + max(retry_after, interval)
+        delay = interval * 2 ** min(errors_before + 1, 30)
+        return now + min(delay * (1 + self.rng.uniform(0, 0.2)), self.max_backoff)

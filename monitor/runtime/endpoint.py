@@ -1,0 +1,254 @@
+"""Liveness and metrics: the scheduler's heartbeat, Prometheus metrics, and the
+optional HTTP endpoint (`[monitor] http`) serving /healthz and /metrics.
+
+The endpoint runs the stdlib http.server in its own thread, so it keeps answering
+(503) even when the event loop is blocked; that is exactly when it matters. It
+reads the database through its own read connection, never the daemon's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+from ..errors import MonitorError
+from ..models import PollOutcome
+from ..store import Store
+
+log = logging.getLogger("monitor.runtime.endpoint")
+
+STALE_AFTER = 10.0  # seconds without a scheduler tick before the daemon counts as stuck
+FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+@dataclass
+class Heartbeat:
+    """When the scheduler last ticked. Written by the loop, read by any thread
+    (single float assignments are atomic in CPython, so no lock is needed)."""
+
+    clock: Callable[[], float] = time.monotonic
+    started: float = field(default=0.0)
+    last_tick: float | None = None
+    ticks: int = 0
+    stopping: bool = False
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
+
+    def tick(self) -> None:
+        self.last_tick = self.clock()
+        self.ticks += 1
+
+    def age(self) -> float | None:
+        return None if self.last_tick is None else self.clock() - self.last_tick
+
+    def problem(self, stale_after: float = STALE_AFTER) -> str | None:
+        """Why the scheduler is not healthy, or None."""
+        if self.stopping:
+            return "stopping"
+        age = self.age()
+        if age is None:
+            return "the scheduler has not ticked yet"
+        if age > stale_after:
+            return f"the scheduler last ticked {age:.0f}s ago (the event loop may be blocked)"
+        return None
+
+
+class Metrics:
+    """The daemon's counters, in a registry of its own (no global state, so tests
+    and several daemons in one process never share counts)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.polls = Counter("monitor_polls", "Feed polls by outcome.", ["outcome"], registry=r)
+        self.fetch_seconds = Histogram(
+            "monitor_fetch_duration_seconds", "Time to fetch one feed (HTTP only).", buckets=FETCH_BUCKETS, registry=r
+        )
+        self.items = Counter("monitor_items_ingested", "Items stored, new or changed.", ["kind"], registry=r)
+        self.alerts = Counter("monitor_alerts", "Alerts recorded (one per rule and story).", registry=r)
+        self.deliveries = Counter("monitor_deliveries", "Delivery attempts by outcome.", ["outcome"], registry=r)
+        self.reloads = Counter("monitor_config_reloads", "SIGHUP reloads by result.", ["result"], registry=r)
+        for outcome in ("ok", "not-modified", "error", "disabled"):
+            self.polls.labels(outcome)  # present at 0, so rate() works from the first scrape
+        for kind in ("new", "changed"):
+            self.items.labels(kind)
+        for outcome in ("sent", "failed"):
+            self.deliveries.labels(outcome)
+
+    def observe_poll(self, outcome: PollOutcome) -> None:
+        self.polls.labels(outcome.status).inc()
+        self.items.labels("new").inc(outcome.new_items)
+        self.items.labels("changed").inc(outcome.changed_items)
+        self.alerts.inc(outcome.alerts)
+
+    def observe_delivery(self, report: Any) -> None:
+        # Any report with counts named after outcomes (sent, failed, later dead…).
+        for outcome in ("sent", "failed", "dead"):
+            n = getattr(report, outcome, 0)
+            if isinstance(n, int) and n:
+                self.deliveries.labels(outcome).inc(n)
+
+    def add_collector(self, collector: Any) -> None:
+        self.registry.register(collector)
+
+
+class TimedFetcher:
+    """Wraps a Fetcher to time each fetch; everything else passes through."""
+
+    def __init__(self, fetcher: Any, metrics: Metrics) -> None:
+        self._fetcher = fetcher
+        self._metrics = metrics
+
+    async def fetch(self, *args: Any, **kwargs: Any) -> Any:
+        with self._metrics.fetch_seconds.time():
+            return await self._fetcher.fetch(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fetcher, name)
+
+
+class StoreReader:
+    """A read connection of the HTTP thread's own, serialised by a lock (the
+    server answers each request in a thread)."""
+
+    def __init__(self, database: Path) -> None:
+        self.store = Store(database)
+        self.store.conn.execute("PRAGMA busy_timeout=2000")  # a health check must answer quickly
+        self.lock = threading.Lock()
+
+    def call(self, fn: Callable[[Store], Any]) -> Any:
+        with self.lock:
+            return fn(self.store)
+
+    def close(self) -> None:
+        with self.lock:
+            self.store.close()
+
+
+class StoreCollector:
+    """Gauges read from the database at scrape time: outbox depth and each
+    configured feed's consecutive errors (they also change through the CLI)."""
+
+    def __init__(self, reader: StoreReader, feed_names: Callable[[], Iterable[str]]) -> None:
+        self.reader = reader
+        self.feed_names = feed_names
+
+    def describe(self) -> list:
+        return []  # unknown until read; prometheus-client then calls collect lazily
+
+    def collect(self):
+        try:
+            outbox = self.reader.call(lambda s: s.outbox_counts())
+            errors = self.reader.call(lambda s: s.feed_errors())
+        except sqlite3.Error as exc:
+            log.warning("metrics: cannot read the database: %s", exc)
+            return
+        depth = GaugeMetricFamily("monitor_outbox_depth", "Deliveries not yet sent, by status.", labels=["status"])
+        for status in sorted({"pending", *outbox}):
+            depth.add_metric([status], outbox.get(status, 0))
+        yield depth
+        feeds = GaugeMetricFamily(
+            "monitor_feed_consecutive_errors", "Consecutive failed polls of each configured feed.", labels=["feed"]
+        )
+        for name in sorted(self.feed_names()):
+            feeds.add_metric([name], errors.get(name, 0))
+        yield feeds
+
+
+def health_report(heartbeat: Heartbeat, reader: StoreReader) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, JSON body) of /healthz: 200 when the scheduler ticks and the database answers."""
+    scheduler_problem = heartbeat.problem()
+    try:
+        reader.call(lambda s: s.ping())
+        db_problem = None
+    except sqlite3.Error as exc:
+        db_problem = f"the database does not answer: {exc}"
+    age = heartbeat.age()
+    body = {
+        "status": "ok" if not (scheduler_problem or db_problem) else "unhealthy",
+        "checks": {
+            "scheduler": {
+                "ok": scheduler_problem is None,
+                "last_tick_seconds_ago": None if age is None else round(age, 3),
+                "ticks": heartbeat.ticks,
+                **({"problem": scheduler_problem} if scheduler_problem else {}),
+            },
+            "database": {"ok": db_problem is None, **({"problem": db_problem} if db_problem else {})},
+        },
+        "uptime_seconds": round(heartbeat.clock() - heartbeat.started, 3),
+    }
+    return (200 if body["status"] == "ok" else 503), body
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class HealthServer:
+    """/healthz and /metrics on (host, port), in a background thread."""
+
+    def __init__(self, address: tuple[str, int], heartbeat: Heartbeat, metrics: Metrics, reader: StoreReader) -> None:
+        owner = self
+        self.heartbeat, self.metrics, self.reader = heartbeat, metrics, reader
+
+        class Handler(BaseHTTPRequestHandler):
+            server_version = "monitor"
+
+            def log_message(self, fmt: str, *args: Any) -> None:
+                log.debug("http: " + fmt, *args)
+
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if path == "/healthz":
+                    status, body = health_report(owner.heartbeat, owner.reader)
+                    self._send(status, "application/json", json.dumps(body).encode())
+                elif path == "/metrics":
+                    self._send(200, CONTENT_TYPE_LATEST, generate_latest(owner.metrics.registry))
+                else:
+                    self._send(404, "text/plain; charset=utf-8", b"not found: try /healthz or /metrics\n")
+
+            def _send(self, status: int, ctype: str, payload: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(payload)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(payload)
+
+        try:
+            server_class = _Server6 if ":" in address[0] else _Server
+            self.httpd = server_class(address, Handler)
+        except OSError as exc:
+            host, port = address
+            raise MonitorError(
+                f"cannot listen on {host}:{port} for /healthz and /metrics: {exc.strerror or exc}",
+                hint="choose a free port in [monitor] http, or remove the key to turn the endpoint off",
+            ) from None
+        self.address = self.httpd.server_address[:2]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="monitor-http", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        log.info("serving /healthz and /metrics on http://%s:%d", *self.address)
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,156 @@
+"""End to end through the installed `monitor` command, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+STORY = "Israel relayed to Russia 'dissatisfaction' over its Hamas position as rift widens"
+
+
+def write_config(tmp_path: Path, feed_url: str, hook_url: str) -> None:
+    (tmp_path / "config.toml").write_text(
+        f"""
+[monitor]
+database = "state/monitor.db"
+backfill = "0s"
+
+[[feeds]]
+name = "times-of-israel"
+url = "{feed_url}"
+
+[[rules]]
+name = "russia-israel-rift"
+query = "Russia AND Israel AND dissatisfaction"
+notify = ["desk", "screen"]
+
+[channels.desk]
+urls = ["{hook_url}"]
+
+[channels.screen]
+urls = ["console://"]
+""",
+        encoding="utf-8",
+    )
+
+
+def test_the_story_end_to_end(run_cli, tmp_path, feed_server, webhook):
+    url = feed_server.serve("/feed/", (FIXTURES / "story/toi_v1.xml").read_bytes())
+    write_config(tmp_path, url, webhook.apprise_url)
+
+    baseline = run_cli("run", "--once")
+    assert baseline.returncode == 0, baseline.stderr
+    assert "times-of-israel: 3 new, 0 changed, 0 alerts (baseline)" in baseline.stdout
+    assert webhook.received == []
+
+    feed_server.serve("/feed/", (FIXTURES / "story/toi_v2.xml").read_bytes())
+    second = run_cli("run", "--once")
+    assert second.returncode == 0, second.stderr
+    assert "times-of-israel: 1 new, 0 changed, 1 alerts" in second.stdout
+    assert f"=== [russia-israel-rift] {STORY}" in second.stdout  # console:// channel
+    assert [m["title"] for m in webhook.messages()] == [f"[russia-israel-rift] {STORY}"]
+
+    for _ in range(2):
+        later = run_cli("run", "--once")
+        assert later.returncode == 0 and "times-of-israel: not modified" in later.stdout
+    assert len(webhook.received) == 1
+    assert feed_server.statuses("/feed/") == [200, 200, 304, 304]
+
+    alerts = run_cli("alerts", "--json")
+    assert alerts.returncode == 0, alerts.stderr
+    [alert] = json.loads(alerts.stdout)
+    assert alert["rule"] == "russia-israel-rift" and alert["title"] == STORY
+    assert sorted((d["channel"], d["status"]) for d in alert["deliveries"]) == [("desk", "sent"), ("screen", "sent")]
+
+    feeds = run_cli("feeds", "--json")
+    [feed] = json.loads(feeds.stdout)
+    assert (feed["name"], feed["items"], feed["last_status"], feed["consecutive_errors"]) == (
+        "times-of-israel",
+        4,
+        304,
+        0,
+    )
+    assert "times-of-israel" in run_cli("feeds").stdout
+
+
+def test_run_once_reports_a_failing_feed_without_failing(run_cli, tmp_path, feed_server, webhook):
+    write_config(tmp_path, feed_server.url("/nothing-here"), webhook.apprise_url)
+    result = run_cli("run", "--once")
+    assert result.returncode == 0
+    assert "times-of-israel: error: HTTP 404" in result.stdout
+    assert "1 feeds polled, 1 failed" in result.stdout
+
+
+def test_match_exit_codes_and_json(run_cli, tmp_path):
+    shutil.copy(FIXTURES / "story/toi_v2.xml", tmp_path / "toi.xml")
+    hit = run_cli("match", "Russia AND Israel AND dissatisfaction", "toi.xml", "--json")
+    assert hit.returncode == 0, hit.stderr
+    [line] = hit.stdout.splitlines()
+    data = json.loads(line)
+    assert data["title"] == STORY and data["feed"] == "The Times of Israel"
+    assert data["link"].startswith("https://www.timesofisrael.com/israel-relayed")
+    assert {t.lower() for t in data["terms"]} == {"russia", "israel", "dissatisfaction"}
+    assert all(field in ("title", "summary") for field, _, _ in data["occurrences"])
+
+    plain = run_cli("match", "dissatisfaction", "toi.xml")
+    assert plain.returncode == 0 and "**dissatisfaction**" in plain.stdout
+
+    miss = run_cli("match", "Russia AND Israel AND displeasure AND Kremlin AND football", "toi.xml")
+    assert miss.returncode == 1 and miss.stdout == ""
+
+    bad = run_cli("match", "(Russia AND", "toi.xml")
+    assert bad.returncode == 2 and "^" in bad.stderr
+
+    missing_file = run_cli("match", "Russia", "nope.xml")
+    assert missing_file.returncode == 1 and "nope.xml: cannot read" in missing_file.stderr
+
+
+def test_no_config_is_a_usage_error(run_cli):
+    result = run_cli("feeds")
+    assert result.returncode == 2 and "config.example.toml" in result.stderr
+
+
+def test_no_secret_reaches_any_output(run_cli, tmp_path, feed_server):
+    """A full cycle at debug level with a failing, credential-carrying channel."""
+    secret = "S3cretPassw0rdXYZ"
+    url = feed_server.serve("/feed/", (FIXTURES / "story/toi_v2.xml").read_bytes())
+    (tmp_path / "config.toml").write_text(
+        f"""
+[monitor]
+database = "m.db"
+backfill = "100000d"
+log_level = "debug"
+
+[[feeds]]
+name = "toi"
+url = "{url}"
+
+[[rules]]
+name = "rift"
+query = "Russia AND Israel AND dissatisfaction"
+notify = ["desk"]
+
+[channels.desk]
+urls = ["${{HOOK_URL}}"]
+""",
+        encoding="utf-8",
+    )
+    env = {"HOOK_URL": f"json://analyst:{secret}@127.0.0.1:9/hook?token={secret}"}
+    outputs = [run_cli("run", "--once", env=env), run_cli("alerts", "--json", env=env), run_cli("check", env=env)]
+    assert "0 deliveries sent, 1 failed" in outputs[0].stdout
+    for result in outputs:
+        assert secret not in result.stdout + result.stderr
+
+
+def test_every_command_is_documented_in_the_readme():
+    from monitor.cli import cli
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    names = []
+    for name, command in cli.commands.items():
+        sub = getattr(command, "commands", None)
+        names += [f"{name} {s}" for s in sub] if sub else [name]
+    for name in names:
+        assert f"\n  {name}" in readme, f"`monitor {name}` is missing from README's command list"

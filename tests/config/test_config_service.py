@@ -1,0 +1,99 @@
+"""Service-facing configuration: [monitor] http, $STATE_DIRECTORY, systemd credentials,
+JSON logs with redaction."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+
+from monitor.config import load_config
+from monitor.errors import ConfigError
+from monitor.logs import setup_logging
+
+BASE = """
+[monitor]
+{monitor}
+
+[[feeds]]
+name = "a"
+url = "https://example.org/a.xml"
+
+[[rules]]
+name = "r"
+query = "Israel"
+notify = ["slack"]
+
+[channels.slack]
+urls = ["${{SLACK_WEBHOOK_URL}}"]
+"""
+
+
+def write(tmp_path, monitor: str = ""):
+    path = tmp_path / "config.toml"
+    path.write_text(BASE.format(monitor=monitor), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("127.0.0.1:9464", ("127.0.0.1", 9464)), ("[::1]:9000", ("::1", 9000)), (":9464", ("0.0.0.0", 9464))],
+)
+def test_http_listen_address(tmp_path, value, expected):
+    assert load_config(write(tmp_path, f'http = "{value}"'), env={}).settings.http == expected
+
+
+def test_http_off_by_default_and_bad_values_name_the_key(tmp_path):
+    assert load_config(write(tmp_path), env={}).settings.http is None
+    for bad, words in (("9464", "HOST:PORT"), ("localhost:99999", "not a port"), ("::1:9464", "brackets")):
+        with pytest.raises(ConfigError) as info:
+            load_config(write(tmp_path, f'http = "{bad}"'), env={})
+        [problem] = info.value.problems
+        assert "[monitor] http" in problem and words in problem
+
+
+def test_relative_database_goes_to_the_state_directory(tmp_path):
+    state = tmp_path / "state"
+    assert (
+        load_config(write(tmp_path), env={"STATE_DIRECTORY": f"{state}:/other"}).settings.database
+        == state / "monitor.db"
+    )
+    assert load_config(write(tmp_path), env={}).settings.database == tmp_path / "monitor.db"
+    absolute = load_config(write(tmp_path, f'database = "{tmp_path}/x.db"'), env={"STATE_DIRECTORY": str(state)})
+    assert absolute.settings.database == tmp_path / "x.db"
+
+
+def test_secrets_from_systemd_credentials(tmp_path):
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "SLACK_WEBHOOK_URL").write_text("https://hooks.slack.com/services/T0/B0/credential\n")
+    config = load_config(write(tmp_path), env={"CREDENTIALS_DIRECTORY": str(creds)})
+    assert config.channels["slack"].urls == ("https://hooks.slack.com/services/T0/B0/credential",)
+    assert "https://hooks.slack.com/services/T0/B0/credential" in config.secrets
+    # The environment wins over a credential of the same name.
+    env = {"CREDENTIALS_DIRECTORY": str(creds), "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/env"}
+    assert load_config(write(tmp_path), env=env).channels["slack"].urls[0].endswith("/env")
+    # Neither: the channel is disabled with a hint that names both ways.
+    quiet = load_config(write(tmp_path), env={"CREDENTIALS_DIRECTORY": str(tmp_path / "none")})
+    assert not quiet.channels["slack"].enabled
+    assert "LoadCredential=" in quiet.warnings[0]
+
+
+def test_json_log_lines_are_redacted_including_tracebacks():
+    stream = io.StringIO()
+    secret = "hunter2-very-secret"
+    setup_logging("info", [secret], stream=stream, fmt="json")
+    log = logging.getLogger("monitor.test")
+    log.info("sending to %s", f"https://user:{secret}@example.org/x")
+    try:
+        raise RuntimeError(f"boom {secret}")
+    except RuntimeError:
+        log.exception("failed")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [r["level"] for r in lines] == ["info", "error"]
+    assert lines[0]["logger"] == "monitor.test" and "***" in lines[0]["msg"]
+    assert "RuntimeError" in lines[1]["exc"]
+    assert secret not in stream.getvalue()
+    setup_logging("info")  # leave a plain handler behind for other tests

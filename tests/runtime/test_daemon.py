@@ -1,0 +1,75 @@
+"""The long-running daemon as a subprocess: schedule, deliver, stop on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import monitor_exe
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+
+
+def wait_for(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def polls(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db) as conn:
+            row = conn.execute("SELECT count(*) FROM feeds WHERE last_poll IS NOT NULL").fetchone()
+            return row[0]
+    except sqlite3.OperationalError:  # schema not created yet
+        return 0
+
+
+def test_daemon_polls_on_schedule_delivers_and_stops_cleanly(tmp_path, feed_server, webhook):
+    url = feed_server.serve("/toi.xml", (FIXTURES / "story/toi_v1.xml").read_bytes())
+    (tmp_path / "config.toml").write_text(
+        f"""
+[monitor]
+database = "m.db"
+interval = "1s"
+jitter = 0
+
+[[feeds]]
+name = "toi"
+url = "{url}"
+
+[[rules]]
+name = "rift"
+query = "Russia AND Israel AND dissatisfaction"
+notify = ["hook"]
+
+[channels.hook]
+urls = ["{webhook.apprise_url}"]
+""",
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen(
+        [*monitor_exe(), "--config", str(tmp_path / "config.toml"), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: polls(tmp_path / "m.db") == 1)
+        feed_server.serve("/toi.xml", (FIXTURES / "story/toi_v2.xml").read_bytes())
+        wait_for(lambda: len(webhook.received) == 1)
+        # Several more polls of the unchanged feed: 304s, no second alert.
+        wait_for(lambda: feed_server.statuses("/toi.xml").count(304) >= 2)
+        assert len(webhook.received) == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "monitor started: 1 feeds, 1 rules" in err and "stopping" in err
+    assert "Traceback" not in err

@@ -1,0 +1,133 @@
+"""Schema migrations keep what a database holds."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from monitor.models import Item
+from monitor.parsing.facts import item_facts, search_text
+from monitor.store import SCHEMA_VERSION, Store
+
+OLD_FTS = [  # items_fts as schema version 3 had it (sqlite-utils' enable_fts)
+    "DROP TRIGGER items_ai",
+    "DROP TRIGGER items_ad",
+    "DROP TRIGGER items_au",
+    "DROP TABLE items_fts",
+    "DROP TABLE index_state",
+    'CREATE VIRTUAL TABLE "items_fts" USING FTS5 ("fts", content="items")',
+    'CREATE TRIGGER "items_ai" AFTER INSERT ON "items" BEGIN'
+    ' INSERT INTO "items_fts" (rowid, "fts") VALUES (new.rowid, new."fts"); END',
+    'CREATE TRIGGER "items_ad" AFTER DELETE ON "items" BEGIN'
+    ' INSERT INTO "items_fts" ("items_fts", rowid, "fts") VALUES(\'delete\', old.rowid, old."fts"); END',
+    "CREATE INDEX items_published ON items(published)",
+    "DROP TABLE story_terms",
+    "CREATE TABLE story_terms (story_id INTEGER REFERENCES stories(id), term TEXT)",
+    "CREATE INDEX story_terms_term ON story_terms(term)",
+    "CREATE INDEX story_terms_story ON story_terms(story_id)",
+    "PRAGMA user_version=3",
+]
+
+
+def _insert(store: Store, key: str, title: str) -> None:
+    with store.transaction():
+        story = store.conn.execute("INSERT INTO stories (title, first_seen) VALUES (?, 1000.0)", (title,)).lastrowid
+        store.conn.executemany(
+            "INSERT INTO story_terms (story_id, term) VALUES (?, ?)", [(story, t) for t in title.lower().split()]
+        )
+        item = Item(key=key, title=title, summary="", link=f"https://example.org/{key}")
+        store.insert_item("f", item, item_facts(item), story, 0.0)
+        # as every monitor before schema 6 stored it: the text with the item
+        store.conn.execute("UPDATE items SET fts = ? WHERE key = ?", (search_text(title, ""), key))
+
+
+def _matches(store: Store, query: str) -> list[str]:
+    return sorted(i["key"] for i in store.stored_items(None, query))
+
+
+def test_version_3_indexes_are_rebuilt_lean_and_keep_every_item(tmp_path):
+    path = tmp_path / "old.db"
+    store = Store(path)
+    for sql in OLD_FTS:
+        store.conn.execute(sql)
+    _insert(store, "a", "Israel relayed to Russia its dissatisfaction")
+    _insert(store, "b", "Weather report")
+    store.close()
+
+    store = Store(path)
+    sql = store.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'items_fts'").fetchone()[0]
+    assert "detail=none" in sql and "columnsize=0" in sql
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    indexes = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "items_published" not in indexes and "story_terms_term" not in indexes
+    assert "story_terms_term_at" in indexes
+    # What the old index held is found through the new one; later inserts and updates too.
+    assert _matches(store, '"russia" AND "israel"') == ["a"]
+    # Headline terms keep finding their story, now through its date.
+    # (an older story has no stored headline signature: None, its headline is read instead)
+    assert store.story_candidates(["israel", "relayed", "to", "russia"], "other", 1000.0, 3600.0) == [
+        (1, "Israel relayed to Russia its dissatisfaction", None)
+    ]
+    assert store.story_candidates(["israel", "relayed", "to", "russia"], "other", 9000.0, 3600.0) == []
+    _insert(store, "c", "Russia and Israel again")
+    assert _matches(store, '"russia"') == ["a", "c"]
+    with store.transaction():
+        store.conn.execute("UPDATE items SET fts = 'weather' WHERE key = 'a'")
+    assert _matches(store, '"russia"') == ["c"]
+    assert sum(store.index_pending(search_text)) == 1  # "c", stored after the migration (a step behind, schema 6)
+    store.conn.execute("INSERT INTO items_fts (items_fts, rank) VALUES ('integrity-check', 1)")  # raises if corrupt
+    store.close()
+    assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_a_database_from_a_newer_monitor_is_refused_with_advice(tmp_path, run_cli):
+    path = tmp_path / "m.db"
+    Store(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    config = tmp_path / "config.toml"
+    config.write_text(f'[monitor]\ndatabase = "{path}"\n', encoding="utf-8")
+    result = run_cli("--config", str(config), "feeds")
+    assert result.returncode == 1
+    assert f"written by a newer monitor (schema {SCHEMA_VERSION + 1}" in result.stderr
+    assert "copy made before the upgrade" in result.stderr
+
+
+def test_version_6_story_index_gains_the_feed_and_candidates_probe_it_once(tmp_path):
+    path = tmp_path / "v6.db"
+    store = Store(path)
+    store.conn.execute("DROP INDEX items_story_feed")
+    store.conn.execute("CREATE INDEX items_story ON items(story_id)")
+    store.conn.execute("PRAGMA user_version=6")
+    for key, feed in (("a", "tass"), ("b", "haaretz")):
+        item = Item(
+            key=key, title="Israel relayed to Russia its dissatisfaction", summary="", link=f"https://x.org/{key}"
+        )
+        facts = item_facts(item)
+        with store.transaction():
+            story = store.story_by_url(facts.canonical) or store.new_story(
+                "", item.title, None, ["israel", "relayed", "russia", "dissatisfaction"], 1000.0
+            )
+            store.insert_item(feed, item, facts, story, 1000.0)
+    store.close()
+
+    store = Store(path)
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    indexes = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "items_story_feed" in indexes and "items_story" not in indexes
+    terms = ["israel", "relayed", "russia", "dissatisfaction"]
+    # A story is a candidate for every feed but those it has an item from (a feed's own items never merge).
+    assert [c[0] for c in store.story_candidates(terms, "reuters", 1000.0, 3600.0)] == [1, 2]
+    assert [c[0] for c in store.story_candidates(terms, "tass", 1000.0, 3600.0)] == [2]
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    store.story_candidates(terms, "tass", 1000.0, 3600.0)
+    store.conn.set_trace_callback(None)
+    plan = " | ".join(
+        r[-1]
+        for r in store.conn.execute("EXPLAIN QUERY PLAN " + statements[-1])  # parameters expanded
+    )
+    assert "USING COVERING INDEX items_story_feed (story_id=? AND feed=?)" in plan, plan
+    store.close()
+    assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
