@@ -82,7 +82,8 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 def run(ctx: Context, once: bool, log_format: str, log_level: str | None) -> None:
     """Run the daemon (or one cycle with --once)."""
     from .logs import setup_logging
-    from .runtime.daemon import Daemon, open_pipeline, run_once
+    from .runtime.assembly import assemble
+    from .runtime.daemon import run_once
 
     config = ctx.config()
     secrets: set[str] = set()
@@ -97,24 +98,26 @@ def run(ctx: Context, once: bool, log_format: str, log_level: str | None) -> Non
     for warning in config.warnings:
         log.warning("%s", warning)
 
-    async def main() -> None:
-        with open_pipeline(config) as pipeline:
-            try:
-                if once:
-                    from .progress import progress
+    async def once_() -> None:
+        from .progress import progress
 
-                    with progress("polling feeds", len(pipeline.enabled_feeds())) as advance:
-                        summary = await run_once(pipeline, lambda outcome: advance(outcome.feed))
-                    for line in summary.lines():
-                        click.echo(line)
-                else:
-                    from .runtime.supervisor import Service
+        async with assemble(config) as assembly:
+            pipeline = assembly.pipeline
+            with progress("polling feeds", len(pipeline.enabled_feeds())) as advance:
+                summary = await run_once(pipeline, lambda outcome: advance(outcome.feed))
+        for line in summary.lines():
+            click.echo(line)
 
-                    await Daemon(pipeline, Service(on_config=apply_logging)).run()
-            finally:
-                await pipeline.fetcher.aclose()
+    async def daemon() -> None:
+        from .runtime.daemon import Daemon
+        from .runtime.endpoint import Liveness
+        from .runtime.supervisor import Supervisor
 
-    asyncio.run(main())
+        liveness = Liveness()
+        async with assemble(config, liveness=liveness) as assembly:
+            await Daemon(assembly, Supervisor(assembly, liveness, on_config=apply_logging)).run()
+
+    asyncio.run(once_() if once else daemon())
 
 
 @cli.command()
@@ -364,10 +367,10 @@ def outbox(ctx: Context, retry_ids: tuple[int, ...], retry_dead: bool, as_json: 
     from .delivery.channels import Notifier
     from .delivery.outbox import Outbox, outbox_rows
     from .errors import NotFound
-    from .store import Store
+    from .store import open_store
 
     config = ctx.config()
-    store = Store(config.settings.database)
+    store = open_store(config.settings.database)
     try:
         if not (retry_ids or retry_dead):
             rows = outbox_rows(store, config.channels)

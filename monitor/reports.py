@@ -19,7 +19,7 @@ from .logs import redact_url
 from .models import ParsedFeed, feed_label, stored_fields
 from .parsing.facts import search_text
 from .rules import CompiledQuery, Document, compile_query
-from .store import Store
+from .store import open_store
 
 
 def load_source(source: str) -> tuple[str, ParsedFeed]:
@@ -90,7 +90,7 @@ def backtest(config: Config, rule_or_query: str, window: float, limit: int | Non
     query = rule.query if rule else rule_or_query
     compiled = compile_query(query, config.aliases)
     feeds = {f.name: f for f in config.feeds}
-    store = Store(config.settings.database)
+    store = open_store(config.settings.database)
     hits = []
     try:
         since = time.time() - window
@@ -123,7 +123,7 @@ def backtest(config: Config, rule_or_query: str, window: float, limit: int | Non
 
 
 def feed_rows(config: Config) -> list[dict[str, Any]]:
-    store = Store(config.settings.database)
+    store = open_store(config.settings.database)
     try:
         states = {s.name: s for s in store.feed_states()}
         health = store.feed_healths()
@@ -158,7 +158,7 @@ def feed_rows(config: Config) -> list[dict[str, Any]]:
 
 
 def alert_rows(config: Config, limit: int) -> list[dict[str, Any]]:
-    store = Store(config.settings.database)
+    store = open_store(config.settings.database)
     try:
         rows = store.recent_alerts(limit)
     finally:

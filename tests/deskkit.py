@@ -7,11 +7,10 @@ import email.utils
 from pathlib import Path
 
 from monitor.config import load_config
-from monitor.delivery.channels import Notifier
 from monitor.parsing.feed import parse_feed
 from monitor.polling.fetch import Fetcher, make_transport
-from monitor.polling.pipeline import Pipeline
-from monitor.store import Store
+from monitor.runtime.assembly import build_pipeline
+from monitor.store import SQLiteStore
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC, 00:13 in Jerusalem
 HOUR, DAY = 3600.0, 86400.0
@@ -56,22 +55,25 @@ class Rig:
     def __init__(self, config_path: Path, clock: Clock | None = None) -> None:
         self.config = load_config(config_path, env={})
         self.clock = clock or Clock()
-        self.store = Store(self.config.settings.database)
-        self.pipeline = Pipeline(self.config, self.store, None, Notifier(self.config.channels), clock=self.clock)
-        self.pipeline.outbox.sleep = self.clock.sleep
+        self.store = SQLiteStore(self.config.settings.database)
+        self.store.sync_feeds(((f.name, f.url) for f in self.config.feeds), self.clock())
+        self.pipeline = self._pipeline(fetcher=None)
 
     def poll(self, feed: str):
         async def go():
             fetcher = Fetcher(
                 make_transport(), user_agent=self.config.settings.user_agent, max_bytes=1 << 20, timeout=10.0
             )
-            self.pipeline.fetcher = fetcher
             try:
-                return await self.pipeline.poll(self.config.feed(feed))
+                return await self._pipeline(fetcher).poll(self.config.feed(feed))
             finally:
                 await fetcher.aclose()
 
         return asyncio.run(go())
+
+    def _pipeline(self, fetcher):
+        """A pipeline over the rig's store and clock; a poll's own fetcher lives in its event loop."""
+        return build_pipeline(self.config, self.store, fetcher, clock=self.clock, sleep=self.clock.sleep)
 
     def ingest(self, feed: str, body: bytes):
         return self.pipeline.ingest(self.config.feed(feed), parse_feed(body))

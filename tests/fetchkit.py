@@ -6,11 +6,11 @@ import asyncio
 from pathlib import Path
 
 from monitor.config import load_config
-from monitor.delivery.channels import Notifier
 from monitor.polling.addresses import system_resolver
 from monitor.polling.fetch import Fetcher, make_transport
-from monitor.polling.pipeline import Pipeline
-from monitor.store import Store
+from monitor.polling.pipeline import parse_in_thread
+from monitor.runtime.assembly import build_pipeline
+from monitor.store import SQLiteStore
 
 NOW = 1_800_000_000.0
 
@@ -40,7 +40,7 @@ def poll(path: Path, feed: str, clock: Clock | None = None, resolver=system_reso
     clock = clock or Clock()
 
     async def go():
-        store = Store(config.settings.database)
+        store = SQLiteStore(config.settings.database)
         fetcher = Fetcher(
             make_transport(),
             user_agent=config.settings.user_agent,
@@ -49,7 +49,8 @@ def poll(path: Path, feed: str, clock: Clock | None = None, resolver=system_reso
             resolver=resolver,
         )
         try:
-            pipeline = Pipeline(config, store, fetcher, Notifier(config.channels), clock=clock, parser=parser)
+            store.sync_feeds(((f.name, f.url) for f in config.feeds), clock())
+            pipeline = build_pipeline(config, store, fetcher, parser=parser or parse_in_thread, clock=clock)
             outcome = await pipeline.poll(config.feed(feed))
             return outcome, store.feed_state(feed)
         finally:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from monitor.config import load_config
 from monitor.parsing.feed import parse_feed
-from monitor.runtime.daemon import open_pipeline
+from monitor.parsing.pool import ParserPool
+from monitor.runtime.assembly import Assembly
+from monitor.store import SQLiteStore
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 CATCH_ALL = "the OR a OR in OR of OR to OR for OR on OR at OR by OR with"
@@ -30,8 +34,9 @@ def feed_doc(title: str, items: list[tuple[str, str, str]], lang: str = "en") ->
 class Desk:
     """A pipeline over named feeds; `ingest(feed, bytes)` returns the PollOutcome."""
 
-    def __init__(self, pipeline, db: Path) -> None:
-        self.pipeline = pipeline
+    def __init__(self, assembly: Assembly, db: Path) -> None:
+        self.assembly = assembly
+        self.pipeline = assembly.pipeline
         self.db = db
 
     def ingest(self, feed: str, body: bytes):
@@ -51,7 +56,7 @@ class Desk:
 
 
 @contextmanager
-def desk(tmp_path: Path, feeds: list[str], query: str = CATCH_ALL, extra: str = ""):
+def desk(tmp_path: Path, feeds: list[str], query: str = CATCH_ALL, extra: str = "", clock=time.time):
     text = '[monitor]\ndatabase = "m.db"\n' + extra + "\n"
     for name in feeds:
         text += f'[[feeds]]\nname = "{name}"\nurl = "http://127.0.0.1:9/{name}"\n'
@@ -59,5 +64,11 @@ def desk(tmp_path: Path, feeds: list[str], query: str = CATCH_ALL, extra: str = 
     text += '[channels.screen]\nurls = ["console://"]\n'
     path = tmp_path / "config.toml"
     path.write_text(text, encoding="utf-8")
-    with open_pipeline(load_config(path, env={})) as pipeline:
-        yield Desk(pipeline, tmp_path / "m.db")
+    config = load_config(path, env={})
+    store = SQLiteStore(config.settings.database)
+    parsers = ParserPool(config.settings.parse_workers, config.settings.parse_timeout)
+    try:  # no fetcher: a desk is fed documents, it never polls
+        yield Desk(Assembly(config, store, None, parsers, clock, random.Random(), None), tmp_path / "m.db")
+    finally:
+        parsers.close()
+        store.close()

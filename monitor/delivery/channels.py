@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from ..config import CONSOLE_URL, ChannelConfig
+from ..destinations import Dialect, Kind, destination_kind, dialect
 from ..errors import DeliveryError
 from ..logs import RedactFilter, url_secrets
 from ..store import Delivery
@@ -26,16 +27,6 @@ _FORMATS = {"slack": "MARKDOWN", "html": "HTML", "text": "TEXT"}  # kind -> appr
 
 def target_id(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:16]
-
-
-def kind_of(url: str) -> str:
-    """The dialect a destination gets: Slack mrkdwn, HTML email, or plain text."""
-    lower = url.lower()
-    if lower.startswith(("slack://", "https://hooks.slack.com/")):
-        return "slack"
-    if lower.startswith(("mailto://", "mailtos://")):
-        return "html"
-    return "text"
 
 
 def view(d: Delivery) -> AlertView:
@@ -91,15 +82,23 @@ class Notifier:
                 return url
         raise DeliveryError(f'channel "{channel}" no longer has this destination')
 
-    def kind(self, channel: str, target: str) -> str:
+    def kind(self, channel: str, target: str) -> Kind:
+        """What a destination is ("other" for one no longer configured)."""
         try:
-            return kind_of(self._url(channel, target))
+            return destination_kind(self._url(channel, target))
+        except DeliveryError:
+            return "other"
+
+    def dialect(self, channel: str, target: str) -> Dialect:
+        """What a destination's messages are written in ("text" for one no longer configured)."""
+        try:
+            return dialect(self._url(channel, target))
         except DeliveryError:
             return "text"
 
     def compose(self, channel: str, target: str, alerts: Sequence[AlertView], reason: str = "digest") -> Message:
         """The message for one destination: the channel's template if it has one, else the built-in."""
-        kind = self.kind(channel, target)
+        kind = self.dialect(channel, target)
         template = self._templates.get(channel)
         if template is not None:
             try:
@@ -121,7 +120,7 @@ class Notifier:
         if url == CONSOLE_URL:
             print(f"\n=== {message.title}\n{message.body}", file=self.console, flush=True)
             return None
-        if mailthread.is_email(url):
+        if destination_kind(url) == "email":
             try:
                 return mailthread.send_email(url, message, in_reply_to)
             except mailthread.Unsupported:

@@ -17,7 +17,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from ..config import ChannelConfig, RuleConfig
-from ..store import Store
+from ..store import DeskState
 
 # The words a held batch is announced with ("[desk] 4 alerts (quiet hours): …").
 REASONS = {"cooldown": "cooldown", "quiet": "quiet hours"}
@@ -38,7 +38,7 @@ def quiet_end(quiet: tuple[int, int], tz: str, now: float) -> float | None:
 
 class Holds:
     def __init__(
-        self, store: Store, channels: Mapping[str, ChannelConfig], digest_due: Callable[[str, float], float | None]
+        self, store: DeskState, channels: Mapping[str, ChannelConfig], digest_due: Callable[[str, float], float | None]
     ) -> None:
         self.store = store
         self.channels = channels

@@ -34,10 +34,6 @@ class MailError(Exception):
     """The message did not go out: the server is unreachable, refused the login or the message."""
 
 
-def is_email(url: str) -> bool:
-    return url.lower().startswith(("mailto://", "mailtos://"))
-
-
 def with_message_id(raw: str, message_id: str) -> str:
     """The prepared message with its (single) Message-ID header replaced by ours."""
     head, sep, body = raw.partition("\n\n")

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from ..config import ChannelConfig, DeliverySettings, parse_duration
 from ..errors import DeliveryError
-from ..store import Delivery, Store
+from ..store import Delivery, DeliveryQueue
 from .channels import Notifier, view
 from .holds import REASONS
 from .render import SAMPLE, header_text
@@ -75,7 +75,7 @@ def next_fire(trigger: BaseTrigger, now: float) -> float:
 class Outbox:
     def __init__(
         self,
-        store: Store,
+        store: DeliveryQueue,
         notifier: Notifier,
         channels: Mapping[str, ChannelConfig],
         settings: DeliverySettings,
@@ -244,7 +244,7 @@ def send_sample(notifier: Notifier, channel: str) -> list[tuple[int, str | None]
     return results
 
 
-def outbox_rows(store: Store, channels: Mapping[str, ChannelConfig]) -> list[dict[str, object]]:
+def outbox_rows(store: DeliveryQueue, channels: Mapping[str, ChannelConfig]) -> list[dict[str, object]]:
     """`monitor outbox`: pending and dead deliveries, with times in ISO 8601 (UTC)."""
 
     def iso(ts: float | None) -> str | None:

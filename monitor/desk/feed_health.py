@@ -16,12 +16,11 @@ at once) reaches the health channel's flood guard like any burst of alerts.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 
 from ..config import FeedConfig, Settings
-from ..delivery.holds import Holds
+from ..delivery.fanout import FanOut
 from ..delivery.render import when
 from ..logs import redact_url
 from ..store import FeedState, Store
@@ -100,11 +99,10 @@ def message(name: str, old: str | None, new: Verdict) -> tuple[str, str] | None:
 
 
 class FeedHealth:
-    def __init__(self, store: Store, settings: Settings, targets: Callable[[str], list[str]], holds: Holds) -> None:
+    def __init__(self, store: Store, settings: Settings, fanout: FanOut) -> None:
         self.store = store
         self.settings = settings
-        self.targets = targets  # the health channel's destinations (notifier.targets)
-        self.holds = holds
+        self.fanout = fanout
 
     def observe(self, feed: FeedConfig, now: float, new_items: int = 0) -> str | None:
         """Assess the feed after a poll; on a change of state, store it and enqueue one message.
@@ -141,6 +139,4 @@ class FeedHealth:
         if not channel:
             return
         notice = self.store.add_notice("health", RULE_LABEL, feed, title, body, now)
-        for target in self.targets(channel):
-            due, hold = self.holds.plan(channel, now)
-            self.store.enqueue_notice(notice, channel, target, now, due, hold)
+        self.fanout.notice(notice, [channel], now)

@@ -14,10 +14,8 @@ one more story appeared.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from ..config import RuleConfig
-from ..delivery.holds import Holds
+from ..delivery.fanout import FanOut
 from ..store import Store
 
 HOUR = 3600.0
@@ -27,10 +25,9 @@ TOP = 5
 
 
 class Spikes:
-    def __init__(self, store: Store, targets: Callable[[str], list[str]], holds: Holds) -> None:
+    def __init__(self, store: Store, fanout: FanOut) -> None:
         self.store = store
-        self.targets = targets  # a channel's destinations (notifier.targets)
-        self.holds = holds
+        self.fanout = fanout
 
     def baseline(self, rule: str, now: float) -> float | None:
         """Mean matches per hour before the last hour, or None without a day of history."""
@@ -73,8 +70,5 @@ class Spikes:
         notice = self.store.add_notice(
             "spike", rule.name, "", title, "\n".join(lines), now, link=top[0]["link"] if top else ""
         )
-        for channel in rule.notify:
-            for target in self.targets(channel):
-                due, hold = self.holds.plan(channel, now, urgent=rule.urgent)
-                self.store.enqueue_notice(notice, channel, target, now, due, hold)
+        self.fanout.notice(notice, rule.notify, now, urgent=rule.urgent)
         return title

@@ -11,21 +11,21 @@ alerts` lists the outlets instead).
 from __future__ import annotations
 
 from ..config import Config
-from ..delivery.channels import Notifier
-from ..delivery.holds import Holds
-from ..delivery.mailthread import is_email
+from ..delivery.fanout import FanOut
+from ..destinations import destination_kind
 from ..models import Item
 from ..store import Store
 
 
 class StoryUpdates:
-    def __init__(self, config: Config, store: Store, notifier: Notifier, holds: Holds) -> None:
+    def __init__(self, config: Config, store: Store, fanout: FanOut) -> None:
         self.config = config
         self.store = store
-        self.notifier = notifier
-        self.holds = holds
+        self.fanout = fanout
         self.channels = {
-            name for name, ch in config.channels.items() if ch.enabled and any(is_email(u) for u in ch.urls)
+            name
+            for name, ch in config.channels.items()
+            if ch.enabled and any(destination_kind(u) == "email" for u in ch.urls)
         }
 
     @property
@@ -57,20 +57,12 @@ class StoryUpdates:
             rule = self.config.rule(alert["rule"])
             if rule is None:
                 continue
-            targets = [
-                (channel, target)
-                for channel in rule.notify
-                if channel in self.channels
-                for target in self.notifier.targets(channel)
-                if self.notifier.kind(channel, target) == "html"
-            ]
-            if not targets:
+            channels = [c for c in rule.notify if c in self.channels]
+            if not self.fanout.destinations(channels, only="email"):
                 continue
             notice = self.store.add_notice(
                 "update", rule.name, feed, alert["title"] or "", text, now, link=link, alert_id=alert["id"]
             )
-            for channel, target in targets:
-                due, hold = self.holds.plan(channel, now, rule.urgent)
-                self.store.enqueue_notice(notice, channel, target, now, due, hold)
+            self.fanout.notice(notice, channels, now, urgent=rule.urgent, only="email")
             sent += 1
         return sent

@@ -8,6 +8,7 @@ import email.utils
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
+from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -52,6 +53,12 @@ def parse_max_age(cache_control: str | None) -> float | None:
         if name == "max-age" and value.strip().isdigit():
             return float(value.strip())
     return None
+
+
+class FeedFetcher(Protocol):
+    """What a poll needs of a fetcher (the Fetcher below, or one wrapped to time it)."""
+
+    async def fetch(self, url: str, etag: str | None = None, last_modified: str | None = None) -> FetchResult: ...
 
 
 class Fetcher:

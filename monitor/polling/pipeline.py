@@ -1,8 +1,7 @@
-"""Poll one feed end to end (fetch → parse → ingest) and drain the outbox.
+"""Poll one feed end to end: fetch, parse, ingest (one transaction), then feed health.
 
-No SQL and no HTTP details here: those live in store.py and fetch.py, which are
-passed in. Ingest is one transaction: items, stories, alerts and deliveries are
-committed together or not at all.
+No SQL and no HTTP details here: the store, the fetcher and the parser are passed in,
+built by the assembler (runtime/assembly.py).
 """
 
 from __future__ import annotations
@@ -10,28 +9,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import random
-import time
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlsplit
 
 from ..config import Config, FeedConfig
-from ..delivery.channels import Notifier
-from ..delivery.holds import Holds
 from ..delivery.outbox import DeliveryReport, Outbox
 from ..desk.feed_health import FeedHealth
-from ..desk.spikes import Spikes
-from ..desk.story_updates import StoryUpdates
 from ..errors import FeedGone, FetchError, ParseError
 from ..logs import redact_url
-from ..models import Item, ItemFacts, ParsedFeed, PollOutcome, feed_label, stored_fields
-from ..parsing.facts import facts_of, search_text, with_facts
-from ..rules import Document, RuleSet, compile_query
-from ..store import Store
-from .addresses import is_private_address
-from .fetch import Fetcher
+from ..models import ParsedFeed, PollOutcome
+from ..parsing.facts import search_text, with_facts
+from ..store import FeedState, Store
+from .fetch import FeedFetcher
+from .ingest import Ingest, Validators
 from .schedule import Schedule
-from .stories import StoryMatcher
 
 log = logging.getLogger("monitor.polling.pipeline")
 
@@ -46,72 +36,50 @@ async def parse_in_thread(body: bytes, url: str, content_type: str) -> ParsedFee
 
 
 class Pipeline:
-    """Everything one poll cycle needs, built from a Config and passed-in parts."""
+    """One poll cycle's work for one configuration, over parts it is handed and does not own."""
 
     def __init__(
         self,
         config: Config,
         store: Store,
-        fetcher: Fetcher,
-        notifier: Notifier,
-        clock: Callable[[], float] = time.time,
-        rng: random.Random | None = None,
-        parser: Parser | None = None,
-        start_parser: Callable[[], None] | None = None,
+        fetcher: FeedFetcher,
+        parser: Parser,
+        schedule: Schedule,
+        ingest: Ingest,
+        health: FeedHealth,
+        outbox: Outbox,
+        clock: Callable[[], float],
+        start_parser: Callable[[], object] | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.fetcher = fetcher
-        self.notifier = notifier
+        self.parser = parser
+        self.schedule = schedule
+        self.ingest = ingest
+        self.health = health
+        self.outbox = outbox
         self.clock = clock
-        self.schedule = Schedule.from_settings(config.settings, rng)
-        self.stories = StoryMatcher(store, config.dedup.title_similarity, config.dedup.window)
-        self.parser = parser or parse_in_thread
         self.start_parser = start_parser  # starts the parser's workers ahead of its first parse
         # Feeds between the start of their fetch and the end of their parse. Fetching outruns
-        # parsing (loopback: 1,000 feeds fetched in ~3 s, parsed in ~20 s), and every body
-        # fetched ahead waited in memory: ~100 MB of the main process at 1,000 feeds cold. Twice
-        # the fetch concurrency keeps every fetch slot busy and the parser fed.
+        # parsing, and every body fetched ahead waits in memory; twice the fetch concurrency
+        # keeps every fetch slot busy and the parser fed.
         self._in_flight = asyncio.Semaphore(2 * max(1, config.settings.concurrency))
-        self.compiled = {r.name: compile_query(r.query, config.aliases) for r in config.rules}
-        self._rulesets: dict[str, RuleSet] = {}
-        self.outbox = Outbox(store, notifier, config.channels, config.delivery, clock=clock)
-        # The desk (issue 9): cooldowns and quiet hours, feed health, spikes, story updates by email.
-        self.holds = Holds(store, config.channels, self.outbox.hold_until)
-        self.health = FeedHealth(store, config.settings, notifier.targets, self.holds)
-        self.spikes = Spikes(store, notifier.targets, self.holds)
-        self.updates = StoryUpdates(config, store, notifier, self.holds)
-        store.sync_feeds(((f.name, f.url) for f in config.feeds), clock())
-        self._warn_fast_remote_polling()
-
-    def ruleset_for(self, feed: FeedConfig) -> RuleSet:
-        """Only the rules scoped to this feed, indexed once per feed."""
-        rs = self._rulesets.get(feed.name)
-        if rs is None:
-            rs = RuleSet({r.name: self.compiled[r.name] for r in self.config.rules if r.applies_to(feed)})
-            self._rulesets[feed.name] = rs
-        return rs
 
     def enabled_feeds(self) -> list[FeedConfig]:
         return [f for f in self.config.feeds if f.enabled]
 
+    def due(self, now: float) -> list[FeedConfig]:
+        """The enabled feeds whose next poll has come."""
+        enabled = {f.name: f for f in self.enabled_feeds()}
+        return [enabled[name] for name in self.store.due_feeds(enabled, now)]
+
     def expect_parsing(self) -> None:
         """Before a round of polls: a feed never read is sure to need a parse, so start the
-        parser's workers now, alongside the first fetches, rather than after the first body
-        (a cold cycle waited ~0.15 s for them). A round that only hears 304s starts none."""
+        parser's workers now, alongside the first fetches, rather than after the first body.
+        A round that only hears 304s starts none."""
         if self.start_parser and self.store.any_never_read(f.name for f in self.enabled_feeds()):
             self.start_parser()
-
-    def _warn_fast_remote_polling(self) -> None:
-        """Once per start: polling someone else's server more than once a minute is rude."""
-        for feed in self.enabled_feeds():
-            host = urlsplit(feed.url).hostname or ""
-            if feed.interval < 60 and host != "localhost" and not is_private_address(host):
-                log.warning(
-                    "feed %s: polled every %gs; a remote site should not be polled more than once a minute",
-                    feed.name,
-                    feed.interval,
-                )
 
     async def poll(self, feed: FeedConfig) -> PollOutcome:
         """Fetch, parse and ingest one feed. Never raises for the feed's own faults."""
@@ -159,19 +127,20 @@ class Pipeline:
         except ParseError as exc:
             return self._failed(feed, exc, errors_before, state.server_ttl if state else None)
         hints = [h for h in (result.max_age, parsed.ttl_seconds) if h]
-        outcome = self.ingest(
-            feed,
-            parsed,
+        validators = Validators(
             status=result.status,
             etag=result.etag,
             last_modified=result.last_modified,
             body_hash=body_hash,
             server_ttl=max(hints) if hints else None,
         )
+        outcome = self.ingest(feed, parsed, validators)
         self._track_redirect(feed, state, result.permanent_redirect, outcome)
         return outcome
 
-    def _track_redirect(self, feed: FeedConfig, state, target: str | None, outcome: PollOutcome) -> None:
+    def _track_redirect(
+        self, feed: FeedConfig, state: FeedState | None, target: str | None, outcome: PollOutcome
+    ) -> None:
         """Adopt a permanent move only once it has answered consistently and parsed as a feed."""
         if not target:
             if state and state.redirect_target:
@@ -201,120 +170,6 @@ class Pipeline:
         )
         log.warning("feed %s: %s%s", feed.name, message, " (feed disabled)" if disabled else "")
         return PollOutcome(feed.name, "disabled" if disabled else "error", http_status=status, error=message)
-
-    def ingest(  # noqa: PLR0912, PLR0915
-        self,
-        feed: FeedConfig,
-        parsed: ParsedFeed,
-        *,
-        status: int = 200,
-        etag: str | None = None,
-        last_modified: str | None = None,
-        body_hash: str | None = None,
-        server_ttl: float | None = None,
-    ) -> PollOutcome:
-        """Store the items, evaluate rules on what is new or changed, enqueue deliveries."""
-        now = self.clock()
-        outcome = PollOutcome(feed.name, "ok", http_status=status, warnings=list(parsed.warnings))
-        rules = self.ruleset_for(feed)
-        label = feed_label(feed.title or feed.name, parsed.title)
-        backfill = self.config.settings.backfill
-        spiking: set[str] = set()  # spike rules that matched: checked once the items are in
-        with self.store.transaction():
-            state = self.store.feed_state(feed.name)
-            baseline = state is None or not state.baselined
-            all_facts = facts_of(parsed)
-            if not baseline and self._ids_churned(feed.name, parsed.items, all_facts):
-                outcome.warnings.append(
-                    "every item id changed at once while their links did not (a CMS migration?); "
-                    "re-baselined without alerting"
-                )
-                baseline = True
-            outcome.baseline = baseline
-            # One query for what this feed already holds: an unchanged item (most of a
-            # changed feed) costs a dict lookup, and a feed with nothing stored
-            # yet needs no per-item lookups at all.
-            stored_digests = self.store.item_digests(feed.name, [i.key for i in parsed.items])
-            feed_has_items = bool(stored_digests) or self.store.has_items(feed.name)
-            inserted: set[tuple[str, str]] = set()  # (canonical link, title) stored by this loop
-            for item, facts in zip(parsed.items, all_facts, strict=True):
-                if stored_digests.get(item.key) == facts.digest:
-                    continue
-                stored = None
-                if feed_has_items or (facts.canonical, item.title) in inserted:
-                    stored = self.store.find_item(feed.name, item.key) or self.store.find_item_by_link(
-                        feed.name, facts.canonical, item.title
-                    )
-                previous: Document | None = None
-                if stored is not None and stored["key"] != item.key:
-                    # Found under its old key (GUID churn, a link no longer repeated): adopt the new one.
-                    self.store.rekey_item(stored["id"], item.key)
-                    stored_digests.pop(stored["key"], None)
-                if stored is None:
-                    story_id = self.stories.assign(feed.name, item, facts, now)
-                    before = self.updates.outlets(story_id) if self.updates.enabled and not baseline else []
-                    item_id = self.store.insert_item(feed.name, item, facts, story_id, now)
-                    inserted.add((facts.canonical, item.title))
-                    outcome.new_items += 1
-                    if before:
-                        self.updates.new_source(feed.name, label, story_id, item, before, now)
-                elif stored["content_hash"] == facts.digest:
-                    continue
-                else:
-                    item_id, story_id = stored["id"], stored["story_id"]
-                    previous = Document.build(stored_fields(stored, label))
-                    if self.updates.enabled and not baseline:
-                        # Before the update: the reply's subject is the headline the alert went out with.
-                        self.updates.edited(feed.name, story_id, stored["title"] or "", item, now)
-                    self.store.update_item(item_id, item, facts, search_text(item.title, item.summary), now)
-                    outcome.changed_items += 1
-                # The first poll records what exists without alerting on old news,
-                # except items published inside the backfill window.
-                if baseline and not (backfill and item.published and item.published.timestamp() >= now - backfill):
-                    continue
-                doc = Document.build(item.fields(label))
-                for rule_name, match in rules.match(doc):
-                    # An edit alerts only when it is what made the item relevant.
-                    if previous is not None and self.compiled[rule_name].match(previous) is not None:
-                        continue
-                    occurrences = [(o.field, o.start, o.end) for o in match.occurrences]
-                    alert_id = self.store.record_alert(rule_name, story_id, item_id, match.terms, occurrences, now)
-                    if alert_id is None:
-                        continue
-                    outcome.alerts += 1
-                    rule = self.config.rule(rule_name)
-                    after = self.holds.cooldown(rule, now)  # inside the rule's cooldown: fold into its follow-up
-                    for channel in rule.notify:
-                        due, hold = self.holds.plan(channel, now, rule.urgent, after)
-                        for target in self.notifier.targets(channel):
-                            self.store.enqueue(alert_id, channel, target, now, due, hold)
-                    if rule.spike:
-                        spiking.add(rule_name)
-            for rule_name in sorted(spiking):
-                spike = self.spikes.check(self.config.rule(rule_name), now)
-                if spike:
-                    log.info("rule %s: %s", rule_name, spike)
-            if baseline:
-                self.store.mark_baselined(feed.name)
-            self.store.record_poll(
-                feed.name,
-                now=now,
-                status=status,
-                etag=etag,
-                last_modified=last_modified,
-                title=parsed.title or None,
-                body_hash=body_hash,
-                server_ttl=server_ttl,
-                next_poll=self.schedule.next_poll(now, self.schedule.interval(feed, server_ttl)),
-            )
-        return outcome
-
-    def _ids_churned(self, feed: str, items: tuple[Item, ...], facts: tuple[ItemFacts, ...]) -> bool:
-        """No item known by its key, yet most of their links already stored."""
-        if len(items) < 5 or self.store.known_keys(feed, (i.key for i in items)):
-            return False
-        known = self.store.known_links(feed, (f.canonical for f in facts))
-        return known * 2 >= len(items)
 
     def prune(self) -> int:
         """Retention: drop old items' text, keep their identity. Returns items pruned."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from ..config import FeedConfig, Settings
+from .addresses import is_private_address
 
 
 @dataclass
@@ -36,3 +38,9 @@ class Schedule:
             return now + max(retry_after, interval)
         delay = interval * 2 ** min(errors_before + 1, 30)
         return now + min(delay * (1 + self.rng.uniform(0, 0.2)), self.max_backoff)
+
+
+def too_fast_for_a_remote_site(feed: FeedConfig) -> bool:
+    """Polled more than once a minute, on someone else's server: rude."""
+    host = urlsplit(feed.url).hostname or ""
+    return feed.enabled and feed.interval < 60 and host != "localhost" and not is_private_address(host)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ..identity import TitleSignature, same_story, title_signature
 from ..models import Item, ItemFacts
-from ..store import Store
+from ..store import StoryStore
 
 DEFAULT_SIMILARITY = 0.6
 DEFAULT_WINDOW = 48 * 3600.0
@@ -15,7 +15,7 @@ DEFAULT_WINDOW = 48 * 3600.0
 
 @dataclass(frozen=True)
 class StoryMatcher:
-    store: Store
+    store: StoryStore
     similarity: float = DEFAULT_SIMILARITY  # 0 turns headline matching off
     window: float = DEFAULT_WINDOW
 

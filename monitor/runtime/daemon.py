@@ -10,22 +10,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ..config import Config
-from ..delivery.channels import Notifier
+from ..config import FeedConfig
+from ..delivery.outbox import DeliveryReport
 from ..models import PollOutcome
-from ..parsing.pool import ParserPool
-from ..polling.fetch import Fetcher, make_transport
-from ..polling.pipeline import DeliveryReport, Pipeline
-from ..store import Store
+from ..polling.pipeline import Pipeline
 
-if TYPE_CHECKING:  # both imported where used: apscheduler and the service's prometheus_client cost
-    from .supervisor import Service  # ~50 ms of start-up that `run --once` does not need
+if TYPE_CHECKING:  # imported where used: apscheduler and prometheus_client cost ~50 ms of start-up
+    from .assembly import Assembly  # that `run --once` does not need
+    from .supervisor import Supervisor
 
 log = logging.getLogger("monitor.runtime.daemon")
 
@@ -64,7 +61,7 @@ async def run_once(pipeline: Pipeline, on_polled: Callable[[PollOutcome], None] 
     """Poll every enabled feed once (due or not), then attempt every due delivery.
     `on_polled` sees each outcome as it arrives (progress on a terminal)."""
 
-    async def poll(feed) -> PollOutcome:
+    async def poll(feed: FeedConfig) -> PollOutcome:
         outcome = await pipeline.poll(feed)
         if on_polled:
             on_polled(outcome)
@@ -78,32 +75,33 @@ async def run_once(pipeline: Pipeline, on_polled: Callable[[PollOutcome], None] 
 
 
 class Daemon:
-    def __init__(self, pipeline: Pipeline, service: Service | None = None) -> None:
-        self.pipeline = pipeline
-        if service is None:
-            from .supervisor import Service
-
-            service = Service()
-        self.service = service
+    def __init__(self, assembly: Assembly, supervisor: Supervisor) -> None:
+        self.assembly = assembly
+        self.supervisor = supervisor
         self.in_flight: dict[str, asyncio.Task[PollOutcome]] = {}
-        self.delivering: asyncio.Task | None = None  # the running delivery job, waited for on stop
+        self.delivering: asyncio.Task[None] | None = None  # the running delivery job, waited for on stop
         self.stopping = asyncio.Event()
-        self._scheduler = None  # set by run()
+        self._scheduler: Any = None  # set by run()
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The pipeline of the configuration in force (a reload replaces it)."""
+        return self.assembly.pipeline
 
     async def dispatch(self) -> None:
         """Start a poll for every feed that is due and not already being polled."""
-        enabled = {f.name: f for f in self.pipeline.enabled_feeds()}
-        for name in self.pipeline.store.due_feeds(enabled, self.pipeline.clock()):
-            if name in self.in_flight or self.stopping.is_set():
+        pipeline = self.pipeline
+        for feed in pipeline.due(pipeline.clock()):
+            if feed.name in self.in_flight or self.stopping.is_set():
                 continue
-            task = asyncio.create_task(self._poll(enabled[name]), name=f"poll:{name}")
-            self.in_flight[name] = task
-        self.service.tick()  # the heartbeat behind /healthz and the systemd watchdog
+            task = asyncio.create_task(self._poll(pipeline, feed), name=f"poll:{feed.name}")
+            self.in_flight[feed.name] = task
+        self.supervisor.tick()  # the heartbeat behind /healthz and the systemd watchdog
 
-    async def _poll(self, feed) -> PollOutcome:
+    async def _poll(self, pipeline: Pipeline, feed: FeedConfig) -> PollOutcome:
         try:
-            outcome = await self.pipeline.poll(feed)
-            self.service.polled(outcome)
+            outcome = await pipeline.poll(feed)
+            self.supervisor.polled(outcome)
             if outcome.status == "ok" and (outcome.new_items or outcome.alerts):
                 log.info("feed %s: %d new items, %d alerts", feed.name, outcome.new_items, outcome.alerts)
             if outcome.alerts:
@@ -127,13 +125,13 @@ class Daemon:
             return
         self.delivering = asyncio.current_task()
         try:
-            self.service.delivered(await self.pipeline.deliver_due())
+            self.supervisor.delivered(await self.pipeline.deliver_due())
         finally:
             self.delivering = None
 
     def reload(self) -> None:
-        """SIGHUP: swap in a pipeline for the re-read config, or keep this one."""
-        self.pipeline = self.service.reload(self.pipeline)
+        """SIGHUP: put the re-read config in force, or keep this one."""
+        self.supervisor.reload()
 
     async def prune(self) -> None:
         # A coroutine, so it runs on the loop thread like every other database write.
@@ -149,8 +147,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
-        self.service.prepare(self.pipeline, lambda: self.pipeline)
-        loop.add_signal_handler(signal.SIGHUP, self.reload)  # after prepare(): reload reports through it
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         scheduler = AsyncIOScheduler(event_loop=loop)
@@ -160,19 +157,19 @@ class Daemon:
         scheduler.add_job(self.deliver, "interval", seconds=deliver_every, id="deliver", **common)
         scheduler.add_job(self.prune, "interval", seconds=PRUNE_EVERY, id="retention", **common)
         scheduler.add_job(self.index, "interval", seconds=INDEX_EVERY, id="index", **common)
-        self.service.add_jobs(scheduler, common)
+        self.supervisor.add_jobs(scheduler, common)
         scheduler.start()
         self._scheduler = scheduler
         n = len(self.pipeline.enabled_feeds())
         log.info("monitor started: %d feeds, %d rules", n, len(self.pipeline.config.rules))
         self.pipeline.expect_parsing()
         await self.dispatch()
-        self.service.started()
+        self.supervisor.started()
         try:
             await self.stopping.wait()
         finally:
             log.info("stopping: finishing %d polls in flight", len(self.in_flight))
-            self.service.stopping()
+            self.supervisor.stopping()
             self._scheduler = None
             scheduler.shutdown(wait=False)
             # Polls and a running delivery finish (each ingest is one transaction, each
@@ -183,28 +180,4 @@ class Daemon:
                 await asyncio.wait(running, timeout=STOP_GRACE)
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
-            self.service.close()
-
-
-@contextmanager
-def open_pipeline(config: Config) -> Iterator[Pipeline]:
-    """Assemble the real parts for a config: store, HTTP transport, parser pool, notifier."""
-    settings = config.settings
-    store = Store(settings.database)
-    parsers = ParserPool(settings.parse_workers, settings.parse_timeout)
-    fetcher = Fetcher(
-        make_transport(),
-        user_agent=settings.user_agent,
-        connect_timeout=settings.connect_timeout,
-        concurrency=settings.concurrency,
-        per_host=settings.per_host,
-        max_bytes=settings.max_bytes,
-        timeout=settings.timeout,
-    )
-    try:
-        yield Pipeline(
-            config, store, fetcher, Notifier(config.channels), parser=parsers.parse, start_parser=parsers.start
-        )
-    finally:
-        parsers.close()
-        store.close()
+            self.supervisor.close()

@@ -24,8 +24,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily
 
 from ..errors import MonitorError
-from ..models import PollOutcome
-from ..store import Store
+from ..models import FetchResult, PollOutcome
+from ..polling.fetch import FeedFetcher
+from ..store import Store, open_store
 
 log = logging.getLogger("monitor.runtime.endpoint")
 
@@ -105,19 +106,24 @@ class Metrics:
         self.registry.register(collector)
 
 
-class TimedFetcher:
-    """Wraps a Fetcher to time each fetch; everything else passes through."""
+@dataclass
+class Liveness:
+    """What the daemon says about itself: the scheduler's heartbeat and the metrics."""
 
-    def __init__(self, fetcher: Any, metrics: Metrics) -> None:
+    heartbeat: Heartbeat = field(default_factory=Heartbeat)
+    metrics: Metrics = field(default_factory=Metrics)
+
+
+class TimedFetcher:
+    """A fetcher whose fetches are timed into the metrics."""
+
+    def __init__(self, fetcher: FeedFetcher, metrics: Metrics) -> None:
         self._fetcher = fetcher
         self._metrics = metrics
 
-    async def fetch(self, *args: Any, **kwargs: Any) -> Any:
+    async def fetch(self, url: str, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
         with self._metrics.fetch_seconds.time():
-            return await self._fetcher.fetch(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._fetcher, name)
+            return await self._fetcher.fetch(url, etag, last_modified)
 
 
 class StoreReader:
@@ -125,8 +131,7 @@ class StoreReader:
     server answers each request in a thread)."""
 
     def __init__(self, database: Path) -> None:
-        self.store = Store(database)
-        self.store.conn.execute("PRAGMA busy_timeout=2000")  # a health check must answer quickly
+        self.store = open_store(database, busy_timeout=2.0)  # a health check must answer quickly
         self.lock = threading.Lock()
 
     def call(self, fn: Callable[[Store], Any]) -> Any:

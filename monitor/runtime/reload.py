@@ -1,28 +1,25 @@
-"""SIGHUP: re-read the config and rebuild what depends on it, or keep the old one.
+"""SIGHUP: read the config file again and say what a reload would change, or why not.
 
-A reload swaps the Pipeline (rules compiled again, a new Notifier for the
-channels, feeds synced into the store) but keeps the parts that hold live state:
-the Store (one SQLite connection) and the Fetcher with its HTTP transport and
-connection pools. Polls already running finish with the pipeline they started
-with. Settings those parts were built from cannot change without a restart; a
-reload says so instead of silently ignoring them.
+A valid config is put in force by the assembler (`Assembly.rebuild`): a new pipeline
+(rules compiled again, a new Notifier for the channels, feeds synced into the store)
+over the parts that hold live state, the store and the fetcher with its connection
+pools. Polls already running finish with the pipeline they started with. Settings those
+parts were built from cannot change without a restart; a reload says so instead of
+silently ignoring them.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from ..config import Config, load_config
+from ..config import Config, FeedConfig, RuleConfig, load_config
 from ..delivery.channels import Notifier
 from ..errors import ConfigError, MonitorError
-from ..polling.pipeline import Pipeline
 
-log = logging.getLogger("monitor.runtime.reload")
-
-# Settings baked into the Store, the Fetcher / HTTP transport or the HTTP endpoint at start.
+# Settings baked into the store, the fetcher's HTTP transport, the parser workers or the
+# HTTP endpoint when the daemon starts.
 RESTART_SETTINGS = (
     "database",
     "concurrency",
@@ -39,38 +36,20 @@ RESTART_SETTINGS = (
 
 @dataclass
 class ReloadResult:
-    pipeline: Pipeline | None  # None: rejected, the old pipeline keeps running
+    config: Config | None  # None: rejected, the old configuration stays in force
     problems: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
     needs_restart: list[str] = field(default_factory=list)
 
-    @property
-    def ok(self) -> bool:
-        return self.pipeline is not None
 
-
-def build_pipeline(old: Pipeline, config: Config) -> Pipeline:
-    """A pipeline for `config` on the old one's store, fetcher, parser pool, clock and rng."""
-    return Pipeline(
-        config,
-        old.store,
-        old.fetcher,
-        Notifier(config.channels),
-        clock=old.clock,
-        rng=old.schedule.rng,
-        parser=old.parser,
-        start_parser=old.start_parser,
-    )
-
-
-def _names(items) -> dict[str, object]:
+def _names(items: Iterable[FeedConfig | RuleConfig]) -> dict[str, object]:
     return {x.name: x for x in items}
 
 
 def describe_changes(old: Config, new: Config) -> list[str]:
     """What a reload changes, in words, e.g. `feeds: +2 (a, b), -1 (c), ~1 (d)`."""
     out = []
-    pairs = (
+    pairs: tuple[tuple[str, Mapping[str, object], Mapping[str, object]], ...] = (
         ("feeds", _names(old.feeds), _names(new.feeds)),
         ("rules", _names(old.rules), _names(new.rules)),
         ("aliases", dict(old.aliases), dict(new.aliases)),
@@ -90,22 +69,17 @@ def describe_changes(old: Config, new: Config) -> list[str]:
     return out
 
 
-def reload_pipeline(old: Pipeline, env: Mapping[str, str] = os.environ) -> ReloadResult:
-    """Load the config file again; a valid one gives a new pipeline, else the problems."""
-    path = old.config.path
+def reload_config(old: Config, env: Mapping[str, str] = os.environ) -> ReloadResult:
+    """Load the config file again; a valid one comes back with what it changes, else the problems."""
+    path = old.path
     try:
         config = load_config(path, env)
         problems = [f"{path}: {p}" for p in Notifier(config.channels).validate()]
         if problems:
             raise ConfigError(problems)
-        new = build_pipeline(old, config)
     except ConfigError as exc:
         return ReloadResult(None, problems=exc.problems)
     except MonitorError as exc:
         return ReloadResult(None, problems=[exc.render()])
-    needs_restart = [
-        key
-        for key in RESTART_SETTINGS
-        if getattr(config.settings, key, None) != getattr(old.config.settings, key, None)
-    ]
-    return ReloadResult(new, changes=describe_changes(old.config, config), needs_restart=needs_restart)
+    needs_restart = [key for key in RESTART_SETTINGS if getattr(config.settings, key) != getattr(old.settings, key)]
+    return ReloadResult(config, changes=describe_changes(old, config), needs_restart=needs_restart)

@@ -1,9 +1,10 @@
-"""What makes the daemon a well-behaved service: sd_notify (READY, WATCHDOG,
-STATUS, RELOADING, STOPPING), the heartbeat behind /healthz and the watchdog,
-metrics, the optional HTTP endpoint, and SIGHUP reloads.
+"""What makes the daemon a well-behaved service: sd_notify (READY, WATCHDOG, STATUS,
+RELOADING, STOPPING), the heartbeat and metrics behind /healthz and /metrics, and SIGHUP
+reloads put in force through the assembler.
 
-The Daemon calls these hooks at a handful of points; everything here is passed
-in (notifier, environment, logging set-up), so tests build it small.
+The Daemon calls these hooks at a handful of points; everything here is passed in
+(the assembly, the systemd notifier, the environment, the logging set-up), so tests
+build it small.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from datetime import datetime
 from typing import Any
 
 from ..config import Config
+from ..delivery.outbox import DeliveryReport
+from ..errors import MonitorError
 from ..models import PollOutcome
-from ..polling.pipeline import Pipeline
-from .endpoint import STALE_AFTER, HealthServer, Heartbeat, Metrics, StoreCollector, StoreReader, TimedFetcher
-from .reload import reload_pipeline
+from .assembly import Assembly
+from .endpoint import STALE_AFTER, Liveness
+from .reload import reload_config
 from .systemd import SystemdNotifier
 
 log = logging.getLogger("monitor.runtime.supervisor")
@@ -28,37 +31,22 @@ log = logging.getLogger("monitor.runtime.supervisor")
 STATUS_EVERY = 10.0  # seconds between STATUS= updates
 
 
-class Service:
+class Supervisor:
     def __init__(
         self,
+        assembly: Assembly,
+        liveness: Liveness,
         notifier: SystemdNotifier | None = None,
         env: Mapping[str, str] = os.environ,
         on_config: Callable[[Config], None] | None = None,
     ) -> None:
+        self.assembly = assembly
+        self.liveness = liveness
         self.sd = notifier or SystemdNotifier(env)
         self.env = env
         self.on_config = on_config  # re-applies logging (level, secrets to redact) after a reload
-        self.heartbeat = Heartbeat()
-        self.metrics = Metrics()
-        self.http: HealthServer | None = None
-        self.reader: StoreReader | None = None
-        self._pipeline: Callable[[], Pipeline] | None = None
 
     # -- start ------------------------------------------------------------------
-
-    def prepare(self, pipeline: Pipeline, current: Callable[[], Pipeline]) -> None:
-        """Before the scheduler starts: time fetches, open the HTTP endpoint if configured."""
-        self._pipeline = current
-        pipeline.fetcher = TimedFetcher(pipeline.fetcher, self.metrics)
-        address = pipeline.config.settings.http
-        if address is None:
-            return
-        self.reader = StoreReader(pipeline.config.settings.database)
-        self.metrics.add_collector(
-            StoreCollector(self.reader, lambda: [f.name for f in current().config.feeds if f.enabled])
-        )
-        self.http = HealthServer(address, self.heartbeat, self.metrics, self.reader)
-        self.http.start()
 
     def add_jobs(self, scheduler: Any, common: dict[str, Any]) -> None:
         if self.sd.watchdog_interval:
@@ -73,21 +61,21 @@ class Service:
     # -- while running ------------------------------------------------------------
 
     def tick(self) -> None:
-        self.heartbeat.tick()
+        self.liveness.heartbeat.tick()
 
     def polled(self, outcome: PollOutcome) -> None:
-        self.metrics.observe_poll(outcome)
+        self.liveness.metrics.observe_poll(outcome)
 
-    def delivered(self, report: Any) -> None:
-        self.metrics.observe_delivery(report)
+    def delivered(self, report: DeliveryReport) -> None:
+        self.liveness.metrics.observe_delivery(report)
 
     def watchdog(self) -> None:
         """Ping systemd's watchdog only while the scheduler ticks and the database answers;
         a blocked loop never gets here at all, so either way systemd restarts us."""
-        problem = self.heartbeat.problem(stale_after=max(STALE_AFTER, (self.sd.watchdog_interval or 0)))
+        problem = self.liveness.heartbeat.problem(stale_after=max(STALE_AFTER, (self.sd.watchdog_interval or 0)))
         if problem is None:
             try:
-                self._current().store.ping()
+                self.assembly.store.ping()
             except sqlite3.Error as exc:
                 problem = f"the database does not answer: {exc}"
         if problem:
@@ -100,25 +88,34 @@ class Service:
 
     def status_line(self) -> str:
         """`12 feeds, 1 failing, 3 alerts today, 0 deliveries pending`."""
-        pipeline = self._current()
+        store, pipeline = self.assembly.store, self.assembly.pipeline
         try:
             enabled = {f.name for f in pipeline.enabled_feeds()}
-            errors = pipeline.store.feed_errors()
+            errors = store.feed_errors()
             failing = sum(1 for name in enabled if errors.get(name, 0) > 0)
             midnight = datetime.fromtimestamp(pipeline.clock()).replace(hour=0, minute=0, second=0, microsecond=0)
-            alerts = pipeline.store.alerts_since(midnight.timestamp())
-            pending = pipeline.store.outbox_counts().get("pending", 0)
+            alerts = store.alerts_since(midnight.timestamp())
+            pending = store.outbox_counts().get("pending", 0)
         except sqlite3.Error as exc:
             return f"database error: {exc}"
         return f"{len(enabled)} feeds, {failing} failing, {alerts} alerts today, {pending} deliveries pending"
 
-    def reload(self, pipeline: Pipeline) -> Pipeline:
-        """SIGHUP: the new pipeline when the config is valid, else the old one (errors logged)."""
+    def reload(self) -> None:
+        """SIGHUP: put the re-read config in force when it is valid, else keep the one running
+        (its problems logged)."""
         self.sd.reloading(time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000)
-        log.info("reloading %s", pipeline.config.path)
-        result = reload_pipeline(pipeline, self.env)
-        if not result.ok:
-            self.metrics.reloads.labels("rejected").inc()
+        old = self.assembly.config
+        log.info("reloading %s", old.path)
+        result = reload_config(old, self.env)
+        reloads = self.liveness.metrics.reloads
+        pipeline = None
+        if result.config is not None:
+            try:
+                pipeline = self.assembly.rebuild(result.config)
+            except MonitorError as exc:
+                result.problems.append(exc.render())
+        if result.config is None or pipeline is None:
+            reloads.labels("rejected").inc()
             log.error(
                 "reload rejected, still running the previous configuration; %d problem%s:\n%s",
                 len(result.problems),
@@ -126,34 +123,24 @@ class Service:
                 "\n".join(result.problems),
             )
             self.sd.ready(self.status_line())
-            return pipeline
-        assert result.pipeline is not None
+            return
+        config = result.config
         if self.on_config:
-            self.on_config(result.pipeline.config)
-        for warning in result.pipeline.config.warnings:
+            self.on_config(config)
+        for warning in config.warnings:
             log.warning("%s", warning)
         for key in result.needs_restart:
             log.warning("[monitor] %s changed: restart the service for it to take effect", key)
-        self.metrics.reloads.labels("applied").inc()
-        n = len(result.pipeline.enabled_feeds())
+        reloads.labels("applied").inc()
         summary = "; ".join(result.changes) or "no changes"
-        log.info("reloaded: %d feeds, %d rules (%s)", n, len(result.pipeline.config.rules), summary)
+        log.info("reloaded: %d feeds, %d rules (%s)", len(pipeline.enabled_feeds()), len(config.rules), summary)
         self.sd.ready(self.status_line())
-        return result.pipeline
 
     # -- stop ---------------------------------------------------------------------
 
     def stopping(self) -> None:
-        self.heartbeat.stopping = True
+        self.liveness.heartbeat.stopping = True
         self.sd.stopping()
 
     def close(self) -> None:
-        if self.http:
-            self.http.close()
-        if self.reader:
-            self.reader.close()
         self.sd.close()
-
-    def _current(self) -> Pipeline:
-        assert self._pipeline is not None, "prepare() first"
-        return self._pipeline()

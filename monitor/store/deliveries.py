@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .connection import SQLiteConnection
 from .records import IN_LIST, Delivery, json_list
 
 
-class OutboxQueries:
+class DeliveryQueries(SQLiteConnection):
     """The deliveries table. Mixed into Store: uses its `conn` and `_query`."""
 
     # LEFT JOINs: a delivery carries either a story alert or a notice (issue 9).
@@ -140,6 +141,3 @@ class OutboxQueries:
                 self._DELIVERY_SQL + f" WHERE d.status = 'pending' AND d.id {IN_LIST}", (json_list(ids),)
             )
         return [self._delivery(r) for r in rows]
-
-    def pending_count(self) -> int:
-        return self.conn.execute("SELECT count(*) FROM deliveries WHERE status = 'pending'").fetchone()[0]

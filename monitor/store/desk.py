@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from .connection import SQLiteConnection
 from .records import IN_LIST, json_list
 
 
-class DeskQueries:
+class DeskQueries(SQLiteConnection):
     """Notices and the small state of feed health and rules. Mixed into Store: uses its `conn` and `_query`."""
 
     def add_notice(

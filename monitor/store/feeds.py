@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .connection import SQLiteConnection
 from .records import IN_LIST, FeedState, json_list
 
 
-class FeedQueries:
+class FeedQueries(SQLiteConnection):
     """The feeds table. Mixed into Store: uses its `conn` and `_query`."""
 
     def sync_feeds(self, feeds: Iterable[tuple[str, str]], now: float) -> None:
@@ -145,10 +146,6 @@ class FeedQueries:
         self.conn.execute("UPDATE feeds SET baselined = 1 WHERE name = ?", (name,))
 
     # -- service health (issue 7): cheap queries for the watchdog, STATUS= and /metrics --
-
-    def ping(self) -> None:
-        """Raise sqlite3.Error unless the database answers a query on a real table."""
-        self.conn.execute("SELECT count(*) FROM feeds WHERE next_poll <= 0").fetchone()
 
     def alerts_since(self, since: float) -> int:
         return self.conn.execute("SELECT count(*) FROM alerts WHERE created >= ?", (since,)).fetchone()[0]

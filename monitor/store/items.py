@@ -7,10 +7,11 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ..models import Item, ItemFacts
+from .connection import SQLiteConnection
 from .records import IN_LIST, json_list
 
 
-class ItemQueries:
+class ItemQueries(SQLiteConnection):
     """Items, stories, alerts. Mixed into Store: uses its `conn` and `_query`."""
 
     def item_digests(self, feed: str, keys: Iterable[str]) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import MonitorError
+from .connection import SQLiteConnection
 
 SCHEMA_VERSION = 7  # 2: outbox columns (dead letters, age-out, flood folding, batches); 3: desk (issue 9);
 # 4: leaner indexes (see _migrate_lean_indexes); 5: stories.signature; 6: the index a step behind;
@@ -14,7 +15,7 @@ SCHEMA_VERSION = 7  # 2: outbox columns (dead letters, age-out, flood folding, b
 FTS_OPTIONS = "detail=none, columnsize=0"
 
 
-class SchemaMixin:
+class SchemaMixin(SQLiteConnection):
     """Creates and migrates the tables. Mixed into Store: uses its `conn` and `_query`."""
 
     def _migrate(self) -> None:

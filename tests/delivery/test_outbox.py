@@ -14,7 +14,7 @@ from monitor.delivery.channels import Notifier, target_id
 from monitor.delivery.outbox import Outbox
 from monitor.models import Item
 from monitor.parsing.facts import item_facts
-from monitor.store import Store
+from monitor.store import SQLiteStore
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 
@@ -32,7 +32,7 @@ class Clock:
         self.t += seconds
 
 
-def add_alert(store: Store, n: int, channel: str, url: str, now: float, due: float | None = None) -> int:
+def add_alert(store: SQLiteStore, n: int, channel: str, url: str, now: float, due: float | None = None) -> int:
     title = f"Israel story number {n}"
     item = Item(
         key=f"k{n}",
@@ -52,7 +52,7 @@ def add_alert(store: Store, n: int, channel: str, url: str, now: float, due: flo
 def make(tmp_path, webhook, clock, **channel):
     url = webhook.apprise_url
     channels = {"hook": ChannelConfig(name="hook", urls=(url,), **channel)}
-    store = Store(tmp_path / "m.db")
+    store = SQLiteStore(tmp_path / "m.db")
     settings = DeliverySettings(retry_first=30, retry_max=120, dead_after=600)
     outbox = Outbox(store, Notifier(channels), channels, settings, clock=clock, sleep=clock.sleep)
     return store, outbox, url
@@ -62,7 +62,7 @@ def run(coro):
     return asyncio.run(coro)
 
 
-def rows(store: Store):
+def rows(store: SQLiteStore):
     return store.conn.execute(
         "SELECT id, status, attempts, next_attempt, last_error FROM deliveries ORDER BY id"
     ).fetchall()
@@ -164,7 +164,7 @@ def test_flood_guard_folds_a_burst_into_one_digest(tmp_path, webhook):
     assert (report.sent, report.messages) == (9, 1)
     digest = webhook.messages()[-1]
     assert digest["title"].startswith("[hook] 9 alerts (flood)")
-    assert store.pending_count() == 0
+    assert store.outbox_counts().get("pending", 0) == 0
     # Every alert went out exactly once: three on their own, nine in the digest.
     singles = [int(re.search(r"number (\d+)", m["title"]).group(1)) for m in webhook.messages()[:3]]
     folded = [int(n) for n in re.findall(r"Israel story number (\d+)\b", digest["message"])]
@@ -173,7 +173,7 @@ def test_flood_guard_folds_a_burst_into_one_digest(tmp_path, webhook):
 
 def test_schema_migrates_a_version_1_database(tmp_path):
     path = tmp_path / "old.db"
-    Store(path).close()
+    SQLiteStore(path).close()
     conn = sqlite3.connect(path)
     # Rebuild deliveries as version 1 had it, then reopen.
     conn.executescript(
@@ -182,7 +182,7 @@ def test_schema_migrates_a_version_1_database(tmp_path):
         " last_error TEXT, created REAL, sent_at REAL); PRAGMA user_version=1;"
     )
     conn.close()
-    store = Store(path)
+    store = SQLiteStore(path)
     columns = {r[1] for r in store.conn.execute("PRAGMA table_info(deliveries)")}
     assert {"dead_at", "first_failed", "fold", "batch"} <= columns
     assert store.conn.execute("PRAGMA user_version").fetchone()[0] >= 2

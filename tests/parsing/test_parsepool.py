@@ -146,7 +146,7 @@ def test_ingest_stores_and_alerts_the_same_with_or_without_the_workers_facts(tmp
 
     from monitor.parsing.facts import search_text
     from monitor.polling.pipeline import parse_in_thread
-    from monitor.store import Store
+    from monitor.store import SQLiteStore
 
     async def without_facts(body, url, content_type):
         return parse_feed(body, url, content_type)
@@ -163,7 +163,7 @@ def test_ingest_stores_and_alerts_the_same_with_or_without_the_workers_facts(tmp
         feed_server.serve(f"/{name}.xml", fixture_bytes("story/toi_v2.xml"))
         clock.now += 600
         second, _ = poll(path, "toi", clock=clock, parser=parser)
-        store = Store(folder / "m.db")
+        store = SQLiteStore(folder / "m.db")
         assert sum(store.index_pending(search_text)) == first.new_items + second.new_items  # the index a step behind
         store.close()
         db = sqlite3.connect(folder / "m.db")

@@ -319,7 +319,8 @@ def test_a_slow_feed_does_not_hold_up_the_others(tmp_path, feed_server):
     import asyncio
 
     from monitor.config import load_config
-    from monitor.runtime.daemon import open_pipeline, run_once
+    from monitor.runtime.assembly import assemble
+    from monitor.runtime.daemon import run_once
 
     def slow(h):
         time.sleep(3)
@@ -330,12 +331,9 @@ def test_a_slow_feed_does_not_hold_up_the_others(tmp_path, feed_server):
     path = config_file(tmp_path, {"slow": feed_server.url("/slow"), "fast": fast}, monitor='timeout = "10s"')
 
     async def go():
-        with open_pipeline(load_config(path, env={})) as pipeline:
-            try:
-                await run_once(pipeline)
-                return {s.name: s.last_poll for s in pipeline.store.feed_states()}
-            finally:
-                await pipeline.fetcher.aclose()
+        async with assemble(load_config(path, env={})) as assembly:
+            await run_once(assembly.pipeline)
+            return {s.name: s.last_poll for s in assembly.store.feed_states()}
 
     last = asyncio.run(go())
     assert last["fast"] < last["slow"]  # fast was done while slow was still on its way

@@ -7,7 +7,8 @@ import sqlite3
 from pathlib import Path
 
 from monitor.config import load_config
-from monitor.runtime.daemon import open_pipeline, run_once
+from monitor.runtime.assembly import assemble
+from monitor.runtime.daemon import run_once
 
 STORY = "Israel relayed to Russia 'dissatisfaction' over its Hamas position as rift widens"
 
@@ -27,11 +28,8 @@ def cycle(config_path: Path):
     config = load_config(config_path, env={})
 
     async def go():
-        with open_pipeline(config) as pipeline:
-            try:
-                return await run_once(pipeline)
-            finally:
-                await pipeline.fetcher.aclose()
+        async with assemble(config) as assembly:
+            return await run_once(assembly.pipeline)
 
     return asyncio.run(go())
 
@@ -129,12 +127,8 @@ def test_parser_workers_start_before_a_never_read_feed_is_fetched_and_not_for_a_
     config = load_config(make_config(tmp_path, {"toi": url}, webhook.apprise_url), env={})
 
     async def go(round_):
-        with open_pipeline(config) as pipeline:
-            pool = pipeline.start_parser.__self__  # the ParserPool behind the pipeline's parser
-            try:
-                return await round_(pipeline, pool)
-            finally:
-                await pipeline.fetcher.aclose()
+        async with assemble(config) as assembly:
+            return await round_(assembly.pipeline, assembly.parsers)
 
     async def first(pipeline, pool):
         fetch, started_at_fetch = pipeline.fetcher.fetch, []

@@ -230,9 +230,8 @@ def test_same_article_in_two_feeds_of_one_outlet_is_one_alert_with_both_sources(
 
 
 def test_retention_prunes_text_but_a_republished_old_item_never_re_alerts(tmp_path):
-    with desk(tmp_path, ["f"], query="Israel", extra='retention = "1d"') as d:
-        clock = {"now": 1_800_000_000.0}
-        d.pipeline.clock = lambda: clock["now"]
+    clock = {"now": 1_800_000_000.0}
+    with desk(tmp_path, ["f"], query="Israel", extra='retention = "1d"', clock=lambda: clock["now"]) as d:
         d.ingest("f", feed_doc("F", [("b", "https://x.org/b", "baseline")]))
         story = feed_doc("F", [("g1", "https://x.org/1", "Israel news"), ("b", "https://x.org/b", "baseline")])
         assert d.ingest("f", story).alerts == 1

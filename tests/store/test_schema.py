@@ -6,7 +6,7 @@ import sqlite3
 
 from monitor.models import Item
 from monitor.parsing.facts import item_facts, search_text
-from monitor.store import SCHEMA_VERSION, Store
+from monitor.store import SCHEMA_VERSION, SQLiteStore
 
 OLD_FTS = [  # items_fts as schema version 3 had it (sqlite-utils' enable_fts)
     "DROP TRIGGER items_ai",
@@ -28,7 +28,7 @@ OLD_FTS = [  # items_fts as schema version 3 had it (sqlite-utils' enable_fts)
 ]
 
 
-def _insert(store: Store, key: str, title: str) -> None:
+def _insert(store: SQLiteStore, key: str, title: str) -> None:
     with store.transaction():
         story = store.conn.execute("INSERT INTO stories (title, first_seen) VALUES (?, 1000.0)", (title,)).lastrowid
         store.conn.executemany(
@@ -40,20 +40,20 @@ def _insert(store: Store, key: str, title: str) -> None:
         store.conn.execute("UPDATE items SET fts = ? WHERE key = ?", (search_text(title, ""), key))
 
 
-def _matches(store: Store, query: str) -> list[str]:
+def _matches(store: SQLiteStore, query: str) -> list[str]:
     return sorted(i["key"] for i in store.stored_items(None, query))
 
 
 def test_version_3_indexes_are_rebuilt_lean_and_keep_every_item(tmp_path):
     path = tmp_path / "old.db"
-    store = Store(path)
+    store = SQLiteStore(path)
     for sql in OLD_FTS:
         store.conn.execute(sql)
     _insert(store, "a", "Israel relayed to Russia its dissatisfaction")
     _insert(store, "b", "Weather report")
     store.close()
 
-    store = Store(path)
+    store = SQLiteStore(path)
     sql = store.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'items_fts'").fetchone()[0]
     assert "detail=none" in sql and "columnsize=0" in sql
     assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -81,7 +81,7 @@ def test_version_3_indexes_are_rebuilt_lean_and_keep_every_item(tmp_path):
 
 def test_a_database_from_a_newer_monitor_is_refused_with_advice(tmp_path, run_cli):
     path = tmp_path / "m.db"
-    Store(path).close()
+    SQLiteStore(path).close()
     conn = sqlite3.connect(path)
     conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     conn.commit()
@@ -96,7 +96,7 @@ def test_a_database_from_a_newer_monitor_is_refused_with_advice(tmp_path, run_cl
 
 def test_version_6_story_index_gains_the_feed_and_candidates_probe_it_once(tmp_path):
     path = tmp_path / "v6.db"
-    store = Store(path)
+    store = SQLiteStore(path)
     store.conn.execute("DROP INDEX items_story_feed")
     store.conn.execute("CREATE INDEX items_story ON items(story_id)")
     store.conn.execute("PRAGMA user_version=6")
@@ -112,7 +112,7 @@ def test_version_6_story_index_gains_the_feed_and_candidates_probe_it_once(tmp_p
             store.insert_item(feed, item, facts, story, 1000.0)
     store.close()
 
-    store = Store(path)
+    store = SQLiteStore(path)
     assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     indexes = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "items_story_feed" in indexes and "items_story" not in indexes

@@ -16,15 +16,16 @@ from storykit import desk
 from monitor.models import Item
 from monitor.parsing.facts import item_facts, search_text
 from monitor.runtime.daemon import Daemon
-from monitor.runtime.supervisor import Service
-from monitor.store import SCHEMA_VERSION, Store
+from monitor.runtime.endpoint import Liveness
+from monitor.runtime.supervisor import Supervisor
+from monitor.store import SCHEMA_VERSION, SQLiteStore
 
 WORDS = ["russia", "israel", "iran", "weather"]
 
 
-def _new_store(path: Path) -> Store:
+def _new_store(path: Path) -> SQLiteStore:
     """A store holding one story, which every test item belongs to."""
-    store = Store(path)
+    store = SQLiteStore(path)
     store.conn.execute("INSERT INTO stories (title, first_seen) VALUES ('s', 0)")
     return store
 
@@ -41,13 +42,13 @@ def _item(key: str, word: str) -> tuple[Item, object]:
     return item, item_facts(item)
 
 
-def _candidates(store: Store, word: str) -> set[str]:
+def _candidates(store: SQLiteStore, word: str) -> set[str]:
     """What a backtest's query hands the rule engine: the index's matches, and the items it
     does not hold yet."""
     return {i["key"] for i in store.stored_items(None, f'"{word}"')}
 
 
-def _indexed(store: Store, word: str) -> list[str]:
+def _indexed(store: SQLiteStore, word: str) -> list[str]:
     """Through the index alone."""
     return sorted(
         r[0]
@@ -57,11 +58,11 @@ def _indexed(store: Store, word: str) -> list[str]:
     )
 
 
-def _mark(store: Store) -> int:
+def _mark(store: SQLiteStore) -> int:
     return store.conn.execute("SELECT indexed_upto FROM index_state").fetchone()[0]
 
 
-def _check_integrity(store: Store) -> None:
+def _check_integrity(store: SQLiteStore) -> None:
     # rank 1: also compares the index with the items table, so only once it is caught up.
     store.conn.execute("INSERT INTO items_fts (items_fts, rank) VALUES ('integrity-check', 1)")
 
@@ -178,7 +179,7 @@ V5_TRIGGERS = [  # as schema 5 had them: every insert indexed at once
 
 def test_a_version_5_database_keeps_its_index_and_indexes_what_comes_after_a_step_behind(tmp_path):
     path = tmp_path / "v5.db"
-    store = Store(path)
+    store = SQLiteStore(path)
     for sql in V5_TRIGGERS:
         store.conn.execute(sql)
     store.conn.execute("INSERT INTO stories (title, first_seen) VALUES ('s', 0)")
@@ -189,7 +190,7 @@ def test_a_version_5_database_keeps_its_index_and_indexes_what_comes_after_a_ste
             store.conn.execute("UPDATE items SET fts = ? WHERE key = ?", (search_text(f"{word} headline", ""), key))
     store.close()
 
-    store = Store(path)
+    store = SQLiteStore(path)
     assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert _mark(store) == 2 and _indexed(store, "russia") == ["a"]
     with store.transaction():
@@ -208,7 +209,8 @@ def test_the_daemon_brings_the_index_up_to_what_ingest_stored(tmp_path):
         d.ingest_file("aj", "aljazeera-america_articles_2016-02-26.xml")
         [(stored, top)] = d.sql("SELECT count(*), max(id) FROM items")
         assert stored >= 10 and d.sql("SELECT indexed_upto FROM index_state") == [(0,)]
-        asyncio.run(Daemon(d.pipeline, Service()).index())
+        liveness = Liveness()
+        asyncio.run(Daemon(d.assembly, Supervisor(d.assembly, liveness)).index())
         assert d.sql("SELECT indexed_upto FROM index_state") == [(top,)]
         [(hits,)] = d.sql("SELECT count(*) FROM items_fts WHERE items_fts MATCH 'the'")
         assert hits == d.sql("SELECT count(*) FROM items WHERE ' ' || fts || ' ' LIKE '% the %'")[0][0] > 0

@@ -1,0 +1,183 @@
+"""The assembler: the one place the running system is built from a Config.
+
+`assemble` opens what lives as long as the process (the store, the parser workers, the
+HTTP transport and, for the daemon, the liveness endpoint) and closes them in reverse
+order. `build_pipeline` wires what depends on the configuration (compiled rules,
+channels, the desk) over those parts; a reload builds a new pipeline through it and
+keeps the parts, so polls already running finish on the pipeline they started with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING, TextIO
+
+import httpx
+
+from ..config import Config, FeedConfig
+from ..delivery.channels import Notifier
+from ..delivery.fanout import FanOut
+from ..delivery.holds import Holds
+from ..delivery.outbox import Outbox
+from ..desk.feed_health import FeedHealth
+from ..desk.spikes import Spikes
+from ..desk.story_updates import StoryUpdates
+from ..parsing.pool import ParserPool
+from ..polling.fetch import FeedFetcher, Fetcher, make_transport
+from ..polling.ingest import Ingest
+from ..polling.pipeline import Parser, Pipeline, parse_in_thread
+from ..polling.schedule import Schedule, too_fast_for_a_remote_site
+from ..polling.stories import StoryMatcher
+from ..rules import compile_query
+from ..store import Store, open_store
+
+if TYPE_CHECKING:  # prometheus_client costs ~50 ms of start-up that `run --once` does not need
+    from .endpoint import Liveness
+
+log = logging.getLogger("monitor.runtime.assembly")
+
+
+def build_pipeline(
+    config: Config,
+    store: Store,
+    fetcher: FeedFetcher,
+    *,
+    parser: Parser = parse_in_thread,
+    start_parser: Callable[[], object] | None = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    rng: random.Random | None = None,
+    console: TextIO | None = None,
+) -> Pipeline:
+    """A pipeline for `config` over parts the caller owns. Opens nothing, writes nothing."""
+    notifier = Notifier(config.channels, console)
+    outbox = Outbox(store, notifier, config.channels, config.delivery, clock=clock, sleep=sleep)
+    holds = Holds(store, config.channels, outbox.hold_until)
+    fanout = FanOut(store, notifier.targets, notifier.kind, holds)
+    schedule = Schedule.from_settings(config.settings, rng)
+    compiled = {r.name: compile_query(r.query, config.aliases) for r in config.rules}
+    ingest = Ingest(
+        config,
+        store,
+        compiled,
+        StoryMatcher(store, config.dedup.title_similarity, config.dedup.window),
+        fanout,
+        holds,
+        Spikes(store, fanout),
+        StoryUpdates(config, store, fanout),
+        schedule,
+        clock,
+    )
+    health = FeedHealth(store, config.settings, fanout)
+    return Pipeline(config, store, fetcher, parser, schedule, ingest, health, outbox, clock, start_parser)
+
+
+class Assembly:
+    """The parts `assemble` opened (owned there, not here), and the pipeline of the
+    configuration in force. Putting a configuration in force syncs its feeds into the store."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        fetcher: FeedFetcher,
+        parsers: ParserPool,
+        clock: Callable[[], float],
+        rng: random.Random,
+        console: TextIO | None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.fetcher = fetcher
+        self.parsers = parsers
+        self.clock = clock
+        self.rng = rng
+        self.console = console
+        self.pipeline = self._put_in_force(config, previous=())
+
+    def rebuild(self, config: Config) -> Pipeline:
+        """Put `config` in force (a reload): a new pipeline over the same parts."""
+        self.pipeline = self._put_in_force(config, previous=self.config.feeds)
+        self.config = config
+        return self.pipeline
+
+    def _put_in_force(self, config: Config, previous: Iterable[FeedConfig]) -> Pipeline:
+        pipeline = build_pipeline(
+            config,
+            self.store,
+            self.fetcher,
+            parser=self.parsers.parse,
+            start_parser=self.parsers.start,
+            clock=self.clock,
+            rng=self.rng,
+            console=self.console,
+        )
+        _warn_new_fast_polling(previous, config.feeds)
+        self.store.sync_feeds(((f.name, f.url) for f in config.feeds), self.clock())
+        return pipeline
+
+
+@asynccontextmanager
+async def assemble(
+    config: Config,
+    *,
+    liveness: Liveness | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Callable[[], float] = time.time,
+    rng: random.Random | None = None,
+    console: TextIO | None = None,
+) -> AsyncIterator[Assembly]:
+    """Open the system for `config`; everything opened is closed on the way out, last first.
+    `liveness` (the daemon's) times fetches and, with `[monitor] http`, serves /healthz."""
+    settings = config.settings
+    async with AsyncExitStack() as opened:
+        store = open_store(settings.database)
+        opened.callback(store.close)
+        parsers = ParserPool(settings.parse_workers, settings.parse_timeout)
+        opened.callback(parsers.close)
+        raw_fetcher = Fetcher(
+            transport or make_transport(),
+            user_agent=settings.user_agent,
+            connect_timeout=settings.connect_timeout,
+            concurrency=settings.concurrency,
+            per_host=settings.per_host,
+            max_bytes=settings.max_bytes,
+            timeout=settings.timeout,
+        )
+        opened.push_async_callback(raw_fetcher.aclose)
+        fetcher: FeedFetcher = raw_fetcher
+        if liveness is not None:
+            from .endpoint import TimedFetcher
+
+            fetcher = TimedFetcher(raw_fetcher, liveness.metrics)
+        assembly = Assembly(config, store, fetcher, parsers, clock, rng or random.Random(), console)
+        if liveness is not None and settings.http is not None:
+            from .endpoint import HealthServer, StoreCollector, StoreReader
+
+            reader = StoreReader(settings.database)
+            opened.callback(reader.close)
+            liveness.metrics.add_collector(
+                StoreCollector(reader, lambda: [f.name for f in assembly.pipeline.enabled_feeds()])
+            )
+            server = HealthServer(settings.http, liveness.heartbeat, liveness.metrics, reader)
+            server.start()
+            opened.callback(server.close)
+        yield assembly
+
+
+def _warn_new_fast_polling(before: Iterable[FeedConfig], after: Iterable[FeedConfig]) -> None:
+    """Warn once about each feed polled too often for someone else's server: at start, and at
+    a reload only for a feed that became so (not again for every feed on every SIGHUP)."""
+    already = {(f.name, f.url, f.interval) for f in before if too_fast_for_a_remote_site(f)}
+    for feed in after:
+        if too_fast_for_a_remote_site(feed) and (feed.name, feed.url, feed.interval) not in already:
+            log.warning(
+                "feed %s: polled every %gs; a remote site should not be polled more than once a minute",
+                feed.name,
+                feed.interval,
+            )

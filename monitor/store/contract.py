@@ -1,0 +1,293 @@
+"""What the rest of monitor needs of a store, grouped by purpose.
+
+The pipeline, the outbox and the desk depend on these protocols, not on SQLite: a second
+backend is a new class that satisfies `Store`, not a fork of its callers. Rows come back
+as the frozen records of records.py or as plain dicts keyed by column name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from ..models import Item, ItemFacts
+from .records import Delivery, FeedState
+
+
+class Database(Protocol):
+    """The connection itself."""
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        """Everything inside commits together or not at all; nested calls join the outer one."""
+        ...
+
+    def ping(self) -> None:
+        """Raise unless the database answers a query on a real table."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class FeedLedger(Protocol):
+    """Each feed's polling state: validators, errors, schedule, redirects, baseline."""
+
+    def sync_feeds(self, feeds: Iterable[tuple[str, str]], now: float) -> None:
+        """Make the feeds table know every configured (name, url); new feeds are due now."""
+        ...
+
+    def feed_state(self, name: str) -> FeedState | None: ...
+
+    def feed_states(self) -> list[FeedState]: ...
+
+    def due_feeds(self, names: Iterable[str], now: float) -> list[str]: ...
+
+    def any_never_read(self, names: Iterable[str]) -> bool:
+        """Has any of these feeds never had a document read (nothing stored of one)?"""
+        ...
+
+    def record_poll(
+        self,
+        name: str,
+        *,
+        now: float,
+        next_poll: float,
+        status: int | None,
+        error: str | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        title: str | None = None,
+        disabled_reason: str | None = None,
+        body_hash: str | None = None,
+        server_ttl: float | None = None,
+    ) -> None:
+        """Record one poll's outcome. `error` None means success (errors reset)."""
+        ...
+
+    def record_redirect(self, name: str, target: str | None, count: int, adopt: bool) -> None:
+        """Track a permanent move; `adopt` makes the feed poll `target` from now on."""
+        ...
+
+    def mark_baselined(self, name: str) -> None: ...
+
+    def feed_errors(self) -> dict[str, int]:
+        """Consecutive errors of every known feed, by name."""
+        ...
+
+
+class ItemStore(Protocol):
+    """Items by feed: what is stored, how it changed, retention and the full-text index."""
+
+    def item_digests(self, feed: str, keys: Iterable[str]) -> dict[str, str]:
+        """The content digest of each of these keys the feed has stored."""
+        ...
+
+    def has_items(self, feed: str) -> bool: ...
+
+    def find_item(self, feed: str, key: str) -> dict[str, Any] | None:
+        """The stored version of an item (its searchable fields and digest), or None."""
+        ...
+
+    def find_item_by_link(self, feed: str, url: str, title: str) -> dict[str, Any] | None:
+        """The same item stored under another key: a link that was repeated inside an earlier document (so keyed by
+        title and date then) and is unique now."""
+        ...
+
+    def known_keys(self, feed: str, keys: Iterable[str]) -> int: ...
+
+    def known_links(self, feed: str, canonical_urls: Iterable[str]) -> int:
+        """How many of these canonical URLs the feed already has items for."""
+        ...
+
+    def rekey_item(self, item_id: int, key: str) -> None: ...
+
+    def insert_item(self, feed: str, item: Item, facts: ItemFacts, story_id: int, now: float) -> int:
+        """A new item; its full-text index text (`fts`) is left NULL for index_pending."""
+        ...
+
+    def update_item(self, item_id: int, item: Item, facts: ItemFacts, search_text: str, now: float) -> None:
+        """An edit. `search_text` (parsing.facts.search_text): an item already in the full-text index is re-indexed at
+        once, by trigger."""
+        ...
+
+    def prune(self, before: float) -> int:
+        """Drop the text of items first seen before `before`, keeping their identity (feed, key, content digest,
+        story, title): a feed that re-publishes old items never re-alerts, and the database stays bounded."""
+        ...
+
+    def reclaim_space(self) -> None:
+        """Give pruned pages back to the file system (auto_vacuum is incremental)."""
+        ...
+
+    def index_pending(self, search_text: Callable[[str, str], str], chunk: int = 1000) -> Iterator[int]:
+        """Add the items stored since the last call to the full-text index, `chunk` items per transaction, their
+        text made by `search_text(title, summary)` (parsing.facts.search_text) unless they have one (an edit, or
+        pruned: ''). Yields how many each transaction indexed: a caller may pause between them."""
+        ...
+
+    def stored_items(
+        self, since: float | None, fts_query: str | None, limit: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Items newest first, narrowed by an FTS5 expression when one is given."""
+        ...
+
+
+class StoryStore(Protocol):
+    """Stories: the canonical link or headline an item joins, and what a story already has."""
+
+    def story_by_url(self, url: str) -> int | None: ...
+
+    def new_story(
+        self,
+        url: str,
+        title: str,
+        published: float | None,
+        terms: Iterable[str],
+        now: float,
+        signature: str | None = None,
+    ) -> int: ...
+
+    def story_candidates(
+        self, terms: Iterable[str], exclude_feed: str, around: float, window: float, min_shared: int = 4
+    ) -> list[tuple[int, str, str | None]]:
+        """(id, headline, headline signature) of the stories sharing at least `min_shared` headline terms, dated
+        within `window` of `around`, that have no item from `exclude_feed` (a feed's own items never merge)."""
+        ...
+
+    def story_feeds(self, story_id: int) -> list[str]: ...
+
+    def story_alerts(self, story_id: int) -> list[dict[str, Any]]:
+        """The alerts already recorded on a story, with the headline each went out with."""
+        ...
+
+
+class AlertLedger(Protocol):
+    """Alerts: one per (rule, story), and the counts the desk and the commands read."""
+
+    def record_alert(
+        self,
+        rule: str,
+        story_id: int,
+        item_id: int,
+        terms: Iterable[str],
+        occurrences: Iterable[tuple[str, int, int]],
+        now: float,
+    ) -> int | None:
+        """Record a (rule, story) alert once; None when the rule already alerted on the story."""
+        ...
+
+    def recent_alerts(self, limit: int = 50) -> list[dict[str, Any]]: ...
+
+    def alerts_since(self, since: float) -> int: ...
+
+    def rule_alert_count(self, rule: str, since: float, until: float) -> int:
+        """Alerts (stories matched) of a rule created in [since, until)."""
+        ...
+
+    def top_stories(self, rule: str, since: float, limit: int = 5) -> list[dict[str, Any]]:
+        """The rule's stories since `since`, most widely carried first."""
+        ...
+
+
+class DeliveryQueue(Protocol):
+    """The outbox: deliveries and notices waiting, sent, failing or dead."""
+
+    def enqueue(
+        self, alert_id: int, channel: str, target: str, now: float, due: float | None = None, hold: str | None = None
+    ) -> None:
+        """One delivery per (alert, channel, destination); `due` holds it (a digest's send time), `hold` says why
+        it is held to be folded ("cooldown", "quiet")."""
+        ...
+
+    def add_notice(
+        self,
+        kind: str,
+        rule: str,
+        feed: str,
+        title: str,
+        body: str,
+        now: float,
+        link: str = "",
+        alert_id: int | None = None,
+    ) -> int:
+        """A message that is not one story alert (feed health, a spike, a story update)."""
+        ...
+
+    def enqueue_notice(
+        self, notice_id: int, channel: str, target: str, now: float, due: float | None = None, hold: str | None = None
+    ) -> None: ...
+
+    def due_deliveries(self, now: float, limit: int = 200) -> list[Delivery]: ...
+
+    def claim(self, ids: list[int], now: float, lease: float) -> list[Delivery]:
+        """Make pending or dead deliveries pending again with a fresh age-out clock, and hold them for `lease`
+        seconds so that a running daemon leaves them to the caller who sends them now."""
+        ...
+
+    def mark_sent_together(self, ids: list[int], now: float) -> None:
+        """Deliveries that went out in one message (one alert, or a digest)."""
+        ...
+
+    def mark_failed_together(
+        self, ids: list[int], error: str, next_attempt: float, now: float, dead_after: float, attempted: bool = True
+    ) -> list[int]:
+        """Record a failure (or, `attempted` False, a wait behind one); those failing for `dead_after` become dead
+        letters (their ids returned)."""
+        ...
+
+    def fold(self, ids: list[int], release: float) -> None:
+        """Hold deliveries for the flood guard's digest at `release`."""
+        ...
+
+    def fold_release(self, channel: str, target: str) -> float | None:
+        """When the destination's pending flood digest goes out, if one is being collected."""
+        ...
+
+    def messages_since(self, channel: str, target: str, since: float) -> int:
+        """Messages (a digest counts once) sent to one destination since `since`."""
+        ...
+
+    def set_message_id(self, ids: list[int], message_id: str) -> None: ...
+
+    def thread_message_id(self, alert_id: int, channel: str, target: str) -> str | None:
+        """The Message-ID the alert went out under to this destination (None if not sent yet)."""
+        ...
+
+    def outbox(self, limit: int = 500) -> list[dict[str, Any]]:
+        """Pending and dead deliveries, oldest first, with what they carry."""
+        ...
+
+    def delivery_status(self, ids: list[int]) -> dict[int, str]: ...
+
+    def dead_ids(self) -> list[int]: ...
+
+    def outbox_counts(self) -> dict[str, int]:
+        """Deliveries not yet sent, by status ('pending', and 'dead' once deliveries age out)."""
+        ...
+
+
+class DeskState(Protocol):
+    """What the desk remembers between polls: feed health, rule windows, a feed's cadence."""
+
+    def feed_health(self, name: str) -> dict[str, Any] | None: ...
+
+    def feed_healths(self) -> dict[str, dict[str, Any]]: ...
+
+    def set_feed_health(self, name: str, state: str, since: float, detail: str, checked: float) -> None: ...
+
+    def item_times(self, feed: str, limit: int = 30) -> list[float]:
+        """When the feed's latest items appeared, newest first: their publication time, unless that is later than
+        when we first saw them (a future date is the feed's mistake)."""
+        ...
+
+    def rule_state(self, rule: str) -> dict[str, Any]: ...
+
+    def set_rule_state(self, rule: str, **values: float | None) -> None: ...
+
+    def first_seen_any(self) -> float | None:
+        """When monitoring began: the first item ever stored."""
+        ...
+
+
+class Store(Database, FeedLedger, ItemStore, StoryStore, AlertLedger, DeliveryQueue, DeskState, Protocol):
+    """Everything at once: what the assembler opens and hands to the pipeline."""
