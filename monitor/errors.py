@@ -55,7 +55,7 @@ class RuleError(MonitorError):
         self.detail = detail
 
     def render(self, context: str = "") -> str:
-        """The caret-style message of RULES.md §5; `context` names the rule."""
+        """The caret-style message of docs/rules.md §5; `context` names the rule."""
         head = f"{context}: {self.message}" if context else self.message
         # Show one line of the query around the column so long queries stay readable.
         line_start = self.query.rfind("\n", 0, self.column) + 1

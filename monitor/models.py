@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 def searchable_fields(
     title: str, summary: str, author: str, tags: Sequence[str], feed: str, url: str, lang: str
 ) -> dict[str, str]:
-    """The fields a rule searches (RULES.md §1), all plain text."""
+    """The fields a rule searches (docs/rules.md §1), all plain text."""
     return {
         "title": title or "",
         "summary": summary or "",
@@ -49,7 +49,7 @@ class Item:
     published: datetime | None = None  # UTC
 
     def fields(self, feed_label: str) -> dict[str, str]:
-        """The searchable fields of RULES.md §1."""
+        """The searchable fields of docs/rules.md §1."""
         return searchable_fields(self.title, self.summary, self.author, self.tags, feed_label, self.link, self.lang)
 
 
@@ -106,18 +106,3 @@ class PollOutcome:
     baseline: bool = False
     error: str = ""
     warnings: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Alert:
-    """An alert ready to render: one (rule, story) match."""
-
-    id: int
-    rule: str
-    title: str
-    link: str
-    feed: str
-    published: str
-    summary: str
-    terms: tuple[str, ...]
-    occurrences: tuple[tuple[str, int, int], ...]

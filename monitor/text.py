@@ -1,4 +1,4 @@
-"""Text normalisation and tokenisation shared by watch rules and dedup (RULES.md §2).
+"""Text normalisation and tokenisation shared by watch rules and dedup (docs/rules.md §2).
 
 One implementation serves both the query side and the item side, so a query word and
 the item word it should find always normalise to the same token.
@@ -139,7 +139,7 @@ def normalize(s: str) -> str:
 
 @functools.lru_cache(maxsize=16384)
 def normalize_word(s: str) -> str:
-    """Normalised form of one word, apostrophes handled as in RULES.md §2.4.
+    """Normalised form of one word, apostrophes handled as in docs/rules.md §2.4.
 
     Cached: news vocabulary is small and repeats across items. Mostly non-ASCII words come
     here (tokenize reads plain ASCII words itself); the bound keeps a long-running daemon's caches
@@ -285,10 +285,10 @@ _HEBREW_RE = re.compile(r"[\u05D0-\u05EA\u05EF-\u05F2]")
 
 
 def is_arabic(s: str) -> bool:
-    """True when `s` contains an Arabic-script letter (RULES.md §3 proclitics apply)."""
+    """True when `s` contains an Arabic-script letter (docs/rules.md §3 proclitics apply)."""
     return _ARABIC_RE.search(s) is not None
 
 
 def is_hebrew(s: str) -> bool:
-    """True when `s` contains a Hebrew letter (RULES.md §3 prefixes apply)."""
+    """True when `s` contains a Hebrew letter (docs/rules.md §3 prefixes apply)."""
     return _HEBREW_RE.search(s) is not None

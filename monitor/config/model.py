@@ -34,7 +34,7 @@ class Settings:
     adopt_redirect_after: int = 3  # polls answering the same permanent move before it is adopted
     retention: float = 30 * 86400.0  # items' text is pruned after this; their identity is kept
     http: tuple[str, int] | None = None  # (host, port) of /healthz and /metrics; None: off
-    # Feed health (issue 9): the channel told of each feed's state changes, and the thresholds.
+    # Feed health: the channel told of each feed's state changes, and the thresholds.
     health_channel: str = ""  # "" = state is kept (monitor feeds) but nobody is messaged
     failing_after: int = 3  # consecutive errors before a feed is "failing"
     failing_for: float = 6 * 3600.0  # ... or failing (no success) for this long

@@ -127,7 +127,7 @@ class ParserPool:
         self.budget = budget
         self.size = workers
         # A worker is replaced by a fresh one after this many parses: its heap, fragmented by
-        # documents of every size, kept growing (~2 MB per 1,000 parses); a new one costs ~50 ms.
+        # documents of every size, keeps growing, and a new worker is cheap (a fork).
         self.recycle_after = recycle_after
         # forkserver: workers start from a clean process, not a copy of a threaded daemon.
         self.ctx = ctx or multiprocessing.get_context("forkserver")

@@ -30,7 +30,7 @@ class StoryMatcher:
         if self.similarity > 0:
             around = published if published is not None else now
             for story, title, stored in self.store.story_candidates(signature.words, feed, around, self.window):
-                # A story stored before signatures were (schema 4) has none: read its headline.
+                # A story stored before headline signatures were kept has none: read its headline.
                 other = TitleSignature.decode(stored) if stored is not None else title_signature(title)
                 if same_story(signature, other, self.similarity):
                     return story

@@ -1,11 +1,11 @@
-"""Watch rules: the query language of RULES.md - parse, compile, match, explain.
+"""Watch rules: the query language of docs/rules.md - parse, compile, match, explain.
 
     q = compile_query('Russia AND Israel*', aliases)      # RuleError on a bad query
     doc = Document.build({"title": ..., "summary": ...})   # plain text, tokenised once
     m = q.match(doc)                                        # Match | None
     RuleSet({"name": q, ...}).match(doc)                    # many rules, indexed
 
-Pure functions, no I/O. A RuleError renders as RULES.md §5 shows with
+Pure functions, no I/O. A RuleError renders as docs/rules.md §5 shows with
 `err.render(f'config.toml: rule "{name}"')`.
 """
 

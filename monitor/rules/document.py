@@ -10,7 +10,7 @@ from monitor.text import Token, is_arabic, is_hebrew, token_texts, tokenize
 
 from .nodes import DEFAULT_FIELDS, FIELDS
 
-# RULES.md §3: proclitics an Arabic term may carry; longest first so "وال" wins over "و".
+# docs/rules.md §3: proclitics an Arabic term may carry; longest first so "وال" wins over "و".
 ARABIC_PROCLITICS = tuple(
     sorted(["و", "ف", "ب", "ل", "ك", "ال", "وال", "بال", "كال", "فال", "لل"], key=len, reverse=True)
 )
@@ -19,7 +19,7 @@ HEBREW_PREFIX_LETTERS = frozenset("והבלמשכ")
 
 def variants(tok: str) -> list[str]:
     """What `tok` could be with one allowed Arabic proclitic / 1-3 Hebrew prefix letters
-    removed. A term T matches token t iff t == T or T in variants(t) (RULES.md §3)."""
+    removed. A term T matches token t iff t == T or T in variants(t) (docs/rules.md §3)."""
     out: list[str] = []
     if is_arabic(tok):
         for p in ARABIC_PROCLITICS:

@@ -1,7 +1,7 @@
 """Query lexer: text -> flat list of tokens with columns.
 
 Done as a separate pass so that bracket balance can be checked before parsing: a
-missing ")" is then reported at the "(" that is never closed, as RULES.md §5 shows,
+missing ")" is then reported at the "(" that is never closed, as docs/rules.md §5 shows,
 rather than as some confusing error further on.
 """
 

@@ -70,7 +70,7 @@ Node = Words | Regex | Not | And | Or | Near
 def is_positive(node: Node) -> bool:
     """True when every way `node` can match involves at least one positive term.
 
-    A rule failing this would alert on nearly every item (RULES.md §5).
+    A rule failing this would alert on nearly every item (docs/rules.md §5).
     """
     if isinstance(node, (Words, Regex, Near)):
         return True
@@ -95,7 +95,7 @@ def non_positive_culprit(node: Node) -> Node:
 
 
 def near_operand_ok(node: Node) -> bool:
-    """NEAR takes terms, prefixes, phrases, or OR-groups of those (RULES.md §4)."""
+    """NEAR takes terms, prefixes, phrases, or OR-groups of those (docs/rules.md §4)."""
     if isinstance(node, Words):
         return True
     if isinstance(node, Or):

@@ -1,6 +1,6 @@
 """Recursive-descent parser: tokens -> AST (nodes.py), aliases expanded in place.
 
-Grammar (RULES.md §4, loosest first):
+Grammar (docs/rules.md §4, loosest first):
     or    := and ("OR" and)*
     and   := near (["AND"] near)*
     near  := unary ("NEAR[/n]" unary)?

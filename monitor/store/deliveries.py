@@ -12,7 +12,7 @@ from .records import IN_LIST, Delivery, json_list
 class DeliveryQueries(SQLiteConnection):
     """The deliveries table. Mixed into Store: uses its `conn` and `_query`."""
 
-    # LEFT JOINs: a delivery carries either a story alert or a notice (issue 9).
+    # LEFT JOINs: a delivery carries either a story alert or a notice.
     _DELIVERY_SQL = (
         "SELECT d.id, d.alert_id, d.channel, d.target, d.attempts, d.status, d.last_error, d.next_attempt,"
         " d.created, d.fold, d.hold, coalesce(a.rule, n.rule) AS rule, a.terms, a.occurrences,"

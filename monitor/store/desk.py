@@ -1,4 +1,4 @@
-"""The desk (issue 9): notices, holds, email threads, feed health, rule state."""
+"""The desk: notices, holds, email threads, feed health, rule state."""
 
 from __future__ import annotations
 

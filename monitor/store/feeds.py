@@ -145,7 +145,7 @@ class FeedQueries(SQLiteConnection):
     def mark_baselined(self, name: str) -> None:
         self.conn.execute("UPDATE feeds SET baselined = 1 WHERE name = ?", (name,))
 
-    # -- service health (issue 7): cheap queries for the watchdog, STATUS= and /metrics --
+    # -- service health: cheap queries for the watchdog, STATUS= and /metrics --
 
     def alerts_since(self, since: float) -> int:
         return self.conn.execute("SELECT count(*) FROM alerts WHERE created >= ?", (since,)).fetchone()[0]

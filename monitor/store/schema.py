@@ -5,9 +5,9 @@ from __future__ import annotations
 from ..errors import MonitorError
 from .connection import SQLiteConnection
 
-SCHEMA_VERSION = 7  # 2: outbox columns (dead letters, age-out, flood folding, batches); 3: desk (issue 9);
-# 4: leaner indexes (see _migrate_lean_indexes); 5: stories.signature; 6: the index a step behind;
-# 7: items(story_id, feed) replaces items(story_id)
+# Each _migrate_* step below brings an older file up to this version; what each version
+# added is in its docstring, and a newer file than this is refused.
+SCHEMA_VERSION = 7
 
 # The full-text index only narrows a backtest: every candidate is then matched exactly by the
 # rule engine. So it keeps neither token positions nor document sizes (no phrase, NEAR or bm25
@@ -186,8 +186,8 @@ class SchemaMixin(SQLiteConnection):
 
     def _migrate_index_behind(self) -> None:
         """v6: items are indexed a step behind ingest, in bulk (ItemQueries.index_pending), not
-        by a trigger per insert: the index only serves backtests, and it was ~a quarter of the
-        CPU of ingest. `index_state.indexed_upto`: every item with an id up to it is in
+        by a trigger per insert: the index only serves backtests, and a trigger made it a large
+        share of ingest's CPU. `index_state.indexed_upto`: every item with an id up to it is in
         items_fts, and no other. The triggers touch only those rows (an FTS5 'delete' of a row
         never indexed corrupts the index). An item inserted below the mark (its id reused after
         the newest item was deleted) lowers the mark below itself: SQLite gives a new row the
@@ -229,7 +229,7 @@ class SchemaMixin(SQLiteConnection):
         self.conn.execute("CREATE INDEX IF NOT EXISTS deliveries_sent ON deliveries(channel, target, sent_at)")
 
     def _migrate_desk(self) -> None:
-        """v3 (issue 9): notices (feed health, spikes, story updates) delivered through the
+        """v3: notices (feed health, spikes, story updates) delivered through the
         outbox like alerts, holds (cooldown, quiet hours), email Message-IDs, and the small
         state of feed health and of rules (cooldown window, spike). Guarded by the columns."""
         have = {row[1] for row in self.conn.execute("PRAGMA table_info(deliveries)")}
