@@ -8,6 +8,7 @@ import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
@@ -107,7 +108,9 @@ class _RedactingFormatter(logging.Formatter):
         return self.redact_filter.redact(self.inner.format(record))
 
 
-def setup_logging(level: str = "info", secrets: Iterable[str] = (), stream=None, fmt: str = "human") -> None:
+def setup_logging(
+    level: str = "info", secrets: Iterable[str] = (), stream: TextIO | None = None, fmt: str = "human"
+) -> None:
     """Human-readable lines (or JSON lines with fmt="json") on stderr, redacted."""
     root = logging.getLogger()
     for handler in list(root.handlers):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import tomlkit
@@ -142,7 +143,7 @@ def add_feeds_to_toml(text: str, added: list[dict], comment: str) -> str:
         raise ConfigError(["feeds must be an array of tables, each written [[feeds]]"])
     # Comments after the last feed belong to what follows it (e.g. "# Rules: …"):
     # move them below the new feeds so they stay above the section they describe.
-    trailing = []
+    trailing: list[tuple[Any, Any]] = []
     if len(feeds):
         body = feeds[-1].value.body
         while body and body[-1][0] is None and isinstance(body[-1][1], (Comment, Whitespace)):
@@ -170,7 +171,7 @@ def _fields(f: dict) -> dict:
     return out
 
 
-def _inline(f: dict):
+def _inline(f: dict[str, Any]) -> Any:  # a tomlkit InlineTable
     table = tomlkit.inline_table()
     table.update(_fields(f))
     return table

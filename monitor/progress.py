@@ -22,8 +22,6 @@ def progress(description: str, total: int, stream: TextIO | None = None) -> Iter
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     except ImportError:  # rich is optional: `pip install 'monitor[pretty]'`
-        Progress = None
-    if Progress is None:
         yield lambda label: None
         return
     bar = Progress(

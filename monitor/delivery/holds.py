@@ -61,6 +61,8 @@ class Holds:
         """(due time or None for now, hold reason or None) of a new delivery to `channel`;
         `after` is the end of a cooldown window the delivery waits for."""
         digest = self.digest_due(channel, now)
+        due: float | None
+        hold: str | None
         if digest is not None:
             due, hold = digest, None  # a digest channel folds everything already; a cooldown adds nothing
         else:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import smtplib
 from email.utils import make_msgid
+from typing import Any
 
 from .render import Message
 
@@ -54,8 +55,9 @@ def send_email(url: str, message: Message, in_reply_to: str | None = None) -> st
     import apprise
 
     formats = {"html": apprise.NotifyFormat.HTML, "slack": apprise.NotifyFormat.MARKDOWN}
-    plugin = apprise.Apprise.instantiate(url)
-    if not isinstance(plugin, NotifyEmail) or getattr(plugin, "pgp_mode", PGP_MODE_DEFAULT) != PGP_MODE_DEFAULT:
+    plugin: Any = apprise.Apprise.instantiate(url)  # apprise's own parts, not its documented API
+    plain_email = isinstance(plugin, NotifyEmail)  # kept untyped: its attributes are apprise internals
+    if not plain_email or getattr(plugin, "pgp_mode", PGP_MODE_DEFAULT) != PGP_MODE_DEFAULT:
         raise Unsupported("not a plain email destination")
     if not plugin.targets:
         raise MailError("the URL names no recipient; add ?to=ADDRESS")

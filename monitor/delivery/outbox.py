@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -227,7 +227,7 @@ class Outbox:
             )
 
 
-def _ids(rows) -> str:
+def _ids(rows: Sequence[Delivery | int]) -> str:
     ids = [r.id if isinstance(r, Delivery) else r for r in rows]
     return ",".join(map(str, ids[:10])) + ("…" if len(ids) > 10 else "")
 

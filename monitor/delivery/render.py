@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from markupsafe import Markup
@@ -241,7 +242,7 @@ class Template:
     name: str = "template"
     _compiled: dict = field(default_factory=dict, compare=False, repr=False)
 
-    def _env(self, kind: str):  # -> jinja2.sandbox.ImmutableSandboxedEnvironment
+    def _env(self, kind: str) -> Any:  # jinja2.sandbox.ImmutableSandboxedEnvironment
         from jinja2 import StrictUndefined
         from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -285,7 +286,7 @@ def _template_values(a: AlertView, kind: str) -> dict[str, object]:
     }
 
 
-def _sample(terms_fields: tuple[str, ...], **kw) -> AlertView:
+def _sample(terms_fields: tuple[str, ...], **kw: Any) -> AlertView:
     """The sample alert of `notify-test` and `check`, with its occurrences found by search."""
     occ = []
     for fld in terms_fields:
@@ -322,7 +323,8 @@ def check_template(source: str) -> list[str]:
             tmpl.render([SAMPLE], "check", kind)
             tmpl.render([SAMPLE, SAMPLE], "check", kind)
         except TemplateError as exc:  # SecurityError and UndefinedError are TemplateErrors
-            where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
+            line = getattr(exc, "lineno", None)  # a syntax error knows its line
+            where = f" (line {line})" if line else ""
             problems.append(f"{type(exc).__name__}{where}: {exc.message or exc}")
             break
         except Exception as exc:  # a template can raise anything a filter raises

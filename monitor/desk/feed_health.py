@@ -124,7 +124,7 @@ class FeedHealth:
         verdict = assess(feed, state, now, self.settings, silent)
         old = prev["state"] if prev else None
         if prev is not None and old == verdict.state:
-            if checked != prev["checked"]:
+            if checked is not None and checked != prev["checked"]:
                 self.store.set_feed_health(feed.name, old, prev["since"], prev["detail"], checked)
             return None
         text = message(feed.name, old, verdict)

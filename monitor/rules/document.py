@@ -93,8 +93,8 @@ class FieldText:
                 for tok, pos in self.index.items():
                     for v in variants(tok):
                         vi.setdefault(v, []).extend(pos)
-                for v in vi.values():
-                    v.sort()
+                for positions in vi.values():
+                    positions.sort()
                 self._vindex = vi
         return self._vindex
 

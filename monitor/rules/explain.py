@@ -66,8 +66,9 @@ def to_fts(node: Node) -> str | None:
             return None
         return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
     if isinstance(node, Or):
-        parts = [to_fts(c) for c in node.children]
-        if any(p is None for p in parts):
+        alternatives = [to_fts(c) for c in node.children]
+        either = [p for p in alternatives if p is not None]
+        if len(either) != len(alternatives):
             return None
-        return "(" + " OR ".join(parts) + ")"  # type: ignore[arg-type]
+        return "(" + " OR ".join(either) + ")"
     raise TypeError(node)

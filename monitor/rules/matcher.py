@@ -9,6 +9,7 @@ AND stops at the first failing child, which is the common case for a non-matchin
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import re2
 
@@ -18,10 +19,10 @@ from .document import Document, FieldText
 from .nodes import DEFAULT_FIELDS, And, Near, Node, Not, Or, Regex, Words
 
 Hit = tuple[str, int, int, int]
-Evaluator = Callable[[Document], list | None]
+Evaluator = Callable[[Document], list[Hit] | None]
 
 
-def compile_regex(pattern: str):
+def compile_regex(pattern: str) -> Any:  # re2._Regexp
     """RE2 (linear time), case-insensitive. ValueError carries re2's reason."""
     opts = re2.Options()
     opts.case_sensitive = False
@@ -58,8 +59,8 @@ def compile_node(node: Node) -> Evaluator:
     if isinstance(node, And):
         fns = tuple(compile_node(c) for c in node.children)
 
-        def ev_and(doc: Document):
-            out: list = []
+        def ev_and(doc: Document) -> list[Hit] | None:
+            out: list[Hit] = []
             for fn in fns:
                 r = fn(doc)
                 if r is None:
@@ -71,8 +72,8 @@ def compile_node(node: Node) -> Evaluator:
     if isinstance(node, Or):
         fns = tuple(compile_node(c) for c in node.children)
 
-        def ev_or(doc: Document):
-            out = None
+        def ev_or(doc: Document) -> list[Hit] | None:
+            out: list[Hit] | None = None
             for fn in fns:
                 r = fn(doc)
                 if r is not None:
@@ -98,8 +99,8 @@ def _words(node: Words) -> Evaluator:
     n = len(fns)
     first, rest = fns[0], fns[1:]
 
-    def ev(doc: Document):
-        hits = None
+    def ev(doc: Document) -> list[Hit] | None:
+        hits: list[Hit] | None = None
         for f in fields:
             ft = doc.fields[f]
             pos = first(ft, doc)
@@ -131,8 +132,8 @@ def _regex(node: Regex) -> Evaluator:
     rx = compile_regex(node.pattern)
     fields = _fields(node.field)
 
-    def ev(doc: Document):
-        hits = None
+    def ev(doc: Document) -> list[Hit] | None:
+        hits: list[Hit] | None = None
         for f in fields:
             text, starts, ends = doc.fields[f].nfkc()
             if not text:
@@ -141,7 +142,7 @@ def _regex(node: Regex) -> Evaluator:
                 a, b = m.span()
                 if b <= a:  # an empty match highlights nothing and proves nothing
                     continue
-                if starts is not None:
+                if starts is not None and ends is not None:
                     a, b = starts[a], ends[b - 1]
                 if hits is None:
                     hits = []
@@ -154,7 +155,7 @@ def _regex(node: Regex) -> Evaluator:
 def _near(node: Near) -> Evaluator:
     left, right, n = compile_node(node.left), compile_node(node.right), node.n
 
-    def ev(doc: Document):
+    def ev(doc: Document) -> list[Hit] | None:
         a = left(doc)
         if not a:
             return None

@@ -260,7 +260,7 @@ class _Parser:
             if prev is None:
                 raise self.err("empty query", 0, "write at least one term to watch for")
             raise self.err("missing operand", prev.col, f'"{self.text_of(prev)}" needs a term after it')
-        if t.kind == L.RP:
+        if t.kind == L.RP and prev is not None:
             raise self.err("missing operand", prev.col, f'"{self.text_of(prev)}" needs a term after it')
         # a binary operator where an operand should be
         if prev is not None and prev.kind in (L.NOT, L.MINUS, L.AND, L.OR, L.NEAR):

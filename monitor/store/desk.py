@@ -27,7 +27,7 @@ class DeskQueries(SQLiteConnection):
             "INSERT INTO notices (kind, rule, feed, title, link, body, alert_id, created) VALUES (?,?,?,?,?,?,?,?)",
             (kind, rule, feed, title, link, body, alert_id, now),
         )
-        return int(cur.lastrowid)
+        return cur.lastrowid or 0
 
     def enqueue_notice(
         self, notice_id: int, channel: str, target: str, now: float, due: float | None = None, hold: str | None = None

@@ -80,7 +80,7 @@ class ItemQueries(SQLiteConnection):
             " feed, key, story_id, first_seen, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (*self._item_values(item, facts), feed, item.key, story_id, now, now),
         )
-        return int(cur.lastrowid)
+        return cur.lastrowid or 0
 
     def story_by_url(self, url: str) -> int | None:
         # Through items, so every URL of a story leads to it, not only its first.
@@ -100,7 +100,7 @@ class ItemQueries(SQLiteConnection):
             "INSERT INTO stories (canonical_url, title, published, first_seen, signature) VALUES (?, ?, ?, ?, ?)",
             (url or None, title, published, now, signature),
         )
-        story_id = int(cur.lastrowid)
+        story_id = cur.lastrowid or 0
         self.conn.executemany(
             "INSERT INTO story_terms (story_id, term, at) VALUES (?, ?, ?)",
             ((story_id, t, now if published is None else published) for t in set(terms)),
@@ -196,7 +196,7 @@ class ItemQueries(SQLiteConnection):
                 json.dumps([list(o) for o in occurrences]),
             ),
         )
-        return int(cur.lastrowid) if cur.rowcount else None
+        return cur.lastrowid or 0 if cur.rowcount else None
 
     def enqueue(
         self, alert_id: int, channel: str, target: str, now: float, due: float | None = None, hold: str | None = None
@@ -237,7 +237,8 @@ class ItemQueries(SQLiteConnection):
         self, since: float | None, fts_query: str | None, limit: int | None = None
     ) -> Iterator[dict[str, Any]]:
         """Items newest first, narrowed by an FTS5 expression when one is given."""
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if since is not None:
             where.append("coalesce(i.published, i.first_seen) >= ?")
             params.append(since)
