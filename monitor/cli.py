@@ -154,7 +154,7 @@ def match(ctx: Context, query: str, sources: tuple[str, ...], as_json: bool) -> 
     matched = 0
     for source in sources:
         try:
-            label, parsed = reports.load_source(source)
+            label, parsed = reports.load_source(source, config.settings if config else None)
         except MonitorError as exc:
             click.echo(f"{source}: {exc.message}", err=True)
             continue

@@ -5,15 +5,16 @@ Plain dicts, ready for `--json`; cli.py only formats them.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
-import httpx
 
-from .config import Config
+from .config import Config, Settings
 from .errors import FetchError, MonitorError
 from .logs import redact_url
 from .models import ParsedFeed, feed_label, stored_fields
@@ -22,16 +23,12 @@ from .rules import CompiledQuery, Document, compile_query
 from .store import open_store
 
 
-def load_source(source: str) -> tuple[str, ParsedFeed]:
-    """A feed from a file path or an http(s) URL, for `monitor match`."""
+def load_source(source: str, settings: Settings | None = None) -> tuple[str, ParsedFeed]:
+    """A feed from a file path or an http(s) URL, for `monitor match`. A URL is fetched as a
+    poll fetches it, with `settings` (the config's; None: their defaults). Raises MonitorError."""
     if source.startswith(("http://", "https://")):
-        try:
-            response = httpx.get(source, follow_redirects=True, timeout=30.0)
-        except httpx.HTTPError as exc:
-            raise FetchError(f"cannot fetch: {type(exc).__name__}") from None
-        if response.status_code >= 400:
-            raise FetchError(f"HTTP {response.status_code}", status=response.status_code)
-        body, ctype = response.content, response.headers.get("content-type", "")
+        # Without a config, the defaults of its settings (match opens no database).
+        body, ctype = asyncio.run(_fetch(source, settings or Settings(database=Path())))
     else:
         try:
             body, ctype = Path(source).read_bytes(), ""
@@ -41,6 +38,42 @@ def load_source(source: str) -> tuple[str, ParsedFeed]:
 
     parsed = parse_feed(body, source, ctype)
     return parsed.title or source, parsed
+
+
+async def _fetch(url: str, settings: Settings) -> tuple[bytes, str]:
+    """The body and Content-Type of `url` through the pollers' Fetcher: its byte cap, time
+    limits, redirect rules (private addresses included) and User-Agent. Raises FetchError."""
+    from .polling.fetch import Fetcher, make_transport  # start-up: only a URL needs httpx
+
+    _check_url(url)
+    fetcher = Fetcher(
+        make_transport(),
+        user_agent=settings.user_agent,
+        connect_timeout=settings.connect_timeout,
+        max_bytes=settings.max_bytes,
+        timeout=settings.timeout,
+    )
+    try:
+        result = await fetcher.fetch(url)
+    finally:
+        await fetcher.aclose()
+    return result.body or b"", result.content_type
+
+
+def _check_url(url: str) -> None:
+    """FetchError for a URL the Fetcher could not even request (it would raise something
+    else than FetchError): no host, a port out of range, a broken IPv6 address."""
+    import httpx
+
+    try:
+        parts = urlsplit(url)
+        if not parts.hostname:
+            raise ValueError("no host name")
+        if parts.port == 0:  # (reading .port raises ValueError for one out of range)
+            raise ValueError("port 0")
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL) as exc:
+        raise FetchError(f"not a valid URL ({exc}); check it") from None
 
 
 def _iso(ts: float | None) -> str | None:

@@ -14,7 +14,7 @@ from ..errors import ParseError
 from ..identity import canonical_url, item_key
 from ..models import Item, ParsedFeed
 from ..text import html_to_text
-from .fast.rss import fast_parse
+from .fast import fast_parse
 from .jsonfeed import looks_like_json, parse_json_feed
 
 # Large enough for any real headline; stops a hostile feed from bloating the store.
@@ -26,8 +26,8 @@ MAX_AUTHOR = 500
 def parse_feed(body: bytes, url: str = "", content_type: str = "", fast: bool = True) -> ParsedFeed:
     """Parse a feed document. Raises ParseError when it is not a feed at all.
 
-    `fast`: let fastparse.py read a plain RSS or Atom document (same result, see there);
-    False sends everything through feedparser."""
+    `fast`: let the fast path (parsing/fast) read a plain RSS or Atom document (same result,
+    see there); False sends everything through feedparser."""
     headers = {"content-type": content_type} if content_type else None
     parsed = parse_json_feed(body) if looks_like_json(body) else None
     if parsed is None and fast:

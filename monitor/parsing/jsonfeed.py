@@ -1,4 +1,4 @@
-"""JSON Feed 1.0 / 1.1 → the feedparser-shaped dicts that parse.py reads.
+"""JSON Feed 1.0 / 1.1 → the feedparser-shaped dicts that feed.py reads.
 
 feedparser 6.0 does not read JSON Feed, so this small adapter does.
 """

@@ -219,3 +219,19 @@ def test_an_answer_that_cannot_be_read_fails_its_document_and_the_pool_carries_o
             pool.close()
 
     assert run(go()) == parse_feed(body)
+
+
+def test_the_forkserver_preloads_the_parser_by_a_name_that_imports():
+    # The forkserver skips a preload it cannot import without a word: a module renamed under
+    # it would leave every new worker to import feedparser and lxml itself.
+    import importlib
+
+    class RecordingContext:
+        def set_forkserver_preload(self, names):
+            self.preload = list(names)
+
+    ctx = RecordingContext()
+    ParserPool(workers=1, ctx=ctx)
+    assert ctx.preload
+    for name in ctx.preload:
+        assert hasattr(importlib.import_module(name), "parse_feed"), name

@@ -1,4 +1,4 @@
-"""The fast path for Atom 1.0 (see fastparse.py): text/html text constructs, the alternate
+"""The fast path for Atom 1.0 (see rss.py): text/html text constructs, the alternate
 link, the id as the link until a link comes, authors with a name, categories, xml:lang."""
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _lang(element: Any, inherited: str | None) -> str | None:
 
 
 def atom_feed(root: Any, names: Names) -> dict[str, Any] | None:
-    """feedparser's result (the keys parse.py reads) for an Atom 1.0 feed, or None."""
+    """feedparser's result (the keys feed.py reads) for an Atom 1.0 feed, or None."""
     if set(root.attrib) - {XML_LANG}:
         return None
     feed_lang = _lang(root, None)

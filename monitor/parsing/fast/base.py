@@ -1,4 +1,4 @@
-"""What the fast path's readers (fastparse.py for RSS, fastatom.py for Atom) share: feedparser's
+"""What the fast path's readers (rss.py for RSS, atom.py for Atom) share: feedparser's
 name for each element, which tells which of its handlers reads it, and the few behaviours of
 its handlers that RSS and Atom have in common (text as pop() gives it, tags, the summary and
 content rule, links)."""
@@ -27,7 +27,7 @@ _PREFIXES = MappingProxyType({uri.lower(): prefix for uri, prefix in _FeedParser
 _HANDLED = frozenset(
     name.split("_", 2)[2].lower() for name in dir(_FeedParserMixin) if name.startswith(("_start_", "_end_"))
 )
-# The keys parse.py reads, and every name FeedParserDict stores under one of them ("date").
+# The keys feed.py reads, and every name FeedParserDict stores under one of them ("date").
 _READ_KEYS = frozenset(
     {
         "title",
@@ -130,7 +130,7 @@ def _known_prefix(uri: str) -> str | None:
 
 def unhandled(element: Any, names: Names) -> bool:
     """Whether feedparser has no handler for this element nor for any inside it, so that it
-    keeps them (their text, or their attributes) under names parse.py never reads."""
+    keeps them (their text, or their attributes) under names feed.py never reads."""
     return all(_unhandled(names[el.tag]) for el in element.iter())
 
 

@@ -1,16 +1,18 @@
 """A fast path in front of feedparser for the plain, common case: a well-formed RSS 2.0,
 RSS 1.0 (RDF) or Atom 1.0 document in UTF-8 (or ISO-8859-1) whose elements we can read as
-feedparser does. This module reads RSS; fastatom.py Atom; fastbase.py has what both share.
+feedparser does. This module reads RSS; atom.py Atom; base.py has what both share.
 
 feedparser stays the parser of record. This reads such a document with lxml (about ten
 times faster than feedparser's SAX handlers in Python) into the few keys of feedparser's
-result that parse.py reads, and answers None for anything else — another format or
+result that feed.py reads, and answers None for anything else — another format or
 version, another encoding, a DOCTYPE or entity, a base attribute (lang outside Atom), an
 element feedparser gives a meaning we do not reproduce, an order of elements it treats
 specially — so that feedparser parses it. Elements feedparser has no handler for it keeps
-under their own names, which parse.py never reads: those are fine (see fastbase.Names).
-tests/test_fastparse.py proves that where it answers, parse_feed gives exactly the same
-ParsedFeed as through feedparser, on every real fixture and the whole feedparser corpus."""
+under their own names, which feed.py never reads: those are fine (see base.Names).
+tests/parsing/test_fastparse.py proves that where it answers, parse_feed gives exactly the same
+ParsedFeed as through feedparser, on every real fixture and the whole feedparser corpus.
+Callers import fast_parse from the package (__init__.py), which turns the fast path off
+when feedparser lacks one of the private names read here."""
 
 from __future__ import annotations
 
@@ -100,7 +102,7 @@ def _new_parser():
 
 
 def fast_parse(body: bytes, content_type: str = "") -> dict[str, Any] | None:
-    """feedparser's result (the keys parse.py reads) for a plain RSS or Atom document, or None."""
+    """feedparser's result (the keys feed.py reads) for a plain RSS or Atom document, or None."""
     charset = _charset(content_type)
     if etree is None or charset not in _UTF8:
         return None
