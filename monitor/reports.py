@@ -10,12 +10,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 
 from .config import Config, Settings
-from .errors import FetchError, MonitorError
+from .errors import MonitorError
 from .logs import redact_url
 from .models import ParsedFeed, feed_label, stored_fields
 from .parsing.facts import search_text
@@ -43,37 +42,14 @@ def load_source(source: str, settings: Settings | None = None) -> tuple[str, Par
 async def _fetch(url: str, settings: Settings) -> tuple[bytes, str]:
     """The body and Content-Type of `url` through the pollers' Fetcher: its byte cap, time
     limits, redirect rules (private addresses included) and User-Agent. Raises FetchError."""
-    from .polling.fetch import Fetcher, make_transport  # start-up: only a URL needs httpx
+    from .polling.fetch import fetcher_for  # start-up: only a URL needs httpx
 
-    _check_url(url)
-    fetcher = Fetcher(
-        make_transport(),
-        user_agent=settings.user_agent,
-        connect_timeout=settings.connect_timeout,
-        max_bytes=settings.max_bytes,
-        timeout=settings.timeout,
-    )
+    fetcher = fetcher_for(settings)
     try:
         result = await fetcher.fetch(url)
     finally:
         await fetcher.aclose()
     return result.body or b"", result.content_type
-
-
-def _check_url(url: str) -> None:
-    """FetchError for a URL the Fetcher could not even request (it would raise something
-    else than FetchError): no host, a port out of range, a broken IPv6 address."""
-    import httpx
-
-    try:
-        parts = urlsplit(url)
-        if not parts.hostname:
-            raise ValueError("no host name")
-        if parts.port == 0:  # (reading .port raises ValueError for one out of range)
-            raise ValueError("port 0")
-        httpx.URL(url)
-    except (ValueError, httpx.InvalidURL) as exc:
-        raise FetchError(f"not a valid URL ({exc}); check it") from None
 
 
 def _iso(ts: float | None) -> str | None:

@@ -13,6 +13,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from ..config import Settings
 from ..errors import FeedGone, FetchError
 from ..logs import redact_url
 from ..models import FetchResult
@@ -94,7 +95,7 @@ class Fetcher:
         self._hosts: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(self._per_host_limit))
 
     async def fetch(self, url: str, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
-        host = (urlsplit(url).hostname or "").lower()
+        host = _checked_host(url)
         async with self._global, self._hosts[host]:
             try:
                 # One deadline for the whole exchange: a server dripping a byte at a
@@ -120,6 +121,7 @@ class Fetcher:
         current, seen, all_permanent = url, {url}, True
         origin_private: bool | None = None
         for _ in range(MAX_REDIRECTS + 1):
+            _checked_host(current)
             async with self._get(current, headers) as response:
                 status = response.status_code
                 if status in (301, 302, 303, 307, 308) and "location" in response.headers:
@@ -206,6 +208,34 @@ def _describe(exc: httpx.HTTPError) -> str:
     }.get(kind, kind)
     detail = str(exc).split(" for url", 1)[0]
     return f"{words}: {detail}" if detail and detail not in words else words
+
+
+def fetcher_for(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> Fetcher:
+    """The Fetcher a configuration asks for (its limits, timeouts and User-Agent)."""
+    return Fetcher(
+        transport or make_transport(),
+        user_agent=settings.user_agent,
+        connect_timeout=settings.connect_timeout,
+        concurrency=settings.concurrency,
+        per_host=settings.per_host,
+        max_bytes=settings.max_bytes,
+        timeout=settings.timeout,
+    )
+
+
+def _checked_host(url: str) -> str:
+    """The URL's host, lower-cased; FetchError for a URL that cannot even be requested (no
+    host, a port out of range, a broken IPv6 address), which httpx would not report as one."""
+    try:
+        parts = urlsplit(url)
+        if not parts.hostname:
+            raise ValueError("no host name")
+        if parts.port == 0:  # reading .port raises ValueError for one out of range
+            raise ValueError("port 0")
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL) as exc:
+        raise FetchError(f"not a valid URL ({exc}); check it") from None
+    return parts.hostname.lower()
 
 
 def make_transport() -> httpx.AsyncHTTPTransport:

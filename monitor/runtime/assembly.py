@@ -28,7 +28,7 @@ from ..desk.feed_health import FeedHealth
 from ..desk.spikes import Spikes
 from ..desk.story_updates import StoryUpdates
 from ..parsing.pool import ParserPool
-from ..polling.fetch import FeedFetcher, Fetcher, make_transport
+from ..polling.fetch import FeedFetcher, fetcher_for
 from ..polling.ingest import Ingest
 from ..polling.pipeline import Parser, Pipeline, parse_in_thread
 from ..polling.schedule import Schedule, too_fast_for_a_remote_site
@@ -140,15 +140,7 @@ async def assemble(
         opened.callback(store.close)
         parsers = ParserPool(settings.parse_workers, settings.parse_timeout)
         opened.callback(parsers.close)
-        raw_fetcher = Fetcher(
-            transport or make_transport(),
-            user_agent=settings.user_agent,
-            connect_timeout=settings.connect_timeout,
-            concurrency=settings.concurrency,
-            per_host=settings.per_host,
-            max_bytes=settings.max_bytes,
-            timeout=settings.timeout,
-        )
+        raw_fetcher = fetcher_for(settings, transport)
         opened.push_async_callback(raw_fetcher.aclose)
         fetcher: FeedFetcher = raw_fetcher
         if liveness is not None:

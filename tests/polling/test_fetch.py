@@ -337,3 +337,10 @@ def test_a_slow_feed_does_not_hold_up_the_others(tmp_path, feed_server):
 
     last = asyncio.run(go())
     assert last["fast"] < last["slow"]  # fast was done while slow was still on its way
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/feed", "http://[::1/feed"])
+def test_a_url_that_cannot_be_requested_fails_its_feed_with_a_message(tmp_path, url):
+    outcome, state = poll(config_file(tmp_path, {"bad": url}), "bad")
+    assert outcome.status == "error" and outcome.error.startswith("not a valid URL (")
+    assert state.consecutive_errors == 1 and state.last_error == outcome.error
