@@ -60,13 +60,13 @@ class ParsedFeed:
     items: tuple[Item, ...]
     ttl_seconds: float | None = None
     warnings: tuple[str, ...] = ()
-    # What ingest needs of each item (derive.py), when the parser computed it: one per
+    # What ingest needs of each item (parsing/facts.py), when the parser computed it: one per
     # item, in order; empty when it did not.
     facts: tuple[ItemFacts, ...] = field(default=(), compare=False, repr=False)
 
 
 class ItemFacts(NamedTuple):
-    """What ingest derives from one item (derive.item_facts). A tuple: it crosses the
+    """What ingest derives from one item (parsing.facts.item_facts). A tuple: it crosses the
     process boundary once per item, and tuples pickle cheapest."""
 
     canonical: str  # canonical link (dedup.canonical_url)

@@ -157,7 +157,7 @@ def feed_rows(config: Config) -> list[dict[str, Any]]:
                 "items": s.items if s else 0,
                 "adopted_url": redact_url(s.adopted_url) if s and s.adopted_url else None,
                 "redirect_pending": redact_url(s.redirect_target) if s and s.redirect_target else None,
-                # The state the health channel was last told of (feedhealth.py); None before the first poll.
+                # The state the health channel was last told of (desk/feed_health.py); None before the first poll.
                 "health": health[feed.name]["state"] if feed.name in health else None,
                 "health_since": _iso(health[feed.name]["since"]) if feed.name in health else None,
                 "health_detail": (health[feed.name]["detail"] or None) if feed.name in health else None,

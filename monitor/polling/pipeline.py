@@ -192,5 +192,5 @@ class Pipeline:
         return indexed
 
     async def deliver_due(self) -> DeliveryReport:
-        """Send every due delivery (retries, digests, flood guard and rate limit: see outbox.py)."""
+        """Send every due delivery (retries, digests, flood guard and rate limit: see delivery/outbox.py)."""
         return await self.outbox.deliver_due()

@@ -1,5 +1,5 @@
 """Which story an item belongs to: the same canonical URL, or a near-identical headline
-from another feed within a window. The decisions live in dedup.py; SQL in store.py."""
+from another feed within a window. The decisions live in identity.py; SQL in store/."""
 
 from __future__ import annotations
 
@@ -9,15 +9,12 @@ from ..identity import TitleSignature, same_story, title_signature
 from ..models import Item, ItemFacts
 from ..store import StoryStore
 
-DEFAULT_SIMILARITY = 0.6
-DEFAULT_WINDOW = 48 * 3600.0
-
 
 @dataclass(frozen=True)
 class StoryMatcher:
     store: StoryStore
-    similarity: float = DEFAULT_SIMILARITY  # 0 turns headline matching off
-    window: float = DEFAULT_WINDOW
+    similarity: float  # [dedup] title_similarity; 0 turns headline matching off
+    window: float  # [dedup] window
 
     def assign(self, feed: str, item: Item, facts: ItemFacts, now: float) -> int:
         """The story id for a new item, creating the story when it is new."""

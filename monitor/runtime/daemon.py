@@ -27,7 +27,6 @@ if TYPE_CHECKING:  # imported where used: apscheduler and prometheus_client cost
 log = logging.getLogger("monitor.runtime.daemon")
 
 DISPATCH_EVERY = 1.0  # seconds; one indexed query per tick
-DELIVER_EVERY = 2.0  # default; [delivery] check_every sets it
 PRUNE_EVERY = 3600.0
 INDEX_EVERY = 30.0  # the full-text index follows ingest this far behind at most (a backtest catches it up)
 STOP_GRACE = 20.0

@@ -10,7 +10,7 @@ from .records import IN_LIST, Delivery, json_list
 
 
 class DeliveryQueries(SQLiteConnection):
-    """The deliveries table. Mixed into Store: uses its `conn` and `_query`."""
+    """The deliveries table. Part of SQLiteStore (sqlite.py)."""
 
     # LEFT JOINs: a delivery carries either a story alert or a notice.
     _DELIVERY_SQL = (

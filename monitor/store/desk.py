@@ -9,7 +9,7 @@ from .records import IN_LIST, json_list
 
 
 class DeskQueries(SQLiteConnection):
-    """Notices and the small state of feed health and rules. Mixed into Store: uses its `conn` and `_query`."""
+    """Notices and the small state of feed health and rules. Part of SQLiteStore (sqlite.py)."""
 
     def add_notice(
         self,

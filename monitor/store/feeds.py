@@ -10,7 +10,7 @@ from .records import IN_LIST, FeedState, json_list
 
 
 class FeedQueries(SQLiteConnection):
-    """The feeds table. Mixed into Store: uses its `conn` and `_query`."""
+    """The feeds table. Part of SQLiteStore (sqlite.py)."""
 
     def sync_feeds(self, feeds: Iterable[tuple[str, str]], now: float) -> None:
         """Make the feeds table know every configured (name, url); new feeds are due now."""

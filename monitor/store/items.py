@@ -12,7 +12,7 @@ from .records import IN_LIST, json_list
 
 
 class ItemQueries(SQLiteConnection):
-    """Items, stories, alerts. Mixed into Store: uses its `conn` and `_query`."""
+    """Items, stories, alerts. Part of SQLiteStore (sqlite.py)."""
 
     def item_digests(self, feed: str, keys: Iterable[str]) -> dict[str, str]:
         """The content digest of each of these keys the feed has stored."""
@@ -65,7 +65,7 @@ class ItemQueries(SQLiteConnection):
         )
 
     def update_item(self, item_id: int, item: Item, facts: ItemFacts, search_text: str, now: float) -> None:
-        """An edit. `search_text` (derive.search_text): an item already in the full-text index
+        """An edit. `search_text` (parsing.facts.search_text): an item already in the full-text index
         is re-indexed at once, by trigger."""
         self.conn.execute(
             "UPDATE items SET title = ?, summary = ?, author = ?, tags = ?, link = ?, canonical_url = ?,"
@@ -146,7 +146,7 @@ class ItemQueries(SQLiteConnection):
 
     def index_pending(self, search_text: Callable[[str, str], str], chunk: int = 1000) -> Iterator[int]:
         """Add the items stored since the last call to the full-text index, `chunk` items per
-        transaction, their text made by `search_text(title, summary)` (derive.search_text)
+        transaction, their text made by `search_text(title, summary)` (parsing.facts.search_text)
         unless they have one (an edit, or pruned: ''). Yields how many each transaction
         indexed: a caller may pause between them."""
         while True:

@@ -16,7 +16,7 @@ FTS_OPTIONS = "detail=none, columnsize=0"
 
 
 class SchemaMixin(SQLiteConnection):
-    """Creates and migrates the tables. Mixed into Store: uses its `conn` and `_query`."""
+    """Creates and migrates the tables. Part of SQLiteStore (sqlite.py)."""
 
     def _migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
