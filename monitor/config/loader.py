@@ -9,16 +9,13 @@ import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, RuleError
 from ..logs import url_secrets
 from ..rules import compile_query
+from .declare import MISSING, Special, TextList, declared, keys
 from .model import (
-    DEFAULT_FLOOD_THRESHOLD,
-    DEFAULT_FLOOD_WINDOW,
-    DEFAULT_INTERVAL,
-    DEFAULT_USER_AGENT,
     SLACK_MIN_GAP,
     ChannelConfig,
     Config,
@@ -28,7 +25,10 @@ from .model import (
     RuleConfig,
     Settings,
 )
-from .values import digest_problem, parse_duration, parse_listen, parse_quiet, parse_rate, valid_zone
+from .values import digest_problem
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 def find_config(explicit: str | None, env: Mapping[str, str] = os.environ) -> Path:
@@ -83,7 +83,7 @@ class CredentialEnv(Mapping[str, str]):
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and (bool(self.env.get(name)) or self._credential(name) is not None)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self.env)
 
     def __len__(self) -> int:
@@ -104,40 +104,6 @@ def load_config(path: Path | str, env: Mapping[str, str] = os.environ) -> Config
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
     return _Loader(path, env).load(data)
-
-
-_MONITOR_KEYS = {
-    "database",
-    "interval",
-    "backfill",
-    "jitter",
-    "concurrency",
-    "per_host",
-    "timeout",
-    "max_bytes",
-    "user_agent",
-    "log_level",
-    "connect_timeout",
-    "max_backoff",
-    "ttl_ceiling",
-    "parse_timeout",
-    "parse_workers",
-    "adopt_redirect_after",
-    "retention",
-    "http",  # the service's health/metrics endpoint
-    "health_channel",
-    "failing_after",
-    "failing_for",
-    "silent_factor",
-    "silent_min",  # feed health
-}
-_FEED_KEYS = {"name", "url", "interval", "tags", "enabled", "title", "ignore_server_ttl"}
-_RULE_KEYS = {"name", "query", "notify", "feeds", "cooldown", "urgent", "spike", "spike_factor", "spike_min"}
-_CHANNEL_KEYS = {"urls", "digest", "timezone", "rate_limit", "flood_threshold", "flood_window", "template", "quiet"}
-_DELIVERY_KEYS = {"retry_first", "retry_max", "dead_after", "check_every"}
-_TOP_KEYS = {"monitor", "aliases", "feeds", "rules", "channels", "dedup", "delivery"}
-_DEDUP_KEYS = {"title_similarity", "window"}
-_LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 class _Loader:
@@ -167,42 +133,33 @@ class _Loader:
             return {}
         return value
 
-    def duration(self, where: str, value: Any, default: float) -> float:
-        if value is None:
-            return default
-        try:
-            return parse_duration(value)
-        except ValueError as exc:
-            self.problem(where, str(exc))
-            return default
+    def read(
+        self, cls: type[DataclassInstance], where: str, t: Mapping[str, Any], defaults: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The declared settings of `cls` in table `t`, each checked, by field name; the
+        special ones are left to the caller. `defaults` holds those known only now."""
+        out: dict[str, Any] = {}
+        for d in declared(cls):
+            if isinstance(d.kind, Special):
+                continue
+            default = (defaults or {}).get(d.name, d.default)
+            # After a problem the load fails anyway; the default stands in so that the checks
+            # across settings judge only the other values.
+            fallback = d.kind.empty if default is MISSING else default
+            value = t.get(d.key)
+            if value is None:
+                if default is MISSING:
+                    self.problem(f"{where} {d.key}", d.missing)
+                out[d.name] = fallback
+                continue
+            try:
+                out[d.name] = d.read(value, default)
+            except ValueError as exc:
+                self.problem(f"{where} {d.key}", str(exc))
+                out[d.name] = fallback
+        return out
 
-    def string(self, where: str, value: Any, required: bool = True) -> str:
-        if value is None:
-            if required:
-                self.problem(where, "is required; add it as a quoted string")
-            return ""
-        if not isinstance(value, str) or (required and not value.strip()):
-            self.problem(where, "must be a non-empty string")
-            return ""
-        return value
-
-    def boolean(self, where: str, value: Any) -> bool:
-        if not isinstance(value, bool):
-            self.problem(where, "must be true or false (unquoted)")
-            return False
-        return value
-
-    def string_list(self, where: str, value: Any) -> tuple[str, ...]:
-        if value is None:
-            return ()
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.problem(where, 'must be a list of strings, e.g. ["a", "b"]')
-            return ()
-        return tuple(value)
-
-    def interpolate(self, where: str, value: str) -> tuple[str, list[str]]:
+    def interpolate(self, value: str) -> tuple[str, list[str]]:
         """Replace ${VAR}; return the text and the names of unset variables."""
         missing: list[str] = []
 
@@ -217,7 +174,7 @@ class _Loader:
         return _ENV_REF.sub(sub, value), missing
 
     def load(self, data: dict[str, Any]) -> Config:
-        self.unknown_keys("top level", data, _TOP_KEYS)
+        self.unknown_keys("top level", data, keys(Config))
         settings = self.settings(self.table(data, "monitor"))
         aliases = self.aliases(self.table(data, "aliases"))
         channels = self.channels(self.table(data, "channels"))
@@ -248,10 +205,9 @@ class _Loader:
         )
 
     def settings(self, t: dict[str, Any]) -> Settings:
-        self.unknown_keys("[monitor]", t, _MONITOR_KEYS)
-        base = self.path.parent
-        db_text = self.string("[monitor] database", t.get("database", "monitor.db"))
-        db_text, missing = self.interpolate("[monitor] database", db_text)
+        self.unknown_keys("[monitor]", t, keys(Settings))
+        values = self.read(Settings, "[monitor]", t)
+        db_text, missing = self.interpolate(values["database"])
         if missing:
             self.problem("[monitor] database", f"uses ${{{missing[0]}}}, which is not set; set it or write the path")
         database = Path(db_text).expanduser()
@@ -259,99 +215,12 @@ class _Loader:
             # Under systemd the config sits in read-only /etc; a relative database
             # belongs in the unit's StateDirectory (the first one when several).
             state_dir = self.env.get("STATE_DIRECTORY", "").split(":")[0]
-            database = (Path(state_dir) if state_dir else base) / database
-        http = None
-        if t.get("http") not in (None, ""):
-            try:
-                http = parse_listen(t["http"])
-            except ValueError as exc:
-                self.problem("[monitor] http", str(exc))
-        level = str(t.get("log_level", "info")).lower()
-        if level not in _LOG_LEVELS:
-            self.problem("[monitor] log_level", f"{level!r} is not one of {', '.join(_LOG_LEVELS)}")
-            level = "info"
-        jitter = t.get("jitter", 0.1)
-        if not isinstance(jitter, (int, float)) or isinstance(jitter, bool) or not 0 <= jitter <= 0.5:
-            self.problem("[monitor] jitter", "must be a fraction of the interval between 0 and 0.5, e.g. 0.1")
-            jitter = 0.1
-        ints = {}
-        whole_numbers = (
-            ("concurrency", 10, 1),
-            ("per_host", 2, 1),
-            ("max_bytes", 10 * 1024 * 1024, 1024),
-            ("parse_workers", 2, 1),
-            ("adopt_redirect_after", 3, 1),
-        )
-        for key, default, low in whole_numbers:
-            v = t.get(key, default)
-            if not isinstance(v, int) or isinstance(v, bool) or v < low:
-                self.problem(f"[monitor] {key}", f"must be a whole number of at least {low}")
-                v = default
-            ints[key] = v
-        interval = self.duration("[monitor] interval", t.get("interval"), DEFAULT_INTERVAL)
-        if interval <= 0:
-            self.problem("[monitor] interval", "must be longer than 0s")
-            interval = DEFAULT_INTERVAL
-        timeout = self.duration("[monitor] timeout", t.get("timeout"), 30.0)
-        positive = {}
-        for key, default in (
-            ("connect_timeout", 10.0),
-            ("max_backoff", 6 * 3600.0),
-            ("ttl_ceiling", 3600.0),
-            ("parse_timeout", 20.0),
-            ("retention", 30 * 86400.0),
-        ):
-            value = self.duration(f"[monitor] {key}", t.get(key), default)
-            if value <= 0:
-                self.problem(f"[monitor] {key}", "must be longer than 0s")
-                value = default
-            positive[key] = value
-        health = self.health_settings(t)
-        return Settings(
-            database=database,
-            **health,
-            interval=interval,
-            backfill=self.duration("[monitor] backfill", t.get("backfill"), 0.0),
-            jitter=float(jitter),
-            timeout=timeout if timeout > 0 else 30.0,
-            user_agent=self.string("[monitor] user_agent", t.get("user_agent", DEFAULT_USER_AGENT)),
-            log_level=level,
-            http=http,
-            **ints,
-            **positive,
-        )
-
-    def health_settings(self, t: dict[str, Any]) -> dict[str, Any]:
-        """[monitor] health_channel and the thresholds of feed health (issue 9)."""
-        out: dict[str, Any] = {}
-        if t.get("health_channel") is not None:
-            out["health_channel"] = self.string("[monitor] health_channel", t["health_channel"])
-        after = t.get("failing_after", 3)
-        if not isinstance(after, int) or isinstance(after, bool) or after < 1:
-            self.problem("[monitor] failing_after", "must be a whole number of consecutive errors, at least 1")
-        else:
-            out["failing_after"] = after
-        factor = t.get("silent_factor", 4.0)
-        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor < 1:
-            self.problem("[monitor] silent_factor", "must be a number of at least 1, e.g. 4 (times the median gap)")
-        else:
-            out["silent_factor"] = float(factor)
-        for key, default in (("failing_for", 6 * 3600.0), ("silent_min", 86400.0)):
-            value = self.duration(f"[monitor] {key}", t.get(key), default)
-            if value <= 0:
-                self.problem(f"[monitor] {key}", "must be longer than 0s")
-            else:
-                out[key] = value
-        return out
+            database = (Path(state_dir) if state_dir else self.path.parent) / database
+        return Settings(**{**values, "database": database})
 
     def dedup(self, t: dict[str, Any]) -> DedupSettings:
-        self.unknown_keys("[dedup]", t, _DEDUP_KEYS)
-        similarity = t.get("title_similarity", 0.6)
-        if isinstance(similarity, bool) or not isinstance(similarity, (int, float)) or not 0 <= similarity <= 1:
-            self.problem("[dedup] title_similarity", "must be a number from 0 (off) to 1, e.g. 0.6")
-            similarity = 0.6
-        window = self.duration("[dedup] window", t.get("window"), 48 * 3600.0)
-        return DedupSettings(float(similarity), window)
+        self.unknown_keys("[dedup]", t, keys(DedupSettings))
+        return DedupSettings(**self.read(DedupSettings, "[dedup]", t))
 
     def aliases(self, t: dict[str, Any]) -> dict[str, str]:
         aliases: dict[str, str] = {}
@@ -374,97 +243,51 @@ class _Loader:
             if not isinstance(body, dict):
                 self.problem(where, "must be a table with a `urls` list")
                 continue
-            self.unknown_keys(where, body, _CHANNEL_KEYS)
-            urls = self.string_list(f"{where} urls", body.get("urls"))
+            self.unknown_keys(where, body, keys(ChannelConfig))
+            try:
+                urls = TextList().read(body.get("urls", []), None)
+            except ValueError as exc:
+                self.problem(f"{where} urls", str(exc))
+                urls = ()
             if not urls:
                 self.problem(f"{where} urls", 'is required: a list of apprise URLs, e.g. ["console://"]')
                 continue
-            resolved, unset = [], []
-            for url in urls:
-                text, missing = self.interpolate(f"{where} urls", url)
-                unset.extend(missing)
-                resolved.append(text)
-            reason = ""
-            if unset:
-                missing = list(dict.fromkeys(unset))
-                names = ", ".join(f"${{{n}}}" for n in missing)
-                reason = f"{names} not set"
-                verb, it = ("is", "it") if len(missing) == 1 else ("are", "them")
-                self.warnings.append(
-                    f'{self.path}: channel "{name}" is disabled: {names} {verb} not set; '
-                    f"export {it} (or put {it} in the service's EnvironmentFile, or load {it} with LoadCredential=) "
-                    "to enable the channel"
-                )
-            for text in resolved:
-                self.secrets.update(url_secrets(text))
-            channels[name] = ChannelConfig(
-                name=name, urls=tuple(resolved), disabled_reason=reason, **self.channel_delivery(where, body, resolved)
-            )
+            resolved, reason = self.channel_urls(name, urls)
+            slack = any(u.lower().startswith(("slack://", "https://hooks.slack.com/")) for u in resolved)
+            values = self.read(ChannelConfig, where, body, {"min_gap": SLACK_MIN_GAP if slack else 0.0})
+            digest = body.get("digest")
+            if digest is not None:
+                problem = digest_problem(digest, values["timezone"])
+                if problem:
+                    self.problem(f"{where} digest", problem)
+                else:
+                    values["digest"] = digest.strip()
+            if body.get("template") is not None:
+                values["template"] = self.template(f"{where} template", body["template"])
+            channels[name] = ChannelConfig(name=name, urls=resolved, disabled_reason=reason, **values)
         return channels
 
-    def channel_delivery(self, where: str, body: dict[str, Any], urls: list[str]) -> dict[str, Any]:  # noqa: PLR0912
-        """A channel's digest, rate limit, flood guard and template, each checked here."""
-        out: dict[str, Any] = {}
-        tz = body.get("timezone", "UTC")
-        if not isinstance(tz, str) or not valid_zone(tz):
-            self.problem(f"{where} timezone", f'{tz!r} is not a time zone name such as "UTC" or "Europe/London"')
-            tz = "UTC"
-        out["timezone"] = tz
-        digest = body.get("digest")
-        if digest is not None:
-            problem = digest_problem(digest, tz)
-            if problem:
-                self.problem(f"{where} digest", problem)
-            else:
-                out["digest"] = digest.strip()
-        rate = body.get("rate_limit")
-        if rate is None:
-            slack = any(u.lower().startswith(("slack://", "https://hooks.slack.com/")) for u in urls)
-            out["min_gap"] = SLACK_MIN_GAP if slack else 0.0
-        else:
-            try:
-                out["min_gap"] = parse_rate(rate)
-            except ValueError as exc:
-                self.problem(f"{where} rate_limit", str(exc))
-        threshold = body.get("flood_threshold", DEFAULT_FLOOD_THRESHOLD)
-        if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 0:
-            self.problem(f"{where} flood_threshold", "must be a whole number of messages (0 turns the flood guard off)")
-        else:
-            out["flood_threshold"] = threshold
-        window = self.duration(f"{where} flood_window", body.get("flood_window"), DEFAULT_FLOOD_WINDOW)
-        if window <= 0:
-            self.problem(f"{where} flood_window", 'must be longer than 0s, e.g. "10m"')
-        else:
-            out["flood_window"] = window
-        template = body.get("template")
-        if template is not None:
-            out["template"] = self.template(f"{where} template", template)
-        if body.get("quiet") is not None:
-            try:
-                out["quiet"] = parse_quiet(body["quiet"])
-            except ValueError as exc:
-                self.problem(f"{where} quiet", str(exc))
-        return out
-
-    def rule_desk(self, label: str, t: dict[str, Any]) -> dict[str, Any]:
-        """A rule's cooldown, urgency and spike settings (issue 9)."""
-        out: dict[str, Any] = {}
-        if t.get("cooldown") is not None:
-            out["cooldown"] = self.duration(f"{label} cooldown", t["cooldown"], 0.0)
-        for key in ("urgent", "spike"):
-            if key in t:
-                out[key] = self.boolean(f"{label} {key}", t[key])
-        factor = t.get("spike_factor", 3.0)
-        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor <= 1:
-            self.problem(f"{label} spike_factor", "must be a number above 1, e.g. 3 (times the usual hourly matches)")
-        else:
-            out["spike_factor"] = float(factor)
-        low = t.get("spike_min", 5)
-        if not isinstance(low, int) or isinstance(low, bool) or low < 1:
-            self.problem(f"{label} spike_min", "must be a whole number of matches in an hour, at least 1")
-        else:
-            out["spike_min"] = low
-        return out
+    def channel_urls(self, name: str, urls: tuple[str, ...]) -> tuple[tuple[str, ...], str]:
+        """The channel's URLs with ${VAR} replaced, and why it is disabled ("" when it is not)."""
+        resolved, unset = [], []
+        for url in urls:
+            text, missing = self.interpolate(url)
+            unset.extend(missing)
+            resolved.append(text)
+        reason = ""
+        if unset:
+            missing = list(dict.fromkeys(unset))
+            names = ", ".join(f"${{{n}}}" for n in missing)
+            reason = f"{names} not set"
+            verb, it = ("is", "it") if len(missing) == 1 else ("are", "them")
+            self.warnings.append(
+                f'{self.path}: channel "{name}" is disabled: {names} {verb} not set; '
+                f"export {it} (or put {it} in the service's EnvironmentFile, or load {it} with LoadCredential=) "
+                "to enable the channel"
+            )
+        for text in resolved:
+            self.secrets.update(url_secrets(text))
+        return tuple(resolved), reason
 
     def template(self, where: str, value: Any) -> str:
         from ..delivery.render import check_template  # jinja2 is only needed when a template is used
@@ -485,21 +308,14 @@ class _Loader:
         return source
 
     def delivery(self, t: dict[str, Any]) -> DeliverySettings:
-        self.unknown_keys("[delivery]", t, _DELIVERY_KEYS)
-        base = DeliverySettings()
-        values = {}
-        for key in sorted(_DELIVERY_KEYS):
-            value = self.duration(f"[delivery] {key}", t.get(key), getattr(base, key))
-            if value <= 0:
-                self.problem(f"[delivery] {key}", "must be longer than 0s")
-                value = getattr(base, key)
-            values[key] = value
-        if values["retry_max"] < values["retry_first"]:
+        self.unknown_keys("[delivery]", t, keys(DeliverySettings))
+        delivery = DeliverySettings(**self.read(DeliverySettings, "[delivery]", t))
+        if delivery.retry_max < delivery.retry_first:
             self.problem("[delivery] retry_max", "must be at least retry_first")
-        return DeliverySettings(**values)
+        return delivery
 
     def named_tables(
-        self, entries: Any, kind: str, keys: set[str], named_label: str
+        self, entries: Any, kind: str, allowed: set[str], named_label: str
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         """Each table of a `[[kind]]` array with the label its problems carry: by position,
         and by name once it has one (`named_label` with {i} and {name})."""
@@ -513,17 +329,17 @@ class _Loader:
                 continue
             if isinstance(t.get("name"), str):
                 label = named_label.format(i=i, name=t["name"])
-            self.unknown_keys(label, t, keys)
+            self.unknown_keys(label, t, allowed)
             yield label, t
 
     def feeds(self, entries: Any, settings: Settings) -> list[FeedConfig]:
         feeds: list[FeedConfig] = []
         seen: set[str] = set()
-        for label, t in self.named_tables(entries, "feeds", _FEED_KEYS, '[[feeds]] #{i} "{name}"'):
-            name = self.string(f"{label} name", t.get("name"))
-            url = self.string(f"{label} url", t.get("url"))
+        for label, t in self.named_tables(entries, "feeds", keys(FeedConfig), '[[feeds]] #{i} "{name}"'):
+            values = self.read(FeedConfig, label, t, {"interval": settings.interval})
+            name, url = values["name"], values["url"]
             if url:
-                url, missing = self.interpolate(f"{label} url", url)
+                url, missing = self.interpolate(url)
                 if missing:
                     self.problem(f"{label} url", f"uses ${{{missing[0]}}}, which is not set")
                 elif not re.match(r"^https?://[^/\s]+", url, re.I):
@@ -531,22 +347,7 @@ class _Loader:
             if name in seen:
                 self.problem(f"{label} name", f'duplicate feed name "{name}"; give each feed its own name')
             seen.add(name)
-            enabled = self.boolean(f"{label} enabled", t.get("enabled", True))
-            ignore_ttl = self.boolean(f"{label} ignore_server_ttl", t.get("ignore_server_ttl", False))
-            interval = self.duration(f"{label} interval", t.get("interval"), settings.interval)
-            if interval <= 0:
-                self.problem(f"{label} interval", "must be longer than 0s")
-            feeds.append(
-                FeedConfig(
-                    name=name,
-                    url=url,
-                    interval=interval,
-                    tags=self.string_list(f"{label} tags", t.get("tags")),
-                    enabled=enabled,
-                    title=self.string(f"{label} title", t.get("title"), required=False),
-                    ignore_server_ttl=ignore_ttl,
-                )
-            )
+            feeds.append(FeedConfig(**{**values, "url": url}))
         return feeds
 
     def rules(
@@ -560,28 +361,23 @@ class _Loader:
         seen: set[str] = set()
         feed_names = {f.name for f in feeds}
         tags = {tag for f in feeds for tag in f.tags}
-        for label, t in self.named_tables(entries, "rules", _RULE_KEYS, 'rule "{name}"'):
-            name = self.string(f"{label} name", t.get("name"))
-            if name in seen:
-                self.problem(f"{label} name", f'duplicate rule name "{name}"; give each rule its own name')
-            seen.add(name)
-            query = self.string(f"{label} query", t.get("query"))
-            if query:
+        for label, t in self.named_tables(entries, "rules", keys(RuleConfig), 'rule "{name}"'):
+            rule = RuleConfig(**self.read(RuleConfig, label, t))
+            if rule.name in seen:
+                self.problem(f"{label} name", f'duplicate rule name "{rule.name}"; give each rule its own name')
+            seen.add(rule.name)
+            if rule.query:
                 try:
-                    compile_query(query, aliases)
+                    compile_query(rule.query, aliases)
                 except RuleError as exc:
                     self.problems.append(exc.render(f"{self.path}: {label}"))
-            notify = self.string_list(f"{label} notify", t.get("notify"))
-            if not notify and "notify" not in t:
-                self.problem(f"{label} notify", 'is required: the channels to alert, e.g. notify = ["console"]')
-            for ch in notify:
+            for ch in rule.notify:
                 if ch not in channels:
                     known = ", ".join(sorted(channels)) or "none defined"
                     self.problem(
                         f"{label} notify", f'unknown channel "{ch}"; define [channels.{ch}] or use one of: {known}'
                     )
-            selectors = self.string_list(f"{label} feeds", t.get("feeds"))
-            for sel in selectors:
+            for sel in rule.feeds:
                 if sel.startswith("tag:"):
                     if sel[4:] not in tags:
                         self.problem(f"{label} feeds", f'no feed has the tag "{sel[4:]}"; add it to a feed\'s tags')
@@ -589,5 +385,5 @@ class _Loader:
                     close = difflib.get_close_matches(sel, sorted(feed_names), n=1)
                     hint = f'; did you mean "{close[0]}"?' if close else "; use a feed name or tag:NAME"
                     self.problem(f"{label} feeds", f'unknown feed "{sel}"{hint}')
-            rules.append(RuleConfig(name=name, query=query, notify=notify, feeds=selectors, **self.rule_desk(label, t)))
+            rules.append(rule)
         return rules

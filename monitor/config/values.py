@@ -61,6 +61,13 @@ def valid_zone(name: str) -> bool:
     return True
 
 
+def parse_zone(value: Any) -> str:
+    """An IANA time zone name, checked."""
+    if not isinstance(value, str) or not valid_zone(value):
+        raise ValueError(f'{value!r} is not a time zone name such as "UTC" or "Europe/London"')
+    return value
+
+
 def digest_problem(value: Any, tz: str) -> str:
     """Why `value` is not a digest schedule (an interval or a five-field crontab), or ""."""
     if not isinstance(value, str) or not value.strip():
@@ -94,3 +101,8 @@ def parse_listen(value: Any) -> tuple[str, int]:
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"{port!r} is not a port number (1 to 65535)")
     return host or "0.0.0.0", int(port)
+
+
+def parse_listen_or_off(value: Any) -> tuple[str, int] | None:
+    """What parse_listen reads, or None (no listener) for ""."""
+    return None if value == "" else parse_listen(value)
