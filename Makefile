@@ -22,6 +22,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check monitor tests bench
 	$(BIN)/ruff format --check monitor tests bench
+	$(BIN)/mypy
 
 test: lint
 	$(BIN)/python -m pytest

@@ -95,8 +95,8 @@ def feed_key(url: str) -> str:
 
 @dataclass
 class ImportPlan:
-    added: list[dict]  # {"name", "url", "title", "tags"}
-    skipped: list[dict]  # {"url", "title", "reason"}
+    added: list[dict[str, Any]]  # {"name", "url", "title", "tags"}
+    skipped: list[dict[str, Any]]  # {"url", "title", "reason"}
 
 
 def plan_import(
@@ -127,7 +127,7 @@ def plan_import(
     return plan
 
 
-def add_feeds_to_toml(text: str, added: list[dict], comment: str) -> str:
+def add_feeds_to_toml(text: str, added: list[dict[str, Any]], comment: str) -> str:
     """The config text with `added` as new [[feeds]] tables after the existing ones;
     every comment, blank line and key order elsewhere stays as it was."""
     doc = tomlkit.parse(text)
@@ -162,7 +162,7 @@ def add_feeds_to_toml(text: str, added: list[dict], comment: str) -> str:
     return tomlkit.dumps(doc)
 
 
-def _fields(f: dict) -> dict:
+def _fields(f: dict[str, Any]) -> dict[str, Any]:
     out = {"name": f["name"], "url": f["url"]}
     if f.get("title") and f["title"] != f["name"]:
         out["title"] = f["title"]

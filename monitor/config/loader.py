@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..destinations import destination_kind
 from ..errors import ConfigError, RuleError
 from ..logs import url_secrets
 from ..rules import compile_query
@@ -253,7 +254,7 @@ class _Loader:
                 self.problem(f"{where} urls", 'is required: a list of apprise URLs, e.g. ["console://"]')
                 continue
             resolved, reason = self.channel_urls(name, urls)
-            slack = any(u.lower().startswith(("slack://", "https://hooks.slack.com/")) for u in resolved)
+            slack = any(destination_kind(u) == "slack" for u in resolved)
             values = self.read(ChannelConfig, where, body, {"min_gap": SLACK_MIN_GAP if slack else 0.0})
             digest = body.get("digest")
             if digest is not None:

@@ -240,13 +240,13 @@ class Template:
 
     source: str
     name: str = "template"
-    _compiled: dict = field(default_factory=dict, compare=False, repr=False)
+    _compiled: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def _env(self, kind: str) -> Any:  # jinja2.sandbox.ImmutableSandboxedEnvironment
         from jinja2 import StrictUndefined
         from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-        def finalize(value):
+        def finalize(value: object) -> object:
             # Slack has no autoescape: escape every value printed, except our own markup.
             if kind == "slack" and not isinstance(value, Markup):
                 return slack_escape(str(value))

@@ -6,6 +6,7 @@ feedparser 6.0 does not read JSON Feed, so this small adapter does.
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,7 +54,7 @@ def _entry(item: dict[str, Any], feed: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _time(value: str):
+def _time(value: str) -> time.struct_time | None:
     if not value:
         return None
     try:

@@ -21,6 +21,7 @@ import pickle
 import socket
 import struct
 from multiprocessing.context import BaseContext
+from typing import Any
 
 from ..errors import MonitorError, ParseError
 from ..models import ParsedFeed
@@ -63,7 +64,7 @@ DEPTH = 2  # documents a worker holds: the one it parses and the next
 class _Job:
     __slots__ = ("answer", "request")
 
-    def __init__(self, request: Request, answer: asyncio.Future) -> None:
+    def __init__(self, request: Request, answer: asyncio.Future[Any]) -> None:
         self.request = request
         self.answer = answer
 
@@ -74,7 +75,8 @@ class _Worker:
 
     def __init__(self, ctx: BaseContext) -> None:
         conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_serve, args=(child,), daemon=True, name="monitor-parser")
+        # every concrete context has Process (typeshed declares it on each, not on BaseContext)
+        self.process = ctx.Process(target=_serve, args=(child,), daemon=True, name="monitor-parser")  # type: ignore[attr-defined]
         self.process.start()
         child.close()
         self.sock = socket.socket(fileno=os.dup(conn.fileno()))
@@ -84,7 +86,7 @@ class _Worker:
         self.deadline: asyncio.TimerHandle | None = None  # the budget of the document it parses
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
-        self.task: asyncio.Task | None = None  # reads its answers
+        self.task: asyncio.Task[None] | None = None  # reads its answers
 
     def send(self, job: _Job) -> None:
         payload = pickle.dumps(job.request, protocol=pickle.HIGHEST_PROTOCOL)
@@ -136,10 +138,10 @@ class ParserPool:
         self.spawned = 0  # worker processes started so far (recycled and killed ones are replaced)
         self._all: list[_Worker] = []
         self._queue: collections.deque[_Job] = collections.deque()  # not sent to a worker yet
-        self._starting: asyncio.Task | None = None
-        self._replacing: set[asyncio.Task] = set()
+        self._starting: asyncio.Task[None] | None = None
+        self._replacing: set[asyncio.Task[None]] = set()
 
-    def start(self) -> asyncio.Task:
+    def start(self) -> asyncio.Task[None]:
         """Start the workers (in the background, on the running loop) if they are not yet:
         the first parse does, or a caller that knows parses are coming, earlier."""
         if self._starting is None:

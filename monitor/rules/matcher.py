@@ -40,7 +40,7 @@ def is_semitic(tok: str) -> bool:
     return is_arabic(tok) or is_hebrew(tok)
 
 
-def _part_fn(tok: str, prefix: bool) -> Callable[[FieldText, Document], list | None]:
+def _part_fn(tok: str, prefix: bool) -> Callable[[FieldText, Document], list[int] | None]:
     if prefix:
         return lambda ft, doc: ft.prefix_positions(tok, doc.sorted_tokens())
     if is_semitic(tok):

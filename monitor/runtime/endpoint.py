@@ -14,7 +14,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -151,10 +151,10 @@ class StoreCollector:
         self.reader = reader
         self.feed_names = feed_names
 
-    def describe(self) -> list:
+    def describe(self) -> list[Any]:
         return []  # unknown until read; prometheus-client then calls collect lazily
 
-    def collect(self):
+    def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
             outbox = self.reader.call(lambda s: s.outbox_counts())
             errors = self.reader.call(lambda s: s.feed_errors())

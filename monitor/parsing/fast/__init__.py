@@ -30,7 +30,7 @@ def _load() -> tuple[Reader | None, str]:
             f"reads ({type(exc).__name__}: {exc}); feedparser parses every feed (same items, slower). "
             "Install the feedparser version monitor declares (`pip check` names a mismatch)"
         )
-    if rss.etree is None:
+    if not rss.HAS_LXML:
         return None, "lxml is not installed; feedparser parses every feed (same items, slower)"
     return rss.fast_parse, ""
 

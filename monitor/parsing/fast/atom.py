@@ -107,7 +107,7 @@ def _atom_entry(element: Any, feed_lang: str | None, names: Names) -> dict[str, 
     lang = feed_lang
     entry: dict[str, Any] = {}
     tags: list[list[Any]] = []
-    content = []
+    content: list[dict[str, str]] = []
     authors = []
     seen: set[str] = set()
     has_content = False

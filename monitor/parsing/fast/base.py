@@ -62,7 +62,7 @@ _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _LINK_ATTRS = frozenset({"href", "rel", "type", "title", "hreflang", "length", XML_LANG})
 
 
-class Names(dict):
+class Names(dict[Any, str | None]):
     """feedparser's name for each element tag of one document (see _PREFIXES), or None where
     we cannot tell: a dict that fills itself, names[element.tag]. feedparser's SAX parser gets
     no qualified names, so for a namespace it does not know it takes the first prefix
@@ -98,6 +98,7 @@ class Names(dict):
     def __missing__(self, tag: Any) -> str | None:
         if not isinstance(tag, str):
             return None  # a comment or processing instruction, not an element
+        prefix: str | None
         if tag[0] != "{":
             prefix, local = "", tag
         else:

@@ -42,6 +42,7 @@ try:
     from lxml import etree
 except ImportError:  # pragma: no cover - lxml is a dependency; without it feedparser does everything
     etree = None
+HAS_LXML = etree is not None
 
 RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
 RSS1 = "{http://purl.org/rss/1.0/}"
@@ -93,7 +94,7 @@ _XML_TYPES = ("application/rss+xml", "application/xml", "application/atom+xml", 
 _ITEM_ONCE = frozenset({"link", "description", "media_description", "content_encoded", "guid", "pubdate", "dc_date"})
 
 
-def _new_parser():
+def _new_parser() -> Any:  # an lxml XMLParser
     # One per call: lxml parser objects must not be shared between threads, and parse_feed
     # also runs in threads (asyncio.to_thread) outside the worker processes.
     return etree.XMLParser(
@@ -324,9 +325,10 @@ def _entry(item: Any, names: Names, entry_id: str | None = None) -> dict[str, An
             if name in seen:
                 return None
             seen.add(name)
-            has_content = _read(entry, content, child, name, has_content)
-            if has_content is None:
+            read = _read(entry, content, child, name, has_content)
+            if read is None:
                 return None
+            has_content = read
         elif name not in _ITEM_IGNORED and not unhandled(child, names):
             return None
     if titles.value is not None:
