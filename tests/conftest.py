@@ -3,6 +3,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from contextlib import ExitStack, closing
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,24 @@ def webhook():
     receiver = WebhookReceiver()
     yield receiver
     receiver.close()
+
+
+@pytest.fixture
+def open_rig():
+    """open_rig(config_path, clock=None) -> a deskkit.Rig, closed when the test ends, pass or fail."""
+    from deskkit import Rig  # here, not at the top: a test that opens no rig does not import the pipeline
+
+    with ExitStack() as opened:
+        yield lambda config_path, clock=None: opened.enter_context(closing(Rig(config_path, clock)))
+
+
+@pytest.fixture
+def open_store(tmp_path):
+    """open_store(path=tmp_path/"m.db") -> a SQLiteStore, closed when the test ends, pass or fail."""
+    from monitor.store import SQLiteStore
+
+    with ExitStack() as opened:
+        yield lambda path=tmp_path / "m.db": opened.enter_context(closing(SQLiteStore(path)))
 
 
 @pytest.fixture

@@ -44,12 +44,18 @@ def desk_config(
 
 
 class Rig:
+    """Open it with the `open_rig` fixture, which closes it when the test ends."""
+
     def __init__(self, config_path: Path, clock: Clock | None = None) -> None:
         self.config = load_config(config_path, env={})
         self.clock = clock or Clock()
         self.store = SQLiteStore(self.config.settings.database)
-        self.store.sync_feeds(((f.name, f.url) for f in self.config.feeds), self.clock())
-        self.pipeline = self._pipeline(fetcher=None)
+        try:
+            self.store.sync_feeds(((f.name, f.url) for f in self.config.feeds), self.clock())
+            self.pipeline = self._pipeline(fetcher=None)
+        except BaseException:
+            self.store.close()
+            raise
 
     def poll(self, feed: str):
         async def go():

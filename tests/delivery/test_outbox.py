@@ -49,13 +49,19 @@ def add_alert(store: SQLiteStore, n: int, channel: str, url: str, now: float, du
     return alert_id
 
 
-def make(tmp_path, webhook, clock, **channel):
-    url = webhook.apprise_url
-    channels = {"hook": ChannelConfig(name="hook", urls=(url,), **channel)}
-    store = SQLiteStore(tmp_path / "m.db")
-    settings = DeliverySettings(retry_first=30, retry_max=120, dead_after=600)
-    outbox = Outbox(store, Notifier(channels), channels, settings, clock=clock, sleep=clock.sleep)
-    return store, outbox, url
+@pytest.fixture
+def make(open_store, webhook):
+    """make(clock, **channel keys) -> (store, outbox, url): an outbox to the webhook over m.db."""
+
+    def build(clock, **channel):
+        url = webhook.apprise_url
+        channels = {"hook": ChannelConfig(name="hook", urls=(url,), **channel)}
+        store = open_store()
+        settings = DeliverySettings(retry_first=30, retry_max=120, dead_after=600)
+        outbox = Outbox(store, Notifier(channels), channels, settings, clock=clock, sleep=clock.sleep)
+        return store, outbox, url
+
+    return build
 
 
 def run(coro):
@@ -68,9 +74,9 @@ def rows(store: SQLiteStore):
     ).fetchall()
 
 
-def test_backoff_doubles_to_the_cap_then_the_delivery_ages_out_and_can_be_retried(tmp_path, webhook):
+def test_backoff_doubles_to_the_cap_then_the_delivery_ages_out_and_can_be_retried(make, webhook):
     clock = Clock()
-    store, outbox, url = make(tmp_path, webhook, clock)
+    store, outbox, url = make(clock)
     webhook.fail_first = 10**6
     add_alert(store, 1, "hook", url, clock())
     delays = []
@@ -94,9 +100,9 @@ def test_backoff_doubles_to_the_cap_then_the_delivery_ages_out_and_can_be_retrie
     assert len(webhook.received) == 1
 
 
-def test_a_failing_destination_holds_its_queue_and_delivers_each_alert_once_when_back(tmp_path, webhook):
+def test_a_failing_destination_holds_its_queue_and_delivers_each_alert_once_when_back(make, webhook):
     clock = Clock()
-    store, outbox, url = make(tmp_path, webhook, clock)
+    store, outbox, url = make(clock)
     webhook.fail_first = 2
     for n in range(3):
         add_alert(store, n, "hook", url, clock())
@@ -112,9 +118,9 @@ def test_a_failing_destination_holds_its_queue_and_delivers_each_alert_once_when
     assert titles == [f"[rule] Israel story number {n}" for n in range(3)]
 
 
-def test_rate_limit_spaces_messages_to_a_destination(tmp_path, webhook):
+def test_rate_limit_spaces_messages_to_a_destination(make, webhook):
     clock = Clock()
-    store, outbox, url = make(tmp_path, webhook, clock, min_gap=1.0)
+    store, outbox, url = make(clock, min_gap=1.0)
     for n in range(3):
         add_alert(store, n, "hook", url, clock())
     assert run(outbox.deliver_due()).sent == 3
@@ -122,9 +128,9 @@ def test_rate_limit_spaces_messages_to_a_destination(tmp_path, webhook):
     assert clock.slept == [1.0, 1.0]
 
 
-def test_interval_digest_holds_alerts_until_the_quarter_hour_and_sends_one_message(tmp_path, webhook):
+def test_interval_digest_holds_alerts_until_the_quarter_hour_and_sends_one_message(make, webhook):
     clock = Clock()
-    store, outbox, url = make(tmp_path, webhook, clock, digest="15m")
+    store, outbox, url = make(clock, digest="15m")
     due = outbox.hold_until("hook", clock())
     assert datetime.fromtimestamp(due, tz=UTC).strftime("%H:%M:%S") == "22:15:00"
     for n in range(3):
@@ -138,17 +144,17 @@ def test_interval_digest_holds_alerts_until_the_quarter_hour_and_sends_one_messa
     assert all(f"Israel story number {n}" in message["message"] for n in range(3))
 
 
-def test_cron_digest_follows_the_channel_time_zone(tmp_path, webhook):
+def test_cron_digest_follows_the_channel_time_zone(make, webhook):
     clock = Clock()
-    _, outbox, _ = make(tmp_path, webhook, clock, digest="0 7 * * *", timezone="Asia/Jerusalem")
+    _, outbox, _ = make(clock, digest="0 7 * * *", timezone="Asia/Jerusalem")
     due = outbox.hold_until("hook", clock())
     # 22:13 UTC is 00:13 in Jerusalem (UTC+2 in November): the next 07:00 there is 05:00 UTC.
     assert datetime.fromtimestamp(due, tz=UTC).isoformat() == "2023-11-15T05:00:00+00:00"
 
 
-def test_flood_guard_folds_a_burst_into_one_digest(tmp_path, webhook):
+def test_flood_guard_folds_a_burst_into_one_digest(make, webhook):
     clock = Clock()
-    store, outbox, url = make(tmp_path, webhook, clock, flood_threshold=3, flood_window=600.0)
+    store, outbox, url = make(clock, flood_threshold=3, flood_window=600.0)
     for n in range(10):
         add_alert(store, n, "hook", url, clock())
     first = run(outbox.deliver_due())
@@ -171,7 +177,7 @@ def test_flood_guard_folds_a_burst_into_one_digest(tmp_path, webhook):
     assert sorted(singles + folded) == list(range(12))
 
 
-def test_schema_migrates_a_version_1_database(tmp_path):
+def test_schema_migrates_a_version_1_database(tmp_path, open_store):
     path = tmp_path / "old.db"
     SQLiteStore(path).close()
     conn = sqlite3.connect(path)
@@ -182,11 +188,10 @@ def test_schema_migrates_a_version_1_database(tmp_path):
         " last_error TEXT, created REAL, sent_at REAL); PRAGMA user_version=1;"
     )
     conn.close()
-    store = SQLiteStore(path)
+    store = open_store(path)
     columns = {r[1] for r in store.conn.execute("PRAGMA table_info(deliveries)")}
     assert {"dead_at", "first_failed", "fold", "batch"} <= columns
     assert store.conn.execute("PRAGMA user_version").fetchone()[0] >= 2
-    store.close()
 
 
 @pytest.mark.parametrize("value", ["1/s", "20/m", "100/h", 0])

@@ -22,9 +22,9 @@ def baseline(rig: Rig, feed: str = "wire") -> None:
     rig.ingest(feed, rss([("old", "Yesterday's weather", T0 - DAY)]))
 
 
-def test_cooldown_sends_the_first_match_at_once_and_folds_the_rest_into_one_follow_up(tmp_path, webhook):
+def test_cooldown_sends_the_first_match_at_once_and_folds_the_rest_into_one_follow_up(tmp_path, webhook, open_rig):
     rules = [{**ISRAEL, "cooldown": "30m"}]
-    rig = Rig(desk_config(tmp_path, {"wire": "https://example.com/feed"}, [webhook.apprise_url], rules=rules))
+    rig = open_rig(desk_config(tmp_path, {"wire": "https://example.com/feed"}, [webhook.apprise_url], rules=rules))
     baseline(rig)
     seen: list[tuple[str, str, float]] = []
 
@@ -49,13 +49,12 @@ def test_cooldown_sends_the_first_match_at_once_and_folds_the_rest_into_one_foll
     assert all(f"Israel story {g}" in follow_up["message"] for g in "bcd")
     arrive("e", 41)  # after the window: at once again, opening a new one
     assert titles(webhook)[-1] == "[israel] Israel story e" and len(webhook.received) == 3
-    rig.close()
 
 
-def test_quiet_hours_hold_alerts_for_one_digest_except_urgent_rules(tmp_path, webhook):
+def test_quiet_hours_hold_alerts_for_one_digest_except_urgent_rules(tmp_path, webhook, open_rig):
     rules = [ISRAEL, {"name": "missiles", "query": "missile", "notify": ["desk"], "urgent": True}]
     channel = {"quiet": "22:00-07:00", "timezone": "Asia/Jerusalem"}
-    rig = Rig(
+    rig = open_rig(
         desk_config(tmp_path, {"wire": "https://example.com/feed"}, [webhook.apprise_url], rules=rules, channel=channel)
     )
     baseline(rig)
@@ -88,7 +87,6 @@ def test_quiet_hours_hold_alerts_for_one_digest_except_urgent_rules(tmp_path, we
     rig.ingest("wire", rss([("e", "Israel recalls envoy", rig.clock.now)]))
     rig.deliver()
     assert titles(webhook)[-1] == "[israel] Israel recalls envoy"
-    rig.close()
 
 
 def test_plan_combines_digest_cooldown_and_quiet_hours():

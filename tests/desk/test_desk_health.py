@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from deskkit import DAY, HOUR, T0, Rig, desk_config, rss
+from deskkit import DAY, HOUR, T0, desk_config, rss
 
 from monitor.config import Settings
 from monitor.desk.feed_health import silence, span
@@ -14,11 +14,13 @@ def titles(webhook) -> list[str]:
     return [m["title"] for m in webhook.messages()]
 
 
-def test_a_feed_that_fails_then_recovers_sends_exactly_two_health_messages(tmp_path, feed_server, webhook, run_cli):
+def test_a_feed_that_fails_then_recovers_sends_exactly_two_health_messages(
+    tmp_path, feed_server, webhook, run_cli, open_rig
+):
     doc = rss([("a1", "Morning bulletin", T0 - HOUR)])
     url = feed_server.serve("/wire.xml", doc)
     path = desk_config(tmp_path, {"wire": url}, [webhook.apprise_url], {"health_channel": "desk", "failing_after": 3})
-    rig = Rig(path)
+    rig = open_rig(path)
     assert rig.poll("wire").status == "ok"
     feed_server.serve("/wire.xml", b"boom", status=500, validators=False)
     for _ in range(6):  # below the threshold, at it, and on and on: one message
@@ -40,10 +42,9 @@ def test_a_feed_that_fails_then_recovers_sends_exactly_two_health_messages(tmp_p
         rig.deliver()
     assert titles(webhook) == ["[feed health] wire is failing", "[feed health] wire recovered"]
     assert json.loads(run_cli("--config", str(path), "feeds", "--json").stdout)[0]["health"] == "ok"
-    rig.close()
 
 
-def test_failing_longer_than_the_set_time_counts_even_below_the_error_count(tmp_path, feed_server, webhook):
+def test_failing_longer_than_the_set_time_counts_even_below_the_error_count(tmp_path, feed_server, webhook, open_rig):
     url = feed_server.serve("/slow.xml", rss([("a1", "Bulletin", T0)]))
     path = desk_config(
         tmp_path,
@@ -51,7 +52,7 @@ def test_failing_longer_than_the_set_time_counts_even_below_the_error_count(tmp_
         [webhook.apprise_url],
         {"health_channel": "desk", "failing_after": 10, "failing_for": "6h"},
     )
-    rig = Rig(path)
+    rig = open_rig(path)
     rig.poll("slow")
     feed_server.serve("/slow.xml", b"", status=503, validators=False)
     rig.clock.advance(2 * HOUR)
@@ -60,14 +61,13 @@ def test_failing_longer_than_the_set_time_counts_even_below_the_error_count(tmp_
     rig.poll("slow")
     rig.deliver()
     assert titles(webhook) == ["[feed health] slow is failing"]
-    rig.close()
 
 
-def test_a_steady_daily_feed_that_stops_is_reported_silent_once(tmp_path, feed_server, webhook):
+def test_a_steady_daily_feed_that_stops_is_reported_silent_once(tmp_path, feed_server, webhook, open_rig):
     daily = [(f"d{n}", f"Daily column {n}", T0 - n * DAY) for n in range(10)]
     url = feed_server.serve("/daily.xml", rss(daily))
     path = desk_config(tmp_path, {"daily": url}, [webhook.apprise_url], {"health_channel": "desk"})
-    rig = Rig(path)
+    rig = open_rig(path)
     for _ in range(9):  # the feed keeps answering (304), but nothing new for 8 days
         rig.poll("daily")
         rig.deliver()
@@ -82,10 +82,9 @@ def test_a_steady_daily_feed_that_stops_is_reported_silent_once(tmp_path, feed_s
     rig.poll("daily")
     rig.deliver()
     assert titles(webhook)[-1] == "[feed health] daily recovered"
-    rig.close()
 
 
-def test_gone_and_moved_feeds_are_reported_with_what_to_do(tmp_path, feed_server, webhook):
+def test_gone_and_moved_feeds_are_reported_with_what_to_do(tmp_path, feed_server, webhook, open_rig):
     gone = feed_server.serve("/gone.xml", b"", status=410, validators=False)
     new = feed_server.serve("/new.xml", rss([("a1", "Bulletin", T0)]))
 
@@ -102,7 +101,7 @@ def test_gone_and_moved_feeds_are_reported_with_what_to_do(tmp_path, feed_server
         [webhook.apprise_url],
         {"health_channel": "desk", "adopt_redirect_after": 2},
     )
-    rig = Rig(path)
+    rig = open_rig(path)
     rig.poll("gone")
     for _ in range(3):  # adopted at the second answer from the new address; the third changes nothing
         rig.poll("old")
@@ -112,16 +111,14 @@ def test_gone_and_moved_feeds_are_reported_with_what_to_do(tmp_path, feed_server
     assert set(messages) == {"[feed health] gone is gone", "[feed health] old moved"}
     assert "410" in messages["[feed health] gone is gone"]
     assert f'url = "{new}"' in messages["[feed health] old moved"]
-    rig.close()
 
 
-def test_no_health_channel_keeps_the_state_but_sends_nothing(tmp_path, feed_server, webhook):
+def test_no_health_channel_keeps_the_state_but_sends_nothing(tmp_path, feed_server, webhook, open_rig):
     url = feed_server.serve("/x.xml", b"", status=410, validators=False)
-    rig = Rig(desk_config(tmp_path, {"x": url}, [webhook.apprise_url]))
+    rig = open_rig(desk_config(tmp_path, {"x": url}, [webhook.apprise_url]))
     rig.poll("x")
     rig.deliver()
     assert webhook.received == [] and rig.store.feed_health("x")["state"] == "gone"
-    rig.close()
 
 
 def test_silence_needs_history_and_scales_with_the_cadence():

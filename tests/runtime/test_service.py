@@ -91,6 +91,7 @@ def daemons():
         if d.proc.poll() is None:
             d.proc.kill()
             d.proc.wait()
+        d.log_file.close()
 
 
 def write_config(
