@@ -8,6 +8,7 @@ import sqlite3
 from datetime import UTC, datetime
 
 import pytest
+from testkit import T0, Clock
 
 from monitor.config import ChannelConfig, DeliverySettings
 from monitor.delivery.channels import Notifier, target_id
@@ -15,21 +16,6 @@ from monitor.delivery.outbox import Outbox
 from monitor.models import Item
 from monitor.parsing.facts import item_facts
 from monitor.store import SQLiteStore
-
-T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
-
-
-class Clock:
-    def __init__(self, t: float = T0) -> None:
-        self.t = t
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.t += seconds
 
 
 def add_alert(store: SQLiteStore, n: int, channel: str, url: str, now: float, due: float | None = None) -> int:
@@ -88,10 +74,10 @@ def test_backoff_doubles_to_the_cap_then_the_delivery_ages_out_and_can_be_retrie
         if status == "dead":
             break
         delays.append(next_attempt - clock())
-        clock.t = next_attempt
+        clock.now = next_attempt
     # 30 s doubling to the 120 s cap; dead once failing for 600 s (first failure at T0).
     assert delays[:4] == [30, 60, 120, 120]
-    assert clock.t - T0 >= 600 and attempts == len(delays) + 1
+    assert clock.now - T0 >= 600 and attempts == len(delays) + 1
     assert run(outbox.deliver_due()).failed == 0  # a dead letter is not retried by itself
 
     webhook.fail_first = 0
@@ -110,9 +96,9 @@ def test_a_failing_destination_holds_its_queue_and_delivers_each_alert_once_when
     # One attempt reached the receiver; the other two waited behind it.
     assert (first.sent, first.failed, webhook.attempts) == (0, 3, 1)
     assert [r[2] for r in rows(store)] == [1, 0, 0]
-    clock.t += 30
+    clock.advance(30)
     assert run(outbox.deliver_due()).sent == 0 and webhook.attempts == 2
-    clock.t += 60
+    clock.advance(60)
     assert run(outbox.deliver_due()).sent == 3
     titles = [m["title"] for m in webhook.messages()]
     assert titles == [f"[rule] Israel story number {n}" for n in range(3)]
@@ -136,7 +122,7 @@ def test_interval_digest_holds_alerts_until_the_quarter_hour_and_sends_one_messa
     for n in range(3):
         add_alert(store, n, "hook", url, clock(), due)
     assert run(outbox.deliver_due()).sent == 0 and webhook.received == []
-    clock.t = due
+    clock.now = due
     report = run(outbox.deliver_due())
     assert (report.sent, report.messages) == (3, 1)
     [message] = webhook.messages()
@@ -160,12 +146,12 @@ def test_flood_guard_folds_a_burst_into_one_digest(make, webhook):
     first = run(outbox.deliver_due())
     assert (first.sent, first.messages, first.folded) == (3, 3, 7)
     # More alerts during the window join the held digest.
-    clock.t += 60
+    clock.advance(60)
     for n in range(10, 12):
         add_alert(store, n, "hook", url, clock())
     assert run(outbox.deliver_due()).folded == 2
     assert len(webhook.received) == 3
-    clock.t = T0 + 600
+    clock.now = T0 + 600
     report = run(outbox.deliver_due())
     assert (report.sent, report.messages) == (9, 1)
     digest = webhook.messages()[-1]

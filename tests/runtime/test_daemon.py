@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from conftest import monitor_exe
+from testkit import write_config
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 
@@ -33,26 +34,12 @@ def polls(db: Path) -> int:
 
 def test_daemon_polls_on_schedule_delivers_and_stops_cleanly(tmp_path, feed_server, webhook):
     url = feed_server.serve("/toi.xml", (FIXTURES / "story/toi_v1.xml").read_bytes())
-    (tmp_path / "config.toml").write_text(
-        f"""
-[monitor]
-database = "m.db"
-interval = "1s"
-jitter = 0
-
-[[feeds]]
-name = "toi"
-url = "{url}"
-
-[[rules]]
-name = "rift"
-query = "Russia AND Israel AND dissatisfaction"
-notify = ["hook"]
-
-[channels.hook]
-urls = ["{webhook.apprise_url}"]
-""",
-        encoding="utf-8",
+    write_config(
+        tmp_path,
+        monitor={"interval": "1s"},
+        feeds={"toi": url},
+        rules=[{"name": "rift", "query": "Russia AND Israel AND dissatisfaction", "notify": ["hook"]}],
+        channels={"hook": {"urls": [webhook.apprise_url]}},
     )
     proc = subprocess.Popen(
         [*monitor_exe(), "--config", str(tmp_path / "config.toml"), "run"],

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from testkit import write_config
+
 from monitor.models import Item
 from monitor.parsing.facts import item_facts, search_text
 from monitor.store import SCHEMA_VERSION, SQLiteStore
@@ -86,8 +88,7 @@ def test_a_database_from_a_newer_monitor_is_refused_with_advice(tmp_path, run_cl
     conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     conn.commit()
     conn.close()
-    config = tmp_path / "config.toml"
-    config.write_text(f'[monitor]\ndatabase = "{path}"\n', encoding="utf-8")
+    config = write_config(tmp_path, monitor={"database": str(path)}, rules=[], channels={})
     result = run_cli("--config", str(config), "feeds")
     assert result.returncode == 1
     assert f"written by a newer monitor (schema {SCHEMA_VERSION + 1}" in result.stderr
