@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 from contextlib import ExitStack, closing
 from pathlib import Path
 
 import pytest
 from servers import FeedServer, WebhookReceiver
+from testkit import monitor_exe
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -50,16 +49,6 @@ def fixture_bytes():
         return (FIXTURES / relative).read_bytes()
 
     return read
-
-
-def monitor_exe() -> list[str]:
-    """The installed console script (the CLI as a user runs it)."""
-    exe = Path(sys.executable).parent / "monitor"
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("monitor")
-    assert found, "the monitor console script is not installed; run `make test`"
-    return [found]
 
 
 @pytest.fixture

@@ -1,8 +1,12 @@
-"""What every kind of test needs: a config file written from Python values, and a clock the test moves."""
+"""What every kind of test needs: a config file written from Python values, a clock the test moves,
+the installed command and a way to wait for a daemon."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import shutil
+import sys
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +15,7 @@ import tomlkit
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC, 00:13 in Jerusalem
 HOUR, DAY = 3600.0, 86400.0
 CATCH_ALL = "the OR a OR in OR of OR to OR for OR on OR at OR by OR with"
+RIFT = "Russia AND Israel AND dissatisfaction"  # only the item story/toi_v2.xml adds to toi_v1.xml matches
 
 Table = Mapping[str, Any]
 
@@ -66,3 +71,21 @@ def write_config(
     # Empty arrays and tables are left out: a config without rules has no `rules = []` either.
     path.write_text(tomlkit.dumps({k: v for k, v in doc.items() if v}), encoding="utf-8")
     return path
+
+
+def monitor_exe() -> list[str]:
+    """The installed console script (the CLI as a user runs it)."""
+    exe = Path(sys.executable).parent / "monitor"
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("monitor")
+    assert found, "the monitor console script is not installed; run `make test`"
+    return [found]
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 30.0) -> None:
+    """For a subprocess's work: poll `condition` until it holds, failing after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)

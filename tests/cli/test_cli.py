@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from testkit import write_config
+from testkit import RIFT, write_config
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 STORY = "Israel relayed to Russia 'dissatisfaction' over its Hamas position as rift widens"
@@ -17,13 +17,7 @@ def rift_config(tmp_path: Path, feed_url: str, hook_url: str) -> None:
         tmp_path,
         monitor={"database": "state/monitor.db", "backfill": "0s"},
         feeds={"times-of-israel": feed_url},
-        rules=[
-            {
-                "name": "russia-israel-rift",
-                "query": "Russia AND Israel AND dissatisfaction",
-                "notify": ["desk", "screen"],
-            }
-        ],
+        rules=[{"name": "russia-israel-rift", "query": RIFT, "notify": ["desk", "screen"]}],
         channels={"desk": {"urls": [hook_url]}, "screen": {"urls": ["console://"]}},
     )
 
@@ -112,7 +106,7 @@ def test_no_secret_reaches_any_output(run_cli, tmp_path, feed_server):
         tmp_path,
         monitor={"backfill": "100000d", "log_level": "debug"},
         feeds={"toi": url},
-        rules=[{"name": "rift", "query": "Russia AND Israel AND dissatisfaction", "notify": ["desk"]}],
+        rules=[{"name": "rift", "query": RIFT, "notify": ["desk"]}],
         channels={"desk": {"urls": ["${HOOK_URL}"]}},
     )
     env = {"HOOK_URL": f"json://analyst:{secret}@127.0.0.1:9/hook?token={secret}"}

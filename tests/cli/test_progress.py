@@ -8,8 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import monitor_exe
-from testkit import write_config
+from testkit import monitor_exe, write_config
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 

@@ -12,8 +12,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from conftest import monitor_exe
-from testkit import Table, write_config
+from testkit import Table, monitor_exe, wait_for, write_config
 
 KILL_ROUNDS = 4
 
@@ -65,13 +64,6 @@ def stop(proc: subprocess.Popen) -> str:
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     return err
-
-
-def wait_for(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
 
 
 def query(db: Path, sql: str):

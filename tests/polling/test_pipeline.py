@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from testkit import write_config
+from testkit import RIFT, write_config
 
 from monitor.config import load_config
 from monitor.runtime.assembly import assemble
@@ -20,7 +20,7 @@ def make_config(tmp_path: Path, feeds: dict[str, str], hook: str, backfill: str 
         tmp_path,
         feeds=feeds,
         monitor={"backfill": backfill},
-        rules=[{"name": "rift", "query": "Russia AND Israel AND dissatisfaction", "notify": ["hook"]}],
+        rules=[{"name": "rift", "query": RIFT, "notify": ["hook"]}],
         channels={"hook": {"urls": [hook]}},
     )
 

@@ -5,20 +5,11 @@ from __future__ import annotations
 import signal
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 
-from conftest import monitor_exe
-from testkit import write_config
+from testkit import RIFT, monitor_exe, wait_for, write_config
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
-
-
-def wait_for(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
 
 
 def polls(db: Path) -> int:
@@ -38,7 +29,7 @@ def test_daemon_polls_on_schedule_delivers_and_stops_cleanly(tmp_path, feed_serv
         tmp_path,
         monitor={"interval": "1s"},
         feeds={"toi": url},
-        rules=[{"name": "rift", "query": "Russia AND Israel AND dissatisfaction", "notify": ["hook"]}],
+        rules=[{"name": "rift", "query": RIFT, "notify": ["hook"]}],
         channels={"hook": {"urls": [webhook.apprise_url]}},
     )
     proc = subprocess.Popen(

@@ -16,12 +16,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import monitor_exe
-from test_daemon import wait_for
-from testkit import Clock, write_config
+from testkit import RIFT, Clock, monitor_exe, wait_for, write_config
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
-RIFT = "Russia AND Israel AND dissatisfaction"
 
 
 def free_port() -> int:
