@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
+from contextlib import ExitStack, closing
 from pathlib import Path
 
 import pytest
 from servers import FeedServer, WebhookReceiver
+from testkit import monitor_exe
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -26,21 +26,29 @@ def webhook():
 
 
 @pytest.fixture
+def open_rig():
+    """open_rig(config_path, clock=None) -> a deskkit.Rig, closed when the test ends, pass or fail."""
+    from deskkit import Rig  # here, not at the top: a test that opens no rig does not import the pipeline
+
+    with ExitStack() as opened:
+        yield lambda config_path, clock=None: opened.enter_context(closing(Rig(config_path, clock)))
+
+
+@pytest.fixture
+def open_store(tmp_path):
+    """open_store(path=tmp_path/"m.db") -> a SQLiteStore, closed when the test ends, pass or fail."""
+    from monitor.store import SQLiteStore
+
+    with ExitStack() as opened:
+        yield lambda path=tmp_path / "m.db": opened.enter_context(closing(SQLiteStore(path)))
+
+
+@pytest.fixture
 def fixture_bytes():
     def read(relative: str) -> bytes:
         return (FIXTURES / relative).read_bytes()
 
     return read
-
-
-def monitor_exe() -> list[str]:
-    """The installed console script (the CLI as a user runs it)."""
-    exe = Path(sys.executable).parent / "monitor"
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("monitor")
-    assert found, "the monitor console script is not installed; run `make test`"
-    return [found]
 
 
 @pytest.fixture

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+from collections.abc import Sequence
 from pathlib import Path
+
+from testkit import DAY, HOUR, T0, Clock, Table, write_config
 
 from monitor.config import load_config
 from monitor.parsing.feed import parse_feed
@@ -12,19 +15,9 @@ from monitor.polling.fetch import Fetcher, make_transport
 from monitor.runtime.assembly import build_pipeline
 from monitor.store import SQLiteStore
 
-T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC, 00:13 in Jerusalem
-HOUR, DAY = 3600.0, 86400.0
+__all__ = ["DAY", "HOUR", "ISRAEL", "T0", "Clock", "Rig", "desk_config", "rss"]
 
-
-class Clock:
-    def __init__(self, t: float = T0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.t += seconds
+ISRAEL = {"name": "israel", "query": "Israel", "notify": ["desk"]}
 
 
 def rss(items: list[tuple[str, str, float]], title: str = "Wire") -> bytes:
@@ -37,27 +30,32 @@ def rss(items: list[tuple[str, str, float]], title: str = "Wire") -> bytes:
     return f'<?xml version="1.0"?><rss version="2.0"><channel><title>{title}</title>{body}</channel></rss>'.encode()
 
 
-def write_config(
-    tmp_path: Path, feeds: dict[str, str], urls: list[str], monitor: str = "", rules: str = "", channel: str = ""
+def desk_config(
+    tmp_path: Path,
+    feeds: dict[str, str],
+    urls: list[str],
+    monitor: Table | None = None,
+    rules: Sequence[Table] = (ISRAEL,),
+    channel: Table | None = None,
 ) -> Path:
-    text = f'[monitor]\ndatabase = "m.db"\njitter = 0\n{monitor}\n'
-    for name, url in feeds.items():
-        text += f'[[feeds]]\nname = "{name}"\nurl = "{url}"\n'
-    text += rules or '[[rules]]\nname = "israel"\nquery = "Israel"\nnotify = ["desk"]\n'
-    quoted = ", ".join(f'"{u}"' for u in urls)
-    text += f"[channels.desk]\nurls = [{quoted}]\nflood_threshold = 0\n{channel}\n"
-    path = tmp_path / "config.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+    """A desk whose rules notify one channel, "desk", at `urls`, with the flood guard off."""
+    desk = {"urls": urls, "flood_threshold": 0, **(channel or {})}
+    return write_config(tmp_path, feeds=feeds, monitor=monitor, rules=list(rules), channels={"desk": desk})
 
 
 class Rig:
+    """Open it with the `open_rig` fixture, which closes it when the test ends."""
+
     def __init__(self, config_path: Path, clock: Clock | None = None) -> None:
         self.config = load_config(config_path, env={})
         self.clock = clock or Clock()
         self.store = SQLiteStore(self.config.settings.database)
-        self.store.sync_feeds(((f.name, f.url) for f in self.config.feeds), self.clock())
-        self.pipeline = self._pipeline(fetcher=None)
+        try:
+            self.store.sync_feeds(((f.name, f.url) for f in self.config.feeds), self.clock())
+            self.pipeline = self._pipeline(fetcher=None)
+        except BaseException:
+            self.store.close()
+            raise
 
     def poll(self, feed: str):
         async def go():

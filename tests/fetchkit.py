@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from testkit import Clock, Table, write_config
+
 from monitor.config import load_config
 from monitor.polling.addresses import system_resolver
 from monitor.polling.fetch import Fetcher, make_transport
@@ -12,32 +14,28 @@ from monitor.polling.pipeline import parse_in_thread
 from monitor.runtime.assembly import build_pipeline
 from monitor.store import SQLiteStore
 
+__all__ = ["NOW", "Clock", "config_file", "poll"]
+
 NOW = 1_800_000_000.0
+ANY = {"name": "any", "query": "the OR a OR in OR of", "notify": ["screen"]}
 
 
-class Clock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def config_file(tmp_path: Path, feeds: dict[str, str], monitor: str = "", feed_extra: str = "") -> Path:
-    text = f'[monitor]\ndatabase = "m.db"\njitter = 0\ninterval = "5m"\n{monitor}\n'
-    for name, url in feeds.items():
-        text += f'[[feeds]]\nname = "{name}"\nurl = "{url}"\n{feed_extra}\n'
-    text += '[[rules]]\nname = "any"\nquery = "the OR a OR in OR of"\nnotify = ["screen"]\n'
-    text += '[channels.screen]\nurls = ["console://"]\n'
-    path = tmp_path / "config.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+def config_file(
+    tmp_path: Path, feeds: dict[str, str], monitor: Table | None = None, feed_extra: Table | None = None
+) -> Path:
+    """Feeds polled every 5 minutes (`feed_extra`: keys every feed gets), one rule to the console."""
+    return write_config(
+        tmp_path,
+        feeds={name: {"url": url, **(feed_extra or {})} for name, url in feeds.items()},
+        monitor={"interval": "5m", **(monitor or {})},
+        rules=[ANY],
+    )
 
 
 def poll(path: Path, feed: str, clock: Clock | None = None, resolver=system_resolver, parser=None):
     """One poll of one feed through the real client; returns (outcome, feed state)."""
     config = load_config(path, env={})
-    clock = clock or Clock()
+    clock = clock or Clock(NOW)
 
     async def go():
         store = SQLiteStore(config.settings.database)

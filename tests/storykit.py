@@ -5,8 +5,11 @@ from __future__ import annotations
 import random
 import sqlite3
 import time
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import closing, contextmanager
 from pathlib import Path
+
+from testkit import CATCH_ALL, Table, write_config
 
 from monitor.config import load_config
 from monitor.parsing.feed import parse_feed
@@ -15,7 +18,6 @@ from monitor.runtime.assembly import Assembly
 from monitor.store import SQLiteStore
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
-CATCH_ALL = "the OR a OR in OR of OR to OR for OR on OR at OR by OR with"
 
 
 def feed_doc(title: str, items: list[tuple[str, str, str]], lang: str = "en") -> bytes:
@@ -56,19 +58,25 @@ class Desk:
 
 
 @contextmanager
-def desk(tmp_path: Path, feeds: list[str], query: str = CATCH_ALL, extra: str = "", clock=time.time):
-    text = '[monitor]\ndatabase = "m.db"\n' + extra + "\n"
-    for name in feeds:
-        text += f'[[feeds]]\nname = "{name}"\nurl = "http://127.0.0.1:9/{name}"\n'
-    text += f'[[rules]]\nname = "r"\nquery = "{query}"\nnotify = ["screen"]\n'
-    text += '[channels.screen]\nurls = ["console://"]\n'
-    path = tmp_path / "config.toml"
-    path.write_text(text, encoding="utf-8")
+def desk(
+    tmp_path: Path,
+    feeds: list[str],
+    query: str = CATCH_ALL,
+    monitor: Table | None = None,
+    extra: Mapping[str, Table] | None = None,
+    clock=time.time,
+):
+    """A Desk over `feeds` with one rule, `query`; its store and parser pool close when the block ends."""
+    path = write_config(
+        tmp_path,
+        feeds={name: f"http://127.0.0.1:9/{name}" for name in feeds},
+        rules=[{"name": "r", "query": query, "notify": ["screen"]}],
+        monitor=monitor,
+        extra=extra,
+    )
     config = load_config(path, env={})
-    store = SQLiteStore(config.settings.database)
-    parsers = ParserPool(config.settings.parse_workers, config.settings.parse_timeout)
-    try:  # no fetcher: a desk is fed documents, it never polls
+    with (
+        closing(SQLiteStore(config.settings.database)) as store,
+        closing(ParserPool(config.settings.parse_workers, config.settings.parse_timeout)) as parsers,
+    ):  # no fetcher: a desk is fed documents, it never polls
         yield Desk(Assembly(config, store, None, parsers, clock, random.Random(), None), tmp_path / "m.db")
-    finally:
-        parsers.close()
-        store.close()

@@ -6,39 +6,25 @@ import json
 import shutil
 from pathlib import Path
 
+from testkit import RIFT, write_config
+
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 STORY = "Israel relayed to Russia 'dissatisfaction' over its Hamas position as rift widens"
 
 
-def write_config(tmp_path: Path, feed_url: str, hook_url: str) -> None:
-    (tmp_path / "config.toml").write_text(
-        f"""
-[monitor]
-database = "state/monitor.db"
-backfill = "0s"
-
-[[feeds]]
-name = "times-of-israel"
-url = "{feed_url}"
-
-[[rules]]
-name = "russia-israel-rift"
-query = "Russia AND Israel AND dissatisfaction"
-notify = ["desk", "screen"]
-
-[channels.desk]
-urls = ["{hook_url}"]
-
-[channels.screen]
-urls = ["console://"]
-""",
-        encoding="utf-8",
+def rift_config(tmp_path: Path, feed_url: str, hook_url: str) -> None:
+    write_config(
+        tmp_path,
+        monitor={"database": "state/monitor.db", "backfill": "0s"},
+        feeds={"times-of-israel": feed_url},
+        rules=[{"name": "russia-israel-rift", "query": RIFT, "notify": ["desk", "screen"]}],
+        channels={"desk": {"urls": [hook_url]}, "screen": {"urls": ["console://"]}},
     )
 
 
 def test_the_story_end_to_end(run_cli, tmp_path, feed_server, webhook):
     url = feed_server.serve("/feed/", (FIXTURES / "story/toi_v1.xml").read_bytes())
-    write_config(tmp_path, url, webhook.apprise_url)
+    rift_config(tmp_path, url, webhook.apprise_url)
 
     baseline = run_cli("run", "--once")
     assert baseline.returncode == 0, baseline.stderr
@@ -76,7 +62,7 @@ def test_the_story_end_to_end(run_cli, tmp_path, feed_server, webhook):
 
 
 def test_run_once_reports_a_failing_feed_without_failing(run_cli, tmp_path, feed_server, webhook):
-    write_config(tmp_path, feed_server.url("/nothing-here"), webhook.apprise_url)
+    rift_config(tmp_path, feed_server.url("/nothing-here"), webhook.apprise_url)
     result = run_cli("run", "--once")
     assert result.returncode == 0
     assert "times-of-israel: error: HTTP 404" in result.stdout
@@ -116,26 +102,12 @@ def test_no_secret_reaches_any_output(run_cli, tmp_path, feed_server):
     """A full cycle at debug level with a failing, credential-carrying channel."""
     secret = "S3cretPassw0rdXYZ"
     url = feed_server.serve("/feed/", (FIXTURES / "story/toi_v2.xml").read_bytes())
-    (tmp_path / "config.toml").write_text(
-        f"""
-[monitor]
-database = "m.db"
-backfill = "100000d"
-log_level = "debug"
-
-[[feeds]]
-name = "toi"
-url = "{url}"
-
-[[rules]]
-name = "rift"
-query = "Russia AND Israel AND dissatisfaction"
-notify = ["desk"]
-
-[channels.desk]
-urls = ["${{HOOK_URL}}"]
-""",
-        encoding="utf-8",
+    write_config(
+        tmp_path,
+        monitor={"backfill": "100000d", "log_level": "debug"},
+        feeds={"toi": url},
+        rules=[{"name": "rift", "query": RIFT, "notify": ["desk"]}],
+        channels={"desk": {"urls": ["${HOOK_URL}"]}},
     )
     env = {"HOOK_URL": f"json://analyst:{secret}@127.0.0.1:9/hook?token={secret}"}
     outputs = [run_cli("run", "--once", env=env), run_cli("alerts", "--json", env=env), run_cli("check", env=env)]

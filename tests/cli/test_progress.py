@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import monitor_exe
+from testkit import monitor_exe, write_config
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 
@@ -16,9 +16,7 @@ FIXTURES = Path(__file__).parents[1] / "fixtures"
 def test_run_once_shows_progress_on_a_terminal_and_not_when_piped(tmp_path, feed_server):
     pytest.importorskip("rich")
     url = feed_server.serve("/toi.xml", (FIXTURES / "story/toi_v1.xml").read_bytes())
-    (tmp_path / "config.toml").write_text(
-        f'[monitor]\ndatabase = "m.db"\n\n[[feeds]]\nname = "toi"\nurl = "{url}"\n', encoding="utf-8"
-    )
+    write_config(tmp_path, feeds={"toi": url}, rules=[], channels={})
     cmd = [*monitor_exe(), "--config", str(tmp_path / "config.toml"), "run", "--once"]
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8", "TERM": "xterm", "COLUMNS": "100"}
 

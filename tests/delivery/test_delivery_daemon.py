@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from conftest import monitor_exe
+from testkit import Table, monitor_exe, wait_for, write_config
 
 KILL_ROUNDS = 4
 
@@ -27,38 +27,25 @@ def rss(ids) -> bytes:
     return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>{items}</channel></rss>'.encode()
 
 
-def write_config(tmp_path: Path, feed_url: str, hook_url: str, extra: str = "") -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f"""
-[monitor]
-database = "m.db"
-interval = "1s"
-jitter = 0
-backfill = "100000d"
-
-[[feeds]]
-name = "wire"
-url = "{feed_url}"
-
-[[rules]]
-name = "israel"
-query = "Israel"
-notify = ["hook"]
-
-[channels.hook]
-urls = ["{hook_url}"]
-flood_threshold = 0
-{extra}
-
-[delivery]
-retry_first = "0.2s"
-retry_max = "0.5s"
-check_every = "0.1s"
-""",
-        encoding="utf-8",
+def wire_config(
+    tmp_path: Path,
+    feed_url: str,
+    hook_url: str,
+    hook: Table | None = None,
+    *,
+    monitor: Table | None = None,
+    others: dict[str, Table] | None = None,
+) -> Path:
+    """One feed polled every second, a rule on Israel to the "hook" channel (flood guard off,
+    `hook` its other keys) and to the `others`, fast retries."""
+    return write_config(
+        tmp_path,
+        monitor={"interval": "1s", "backfill": "100000d", **(monitor or {})},
+        feeds={"wire": feed_url},
+        rules=[{"name": "israel", "query": "Israel", "notify": ["hook", *(others or {})]}],
+        channels={"hook": {"urls": [hook_url], "flood_threshold": 0, **(hook or {})}, **(others or {})},
+        extra={"delivery": {"retry_first": "0.2s", "retry_max": "0.5s", "check_every": "0.1s"}},
     )
-    return path
 
 
 def start(config: Path) -> subprocess.Popen:
@@ -77,13 +64,6 @@ def stop(proc: subprocess.Popen) -> str:
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     return err
-
-
-def wait_for(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
 
 
 def query(db: Path, sql: str):
@@ -105,7 +85,7 @@ def titles(webhook) -> Counter:
 
 def test_outage_across_a_restart_delivers_every_alert_exactly_once(tmp_path, feed_server, webhook):
     webhook.fail_first = 4
-    config = write_config(tmp_path, feed_server.serve("/wire.xml", rss(range(3))), webhook.apprise_url)
+    config = wire_config(tmp_path, feed_server.serve("/wire.xml", rss(range(3))), webhook.apprise_url)
     proc = start(config)
     try:
         wait_for(lambda: webhook.attempts >= 2)
@@ -125,7 +105,7 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path, feed_server, webhook)
     rng = random.Random(6)
     url = feed_server.serve("/wire.xml", rss(range(20)))
     # A rate limit keeps the daemon busy sending while it is killed.
-    config = write_config(tmp_path, url, webhook.apprise_url, extra='rate_limit = "20/s"')
+    config = wire_config(tmp_path, url, webhook.apprise_url, {"rate_limit": "20/s"})
     db = tmp_path / "m.db"
     total = 20
     for _ in range(KILL_ROUNDS):
@@ -156,7 +136,7 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path, feed_server, webhook)
 def test_outbox_lists_retries_and_revives_dead_letters(run_cli, tmp_path, feed_server, webhook):
     url = feed_server.serve("/wire.xml", rss(range(2)))
     dead_end = "json://127.0.0.1:9/hook"  # nothing listens on the discard port
-    write_config(tmp_path, url, dead_end)
+    wire_config(tmp_path, url, dead_end)
     run = run_cli("run", "--once")
     assert run.returncode == 0 and "0 deliveries sent, 2 failed" in run.stdout
     listing = run_cli("outbox", "--json")
@@ -170,13 +150,13 @@ def test_outbox_lists_retries_and_revives_dead_letters(run_cli, tmp_path, feed_s
     # Age them out by hand (24 h is a long test), then point the channel at a working receiver.
     with sqlite3.connect(tmp_path / "m.db") as conn:
         conn.execute("UPDATE deliveries SET status = 'dead', dead_at = 1")
-    write_config(tmp_path, url, dead_end.replace("127.0.0.1:9", f"127.0.0.1:{webhook.port}"))
+    wire_config(tmp_path, url, dead_end.replace("127.0.0.1:9", f"127.0.0.1:{webhook.port}"))
     # The destination changed, so its hash did too: the old rows now fail as "no longer has this destination".
     retry = run_cli("outbox", "--retry", "1", "--json")
     assert retry.returncode == 1 and json.loads(retry.stdout)["deliveries"] == [{"id": 1, "status": "pending"}]
     assert "no longer has this destination" in json.loads(retry.stdout)["errors"][0]
 
-    write_config(tmp_path, url, dead_end)
+    wire_config(tmp_path, url, dead_end)
     assert run_cli("outbox", "--retry", "99").returncode == 2
     with sqlite3.connect(tmp_path / "m.db") as conn:
         conn.execute("UPDATE deliveries SET status = 'dead', dead_at = 1")
@@ -187,7 +167,7 @@ def test_outbox_lists_retries_and_revives_dead_letters(run_cli, tmp_path, feed_s
 def test_retry_dead_sends_them_and_notify_test_sends_a_sample(run_cli, tmp_path, feed_server, webhook):
     url = feed_server.serve("/wire.xml", rss(range(2)))
     webhook.fail_first = 1  # the second delivery waits behind the first, failed one
-    write_config(tmp_path, url, webhook.apprise_url)
+    wire_config(tmp_path, url, webhook.apprise_url)
     assert "0 deliveries sent, 2 failed" in run_cli("run", "--once").stdout
     with sqlite3.connect(tmp_path / "m.db") as conn:
         conn.execute("UPDATE deliveries SET status = 'dead', dead_at = 1")
@@ -206,18 +186,18 @@ def test_retry_dead_sends_them_and_notify_test_sends_a_sample(run_cli, tmp_path,
 def test_check_rejects_a_template_that_reaches_for_internals(run_cli, tmp_path, feed_server, webhook):
     (tmp_path / "evil.j2").write_text("{{ alert.title.__class__.__mro__ }}", encoding="utf-8")
     (tmp_path / "good.j2").write_text("{% for a in alerts %}{{ a.title_marked }} {{ a.link }}\n{% endfor %}")
-    write_config(tmp_path, feed_server.url("/x"), webhook.apprise_url, extra='template = "evil.j2"')
+    wire_config(tmp_path, feed_server.url("/x"), webhook.apprise_url, {"template": "evil.j2"})
     bad = run_cli("check")
     assert bad.returncode == 2 and "[channels.hook] template" in bad.stderr and "SecurityError" in bad.stderr
-    write_config(
+    wire_config(
         tmp_path,
         feed_server.url("/x"),
         webhook.apprise_url,
-        extra='template = "good.j2"\ndigest = "0 25 * * *"\nrate_limit = "fast"',
+        {"template": "good.j2", "digest": "0 25 * * *", "rate_limit": "fast"},
     )
     bad = run_cli("check")
     assert bad.returncode == 2 and "digest" in bad.stderr and "rate_limit" in bad.stderr
-    write_config(tmp_path, feed_server.url("/x"), webhook.apprise_url, extra='template = "good.j2"')
+    wire_config(tmp_path, feed_server.url("/x"), webhook.apprise_url, {"template": "good.j2"})
     assert run_cli("check").returncode == 0
 
 
@@ -227,9 +207,9 @@ def test_no_secret_in_any_output_of_a_debug_cycle(run_cli, tmp_path, feed_server
     good = f"json://analyst:{password}@127.0.0.1:{webhook.port}/hook?token={token}"
     bad = f"json://analyst:{password}@127.0.0.1:9/{token}/hook"
     url = feed_server.serve("/wire.xml", rss(range(2)))
-    config = write_config(tmp_path, url, "${GOOD_HOOK}", extra='[channels.down]\nurls = ["${BAD_HOOK}"]')
-    text = config.read_text().replace('notify = ["hook"]', 'notify = ["hook", "down"]')
-    config.write_text(text.replace("[monitor]\n", '[monitor]\nlog_level = "debug"\n'))
+    wire_config(
+        tmp_path, url, "${GOOD_HOOK}", monitor={"log_level": "debug"}, others={"down": {"urls": ["${BAD_HOOK}"]}}
+    )
     env = {"GOOD_HOOK": good, "BAD_HOOK": bad}
     outputs = [
         run_cli("run", "--once", env=env),

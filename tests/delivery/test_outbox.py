@@ -8,6 +8,7 @@ import sqlite3
 from datetime import UTC, datetime
 
 import pytest
+from testkit import T0, Clock
 
 from monitor.config import ChannelConfig, DeliverySettings
 from monitor.delivery.channels import Notifier, target_id
@@ -15,21 +16,6 @@ from monitor.delivery.outbox import Outbox
 from monitor.models import Item
 from monitor.parsing.facts import item_facts
 from monitor.store import SQLiteStore
-
-T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
-
-
-class Clock:
-    def __init__(self, t: float = T0) -> None:
-        self.t = t
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.t += seconds
 
 
 def add_alert(store: SQLiteStore, n: int, channel: str, url: str, now: float, due: float | None = None) -> int:
@@ -49,13 +35,19 @@ def add_alert(store: SQLiteStore, n: int, channel: str, url: str, now: float, du
     return alert_id
 
 
-def make(tmp_path, webhook, clock, **channel):
-    url = webhook.apprise_url
-    channels = {"hook": ChannelConfig(name="hook", urls=(url,), **channel)}
-    store = SQLiteStore(tmp_path / "m.db")
-    settings = DeliverySettings(retry_first=30, retry_max=120, dead_after=600)
-    outbox = Outbox(store, Notifier(channels), channels, settings, clock=clock, sleep=clock.sleep)
-    return store, outbox, url
+@pytest.fixture
+def make(open_store, webhook):
+    """make(clock, **channel keys) -> (store, outbox, url): an outbox to the webhook over m.db."""
+
+    def build(clock, **channel):
+        url = webhook.apprise_url
+        channels = {"hook": ChannelConfig(name="hook", urls=(url,), **channel)}
+        store = open_store()
+        settings = DeliverySettings(retry_first=30, retry_max=120, dead_after=600)
+        outbox = Outbox(store, Notifier(channels), channels, settings, clock=clock, sleep=clock.sleep)
+        return store, outbox, url
+
+    return build
 
 
 def run(coro):
@@ -68,9 +60,9 @@ def rows(store: SQLiteStore):
     ).fetchall()
 
 
-def test_backoff_doubles_to_the_cap_then_the_delivery_ages_out_and_can_be_retried(tmp_path, webhook):
+def test_backoff_doubles_to_the_cap_then_the_delivery_ages_out_and_can_be_retried(make, webhook):
     clock = Clock()
-    store, outbox, url = make(tmp_path, webhook, clock)
+    store, outbox, url = make(clock)
     webhook.fail_first = 10**6
     add_alert(store, 1, "hook", url, clock())
     delays = []
@@ -82,10 +74,10 @@ def test_backoff_doubles_to_the_cap_then_the_delivery_ages_out_and_can_be_retrie
         if status == "dead":
             break
         delays.append(next_attempt - clock())
-        clock.t = next_attempt
+        clock.now = next_attempt
     # 30 s doubling to the 120 s cap; dead once failing for 600 s (first failure at T0).
     assert delays[:4] == [30, 60, 120, 120]
-    assert clock.t - T0 >= 600 and attempts == len(delays) + 1
+    assert clock.now - T0 >= 600 and attempts == len(delays) + 1
     assert run(outbox.deliver_due()).failed == 0  # a dead letter is not retried by itself
 
     webhook.fail_first = 0
@@ -94,9 +86,9 @@ def test_backoff_doubles_to_the_cap_then_the_delivery_ages_out_and_can_be_retrie
     assert len(webhook.received) == 1
 
 
-def test_a_failing_destination_holds_its_queue_and_delivers_each_alert_once_when_back(tmp_path, webhook):
+def test_a_failing_destination_holds_its_queue_and_delivers_each_alert_once_when_back(make, webhook):
     clock = Clock()
-    store, outbox, url = make(tmp_path, webhook, clock)
+    store, outbox, url = make(clock)
     webhook.fail_first = 2
     for n in range(3):
         add_alert(store, n, "hook", url, clock())
@@ -104,17 +96,17 @@ def test_a_failing_destination_holds_its_queue_and_delivers_each_alert_once_when
     # One attempt reached the receiver; the other two waited behind it.
     assert (first.sent, first.failed, webhook.attempts) == (0, 3, 1)
     assert [r[2] for r in rows(store)] == [1, 0, 0]
-    clock.t += 30
+    clock.advance(30)
     assert run(outbox.deliver_due()).sent == 0 and webhook.attempts == 2
-    clock.t += 60
+    clock.advance(60)
     assert run(outbox.deliver_due()).sent == 3
     titles = [m["title"] for m in webhook.messages()]
     assert titles == [f"[rule] Israel story number {n}" for n in range(3)]
 
 
-def test_rate_limit_spaces_messages_to_a_destination(tmp_path, webhook):
+def test_rate_limit_spaces_messages_to_a_destination(make, webhook):
     clock = Clock()
-    store, outbox, url = make(tmp_path, webhook, clock, min_gap=1.0)
+    store, outbox, url = make(clock, min_gap=1.0)
     for n in range(3):
         add_alert(store, n, "hook", url, clock())
     assert run(outbox.deliver_due()).sent == 3
@@ -122,15 +114,15 @@ def test_rate_limit_spaces_messages_to_a_destination(tmp_path, webhook):
     assert clock.slept == [1.0, 1.0]
 
 
-def test_interval_digest_holds_alerts_until_the_quarter_hour_and_sends_one_message(tmp_path, webhook):
+def test_interval_digest_holds_alerts_until_the_quarter_hour_and_sends_one_message(make, webhook):
     clock = Clock()
-    store, outbox, url = make(tmp_path, webhook, clock, digest="15m")
+    store, outbox, url = make(clock, digest="15m")
     due = outbox.hold_until("hook", clock())
     assert datetime.fromtimestamp(due, tz=UTC).strftime("%H:%M:%S") == "22:15:00"
     for n in range(3):
         add_alert(store, n, "hook", url, clock(), due)
     assert run(outbox.deliver_due()).sent == 0 and webhook.received == []
-    clock.t = due
+    clock.now = due
     report = run(outbox.deliver_due())
     assert (report.sent, report.messages) == (3, 1)
     [message] = webhook.messages()
@@ -138,28 +130,28 @@ def test_interval_digest_holds_alerts_until_the_quarter_hour_and_sends_one_messa
     assert all(f"Israel story number {n}" in message["message"] for n in range(3))
 
 
-def test_cron_digest_follows_the_channel_time_zone(tmp_path, webhook):
+def test_cron_digest_follows_the_channel_time_zone(make, webhook):
     clock = Clock()
-    _, outbox, _ = make(tmp_path, webhook, clock, digest="0 7 * * *", timezone="Asia/Jerusalem")
+    _, outbox, _ = make(clock, digest="0 7 * * *", timezone="Asia/Jerusalem")
     due = outbox.hold_until("hook", clock())
     # 22:13 UTC is 00:13 in Jerusalem (UTC+2 in November): the next 07:00 there is 05:00 UTC.
     assert datetime.fromtimestamp(due, tz=UTC).isoformat() == "2023-11-15T05:00:00+00:00"
 
 
-def test_flood_guard_folds_a_burst_into_one_digest(tmp_path, webhook):
+def test_flood_guard_folds_a_burst_into_one_digest(make, webhook):
     clock = Clock()
-    store, outbox, url = make(tmp_path, webhook, clock, flood_threshold=3, flood_window=600.0)
+    store, outbox, url = make(clock, flood_threshold=3, flood_window=600.0)
     for n in range(10):
         add_alert(store, n, "hook", url, clock())
     first = run(outbox.deliver_due())
     assert (first.sent, first.messages, first.folded) == (3, 3, 7)
     # More alerts during the window join the held digest.
-    clock.t += 60
+    clock.advance(60)
     for n in range(10, 12):
         add_alert(store, n, "hook", url, clock())
     assert run(outbox.deliver_due()).folded == 2
     assert len(webhook.received) == 3
-    clock.t = T0 + 600
+    clock.now = T0 + 600
     report = run(outbox.deliver_due())
     assert (report.sent, report.messages) == (9, 1)
     digest = webhook.messages()[-1]
@@ -171,7 +163,7 @@ def test_flood_guard_folds_a_burst_into_one_digest(tmp_path, webhook):
     assert sorted(singles + folded) == list(range(12))
 
 
-def test_schema_migrates_a_version_1_database(tmp_path):
+def test_schema_migrates_a_version_1_database(tmp_path, open_store):
     path = tmp_path / "old.db"
     SQLiteStore(path).close()
     conn = sqlite3.connect(path)
@@ -182,11 +174,10 @@ def test_schema_migrates_a_version_1_database(tmp_path):
         " last_error TEXT, created REAL, sent_at REAL); PRAGMA user_version=1;"
     )
     conn.close()
-    store = SQLiteStore(path)
+    store = open_store(path)
     columns = {r[1] for r in store.conn.execute("PRAGMA table_info(deliveries)")}
     assert {"dead_at", "first_failed", "fold", "batch"} <= columns
     assert store.conn.execute("PRAGMA user_version").fetchone()[0] >= 2
-    store.close()
 
 
 @pytest.mark.parametrize("value", ["1/s", "20/m", "100/h", 0])

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from deskkit import DAY, HOUR, T0, Rig, rss, write_config
+from deskkit import DAY, HOUR, ISRAEL, T0, Rig, desk_config, rss
 
 from monitor.config import ChannelConfig, load_config
 from monitor.delivery.holds import quiet_end
@@ -22,15 +22,15 @@ def baseline(rig: Rig, feed: str = "wire") -> None:
     rig.ingest(feed, rss([("old", "Yesterday's weather", T0 - DAY)]))
 
 
-def test_cooldown_sends_the_first_match_at_once_and_folds_the_rest_into_one_follow_up(tmp_path, webhook):
-    rules = '[[rules]]\nname = "israel"\nquery = "Israel"\nnotify = ["desk"]\ncooldown = "30m"\n'
-    rig = Rig(write_config(tmp_path, {"wire": "https://example.com/feed"}, [webhook.apprise_url], rules=rules))
+def test_cooldown_sends_the_first_match_at_once_and_folds_the_rest_into_one_follow_up(tmp_path, webhook, open_rig):
+    rules = [{**ISRAEL, "cooldown": "30m"}]
+    rig = open_rig(desk_config(tmp_path, {"wire": "https://example.com/feed"}, [webhook.apprise_url], rules=rules))
     baseline(rig)
     seen: list[tuple[str, str, float]] = []
 
     def arrive(guid: str, minutes: float) -> None:
-        rig.clock.t = T0 + minutes * 60
-        seen.append((guid, f"Israel story {guid}", rig.clock.t))
+        rig.clock.now = T0 + minutes * 60
+        seen.append((guid, f"Israel story {guid}", rig.clock.now))
         rig.ingest("wire", rss(seen))
         rig.deliver()
 
@@ -41,7 +41,7 @@ def test_cooldown_sends_the_first_match_at_once_and_folds_the_rest_into_one_foll
     arrive("d", 29)
     assert len(webhook.received) == 1  # b, c, d wait for the window's end
     assert [r["state"] for r in outbox_rows(rig.store, rig.config.channels)] == ["held (cooldown)"] * 3
-    rig.clock.t = T0 + 30 * 60
+    rig.clock.now = T0 + 30 * 60
     rig.deliver()
     assert len(webhook.received) == 2
     follow_up = webhook.messages()[1]
@@ -49,19 +49,13 @@ def test_cooldown_sends_the_first_match_at_once_and_folds_the_rest_into_one_foll
     assert all(f"Israel story {g}" in follow_up["message"] for g in "bcd")
     arrive("e", 41)  # after the window: at once again, opening a new one
     assert titles(webhook)[-1] == "[israel] Israel story e" and len(webhook.received) == 3
-    rig.close()
 
 
-def test_quiet_hours_hold_alerts_for_one_digest_except_urgent_rules(tmp_path, webhook):
-    rules = (
-        '[[rules]]\nname = "israel"\nquery = "Israel"\nnotify = ["desk"]\n'
-        '[[rules]]\nname = "missiles"\nquery = "missile"\nnotify = ["desk"]\nurgent = true\n'
-    )
-    channel = 'quiet = "22:00-07:00"\ntimezone = "Asia/Jerusalem"'
-    rig = Rig(
-        write_config(
-            tmp_path, {"wire": "https://example.com/feed"}, [webhook.apprise_url], rules=rules, channel=channel
-        )
+def test_quiet_hours_hold_alerts_for_one_digest_except_urgent_rules(tmp_path, webhook, open_rig):
+    rules = [ISRAEL, {"name": "missiles", "query": "missile", "notify": ["desk"], "urgent": True}]
+    channel = {"quiet": "22:00-07:00", "timezone": "Asia/Jerusalem"}
+    rig = open_rig(
+        desk_config(tmp_path, {"wire": "https://example.com/feed"}, [webhook.apprise_url], rules=rules, channel=channel)
     )
     baseline(rig)
     # 00:13 in Jerusalem: inside the quiet hours.
@@ -79,21 +73,20 @@ def test_quiet_hours_hold_alerts_for_one_digest_except_urgent_rules(tmp_path, we
     rig.deliver()
     assert titles(webhook) == ["[missiles] Missile alert in the north"]
     end = datetime(2023, 11, 15, 5, 0, tzinfo=UTC).timestamp()  # 07:00 in Jerusalem
-    rig.clock.t = end - 1
+    rig.clock.now = end - 1
     rig.deliver()
     assert len(webhook.received) == 1
-    rig.clock.t = end
+    rig.clock.now = end
     rig.deliver()
     assert len(webhook.received) == 2
     digest = webhook.messages()[1]
     assert digest["title"].startswith("[desk] 3 alerts (quiet hours)")
     assert all(t in digest["message"] for t in ("Israel cabinet meets", "Jordan", "budget vote"))
     # By day, alerts go at once.
-    rig.clock.t = end + HOUR
-    rig.ingest("wire", rss([("e", "Israel recalls envoy", rig.clock.t)]))
+    rig.clock.now = end + HOUR
+    rig.ingest("wire", rss([("e", "Israel recalls envoy", rig.clock.now)]))
     rig.deliver()
     assert titles(webhook)[-1] == "[israel] Israel recalls envoy"
-    rig.close()
 
 
 def test_plan_combines_digest_cooldown_and_quiet_hours():

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 from aiosmtpd.controller import Controller
-from deskkit import DAY, HOUR, T0, Rig, rss, write_config
+from deskkit import DAY, HOUR, T0, desk_config, rss
 
 from monitor.delivery.mailthread import Unsupported, with_message_id
 
@@ -38,13 +38,13 @@ def smtp():
 STORY = "Israel relays dissatisfaction to Russia"
 
 
-def test_updates_to_a_story_are_threaded_replies_to_its_first_email(tmp_path, smtp, webhook):
-    path = write_config(
+def test_updates_to_a_story_are_threaded_replies_to_its_first_email(tmp_path, smtp, webhook, open_rig):
+    path = desk_config(
         tmp_path,
         {"toi": "https://example.com/toi", "jpost": "https://example.com/jpost"},
         [smtp.url, webhook.apprise_url],
     )
-    rig = Rig(path)
+    rig = open_rig(path)
     rig.ingest("toi", rss([("old", "Weather", T0 - DAY)]))
     rig.ingest("jpost", rss([("old", "Markets", T0 - DAY)]))
     rig.ingest("toi", rss([("story", STORY, T0)]))
@@ -55,11 +55,11 @@ def test_updates_to_a_story_are_threaded_replies_to_its_first_email(tmp_path, sm
     assert first_id and len(first.get_all("Message-ID")) == 1 and first["In-Reply-To"] is None
 
     # Another outlet carries the same article: no second alert, but a reply in the email thread.
-    rig.clock.t += HOUR
+    rig.clock.advance(HOUR)
     rig.ingest("jpost", rss([("story", STORY + " (JPost)", T0 + HOUR)]).replace(b"<guid>story", b"<guid>jp"))
     rig.deliver()
     # The headline is edited at the first outlet.
-    rig.clock.t += HOUR
+    rig.clock.advance(HOUR)
     rig.ingest("toi", rss([("story", STORY + " as rift widens", T0)]))
     rig.deliver()
 
@@ -74,7 +74,6 @@ def test_updates_to_a_story_are_threaded_replies_to_its_first_email(tmp_path, sm
     assert "Headline edited by toi" in edited and "as rift widens" in edited
     # The webhook destination got the alert once and no updates: threads are an email thing.
     assert [m["title"] for m in webhook.messages()] == [f"[israel] {STORY}"]
-    rig.close()
 
 
 def test_the_message_id_swap_touches_the_header_only():

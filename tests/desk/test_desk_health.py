@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from deskkit import DAY, HOUR, T0, Rig, rss, write_config
+from deskkit import DAY, HOUR, T0, desk_config, rss
 
 from monitor.config import Settings
 from monitor.desk.feed_health import silence, span
@@ -14,15 +14,17 @@ def titles(webhook) -> list[str]:
     return [m["title"] for m in webhook.messages()]
 
 
-def test_a_feed_that_fails_then_recovers_sends_exactly_two_health_messages(tmp_path, feed_server, webhook, run_cli):
+def test_a_feed_that_fails_then_recovers_sends_exactly_two_health_messages(
+    tmp_path, feed_server, webhook, run_cli, open_rig
+):
     doc = rss([("a1", "Morning bulletin", T0 - HOUR)])
     url = feed_server.serve("/wire.xml", doc)
-    path = write_config(tmp_path, {"wire": url}, [webhook.apprise_url], 'health_channel = "desk"\nfailing_after = 3')
-    rig = Rig(path)
+    path = desk_config(tmp_path, {"wire": url}, [webhook.apprise_url], {"health_channel": "desk", "failing_after": 3})
+    rig = open_rig(path)
     assert rig.poll("wire").status == "ok"
     feed_server.serve("/wire.xml", b"boom", status=500, validators=False)
     for _ in range(6):  # below the threshold, at it, and on and on: one message
-        rig.clock.t += 10 * 60
+        rig.clock.advance(10 * 60)
         assert rig.poll("wire").status == "error"
         rig.deliver()
     assert titles(webhook) == ["[feed health] wire is failing"]
@@ -35,57 +37,54 @@ def test_a_feed_that_fails_then_recovers_sends_exactly_two_health_messages(tmp_p
 
     feed_server.serve("/wire.xml", doc)
     for _ in range(3):
-        rig.clock.t += 10 * 60
+        rig.clock.advance(10 * 60)
         rig.poll("wire")
         rig.deliver()
     assert titles(webhook) == ["[feed health] wire is failing", "[feed health] wire recovered"]
     assert json.loads(run_cli("--config", str(path), "feeds", "--json").stdout)[0]["health"] == "ok"
-    rig.close()
 
 
-def test_failing_longer_than_the_set_time_counts_even_below_the_error_count(tmp_path, feed_server, webhook):
+def test_failing_longer_than_the_set_time_counts_even_below_the_error_count(tmp_path, feed_server, webhook, open_rig):
     url = feed_server.serve("/slow.xml", rss([("a1", "Bulletin", T0)]))
-    path = write_config(
+    path = desk_config(
         tmp_path,
         {"slow": url},
         [webhook.apprise_url],
-        'health_channel = "desk"\nfailing_after = 10\nfailing_for = "6h"',
+        {"health_channel": "desk", "failing_after": 10, "failing_for": "6h"},
     )
-    rig = Rig(path)
+    rig = open_rig(path)
     rig.poll("slow")
     feed_server.serve("/slow.xml", b"", status=503, validators=False)
-    rig.clock.t += 2 * HOUR
+    rig.clock.advance(2 * HOUR)
     rig.poll("slow")
-    rig.clock.t += 5 * HOUR  # 7 h without a success, 2 errors
+    rig.clock.advance(5 * HOUR)  # 7 h without a success, 2 errors
     rig.poll("slow")
     rig.deliver()
     assert titles(webhook) == ["[feed health] slow is failing"]
-    rig.close()
 
 
-def test_a_steady_daily_feed_that_stops_is_reported_silent_once(tmp_path, feed_server, webhook):
+def test_a_steady_daily_feed_that_stops_is_reported_silent_once(tmp_path, feed_server, webhook, open_rig):
     daily = [(f"d{n}", f"Daily column {n}", T0 - n * DAY) for n in range(10)]
     url = feed_server.serve("/daily.xml", rss(daily))
-    path = write_config(tmp_path, {"daily": url}, [webhook.apprise_url], 'health_channel = "desk"')
-    rig = Rig(path)
+    path = desk_config(tmp_path, {"daily": url}, [webhook.apprise_url], {"health_channel": "desk"})
+    rig = open_rig(path)
     for _ in range(9):  # the feed keeps answering (304), but nothing new for 8 days
         rig.poll("daily")
         rig.deliver()
-        rig.clock.t += DAY
+        rig.clock.advance(DAY)
     assert titles(webhook) == ["[feed health] daily is silent"]
     assert "usually publishes one every 1d" in webhook.messages()[0]["message"]
     # Four median gaps (4 days) is the line: not before.
     health = rig.store.feed_health("daily")
     assert health["state"] == "silent" and T0 + 4 * DAY < health["since"] <= T0 + 5 * DAY
 
-    feed_server.serve("/daily.xml", rss([("new", "Daily column, again", rig.clock.t), *daily]))
+    feed_server.serve("/daily.xml", rss([("new", "Daily column, again", rig.clock.now), *daily]))
     rig.poll("daily")
     rig.deliver()
     assert titles(webhook)[-1] == "[feed health] daily recovered"
-    rig.close()
 
 
-def test_gone_and_moved_feeds_are_reported_with_what_to_do(tmp_path, feed_server, webhook):
+def test_gone_and_moved_feeds_are_reported_with_what_to_do(tmp_path, feed_server, webhook, open_rig):
     gone = feed_server.serve("/gone.xml", b"", status=410, validators=False)
     new = feed_server.serve("/new.xml", rss([("a1", "Bulletin", T0)]))
 
@@ -96,32 +95,30 @@ def test_gone_and_moved_feeds_are_reported_with_what_to_do(tmp_path, feed_server
         handler.end_headers()
 
     feed_server.handlers["/old.xml"] = moved
-    path = write_config(
+    path = desk_config(
         tmp_path,
         {"gone": gone, "old": feed_server.url("/old.xml")},
         [webhook.apprise_url],
-        'health_channel = "desk"\nadopt_redirect_after = 2',
+        {"health_channel": "desk", "adopt_redirect_after": 2},
     )
-    rig = Rig(path)
+    rig = open_rig(path)
     rig.poll("gone")
     for _ in range(3):  # adopted at the second answer from the new address; the third changes nothing
         rig.poll("old")
-        rig.clock.t += HOUR
+        rig.clock.advance(HOUR)
     rig.deliver()
     messages = {m["title"]: m["message"] for m in webhook.messages()}
     assert set(messages) == {"[feed health] gone is gone", "[feed health] old moved"}
     assert "410" in messages["[feed health] gone is gone"]
     assert f'url = "{new}"' in messages["[feed health] old moved"]
-    rig.close()
 
 
-def test_no_health_channel_keeps_the_state_but_sends_nothing(tmp_path, feed_server, webhook):
+def test_no_health_channel_keeps_the_state_but_sends_nothing(tmp_path, feed_server, webhook, open_rig):
     url = feed_server.serve("/x.xml", b"", status=410, validators=False)
-    rig = Rig(write_config(tmp_path, {"x": url}, [webhook.apprise_url]))
+    rig = open_rig(desk_config(tmp_path, {"x": url}, [webhook.apprise_url]))
     rig.poll("x")
     rig.deliver()
     assert webhook.received == [] and rig.store.feed_health("x")["state"] == "gone"
-    rig.close()
 
 
 def test_silence_needs_history_and_scales_with_the_cadence():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from deskkit import DAY, HOUR, T0, Rig, rss, write_config
+from deskkit import DAY, HOUR, ISRAEL, T0, Rig, desk_config, rss
 
 from monitor.models import Item
 from monitor.parsing.facts import item_facts
@@ -36,17 +36,17 @@ def seed_history(rig: Rig, rule: str, every: float, days: float) -> None:
             n, t = n + 1, t + every
 
 
-def test_a_burst_over_a_seeded_history_is_one_spike_alert_until_it_subsides(tmp_path, webhook):
-    rules = '[[rules]]\nname = "israel"\nquery = "Israel"\nnotify = ["desk"]\nspike = true\nspike_min = 4\n'
-    rig = Rig(write_config(tmp_path, {"wire": "https://example.com/feed"}, [webhook.apprise_url], rules=rules))
+def test_a_burst_over_a_seeded_history_is_one_spike_alert_until_it_subsides(tmp_path, webhook, open_rig):
+    rules = [{**ISRAEL, "spike": True, "spike_min": 4}]
+    rig = open_rig(desk_config(tmp_path, {"wire": "https://example.com/feed"}, [webhook.apprise_url], rules=rules))
     seed_history(rig, "israel", every=6 * HOUR, days=7)  # about 0.17 an hour
     baseline(rig)
     items: list[tuple[str, str, float]] = []
 
     def burst(count: int, minutes: float) -> None:
-        rig.clock.t += minutes * 60
+        rig.clock.advance(minutes * 60)
         start = len(items)
-        items.extend((f"s{n}", f"Israel development number {n}", rig.clock.t) for n in range(start, start + count))
+        items.extend((f"s{n}", f"Israel development number {n}", rig.clock.now) for n in range(start, start + count))
         rig.ingest("wire", rss(items))
         rig.deliver()
 
@@ -65,14 +65,12 @@ def test_a_burst_over_a_seeded_history_is_one_spike_alert_until_it_subsides(tmp_
     burst(5, 10)
     assert len(spikes()) == 2
     assert len(webhook.received) == 15 + 2  # every match still alerts on its own
-    rig.close()
 
 
-def test_no_spike_without_a_day_of_history(tmp_path, webhook):
-    rules = '[[rules]]\nname = "israel"\nquery = "Israel"\nnotify = ["desk"]\nspike = true\nspike_min = 2\n'
-    rig = Rig(write_config(tmp_path, {"wire": "https://example.com/feed"}, [webhook.apprise_url], rules=rules))
+def test_no_spike_without_a_day_of_history(tmp_path, webhook, open_rig):
+    rules = [{**ISRAEL, "spike": True, "spike_min": 2}]
+    rig = open_rig(desk_config(tmp_path, {"wire": "https://example.com/feed"}, [webhook.apprise_url], rules=rules))
     baseline(rig)
     rig.ingest("wire", rss([(f"n{n}", f"Israel news {n}", T0) for n in range(6)]))
     rig.deliver()
     assert len(webhook.received) == 6 and not any("spike" in t for t in titles(webhook))
-    rig.close()

@@ -142,7 +142,7 @@ def test_the_worker_ships_what_ingest_derives_from_each_item():
 def test_ingest_stores_and_alerts_the_same_with_or_without_the_workers_facts(tmp_path, feed_server, fixture_bytes):
     import sqlite3
 
-    from fetchkit import Clock, config_file, poll
+    from fetchkit import NOW, Clock, config_file, poll
 
     from monitor.parsing.facts import search_text
     from monitor.polling.pipeline import parse_in_thread
@@ -156,9 +156,8 @@ def test_ingest_stores_and_alerts_the_same_with_or_without_the_workers_facts(tmp
         folder = tmp_path / name
         folder.mkdir()
         url = feed_server.serve(f"/{name}.xml", fixture_bytes("story/toi_v1.xml"))
-        path = config_file(folder, {"toi": url}, monitor=f'database = "{folder / "m.db"}"')
-        path.write_text(path.read_text().replace('database = "m.db"\n', ""))
-        clock = Clock()
+        path = config_file(folder, {"toi": url}, monitor={"database": str(folder / "m.db")})
+        clock = Clock(NOW)
         first, _ = poll(path, "toi", clock=clock, parser=parser)
         feed_server.serve(f"/{name}.xml", fixture_bytes("story/toi_v2.xml"))
         clock.now += 600

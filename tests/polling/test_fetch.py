@@ -69,7 +69,7 @@ def test_retry_after_is_honoured(tmp_path, feed_server, status, retry_after, exp
 
 def test_errors_back_off_exponentially_capped_and_reset_on_success(tmp_path, feed_server):
     feed_server.handlers["/f"] = respond(500, b"oops")
-    path = config_file(tmp_path, {"f": feed_server.url("/f")}, monitor='max_backoff = "1h"')
+    path = config_file(tmp_path, {"f": feed_server.url("/f")}, monitor={"max_backoff": "1h"})
     delays = []
     for _ in range(5):
         _, state = poll(path, "f")
@@ -144,7 +144,7 @@ def test_identical_body_without_validators_is_not_parsed_again(tmp_path, feed_se
 def test_server_hints_lengthen_the_interval(tmp_path, feed_server, header, ttl, ignore, expected):
     body = FEED if ttl is None else FEED.replace(b"<language>", f"<ttl>{ttl}</ttl><language>".encode())
     feed_server.serve("/f", body, headers={"Cache-Control": header} if header else {})
-    extra = "ignore_server_ttl = true" if ignore else ""
+    extra = {"ignore_server_ttl": True} if ignore else {}
     _, state = poll(config_file(tmp_path, {"f": feed_server.url("/f")}, feed_extra=extra), "f")
     assert state.next_poll - NOW == expected
 
@@ -152,7 +152,7 @@ def test_server_hints_lengthen_the_interval(tmp_path, feed_server, header, ttl, 
 def test_permanent_redirect_is_adopted_after_consistent_polls(tmp_path, feed_server):
     new = feed_server.serve("/new", FEED)
     feed_server.handlers["/old"] = respond(301, b"", {"Location": new})
-    path = config_file(tmp_path, {"f": feed_server.url("/old")}, monitor="adopt_redirect_after = 3")
+    path = config_file(tmp_path, {"f": feed_server.url("/old")}, monitor={"adopt_redirect_after": 3})
     for n in (1, 2):
         outcome, state = poll(path, "f")
         assert state.adopted_url is None and state.redirect_count == n
@@ -166,7 +166,7 @@ def test_permanent_redirect_is_adopted_after_consistent_polls(tmp_path, feed_ser
 def test_temporary_redirect_is_followed_but_never_persisted(tmp_path, feed_server):
     new = feed_server.serve("/new", FEED)
     feed_server.handlers["/old"] = respond(302, b"", {"Location": new})
-    path = config_file(tmp_path, {"f": feed_server.url("/old")}, monitor="adopt_redirect_after = 1")
+    path = config_file(tmp_path, {"f": feed_server.url("/old")}, monitor={"adopt_redirect_after": 1})
     outcome, state = poll(path, "f")
     assert outcome.status == "ok" and outcome.new_items == 3
     assert state.adopted_url is None and state.redirect_target is None
@@ -176,7 +176,7 @@ def test_requests_name_monitor_ask_for_feeds_and_carry_no_cookie_back(tmp_path, 
     new = feed_server.serve("/new", FEED)
     feed_server.handlers["/old"] = respond(302, b"", {"Location": new, "Set-Cookie": "session=abc; Path=/"})
     path = config_file(
-        tmp_path, {"f": feed_server.url("/old")}, monitor='user_agent = "monitor-test/1 (+ops@example.org)"'
+        tmp_path, {"f": feed_server.url("/old")}, monitor={"user_agent": "monitor-test/1 (+ops@example.org)"}
     )
     outcome, _ = poll(path, "f")
     assert outcome.status == "ok"
@@ -231,7 +231,7 @@ def test_time_limit_stops_a_dripping_server(tmp_path, feed_server):
             pass
 
     feed_server.handlers["/f"] = drip
-    path = config_file(tmp_path, {"f": feed_server.url("/f")}, monitor='timeout = "1s"')
+    path = config_file(tmp_path, {"f": feed_server.url("/f")}, monitor={"timeout": "1s"})
     outcome, state = poll(path, "f")
     assert outcome.status == "error" and "timed out after 1s" in outcome.error
     assert state.consecutive_errors == 1
@@ -244,7 +244,7 @@ def test_body_is_capped_after_decompression(tmp_path, feed_server, bomb):
         feed_server.handlers["/f"] = respond(200, gzip.compress(raw), {"Content-Encoding": "gzip"})
     else:
         feed_server.serve("/f", raw)
-    path = config_file(tmp_path, {"f": feed_server.url("/f")}, monitor="max_bytes = 1048576")
+    path = config_file(tmp_path, {"f": feed_server.url("/f")}, monitor={"max_bytes": 1048576})
     outcome, _ = poll(path, "f")
     assert outcome.status == "error" and "larger than 1024 KiB" in outcome.error
 
@@ -303,7 +303,7 @@ def test_feeds_listing_shows_health_after_faults(tmp_path, feed_server, run_cli)
     path = config_file(
         tmp_path,
         {"moved": feed_server.url("/old"), "gone": feed_server.url("/gone"), "busy": feed_server.url("/busy")},
-        monitor="adopt_redirect_after = 1",
+        monitor={"adopt_redirect_after": 1},
     )
     run_cli("--config", str(path), "run", "--once")
     listing = {r["name"]: r for r in __import__("json").loads(run_cli("--config", str(path), "feeds", "--json").stdout)}
@@ -328,7 +328,7 @@ def test_a_slow_feed_does_not_hold_up_the_others(tmp_path, feed_server):
 
     feed_server.handlers["/slow"] = slow
     fast = feed_server.serve("/fast", FEED)
-    path = config_file(tmp_path, {"slow": feed_server.url("/slow"), "fast": fast}, monitor='timeout = "10s"')
+    path = config_file(tmp_path, {"slow": feed_server.url("/slow"), "fast": fast}, monitor={"timeout": "10s"})
 
     async def go():
         async with assemble(load_config(path, env={})) as assembly:

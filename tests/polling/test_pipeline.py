@@ -6,6 +6,8 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+from testkit import RIFT, write_config
+
 from monitor.config import load_config
 from monitor.runtime.assembly import assemble
 from monitor.runtime.daemon import run_once
@@ -13,15 +15,14 @@ from monitor.runtime.daemon import run_once
 STORY = "Israel relayed to Russia 'dissatisfaction' over its Hamas position as rift widens"
 
 
-def make_config(tmp_path: Path, feeds: dict[str, str], hook: str, rules: str = "", backfill: str = "0s") -> Path:
-    text = f'[monitor]\ndatabase = "m.db"\nbackfill = "{backfill}"\njitter = 0\n'
-    for name, url in feeds.items():
-        text += f'[[feeds]]\nname = "{name}"\nurl = "{url}"\n'
-    text += rules or ('[[rules]]\nname = "rift"\nquery = "Russia AND Israel AND dissatisfaction"\nnotify = ["hook"]\n')
-    text += f'[channels.hook]\nurls = ["{hook}"]\n'
-    path = tmp_path / "config.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+def make_config(tmp_path: Path, feeds: dict[str, str], hook: str, backfill: str = "0s") -> Path:
+    return write_config(
+        tmp_path,
+        feeds=feeds,
+        monitor={"backfill": backfill},
+        rules=[{"name": "rift", "query": RIFT, "notify": ["hook"]}],
+        channels={"hook": {"urls": [hook]}},
+    )
 
 
 def cycle(config_path: Path):

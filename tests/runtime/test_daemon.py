@@ -5,19 +5,11 @@ from __future__ import annotations
 import signal
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 
-from conftest import monitor_exe
+from testkit import RIFT, monitor_exe, wait_for, write_config
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
-
-
-def wait_for(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
 
 
 def polls(db: Path) -> int:
@@ -33,26 +25,12 @@ def polls(db: Path) -> int:
 
 def test_daemon_polls_on_schedule_delivers_and_stops_cleanly(tmp_path, feed_server, webhook):
     url = feed_server.serve("/toi.xml", (FIXTURES / "story/toi_v1.xml").read_bytes())
-    (tmp_path / "config.toml").write_text(
-        f"""
-[monitor]
-database = "m.db"
-interval = "1s"
-jitter = 0
-
-[[feeds]]
-name = "toi"
-url = "{url}"
-
-[[rules]]
-name = "rift"
-query = "Russia AND Israel AND dissatisfaction"
-notify = ["hook"]
-
-[channels.hook]
-urls = ["{webhook.apprise_url}"]
-""",
-        encoding="utf-8",
+    write_config(
+        tmp_path,
+        monitor={"interval": "1s"},
+        feeds={"toi": url},
+        rules=[{"name": "rift", "query": RIFT, "notify": ["hook"]}],
+        channels={"hook": {"urls": [webhook.apprise_url]}},
     )
     proc = subprocess.Popen(
         [*monitor_exe(), "--config", str(tmp_path / "config.toml"), "run"],

@@ -16,11 +16,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import monitor_exe
-from test_daemon import wait_for
+from testkit import RIFT, Clock, monitor_exe, wait_for, write_config
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
-RIFT = "Russia AND Israel AND dissatisfaction"
 
 
 def free_port() -> int:
@@ -91,19 +89,10 @@ def daemons():
         if d.proc.poll() is None:
             d.proc.kill()
             d.proc.wait()
+        d.log_file.close()
 
 
-def write_config(
-    tmp_path: Path, feeds: dict[str, str], *, rules: str = "", channels: str = "", extra: str = "", interval: str = "1s"
-) -> None:
-    text = f'[monitor]\ndatabase = "m.db"\ninterval = "{interval}"\njitter = 0\n{extra}\n'
-    for name, url in feeds.items():
-        text += f'\n[[feeds]]\nname = "{name}"\nurl = "{url}"\n'
-    (tmp_path / "config.toml").write_text(text + rules + channels, encoding="utf-8")
-
-
-def rift_rule(channel: str = "hook") -> str:
-    return f'\n[[rules]]\nname = "rift"\nquery = "{RIFT}"\nnotify = ["{channel}"]\n'
+RIFT_RULE = {"name": "rift", "query": RIFT, "notify": ["hook"]}
 
 
 def get(url: str) -> tuple[int, str]:
@@ -124,10 +113,10 @@ def test_sd_notify_health_and_metrics(tmp_path, feed_server, webhook, daemons):
     port = free_port()
     write_config(
         tmp_path,
-        {"toi": url, "broken": feed_server.url("/missing")},
-        rules=rift_rule(),
-        channels=f'\n[channels.hook]\nurls = ["{webhook.apprise_url}"]\n',
-        extra=f'http = "127.0.0.1:{port}"\nbackfill = "100000d"',
+        feeds={"toi": url, "broken": feed_server.url("/missing")},
+        rules=[RIFT_RULE],
+        channels={"hook": {"urls": [webhook.apprise_url]}},
+        monitor={"interval": "1s", "http": f"127.0.0.1:{port}", "backfill": "100000d"},
     )
     listener = NotifyListener()
     try:
@@ -170,8 +159,8 @@ def test_healthz_is_503_until_the_scheduler_ticks_and_when_it_stalls(tmp_path):
     simulated honestly in a subprocess without timing, a stalled heartbeat can."""
     from monitor.runtime.endpoint import HealthServer, Heartbeat, Metrics, StoreReader
 
-    now = [100.0]
-    beat = Heartbeat(clock=lambda: now[0])
+    clock = Clock(100.0)
+    beat = Heartbeat(clock=clock)
     reader = StoreReader(tmp_path / "h.db")
     server = HealthServer(("127.0.0.1", 0), beat, Metrics(), reader)
     server.start()
@@ -183,7 +172,7 @@ def test_healthz_is_503_until_the_scheduler_ticks_and_when_it_stalls(tmp_path):
         )
         beat.tick()
         assert get(url)[0] == 200
-        now[0] += 60
+        clock.advance(60)
         status, body = get(url)
         assert status == 503 and "last ticked 60s ago" in json.loads(body)["checks"]["scheduler"]["problem"]
         beat.tick()
@@ -198,20 +187,23 @@ def test_sighup_applies_a_valid_config_and_rejects_an_invalid_one(tmp_path, feed
     a = feed_server.serve("/a.xml", (FIXTURES / "story/toi_v1.xml").read_bytes())
     b = feed_server.serve("/b.xml", (FIXTURES / "story/toi_v1.xml").read_bytes())
     c = feed_server.serve("/c.xml", (FIXTURES / "story/toi_v1.xml").read_bytes())
-    hook = f'\n[channels.hook]\nurls = ["{webhook.apprise_url}"]\n'
-    quiet = '\n[[rules]]\nname = "quiet"\nquery = "zzzznothing"\nnotify = ["hook"]\n'
-    write_config(tmp_path, {"a": a, "c": c}, rules=quiet, channels=hook)
+    hook = {"urls": [webhook.apprise_url]}
+    quiet = {"name": "quiet", "query": "zzzznothing", "notify": ["hook"]}
+    every_second = {"interval": "1s"}
+    write_config(tmp_path, feeds={"a": a, "c": c}, rules=[quiet], channels={"hook": hook}, monitor=every_second)
     d = DaemonProc(tmp_path, "--log-format", "json")
     daemons.append(d)
     wait_for(lambda: feed_server.statuses("/a.xml") and feed_server.statuses("/c.xml"))
 
     # Valid: feed b added, feed c removed, a new rule with a new alias and a new channel.
-    write_config(
-        tmp_path,
-        {"a": a, "b": b},
-        rules=quiet + '\n[[rules]]\nname = "rift"\nquery = "@rift"\nnotify = ["hook2"]\n',
-        channels=hook + f'\n[channels.hook2]\nurls = ["{webhook.apprise_url}"]\n\n[aliases]\nrift = "{RIFT}"\n',
-    )
+    reloaded = {
+        "feeds": {"a": a, "b": b},
+        "channels": {"hook": hook, "hook2": {"urls": [webhook.apprise_url]}},
+        "monitor": every_second,
+        "extra": {"aliases": {"rift": RIFT}},
+    }
+    rift = {"name": "rift", "query": "@rift", "notify": ["hook2"]}
+    write_config(tmp_path, rules=[quiet, rift], **reloaded)
     d.signal(signal.SIGHUP)
     wait_for(lambda: "reloaded: 2 feeds, 2 rules" in d.log())
     c_polls = len(feed_server.statuses("/c.xml"))
@@ -222,10 +214,8 @@ def test_sighup_applies_a_valid_config_and_rejects_an_invalid_one(tmp_path, feed
     assert len(feed_server.statuses("/c.xml")) == c_polls  # removed feeds stop being polled
 
     # Invalid: errors logged, the previous config keeps running.
-    (tmp_path / "config.toml").write_text(
-        (tmp_path / "config.toml").read_text()
-        + '\n[[rules]]\nname = "bad"\nquery = "(Russia AND"\nnotify = ["nowhere"]\n'
-    )
+    bad = {"name": "bad", "query": "(Russia AND", "notify": ["nowhere"]}
+    write_config(tmp_path, rules=[quiet, rift, bad], **reloaded)
     d.signal(signal.SIGHUP)
     wait_for(lambda: "reload rejected" in d.log())
     a_polls = len(feed_server.statuses("/a.xml"))
@@ -261,11 +251,10 @@ def test_sigterm_during_a_busy_cycle_loses_nothing(tmp_path, feed_server, webhoo
         feed_server.handlers[f"/{name}.xml"] = slow
     write_config(
         tmp_path,
-        {n: feed_server.url(f"/{n}.xml") for n in names},
-        rules=rift_rule(),
-        channels=f'\n[channels.hook]\nurls = ["{webhook.apprise_url}"]\n',
-        extra='backfill = "100000d"\nper_host = 4',
-        interval="1h",
+        feeds={n: feed_server.url(f"/{n}.xml") for n in names},
+        rules=[RIFT_RULE],
+        channels={"hook": {"urls": [webhook.apprise_url]}},
+        monitor={"interval": "1h", "backfill": "100000d", "per_host": 4},
     )
     d = DaemonProc(tmp_path)
     daemons.append(d)
@@ -288,7 +277,8 @@ def test_restart_resumes_the_schedule_without_a_burst(tmp_path, feed_server, dae
     body = (FIXTURES / "story/toi_v1.xml").read_bytes()
     feeds = {n: feed_server.serve(f"/{n}.xml", body) for n in ("a", "b", "c")}
     port = free_port()
-    write_config(tmp_path, feeds, interval="1h", extra=f'http = "127.0.0.1:{port}"')
+    hourly = {"interval": "1h", "http": f"127.0.0.1:{port}"}
+    write_config(tmp_path, feeds=feeds, rules=[], channels={}, monitor=hourly)
     first = DaemonProc(tmp_path)
     daemons.append(first)
     wait_for(lambda: all(feed_server.statuses(f"/{n}.xml") for n in feeds))
@@ -297,7 +287,7 @@ def test_restart_resumes_the_schedule_without_a_burst(tmp_path, feed_server, dae
 
     # Restart with one feed added: it is due at once, the others not for an hour.
     feeds["d"] = feed_server.serve("/d.xml", body)
-    write_config(tmp_path, feeds, interval="1h", extra=f'http = "127.0.0.1:{port}"')
+    write_config(tmp_path, feeds=feeds, rules=[], channels={}, monitor=hourly)
     second = DaemonProc(tmp_path)
     daemons.append(second)
     wait_for(lambda: feed_server.statuses("/d.xml"))
@@ -318,7 +308,13 @@ def test_an_http_port_in_use_is_a_clear_error(tmp_path, run_cli, feed_server):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        write_config(tmp_path, {"a": feed_server.url("/a.xml")}, extra=f'http = "127.0.0.1:{port}"')
+        write_config(
+            tmp_path,
+            feeds={"a": feed_server.url("/a.xml")},
+            rules=[],
+            channels={},
+            monitor={"interval": "1s", "http": f"127.0.0.1:{port}"},
+        )
         result = run_cli("run", timeout=30)
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "hint:" in result.stderr

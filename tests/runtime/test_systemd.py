@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import monitor_exe
+from testkit import monitor_exe
 
 UNIT = Path(__file__).parents[2] / "systemd" / "monitor.service"
 

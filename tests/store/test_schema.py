@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from testkit import write_config
+
 from monitor.models import Item
 from monitor.parsing.facts import item_facts, search_text
 from monitor.store import SCHEMA_VERSION, SQLiteStore
@@ -44,16 +46,16 @@ def _matches(store: SQLiteStore, query: str) -> list[str]:
     return sorted(i["key"] for i in store.stored_items(None, query))
 
 
-def test_version_3_indexes_are_rebuilt_lean_and_keep_every_item(tmp_path):
+def test_version_3_indexes_are_rebuilt_lean_and_keep_every_item(tmp_path, open_store):
     path = tmp_path / "old.db"
-    store = SQLiteStore(path)
+    store = open_store(path)
     for sql in OLD_FTS:
         store.conn.execute(sql)
     _insert(store, "a", "Israel relayed to Russia its dissatisfaction")
     _insert(store, "b", "Weather report")
     store.close()
 
-    store = SQLiteStore(path)
+    store = open_store(path)
     sql = store.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'items_fts'").fetchone()[0]
     assert "detail=none" in sql and "columnsize=0" in sql
     assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -86,17 +88,16 @@ def test_a_database_from_a_newer_monitor_is_refused_with_advice(tmp_path, run_cl
     conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     conn.commit()
     conn.close()
-    config = tmp_path / "config.toml"
-    config.write_text(f'[monitor]\ndatabase = "{path}"\n', encoding="utf-8")
+    config = write_config(tmp_path, monitor={"database": str(path)}, rules=[], channels={})
     result = run_cli("--config", str(config), "feeds")
     assert result.returncode == 1
     assert f"written by a newer monitor (schema {SCHEMA_VERSION + 1}" in result.stderr
     assert "copy made before the upgrade" in result.stderr
 
 
-def test_version_6_story_index_gains_the_feed_and_candidates_probe_it_once(tmp_path):
+def test_version_6_story_index_gains_the_feed_and_candidates_probe_it_once(tmp_path, open_store):
     path = tmp_path / "v6.db"
-    store = SQLiteStore(path)
+    store = open_store(path)
     store.conn.execute("DROP INDEX items_story_feed")
     store.conn.execute("CREATE INDEX items_story ON items(story_id)")
     store.conn.execute("PRAGMA user_version=6")
@@ -112,7 +113,7 @@ def test_version_6_story_index_gains_the_feed_and_candidates_probe_it_once(tmp_p
             store.insert_item(feed, item, facts, story, 1000.0)
     store.close()
 
-    store = SQLiteStore(path)
+    store = open_store(path)
     assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     indexes = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "items_story_feed" in indexes and "items_story" not in indexes

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import tempfile
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -82,8 +83,7 @@ OPS = st.lists(
 @settings(max_examples=60, deadline=None)
 @given(OPS)
 def test_backtests_find_every_item_however_far_behind_the_index_is(ops):
-    with tempfile.TemporaryDirectory() as folder:
-        store = _new_store(Path(folder) / "m.db")
+    with tempfile.TemporaryDirectory() as folder, closing(_new_store(Path(folder) / "m.db")) as store:
         text: dict[str, str] = {}  # the model: key -> the one word its searchable text holds
         first_seen: dict[str, int] = {}
         for n, op in enumerate(ops):
@@ -121,7 +121,6 @@ def test_backtests_find_every_item_however_far_behind_the_index_is(ops):
         for word in WORDS:
             assert _indexed(store, word) == sorted(k for k, t in text.items() if t == word)
         _check_integrity(store)
-        store.close()
 
 
 def test_new_items_wait_for_the_index_and_a_backtest_finds_them_meanwhile(store):
@@ -177,9 +176,9 @@ V5_TRIGGERS = [  # as schema 5 had them: every insert indexed at once
 ]
 
 
-def test_a_version_5_database_keeps_its_index_and_indexes_what_comes_after_a_step_behind(tmp_path):
+def test_a_version_5_database_keeps_its_index_and_indexes_what_comes_after_a_step_behind(tmp_path, open_store):
     path = tmp_path / "v5.db"
-    store = SQLiteStore(path)
+    store = open_store(path)
     for sql in V5_TRIGGERS:
         store.conn.execute(sql)
     store.conn.execute("INSERT INTO stories (title, first_seen) VALUES ('s', 0)")
@@ -190,7 +189,7 @@ def test_a_version_5_database_keeps_its_index_and_indexes_what_comes_after_a_ste
             store.conn.execute("UPDATE items SET fts = ? WHERE key = ?", (search_text(f"{word} headline", ""), key))
     store.close()
 
-    store = SQLiteStore(path)
+    store = open_store(path)
     assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert _mark(store) == 2 and _indexed(store, "russia") == ["a"]
     with store.transaction():
