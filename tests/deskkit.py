@@ -11,7 +11,7 @@ from testkit import DAY, HOUR, T0, Clock, Table, write_config
 
 from monitor.config import load_config
 from monitor.parsing.feed import parse_feed
-from monitor.polling.fetch import Fetcher, make_transport
+from monitor.polling.fetch import fetcher_for
 from monitor.runtime.assembly import build_pipeline
 from monitor.store import SQLiteStore
 
@@ -59,9 +59,7 @@ class Rig:
 
     def poll(self, feed: str):
         async def go():
-            fetcher = Fetcher(
-                make_transport(), user_agent=self.config.settings.user_agent, max_bytes=1 << 20, timeout=10.0
-            )
+            fetcher = fetcher_for(self.config.settings)
             try:
                 return await self._pipeline(fetcher).poll(self.config.feed(feed))
             finally:

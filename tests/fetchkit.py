@@ -9,7 +9,7 @@ from testkit import Clock, Table, write_config
 
 from monitor.config import load_config
 from monitor.polling.addresses import system_resolver
-from monitor.polling.fetch import Fetcher, make_transport
+from monitor.polling.fetch import fetcher_for
 from monitor.polling.pipeline import parse_in_thread
 from monitor.runtime.assembly import build_pipeline
 from monitor.store import SQLiteStore
@@ -39,13 +39,7 @@ def poll(path: Path, feed: str, clock: Clock | None = None, resolver=system_reso
 
     async def go():
         store = SQLiteStore(config.settings.database)
-        fetcher = Fetcher(
-            make_transport(),
-            user_agent=config.settings.user_agent,
-            max_bytes=config.settings.max_bytes,
-            timeout=config.settings.timeout,
-            resolver=resolver,
-        )
+        fetcher = fetcher_for(config.settings, resolver=resolver)
         try:
             store.sync_feeds(((f.name, f.url) for f in config.feeds), clock())
             pipeline = build_pipeline(config, store, fetcher, parser=parser or parse_in_thread, clock=clock)

@@ -76,11 +76,11 @@ class Fetcher:
         transport: httpx.AsyncBaseTransport,
         *,
         user_agent: str,
-        connect_timeout: float = 10.0,
-        concurrency: int = 10,
-        per_host: int = 2,
-        max_bytes: int = 10 * 1024 * 1024,
-        timeout: float = 30.0,
+        connect_timeout: float,
+        concurrency: int,
+        per_host: int,
+        max_bytes: int,
+        timeout: float,
         resolver: Resolver = system_resolver,
     ) -> None:
         self.transport = transport
@@ -210,7 +210,9 @@ def _describe(exc: httpx.HTTPError) -> str:
     return f"{words}: {detail}" if detail and detail not in words else words
 
 
-def fetcher_for(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> Fetcher:
+def fetcher_for(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None = None, resolver: Resolver = system_resolver
+) -> Fetcher:
     """The Fetcher a configuration asks for (its limits, timeouts and User-Agent)."""
     return Fetcher(
         transport or make_transport(),
@@ -220,6 +222,7 @@ def fetcher_for(settings: Settings, transport: httpx.AsyncBaseTransport | None =
         per_host=settings.per_host,
         max_bytes=settings.max_bytes,
         timeout=settings.timeout,
+        resolver=resolver,
     )
 
 

@@ -12,9 +12,9 @@ from .addresses import is_private_address
 
 @dataclass
 class Schedule:
-    jitter: float = 0.1
-    max_backoff: float = 6 * 3600.0
-    ttl_ceiling: float = 3600.0
+    jitter: float  # [monitor] jitter, a fraction of the interval
+    max_backoff: float  # [monitor] max_backoff
+    ttl_ceiling: float  # [monitor] ttl_ceiling
     rng: random.Random = field(default_factory=random.Random)
 
     @classmethod
