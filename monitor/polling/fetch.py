@@ -106,6 +106,8 @@ class Fetcher:
                 raise FetchError(f"timed out after {self.timeout:g}s") from None
             except httpx.TooManyRedirects:
                 raise FetchError("too many redirects") from None
+            except httpx.InvalidURL as exc:  # not an HTTPError: httpx refused to build the request
+                raise FetchError(f"not a valid URL ({exc}); check it") from None
             except httpx.HTTPError as exc:
                 raise FetchError(_describe(exc)) from None
 
@@ -121,11 +123,11 @@ class Fetcher:
         current, seen, all_permanent = url, {url}, True
         origin_private: bool | None = None
         for _ in range(MAX_REDIRECTS + 1):
-            _checked_host(current)
             async with self._get(current, headers) as response:
                 status = response.status_code
                 if status in (301, 302, 303, 307, 308) and "location" in response.headers:
                     target = urljoin(current, response.headers["location"])
+                    _checked_host(target)
                     if target in seen:
                         raise FetchError(f"redirect loop at {redact_url(target)}", status=status)
                     seen.add(target)
@@ -228,15 +230,15 @@ def fetcher_for(
 
 def _checked_host(url: str) -> str:
     """The URL's host, lower-cased; FetchError for a URL that cannot even be requested (no
-    host, a port out of range, a broken IPv6 address), which httpx would not report as one."""
+    host, a port out of range, a broken IPv6 address), which the socket layer would raise
+    as something else than an HTTP error."""
     try:
         parts = urlsplit(url)
         if not parts.hostname:
             raise ValueError("no host name")
         if parts.port == 0:  # reading .port raises ValueError for one out of range
             raise ValueError("port 0")
-        httpx.URL(url)
-    except (ValueError, httpx.InvalidURL) as exc:
+    except ValueError as exc:
         raise FetchError(f"not a valid URL ({exc}); check it") from None
     return parts.hostname.lower()
 
