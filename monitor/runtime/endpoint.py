@@ -8,6 +8,7 @@ reads the database through its own read connection, never the daemon's.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -198,9 +199,41 @@ def health_report(heartbeat: Heartbeat, reader: StoreReader) -> tuple[int, dict[
     return (200 if body["status"] == "ok" else 503), body
 
 
+MAX_CONNECTIONS = 16  # threads serving the endpoint at once
+REQUEST_TIMEOUT = 5.0  # seconds a client may take over each read or write
+
+
 class _Server(ThreadingHTTPServer):
+    """A thread per connection, but at most MAX_CONNECTIONS of them: past that, the
+    connection open the longest is cut, so a client holding many slow connections can
+    neither grow threads without bound nor keep /healthz from answering."""
+
     daemon_threads = True
     allow_reuse_address = True
+
+    def server_activate(self) -> None:
+        self._open: dict[socket.socket, float] = {}  # connection -> when accepted
+        self._open_lock = threading.Lock()
+        super().server_activate()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            if len(self._open) >= MAX_CONNECTIONS:
+                oldest = min(self._open, key=self._open.__getitem__)
+                del self._open[oldest]
+                with contextlib.suppress(OSError):  # its thread sees the end of the stream and exits
+                    oldest.shutdown(socket.SHUT_RDWR)
+            self._open[request] = time.monotonic()
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.pop(request, None)
+        super().shutdown_request(request)
+
+    def connections(self) -> int:
+        with self._open_lock:
+            return len(self._open)
 
 
 class _Server6(_Server):
@@ -216,6 +249,7 @@ class HealthServer:
 
         class Handler(BaseHTTPRequestHandler):
             server_version = "monitor"
+            timeout = REQUEST_TIMEOUT  # a client that stops sending is dropped, its thread freed
 
             def log_message(self, fmt: str, *args: Any) -> None:
                 log.debug("http: " + fmt, *args)

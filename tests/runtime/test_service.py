@@ -183,6 +183,33 @@ def test_healthz_is_503_until_the_scheduler_ticks_and_when_it_stalls(tmp_path):
         reader.close()
 
 
+def test_many_slow_connections_neither_grow_threads_nor_keep_healthz_from_answering(tmp_path):
+    from monitor.runtime.endpoint import MAX_CONNECTIONS, HealthServer, Heartbeat, Metrics, StoreReader
+
+    beat = Heartbeat()
+    beat.tick()
+    reader = StoreReader(tmp_path / "h.db")
+    server = HealthServer(("127.0.0.1", 0), beat, Metrics(), reader)
+    server.start()
+    threads_before = threading.active_count()
+    slow = []
+    try:
+        for _ in range(4 * MAX_CONNECTIONS):  # each sends half a request line, then nothing
+            s = socket.create_connection(("127.0.0.1", server.address[1]))
+            s.sendall(b"GET /healthz HTT")
+            slow.append(s)
+        # Accepted after every slow one (one accept loop): they have all been handed out by now.
+        status, body = get(f"http://127.0.0.1:{server.address[1]}/healthz")
+        assert status == 200 and json.loads(body)["status"] == "ok"
+        assert server.httpd.connections() <= MAX_CONNECTIONS
+        assert threading.active_count() <= threads_before + MAX_CONNECTIONS + 1
+    finally:
+        for s in slow:
+            s.close()
+        server.close()
+        reader.close()
+
+
 def test_sighup_applies_a_valid_config_and_rejects_an_invalid_one(tmp_path, feed_server, webhook, daemons):
     a = feed_server.serve("/a.xml", (FIXTURES / "story/toi_v1.xml").read_bytes())
     b = feed_server.serve("/b.xml", (FIXTURES / "story/toi_v1.xml").read_bytes())
