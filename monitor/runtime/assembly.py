@@ -138,6 +138,7 @@ async def assemble(
     async with AsyncExitStack() as opened:
         store = open_store(settings.database)
         opened.callback(store.close)
+        store.hold_poller_lock()
         parsers = ParserPool(settings.parse_workers, settings.parse_timeout)
         opened.callback(parsers.close)
         raw_fetcher = fetcher_for(settings, transport)

@@ -210,6 +210,7 @@ class _Server(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 64  # a burst of connections waits in the kernel, not in SYN retries
 
     def server_activate(self) -> None:
         self._open: dict[socket.socket, float] = {}  # connection -> when accepted
@@ -230,6 +231,10 @@ class _Server(ThreadingHTTPServer):
         with self._open_lock:
             self._open.pop(request, None)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client gone mid-request (or cut above) is routine, not a traceback on stderr.
+        log.debug("http: connection from %s ended with an error", client_address[0], exc_info=True)
 
     def connections(self) -> int:
         with self._open_lock:

@@ -6,12 +6,14 @@ The query mixins (feeds.py, items.py, deliveries.py, desk.py, schema.py) subclas
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from ..errors import MonitorError
 from .records import rows_as_dicts
@@ -39,6 +41,7 @@ class SQLiteConnection:
         conn.execute("PRAGMA wal_autocheckpoint=4000")
         conn.execute("PRAGMA foreign_keys=ON")
         self.conn = conn
+        self._poller_lock: TextIO | None = None
 
     @cached_property
     def db(self) -> Any:  # sqlite_utils.Database
@@ -50,6 +53,30 @@ class SQLiteConnection:
 
     def close(self) -> None:
         self.conn.close()
+        if self._poller_lock is not None:
+            self._poller_lock.close()  # releases the lock
+            self._poller_lock = None
+
+    def hold_poller_lock(self) -> None:
+        """Be the one process polling this file until closed. Two would fetch every feed
+        and send every alert twice; reading commands open the file without this lock."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        lock = lock_path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.seek(0)
+            holder = lock.read().strip() or "unknown"
+            lock.close()
+            raise MonitorError(
+                f"another monitor (pid {holder}) is already polling {self.path}; one daemon per database file",
+                hint="stop it first (systemctl stop monitor); `monitor feeds`, `alerts`, `backtest` and "
+                "`outbox` work beside it",
+            ) from None
+        lock.truncate(0)
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        self._poller_lock = lock
 
     def ping(self) -> None:
         """Raise sqlite3.Error unless the database answers a query on a real table."""

@@ -51,3 +51,26 @@ def test_daemon_polls_on_schedule_delivers_and_stops_cleanly(tmp_path, feed_serv
     assert proc.returncode == 0, err
     assert "monitor started: 1 feeds, 1 rules" in err and "stopping" in err
     assert "Traceback" not in err
+
+
+def test_a_second_poller_on_the_same_database_is_refused_while_readers_work(tmp_path, feed_server, run_cli):
+    url = feed_server.serve("/toi.xml", (FIXTURES / "story/toi_v1.xml").read_bytes())
+    config = write_config(tmp_path, monitor={"interval": "1h"}, feeds={"toi": url})
+    first = subprocess.Popen(
+        [*monitor_exe(), "--config", str(config), "run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_for(lambda: polls(tmp_path / "m.db") == 1)
+        for args in (("run",), ("run", "--once")):
+            second = run_cli("--config", str(config), *args)
+            assert second.returncode == 1, second.stderr
+            assert f"another monitor (pid {first.pid}) is already polling {tmp_path / 'm.db'}" in second.stderr
+            assert "one daemon per database file" in second.stderr and "Traceback" not in second.stderr
+        listing = run_cli("--config", str(config), "feeds", "--json")
+        assert listing.returncode == 0 and '"toi"' in listing.stdout
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=30)
+    assert first.returncode == 0
+    after = run_cli("--config", str(config), "run", "--once")  # the lock went with its holder
+    assert after.returncode == 0, after.stderr
