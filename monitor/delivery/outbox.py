@@ -189,9 +189,7 @@ class Outbox:
             return False
         now = self.clock()
         self._last_sent[(channel, target)] = now
-        self.store.mark_sent_together([r.id for r in batch], now)
-        if message_id:
-            self.store.set_message_id([r.id for r in batch], message_id)
+        self.store.mark_sent_together([r.id for r in batch], now, message_id)
         report.sent += len(batch)
         report.messages += 1
         return True

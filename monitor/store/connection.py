@@ -96,5 +96,20 @@ class SQLiteConnection:
             raise
         self.conn.execute("COMMIT")
 
+    @contextmanager
+    def durable(self) -> Iterator[None]:
+        """A transaction whose commit is synced to disk before it returns. The connection runs
+        with synchronous=NORMAL (a commit is durable once the WAL is next copied into the
+        database): a crash of the process loses nothing, a power cut can lose the last
+        commits. FULL for every commit would cost an fsync each."""
+        if self.conn.in_transaction:
+            raise RuntimeError("durable() starts its own transaction")  # its commit must be the synced one
+        self.conn.execute("PRAGMA synchronous=FULL")
+        try:
+            with self.transaction():
+                yield
+        finally:
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+
     def _query(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         return list(rows_as_dicts(self.conn.execute(sql, params)))  # type: ignore[arg-type]

@@ -229,8 +229,9 @@ class DeliveryQueue(Protocol):
         seconds so that a running daemon leaves them to the caller who sends them now."""
         ...
 
-    def mark_sent_together(self, ids: list[int], now: float) -> None:
-        """Deliveries that went out in one message (one alert, or a digest)."""
+    def mark_sent_together(self, ids: list[int], now: float, message_id: str | None = None) -> None:
+        """Deliveries that went out in one message (one alert, or a digest), with the email
+        Message-ID it went out under; committed durably (it must survive a power cut)."""
         ...
 
     def mark_failed_together(
@@ -251,8 +252,6 @@ class DeliveryQueue(Protocol):
     def messages_since(self, channel: str, target: str, since: float) -> int:
         """Messages (a digest counts once) sent to one destination since `since`."""
         ...
-
-    def set_message_id(self, ids: list[int], message_id: str) -> None: ...
 
     def thread_message_id(self, alert_id: int, channel: str, target: str) -> str | None:
         """The Message-ID the alert went out under to this destination (None if not sent yet)."""

@@ -52,13 +52,16 @@ class DeliveryQueries(SQLiteConnection):
             notice_alert=r.get("notice_alert"),
         )
 
-    def mark_sent_together(self, ids: list[int], now: float) -> None:
-        """Deliveries that went out in one message (one alert, or a digest)."""
-        self.conn.execute(
-            "UPDATE deliveries SET status = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL,"
-            f" fold = 0, batch = ? WHERE id {IN_LIST}",
-            (now, min(ids), json_list(ids)),
-        )
+    def mark_sent_together(self, ids: list[int], now: float, message_id: str | None = None) -> None:
+        """Deliveries that went out in one message (one alert, or a digest), in one durable
+        commit: the write-ahead log is synced before it returns, so a power cut cannot roll
+        the mark back and have the message sent again after the reboot."""
+        with self.durable():
+            self.conn.execute(
+                "UPDATE deliveries SET status = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL,"
+                f" fold = 0, batch = ?, message_id = coalesce(?, message_id) WHERE id {IN_LIST}",
+                (now, min(ids), message_id, json_list(ids)),
+            )
 
     def mark_failed_together(
         self, ids: list[int], error: str, next_attempt: float, now: float, dead_after: float, attempted: bool = True

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from .connection import SQLiteConnection
-from .records import IN_LIST, json_list
 
 
 class DeskQueries(SQLiteConnection):
@@ -37,9 +36,6 @@ class DeskQueries(SQLiteConnection):
             " hold) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)",
             (notice_id, channel, target, now if due is None else due, now, hold),
         )
-
-    def set_message_id(self, ids: list[int], message_id: str) -> None:
-        self.conn.execute(f"UPDATE deliveries SET message_id = ? WHERE id {IN_LIST}", (message_id, json_list(ids)))
 
     def thread_message_id(self, alert_id: int, channel: str, target: str) -> str | None:
         """The Message-ID the alert went out under to this destination (None if not sent yet)."""

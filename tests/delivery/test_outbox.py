@@ -185,3 +185,24 @@ def test_rate_limit_values(value):
     from monitor.config import parse_rate
 
     assert parse_rate(value) in (1.0, 3.0, 36.0, 0.0)
+
+
+def test_the_commit_that_marks_a_delivery_sent_is_synced_to_disk_and_only_that_one(make, webhook):
+    """synchronous=FULL around the sent mark (a power cut cannot undo it and send again);
+    NORMAL everywhere else. Read from the statements the connection runs."""
+    clock = Clock()
+    store, outbox, url = make(clock)
+    add_alert(store, 1, "hook", url, clock())
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    try:
+        assert run(outbox.deliver_due()).sent == 1
+    finally:
+        store.conn.set_trace_callback(None)
+    mark = next(i for i, s in enumerate(statements) if s.startswith("UPDATE deliveries SET status = 'sent'"))
+    settings = [(i, s) for i, s in enumerate(statements) if s.startswith("PRAGMA synchronous")]
+    assert [s for _, s in settings] == ["PRAGMA synchronous=FULL", "PRAGMA synchronous=NORMAL"]
+    (full, _), (normal, _) = settings
+    commit = next(i for i in range(mark, len(statements)) if statements[i] == "COMMIT")
+    assert full < mark < commit < normal
+    assert store.conn.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL again
