@@ -40,7 +40,7 @@ def _serve(conn: multiprocessing.connection.Connection) -> None:
         # Below the event loop, which fetches and stores what they parse: when the two cores
         # are short, the loop (the one process every feed passes through) goes first.
         os.nice(WORKER_NICENESS)
-    except OSError:
+    except OSError:  # refused (a sandbox's SystemCallErrorNumber=): parse at the loop's priority
         pass
     while True:
         try:
