@@ -8,6 +8,30 @@ import socket
 from collections.abc import Awaitable, Callable
 
 Resolver = Callable[[str], Awaitable[list[str]]]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Digits, hex digits and the `x` of `0x`: the alphabet of inet_aton's numeric forms.
+_NUMERIC_IPV4 = frozenset("0123456789abcdefxABCDEFX.")
+
+
+def parse_address(text: str) -> IPAddress | None:
+    """An IP literal as the socket layer would read it, or None for a name.
+
+    Besides the canonical forms this reads what inet_aton (and so getaddrinfo) accepts:
+    `2130706433`, `0x7f.0.0.1`, `0177.0.0.1`, `127.1`. Left to the system, those would be
+    names that slip past a check of canonical addresses and still connect to loopback.
+    """
+    text = text.strip("[]")
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        pass
+    if not text or not set(text) <= _NUMERIC_IPV4 or text.count(".") > 3:
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(text))
+    except OSError:
+        return None
 
 
 async def system_resolver(host: str) -> list[str]:
@@ -25,15 +49,17 @@ async def system_resolver(host: str) -> list[str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
-def is_private_address(address: str) -> bool:
-    """Loopback, private, link-local (169.254.169.254 included), unspecified or reserved."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
+def _is_private(ip: IPAddress) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
     return not ip.is_global or ip.is_multicast
+
+
+def is_private_address(address: str) -> bool:
+    """Loopback, private, link-local (169.254.169.254 included), unspecified or reserved,
+    in any form the socket layer reads as an address (see `parse_address`)."""
+    ip = parse_address(address.split("%", 1)[0])
+    return ip is not None and _is_private(ip)
 
 
 async def is_private_host(host: str, resolver: Resolver) -> bool:
