@@ -1,41 +1,199 @@
-"""Is a host public? Used to refuse redirects from the open web into private networks."""
+"""Which addresses a fetch may connect to, and a network backend that connects only to those.
+
+The check and the connection use one resolution: the backend resolves a host once, checks
+its addresses and connects to one of them. A second lookup (httpcore's own) would let a
+hostile DNS server answer "public" to the check and "127.0.0.1" to the connection.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+import httpcore
 
 Resolver = Callable[[str], Awaitable[list[str]]]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Digits, hex digits and the `x` of `0x`: the alphabet of inet_aton's numeric forms.
+_NUMERIC_IPV4 = frozenset("0123456789abcdefxABCDEFX.")
+
+
+def parse_address(text: str) -> IPAddress | None:
+    """An IP literal as the socket layer would read it, or None for a name.
+
+    Besides the canonical forms this reads what inet_aton (and so getaddrinfo) accepts:
+    `2130706433`, `0x7f.0.0.1`, `0177.0.0.1`, `127.1`. Left to the system, those would be
+    names that slip past a check of canonical addresses and still connect to loopback.
+    """
+    text = text.strip("[]")
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        pass
+    if not text or not set(text) <= _NUMERIC_IPV4 or text.count(".") > 3:
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(text))
+    except OSError:
+        return None
 
 
 async def system_resolver(host: str) -> list[str]:
-    """The host's addresses as the system resolves them (IP literals resolve to themselves)."""
-    try:
-        ipaddress.ip_address(host)
-        return [host]
-    except ValueError:
-        pass
+    """The host's addresses as the system resolves them, in the system's order of preference
+    (IP literals resolve to themselves)."""
+    literal = parse_address(host)
+    if literal is not None:
+        return [str(literal)]
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except OSError:
         return []
-    return sorted({str(info[4][0]) for info in infos})
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-def is_private_address(address: str) -> bool:
-    """Loopback, private, link-local (169.254.169.254 included), unspecified or reserved."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
+def _is_private(ip: IPAddress) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
     return not ip.is_global or ip.is_multicast
 
 
-async def is_private_host(host: str, resolver: Resolver) -> bool:
-    """True when any address of `host` is not public (a name that does not resolve is not private)."""
-    return any(is_private_address(a) for a in await resolver(host))
+def is_private_address(address: str) -> bool:
+    """Loopback, private, link-local (169.254.169.254 included), unspecified or reserved,
+    in any form the socket layer reads as an address (see `parse_address`)."""
+    ip = parse_address(address.split("%", 1)[0])
+    return ip is not None and _is_private(ip)
+
+
+class AddressRefused(Exception):
+    """A hop's host resolved to an address its policy forbids; nothing was sent to it."""
+
+
+@dataclass
+class Hop:
+    """One request's address policy, and what the connection it went out on was.
+
+    allow_private: True (the feed is a local bridge: anything goes), False (a hop from a
+    public feed: public addresses only) or None (the feed's own address: public or
+    private, but not both, and which it is decides the redirects' policy).
+    """
+
+    allow_private: bool | None
+    private: bool | None = None  # set once the request is written: the peer's class
+
+
+class PinnedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend, resolving and checking each host itself (through
+    `resolver`) and connecting to the checked addresses only, in the resolver's order.
+
+    The policy of the request at hand is in `hop`, a context variable the Fetcher sets
+    around each request (each fetch runs in its own task, so concurrent fetches do not
+    see each other's). Without a hop it connects nowhere. A kept-alive connection is
+    checked again each time it is reused, against the policy of the request reusing it.
+    """
+
+    def __init__(self, resolver: Resolver, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+        self.resolver = resolver
+        self.inner = inner or httpcore.AnyIOBackend()
+        self.hop: ContextVar[Hop | None] = ContextVar("monitor_fetch_hop", default=None)
+        # Feed hosts that have answered public: held to public from then on, or a hostile
+        # DNS server could answer public until the feed is trusted, then 127.0.0.1.
+        self.public_hosts: set[str] = set()
+
+    async def addresses(self, host: str) -> list[IPAddress]:
+        literal = parse_address(host)
+        if literal is not None:
+            return [literal]
+        # Whatever the resolver returns is read as addresses only: a name (or a numeric
+        # form) handed back would be resolved again by the socket layer, unchecked.
+        found = (parse_address(a) for a in await self.resolver(host))
+        return list(dict.fromkeys(ip for ip in found if ip is not None))
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        hop = self.hop.get()
+        if hop is None:
+            raise AddressRefused(f"no address policy for a connection to {host}; connections go through the Fetcher")
+        addresses = await self.addresses(host)
+        if not addresses:
+            raise httpcore.ConnectError(f"{host} does not resolve to any address; check the host name")
+        private = [_is_private(ip) for ip in addresses]
+        if hop.allow_private is False and any(private):
+            raise AddressRefused(f"{host} resolves to a private address")
+        if hop.allow_private is None and any(private):
+            shown = ", ".join(str(ip) for ip in addresses)
+            if not all(private):
+                raise AddressRefused(
+                    f"{host} resolves to both public and private addresses ({shown}); "
+                    "for a feed on a local network, configure its private address itself"
+                )
+            if host in self.public_hosts:
+                raise AddressRefused(
+                    f"{host} resolved to a public address before and now to a private one ({shown}); "
+                    "if the feed really moved into the local network, restart monitor"
+                )
+        elif hop.allow_private is None:
+            self.public_hosts.add(host)
+        error: Exception | None = None
+        for ip, is_private in zip(addresses, private, strict=True):
+            try:
+                stream = await self.inner.connect_tcp(str(ip), port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+                continue
+            return _PinnedStream(stream, is_private, self.hop)
+        assert error is not None
+        raise error
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        raise AddressRefused("feeds are fetched over TCP only")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+class _PinnedStream(httpcore.AsyncNetworkStream):
+    """A connection that knows whether its peer is private, so that reusing it is checked
+    like opening it (a connection a local bridge opened to a name must not serve a public
+    feed's redirect to that same name)."""
+
+    def __init__(self, stream: httpcore.AsyncNetworkStream, private: bool, hop: ContextVar[Hop | None]) -> None:
+        self._stream = stream
+        self._private = private
+        self._hop = hop
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._stream.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        hop = self._hop.get()
+        if hop is None or (self._private and hop.allow_private is False):
+            raise AddressRefused("a kept-alive connection to a private address")
+        hop.private = self._private
+        await self._stream.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    async def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await self._stream.start_tls(ssl_context, server_hostname, timeout)
+        return _PinnedStream(stream, self._private, self._hop)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)

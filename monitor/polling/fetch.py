@@ -11,13 +11,14 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from ..config import Settings
 from ..errors import FeedGone, FetchError
 from ..logs import redact_url
 from ..models import FetchResult
-from .addresses import Resolver, is_private_host, system_resolver
+from .addresses import AddressRefused, Hop, PinnedBackend, Resolver, system_resolver
 
 MAX_REDIRECTS = 5
 MAX_RETRY_AFTER = 24 * 3600.0
@@ -69,6 +70,11 @@ class Fetcher:
     this needs nothing (redirects are followed here, so that permanent moves can be told
     apart from temporary ones; feeds get no cookies back; no auth), and its machinery was
     ~10% of each request's CPU (cookie jar, auth and redirect flows, request merging).
+
+    Connections go only to addresses checked for the request at hand: the Fetcher puts a
+    PinnedBackend (resolving through `resolver`) under the transport's connection pool;
+    `network` is the backend that backend connects through (httpcore's, unless a test
+    routes addresses).
     """
 
     def __init__(
@@ -82,12 +88,14 @@ class Fetcher:
         max_bytes: int,
         timeout: float,
         resolver: Resolver = system_resolver,
+        network: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
         self.transport = transport
+        self._pins = PinnedBackend(resolver, network)
+        install_backend(transport, self._pins)
         self.user_agent = user_agent
         # Per connect and per read/write (httpcore's); `timeout` bounds the whole exchange.
         self._timeouts = httpx.Timeout(30.0, connect=connect_timeout).as_dict()
-        self.resolver = resolver
         self.max_bytes = max_bytes
         self.timeout = timeout
         self._global = asyncio.Semaphore(concurrency)
@@ -121,67 +129,95 @@ class Fetcher:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         current, seen, all_permanent = url, {url}, True
+        # A feed on the open web may not send us into a private network (cloud metadata at
+        # 169.254.169.254, services on loopback); a feed on such an address itself, a local
+        # bridge, may. Which the feed is, the connection of its first request says: the
+        # address the check passed is the one connected to (addresses.PinnedBackend).
         origin_private: bool | None = None
+        redirect_status: int | None = None
         for _ in range(MAX_REDIRECTS + 1):
-            async with self._get(current, headers) as response:
-                status = response.status_code
-                if status in (301, 302, 303, 307, 308) and "location" in response.headers:
-                    target = urljoin(current, response.headers["location"])
-                    _checked_host(target)
-                    if target in seen:
-                        raise FetchError(f"redirect loop at {redact_url(target)}", status=status)
-                    seen.add(target)
-                    # A feed on the open web may not send us into a private network
-                    # (cloud metadata at 169.254.169.254, services on loopback); a feed
-                    # configured on such an address itself, a local bridge, may.
+            hop = Hop(allow_private=origin_private)
+            try:
+                async with self._get(current, headers, hop) as response:
                     if origin_private is None:
-                        origin_private = await is_private_host(urlsplit(url).hostname or "", self.resolver)
-                    if not origin_private and await is_private_host(urlsplit(target).hostname or "", self.resolver):
-                        raise FetchError(
-                            f"refused a redirect from a public address to a private one ({redact_url(target)})",
-                            status=status,
-                        )
-                    # Only a chain made entirely of permanent moves moves the feed.
-                    all_permanent = all_permanent and status in (301, 308)
-                    current = target
-                    continue
-                moved_to = current if current != url and all_permanent else None
-                if status == 304:
-                    # A 304 may carry fresh validators; otherwise the old ones stand.
-                    return FetchResult(
-                        304,
-                        current,
-                        None,
-                        response.headers.get("etag") or etag,
-                        response.headers.get("last-modified") or last_modified,
-                        moved_to,
-                    )
-                if status == 410:
-                    raise FeedGone("the server says the feed is gone (410)", status=410)
-                if status >= 400:
-                    retry_after = None
-                    if status in (429, 503):
-                        retry_after = parse_retry_after(response.headers.get("retry-after"))
-                    raise FetchError(f"HTTP {status} {response.reason_phrase}".strip(), status, retry_after)
-                body = await self._read_capped(response)
-                return FetchResult(
-                    status=status,
-                    url=current,
-                    body=body,
-                    etag=response.headers.get("etag"),
-                    last_modified=response.headers.get("last-modified"),
-                    permanent_redirect=moved_to,
-                    content_type=response.headers.get("content-type", ""),
-                    max_age=parse_max_age(response.headers.get("cache-control")),
-                )
+                        origin_private = hop.private
+                    status = response.status_code
+                    if status in (301, 302, 303, 307, 308) and "location" in response.headers:
+                        target = urljoin(current, response.headers["location"])
+                        _checked_host(target)
+                        if target in seen:
+                            raise FetchError(f"redirect loop at {redact_url(target)}", status=status)
+                        seen.add(target)
+                        # Only a chain made entirely of permanent moves moves the feed.
+                        all_permanent = all_permanent and status in (301, 308)
+                        current, redirect_status = target, status
+                        continue
+                    return await self._result(response, url, current, all_permanent, etag, last_modified)
+            except AddressRefused as exc:
+                if redirect_status is None:
+                    raise FetchError(f"refused to fetch {redact_url(url)}: {exc}") from None
+                raise FetchError(
+                    f"refused a redirect from a public address to a private one ({redact_url(current)}: {exc})",
+                    status=redirect_status,
+                ) from None
         raise FetchError(f"more than {MAX_REDIRECTS} redirects")
 
+    async def _result(
+        self,
+        response: httpx.Response,
+        url: str,
+        current: str,
+        all_permanent: bool,
+        etag: str | None,
+        last_modified: str | None,
+    ) -> FetchResult:
+        status = response.status_code
+        moved_to = current if current != url and all_permanent else None
+        if status == 304:
+            # A 304 may carry fresh validators; otherwise the old ones stand.
+            return FetchResult(
+                304,
+                current,
+                None,
+                response.headers.get("etag") or etag,
+                response.headers.get("last-modified") or last_modified,
+                moved_to,
+            )
+        if status == 410:
+            raise FeedGone("the server says the feed is gone (410)", status=410)
+        if status >= 400:
+            retry_after = None
+            if status in (429, 503):
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
+            raise FetchError(f"HTTP {status} {response.reason_phrase}".strip(), status, retry_after)
+        body = await self._read_capped(response)
+        return FetchResult(
+            status=status,
+            url=current,
+            body=body,
+            etag=response.headers.get("etag"),
+            last_modified=response.headers.get("last-modified"),
+            permanent_redirect=moved_to,
+            content_type=response.headers.get("content-type", ""),
+            max_age=parse_max_age(response.headers.get("cache-control")),
+        )
+
     @contextlib.asynccontextmanager
-    async def _get(self, url: str, headers: dict[str, str]) -> AsyncIterator[httpx.Response]:
+    async def _get(self, url: str, headers: dict[str, str], hop: Hop) -> AsyncIterator[httpx.Response]:
         request = httpx.Request("GET", url, headers=headers, extensions={"timeout": self._timeouts})
-        response = await self.transport.handle_async_request(request)
+        pinned = self._pins.hop.set(hop)
+        try:
+            response = await self.transport.handle_async_request(request)
+        finally:
+            self._pins.hop.reset(pinned)
         response.request = request
         try:
+            if hop.private is None:
+                # The request went out without passing the pin: an httpx/httpcore change.
+                raise RuntimeError(
+                    "a request bypassed the checked-address pin (monitor/polling/addresses.py); "
+                    "install the httpx and httpcore versions pyproject.toml names"
+                )
             yield response
         finally:
             await response.aclose()  # gives the connection back to the pool
@@ -213,7 +249,10 @@ def _describe(exc: httpx.HTTPError) -> str:
 
 
 def fetcher_for(
-    settings: Settings, transport: httpx.AsyncBaseTransport | None = None, resolver: Resolver = system_resolver
+    settings: Settings,
+    transport: httpx.AsyncBaseTransport | None = None,
+    resolver: Resolver = system_resolver,
+    network: httpcore.AsyncNetworkBackend | None = None,
 ) -> Fetcher:
     """The Fetcher a configuration asks for (its limits, timeouts and User-Agent)."""
     return Fetcher(
@@ -225,7 +264,23 @@ def fetcher_for(
         max_bytes=settings.max_bytes,
         timeout=settings.timeout,
         resolver=resolver,
+        network=network,
     )
+
+
+def install_backend(transport: httpx.AsyncBaseTransport, backend: httpcore.AsyncNetworkBackend) -> None:
+    """Put `backend` under the transport's connection pool, which then opens every
+    connection through it. httpx offers no public way to pass httpcore a network backend,
+    so this sets the pool's private attribute (httpx and httpcore are bounded in
+    pyproject.toml for it) and refuses to start when that attribute is not there."""
+    pool = getattr(transport, "_pool", None)
+    if not isinstance(pool, httpcore.AsyncConnectionPool) or not hasattr(pool, "_network_backend"):
+        raise RuntimeError(
+            f"cannot pin fetches to checked addresses: {type(transport).__name__} (httpx {httpx.__version__}, "
+            f"httpcore {httpcore.__version__}) has no httpcore connection pool to put the backend under; "
+            "install the httpx and httpcore versions pyproject.toml names"
+        )
+    pool._network_backend = backend
 
 
 def _checked_host(url: str) -> str:
