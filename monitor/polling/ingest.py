@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ..config import Config, FeedConfig, RuleConfig
 from ..delivery.fanout import FanOut
@@ -182,14 +183,14 @@ class Ingest:
         label: str,
         item: Item,
         facts: ItemFacts,
-        row: Mapping[str, object],
+        row: Mapping[str, Any],
         notify_updates: bool,
         now: float,
     ) -> Stored:
-        item_id, story_id = int(row["id"]), int(row["story_id"])  # type: ignore[call-overload]
+        item_id, story_id = int(row["id"]), int(row["story_id"])
         previous = Document.build(stored_fields(row, label))
         if notify_updates:
-            self.updates.edited(feed.name, story_id, str(row["title"] or ""), item, now)
+            self.updates.edited(feed.name, story_id, row["title"] or "", item, now)
         self.store.update_item(item_id, item, facts, search_text(item.title, item.summary), now)
         return Stored(item_id, story_id, previous)
 

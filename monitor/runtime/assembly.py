@@ -91,7 +91,6 @@ class Assembly:
         rng: random.Random,
         console: TextIO | None,
     ) -> None:
-        self.config = config
         self.store = store
         self.fetcher = fetcher
         self.parsers = parsers
@@ -100,10 +99,14 @@ class Assembly:
         self.console = console
         self.pipeline = self._put_in_force(config, previous=())
 
+    @property
+    def config(self) -> Config:
+        """The configuration in force."""
+        return self.pipeline.config
+
     def rebuild(self, config: Config) -> Pipeline:
         """Put `config` in force (a reload): a new pipeline over the same parts."""
         self.pipeline = self._put_in_force(config, previous=self.config.feeds)
-        self.config = config
         return self.pipeline
 
     def _put_in_force(self, config: Config, previous: Iterable[FeedConfig]) -> Pipeline:
@@ -136,9 +139,8 @@ async def assemble(
     `liveness` (the daemon's) times fetches and, with `[monitor] http`, serves /healthz."""
     settings = config.settings
     async with AsyncExitStack() as opened:
-        store = open_store(settings.database)
+        store = open_store(settings.database, poller=True)
         opened.callback(store.close)
-        store.hold_poller_lock()
         parsers = ParserPool(settings.parse_workers, settings.parse_timeout)
         opened.callback(parsers.close)
         raw_fetcher = fetcher_for(settings, transport)

@@ -13,6 +13,7 @@ import json
 import logging
 import socket
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -233,8 +234,11 @@ class _Server(ThreadingHTTPServer):
         super().shutdown_request(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client gone mid-request (or cut above) is routine, not a traceback on stderr.
-        log.debug("http: connection from %s ended with an error", client_address[0], exc_info=True)
+        # A client gone mid-request (or cut above) is routine; anything else is a bug to see.
+        if isinstance(sys.exc_info()[1], OSError):
+            log.debug("http: connection from %s ended: %s", client_address[0], sys.exc_info()[1])
+        else:
+            log.exception("http: request from %s failed", client_address[0])
 
     def connections(self) -> int:
         with self._open_lock:

@@ -108,13 +108,13 @@ class Supervisor:
         log.info("reloading %s", old.path)
         result = reload_config(old, self.env)
         reloads = self.liveness.metrics.reloads
-        pipeline = None
-        if result.config is not None:
-            try:
-                pipeline = self.assembly.rebuild(result.config)
-            except MonitorError as exc:
-                result.problems.append(exc.render())
-        if result.config is None or pipeline is None:
+        config = result.config
+        try:
+            pipeline = self.assembly.rebuild(config) if config is not None else None
+        except MonitorError as exc:
+            result.problems.append(exc.render())
+            pipeline = None
+        if config is None or pipeline is None:
             reloads.labels("rejected").inc()
             log.error(
                 "reload rejected, still running the previous configuration; %d problem%s:\n%s",
@@ -124,7 +124,6 @@ class Supervisor:
             )
             self.sd.ready(self.status_line())
             return
-        config = result.config
         if self.on_config:
             self.on_config(config)
         for warning in config.warnings:

@@ -27,7 +27,9 @@ __all__ = [
 ]
 
 
-def open_store(database: Path | str, busy_timeout: float = 30.0) -> Store:
+def open_store(database: Path | str, busy_timeout: float = 30.0, poller: bool = False) -> Store:
     """The store at `database` (a SQLite file path), created and migrated as needed. A write
-    waits up to `busy_timeout` seconds for another process's write to finish."""
-    return SQLiteStore(database, busy_timeout)
+    waits up to `busy_timeout` seconds for another process's write to finish. `poller`: the
+    process that polls and delivers; a second one on the same file is refused (MonitorError
+    naming the first)."""
+    return SQLiteStore(database, busy_timeout, poller)

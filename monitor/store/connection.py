@@ -59,7 +59,8 @@ class SQLiteConnection:
 
     def hold_poller_lock(self) -> None:
         """Be the one process polling this file until closed. Two would fetch every feed
-        and send every alert twice; reading commands open the file without this lock."""
+        and send every alert twice; reading commands open the file without this lock.
+        SQLiteStore(poller=True) takes it before migrating."""
         lock_path = self.path.with_name(self.path.name + ".lock")
         lock = lock_path.open("a+", encoding="utf-8")
         try:

@@ -28,11 +28,6 @@ class Database(Protocol):
 
     def close(self) -> None: ...
 
-    def hold_poller_lock(self) -> None:
-        """Raise MonitorError, naming the holder, if another process polls this store and the
-        backend cannot share the work; otherwise be that process until close()."""
-        ...
-
 
 class FeedLedger(Protocol):
     """Each feed's polling state: validators, errors, schedule, redirects, baseline."""

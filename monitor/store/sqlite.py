@@ -14,6 +14,8 @@ from .schema import SchemaMixin
 class SQLiteStore(SchemaMixin, FeedQueries, ItemQueries, DeliveryQueries, DeskQueries):
     """Every query of the store contract (contract.py) over one SQLite connection."""
 
-    def __init__(self, path: Path | str, busy_timeout: float = 30.0) -> None:
+    def __init__(self, path: Path | str, busy_timeout: float = 30.0, poller: bool = False) -> None:
         super().__init__(path, busy_timeout)
+        if poller:  # before migrating: a process refused here must not have changed the schema
+            self.hold_poller_lock()
         self._migrate()
