@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 from contextlib import ExitStack, closing
 from pathlib import Path
@@ -67,3 +68,27 @@ def run_cli(tmp_path):
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the session (tests/pgkit.py); skipped, with the reason, where
+    none can run here, and a failure under CI."""
+    import pgkit
+
+    reason = pgkit.unavailable()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL tests cannot run under CI: {reason}")
+        pytest.skip(reason)
+    server = pgkit.PostgresServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A database URL of the session's server, in a schema of this test's own."""
+    schema = postgres_server.new_schema()
+    yield postgres_server.url(schema)
+    postgres_server.drop_schema(schema)

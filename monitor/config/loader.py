@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..databases import database_password, is_postgres_url
 from ..destinations import destination_kind
 from ..errors import ConfigError, RuleError
 from ..logs import url_secrets
@@ -211,6 +212,11 @@ class _Loader:
         db_text, missing = self.interpolate(values["database"])
         if missing:
             self.problem("[monitor] database", f"uses ${{{missing[0]}}}, which is not set; set it or write the path")
+        if is_postgres_url(db_text):
+            written = database_password(db_text)  # as secret as one from ${PGPASSWORD}
+            if written:
+                self.secrets.add(written)
+            return Settings(**{**values, "database": db_text})
         database = Path(db_text).expanduser()
         if not database.is_absolute():
             # Under systemd the config sits in read-only /etc; a relative database

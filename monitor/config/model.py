@@ -22,7 +22,8 @@ SLACK_MIN_GAP = 1.0  # Slack accepts about one message a second per webhook
 class Settings:
     """[monitor]"""
 
-    database: Path = field(metadata=setting(Text(), default="monitor.db"))  # resolved by the loader
+    # A SQLite path (resolved by the loader) or a postgresql:// URL (kept as text).
+    database: Path | str = field(metadata=setting(Text(), default="monitor.db"))
     interval: float = field(default=DEFAULT_INTERVAL, metadata=setting(Duration(above=0)))
     backfill: float = field(default=0.0, metadata=setting(Duration()))
     jitter: float = field(  # fraction of the interval
@@ -55,6 +56,7 @@ class Settings:
     # Feed health: the channel told of each feed's state changes, and the thresholds.
     # health_channel "": state is kept (monitor feeds) but nobody is messaged.
     health_channel: str = field(default="", metadata=setting(Text()))
+    node: str = field(default="", metadata=setting(Text()))  # this daemon in a cluster; default: the host name
     # consecutive errors before a feed is "failing"
     failing_after: int = field(
         default=3,

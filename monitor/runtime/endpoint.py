@@ -132,7 +132,7 @@ class StoreReader:
     """A read connection of the HTTP thread's own, serialised by a lock (the
     server answers each request in a thread)."""
 
-    def __init__(self, database: Path) -> None:
+    def __init__(self, database: Path | str) -> None:
         self.store = open_store(database, busy_timeout=2.0)  # a health check must answer quickly
         self.lock = threading.Lock()
 

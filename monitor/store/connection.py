@@ -1,7 +1,6 @@
 """One SQLite connection in WAL mode, and the transaction every write goes through.
 
-The query mixins (feeds.py, items.py, deliveries.py, desk.py, schema.py) subclass it for
-`conn` and `_query`; sqlite.py puts them together.
+sqlite.py puts it together with the query mixins (base.py says what they need of it).
 """
 
 from __future__ import annotations
@@ -9,18 +8,20 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import MonitorError
-from .records import rows_as_dicts
+from .base import Connection
 
 
-class SQLiteConnection:
+class SQLiteConnection(Connection):
     """A SQLite file in WAL mode, so the CLI can read while the daemon writes."""
+
+    conn: sqlite3.Connection
 
     def __init__(self, path: Path | str, busy_timeout: float = 30.0) -> None:
         self.path = Path(path)
@@ -111,6 +112,3 @@ class SQLiteConnection:
                 yield
         finally:
             self.conn.execute("PRAGMA synchronous=NORMAL")
-
-    def _query(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
-        return list(rows_as_dicts(self.conn.execute(sql, params)))  # type: ignore[arg-type]

@@ -1,7 +1,7 @@
 """What the rest of monitor needs of a store, grouped by purpose.
 
-The pipeline, the outbox and the desk depend on these protocols, not on SQLite: a second
-backend is a new class that satisfies `Store`, not a fork of its callers. Rows come back
+The pipeline, the outbox and the desk depend on these protocols, not on a database: SQLite
+(sqlite.py) and PostgreSQL (postgres.py) both satisfy `Store`. Rows come back
 as the frozen records of records.py or as plain dicts keyed by column name.
 """
 
@@ -288,5 +288,33 @@ class DeskState(Protocol):
         ...
 
 
-class Store(Database, FeedLedger, ItemStore, StoryStore, AlertLedger, DeliveryQueue, DeskState, Protocol):
+class Cluster(Protocol):
+    """Several daemons on one database: leases on feeds and on once-per-cluster jobs, and the
+    nodes' heartbeats (cluster.py). On SQLite the one daemon holds every lease."""
+
+    node: str  # this process, as leases and listings name it
+
+    def claim_feeds(self, names: Iterable[str], now: float, lease: float, limit: int) -> list[str]:
+        """Lease up to `limit` of these feeds that are due and that no live node holds, most overdue first;
+        recording a poll frees the lease."""
+        ...
+
+    def hold_lease(self, job: str, now: float, lease: float) -> bool:
+        """Take or renew the lease of a once-per-cluster job; False while another live node holds it."""
+        ...
+
+    def beat(self, now: float, started: float) -> None: ...
+
+    def leave(self, now: float) -> None:
+        """A clean stop: free this node's leases at once."""
+        ...
+
+    def forget_nodes(self, before: float) -> int: ...
+
+    def cluster_nodes(self) -> list[dict[str, Any]]:
+        """Every node heard from, newest heartbeat first, with the leases it holds."""
+        ...
+
+
+class Store(Database, FeedLedger, ItemStore, StoryStore, AlertLedger, DeliveryQueue, DeskState, Cluster, Protocol):
     """Everything at once: what the assembler opens and hands to the pipeline."""

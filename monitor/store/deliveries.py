@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .connection import SQLiteConnection
-from .records import IN_LIST, Delivery, json_list
+from .base import Connection
+from .records import Delivery
 
 
-class DeliveryQueries(SQLiteConnection):
-    """The deliveries table. Part of SQLiteStore (sqlite.py)."""
+class DeliveryQueries(Connection):
+    """The deliveries table. Part of every store (sqlite.py, postgres.py)."""
 
     # LEFT JOINs: a delivery carries either a story alert or a notice.
     _DELIVERY_SQL = (
@@ -59,8 +59,8 @@ class DeliveryQueries(SQLiteConnection):
         with self.durable():
             self.conn.execute(
                 "UPDATE deliveries SET status = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL,"
-                f" fold = 0, batch = ?, message_id = coalesce(?, message_id) WHERE id {IN_LIST}",
-                (now, min(ids), message_id, json_list(ids)),
+                f" fold = 0, batch = ?, message_id = coalesce(?, message_id) WHERE id {self.in_list}",
+                (now, min(ids), message_id, self.as_list(ids)),
             )
 
     def mark_failed_together(
@@ -71,26 +71,27 @@ class DeliveryQueries(SQLiteConnection):
         with self.transaction():
             self.conn.execute(
                 "UPDATE deliveries SET attempts = attempts + ?, last_error = ?, next_attempt = ?,"
-                f" first_failed = coalesce(first_failed, ?) WHERE id {IN_LIST}",
-                (int(attempted), error, next_attempt, now, json_list(ids)),
+                f" first_failed = coalesce(first_failed, ?) WHERE id {self.in_list}",
+                (int(attempted), error, next_attempt, now, self.as_list(ids)),
             )
             dead = [
                 r[0]
                 for r in self.conn.execute(
-                    f"SELECT id FROM deliveries WHERE id {IN_LIST} AND first_failed <= ?",
-                    (json_list(ids), now - dead_after),
+                    f"SELECT id FROM deliveries WHERE id {self.in_list} AND first_failed <= ?",
+                    (self.as_list(ids), now - dead_after),
                 )
             ]
             if dead:
                 self.conn.execute(
-                    f"UPDATE deliveries SET status = 'dead', dead_at = ? WHERE id {IN_LIST}", (now, json_list(dead))
+                    f"UPDATE deliveries SET status = 'dead', dead_at = ? WHERE id {self.in_list}",
+                    (now, self.as_list(dead)),
                 )
         return dead
 
     def fold(self, ids: list[int], release: float) -> None:
         """Hold deliveries for the flood guard's digest at `release`."""
         self.conn.execute(
-            f"UPDATE deliveries SET fold = 1, next_attempt = ? WHERE id {IN_LIST}", (release, json_list(ids))
+            f"UPDATE deliveries SET fold = 1, next_attempt = ? WHERE id {self.in_list}", (release, self.as_list(ids))
         )
 
     def fold_release(self, channel: str, target: str) -> float | None:
@@ -123,7 +124,9 @@ class DeliveryQueries(SQLiteConnection):
 
     def delivery_status(self, ids: list[int]) -> dict[int, str]:
         return dict(
-            self.conn.execute(f"SELECT id, status FROM deliveries WHERE id {IN_LIST}", (json_list(ids),)).fetchall()
+            self.conn.execute(
+                f"SELECT id, status FROM deliveries WHERE id {self.in_list}", (self.as_list(ids),)
+            ).fetchall()
         )
 
     def dead_ids(self) -> list[int]:
@@ -137,10 +140,10 @@ class DeliveryQueries(SQLiteConnection):
         with self.transaction():
             self.conn.execute(
                 "UPDATE deliveries SET status = 'pending', dead_at = NULL, first_failed = NULL, attempts = 0,"
-                f" fold = 0, next_attempt = ? WHERE status IN ('pending', 'dead') AND id {IN_LIST}",
-                (now + lease, json_list(ids)),
+                f" fold = 0, next_attempt = ? WHERE status IN ('pending', 'dead') AND id {self.in_list}",
+                (now + lease, self.as_list(ids)),
             )
             rows = self._query(
-                self._DELIVERY_SQL + f" WHERE d.status = 'pending' AND d.id {IN_LIST}", (json_list(ids),)
+                self._DELIVERY_SQL + f" WHERE d.status = 'pending' AND d.id {self.in_list}", (self.as_list(ids),)
             )
         return [self._delivery(r) for r in rows]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .connection import SQLiteConnection
+from .base import Connection
 
 
-class DeskQueries(SQLiteConnection):
-    """Notices and the small state of feed health and rules. Part of SQLiteStore (sqlite.py)."""
+class DeskQueries(Connection):
+    """Notices and the small state of feed health and rules. Part of every store (sqlite.py, postgres.py)."""
 
     def add_notice(
         self,
@@ -23,17 +23,18 @@ class DeskQueries(SQLiteConnection):
     ) -> int:
         """A message that is not one story alert (feed health, a spike, a story update)."""
         cur = self.conn.execute(
-            "INSERT INTO notices (kind, rule, feed, title, link, body, alert_id, created) VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT INTO notices (kind, rule, feed, title, link, body, alert_id, created) VALUES (?,?,?,?,?,?,?,?)"
+            " RETURNING id",
             (kind, rule, feed, title, link, body, alert_id, now),
         )
-        return cur.lastrowid or 0
+        return int(cur.fetchone()[0])
 
     def enqueue_notice(
         self, notice_id: int, channel: str, target: str, now: float, due: float | None = None, hold: str | None = None
     ) -> None:
         self.conn.execute(
-            "INSERT OR IGNORE INTO deliveries (notice_id, channel, target, status, attempts, next_attempt, created,"
-            " hold) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)",
+            "INSERT INTO deliveries (notice_id, channel, target, status, attempts, next_attempt, created, hold)"
+            " VALUES (?, ?, ?, 'pending', 0, ?, ?, ?) ON CONFLICT DO NOTHING",
             (notice_id, channel, target, now if due is None else due, now, hold),
         )
 
@@ -81,7 +82,8 @@ class DeskQueries(SQLiteConnection):
         return [
             r[0]
             for r in self.conn.execute(
-                "SELECT min(coalesce(published, first_seen), first_seen) AS t FROM items WHERE feed = ?"
+                "SELECT CASE WHEN published < first_seen THEN published ELSE first_seen END AS t FROM items"
+                " WHERE feed = ?"
                 " ORDER BY t DESC LIMIT ?",
                 (feed, limit),
             )
@@ -94,7 +96,8 @@ class DeskQueries(SQLiteConnection):
     def set_rule_state(self, rule: str, **values: float | None) -> None:
         state = {**self.rule_state(rule), **values}
         self.conn.execute(
-            "INSERT OR REPLACE INTO rule_state (rule, cooldown_until, spike_since) VALUES (?, ?, ?)",
+            "INSERT INTO rule_state (rule, cooldown_until, spike_since) VALUES (?, ?, ?) ON CONFLICT (rule)"
+            " DO UPDATE SET cooldown_until = excluded.cooldown_until, spike_since = excluded.spike_since",
             (rule, state["cooldown_until"], state["spike_since"]),
         )
 

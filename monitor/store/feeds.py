@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .connection import SQLiteConnection
-from .records import IN_LIST, FeedState, json_list
+from .base import Connection
+from .records import FeedState
 
 
-class FeedQueries(SQLiteConnection):
-    """The feeds table. Part of SQLiteStore (sqlite.py)."""
+class FeedQueries(Connection):
+    """The feeds table. Part of every store (sqlite.py, postgres.py)."""
 
     def sync_feeds(self, feeds: Iterable[tuple[str, str]], now: float) -> None:
         """Make the feeds table know every configured (name, url); new feeds are due now."""
@@ -62,6 +62,7 @@ class FeedQueries(SQLiteConnection):
             body_hash=r["body_hash"],
             server_ttl=r["server_ttl"],
             title=r["title"],
+            polled_by=r["polled_by"],
         )
 
     def due_feeds(self, names: Iterable[str], now: float) -> list[str]:
@@ -75,10 +76,13 @@ class FeedQueries(SQLiteConnection):
         """Has any of these feeds never had a document read (nothing stored of one)?"""
         return (
             self.conn.execute(
-                f"SELECT 1 FROM feeds WHERE body_hash IS NULL AND name {IN_LIST} LIMIT 1", (json_list(names),)
+                f"SELECT 1 FROM feeds WHERE body_hash IS NULL AND name {self.in_list} LIMIT 1", (self.as_list(names),)
             ).fetchone()
             is not None
         )
+
+    # A recorded poll frees the feed's lease (cluster.py) and says which node polled it.
+    _POLLED = "polled_by = ?, lease_node = NULL, lease_until = NULL"
 
     def record_poll(
         self,
@@ -101,15 +105,16 @@ class FeedQueries(SQLiteConnection):
                 "UPDATE feeds SET last_poll = ?, last_success = ?, last_status = ?, consecutive_errors = 0,"
                 " last_error = NULL, next_poll = ?, etag = coalesce(?, etag),"
                 " last_modified = coalesce(?, last_modified),"
-                " title = coalesce(?, title), body_hash = coalesce(?, body_hash), server_ttl = coalesce(?, server_ttl)"
-                " WHERE name = ?",
-                (now, now, status, next_poll, etag, last_modified, title, body_hash, server_ttl, name),
+                " title = coalesce(?, title), body_hash = coalesce(?, body_hash), server_ttl = coalesce(?, server_ttl),"
+                f" {self._POLLED} WHERE name = ?",
+                (now, now, status, next_poll, etag, last_modified, title, body_hash, server_ttl, self.node, name),
             )
         else:
             self.conn.execute(
                 "UPDATE feeds SET last_poll = ?, last_status = ?, consecutive_errors = consecutive_errors + 1,"
-                " last_error = ?, next_poll = ?, disabled_reason = coalesce(?, disabled_reason) WHERE name = ?",
-                (now, status, error, next_poll, disabled_reason, name),
+                " last_error = ?, next_poll = ?, disabled_reason = coalesce(?, disabled_reason),"
+                f" {self._POLLED} WHERE name = ?",
+                (now, status, error, next_poll, disabled_reason, self.node, name),
             )
 
     def record_redirect(self, name: str, target: str | None, count: int, adopt: bool) -> None:
@@ -130,8 +135,8 @@ class FeedQueries(SQLiteConnection):
         if not urls:
             return 0
         row = self.conn.execute(
-            f"SELECT count(DISTINCT canonical_url) FROM items WHERE feed = ? AND canonical_url {IN_LIST}",
-            (feed, json_list(urls)),
+            f"SELECT count(DISTINCT canonical_url) FROM items WHERE feed = ? AND canonical_url {self.in_list}",
+            (feed, self.as_list(urls)),
         ).fetchone()
         return int(row[0])
 
@@ -139,7 +144,9 @@ class FeedQueries(SQLiteConnection):
         keys = list(set(keys))
         if not keys:
             return 0
-        row = self.conn.execute(f"SELECT count(*) FROM items WHERE feed = ? AND key {IN_LIST}", (feed, json_list(keys)))
+        row = self.conn.execute(
+            f"SELECT count(*) FROM items WHERE feed = ? AND key {self.in_list}", (feed, self.as_list(keys))
+        )
         return int(row.fetchone()[0])
 
     def mark_baselined(self, name: str) -> None:

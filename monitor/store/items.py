@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..models import Item, ItemFacts
-from .connection import SQLiteConnection
-from .records import IN_LIST, json_list
+from .base import Connection
 
 
-class ItemQueries(SQLiteConnection):
-    """Items, stories, alerts. Part of SQLiteStore (sqlite.py)."""
+class ItemQueries(Connection):
+    """Items, stories, alerts. Part of every store (sqlite.py, postgres.py)."""
 
     def item_digests(self, feed: str, keys: Iterable[str]) -> dict[str, str]:
         """The content digest of each of these keys the feed has stored."""
         return dict(
             self.conn.execute(
-                f"SELECT key, content_hash FROM items WHERE feed = ? AND key {IN_LIST}", (feed, json_list(set(keys)))
+                f"SELECT key, content_hash FROM items WHERE feed = ? AND key {self.in_list}",
+                (feed, self.as_list(set(keys))),
             ).fetchall()
         )
 
@@ -77,10 +77,10 @@ class ItemQueries(SQLiteConnection):
         """A new item; its full-text index text (`fts`) is left NULL for index_pending."""
         cur = self.conn.execute(
             "INSERT INTO items (title, summary, author, tags, link, canonical_url, lang, published, content_hash,"
-            " feed, key, story_id, first_seen, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " feed, key, story_id, first_seen, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
             (*self._item_values(item, facts), feed, item.key, story_id, now, now),
         )
-        return cur.lastrowid or 0
+        return int(cur.fetchone()[0])
 
     def story_by_url(self, url: str) -> int | None:
         # Through items, so every URL of a story leads to it, not only its first.
@@ -97,10 +97,11 @@ class ItemQueries(SQLiteConnection):
         signature: str | None = None,
     ) -> int:
         cur = self.conn.execute(
-            "INSERT INTO stories (canonical_url, title, published, first_seen, signature) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO stories (canonical_url, title, published, first_seen, signature) VALUES (?, ?, ?, ?, ?)"
+            " RETURNING id",
             (url or None, title, published, now, signature),
         )
-        story_id = cur.lastrowid or 0
+        story_id = int(cur.fetchone()[0])
         self.conn.executemany(
             "INSERT INTO story_terms (story_id, term, at) VALUES (?, ?, ?)",
             ((story_id, t, now if published is None else published) for t in set(terms)),
@@ -122,11 +123,11 @@ class ItemQueries(SQLiteConnection):
                 # Count shared terms inside the window first (story_terms_term_at alone), then
                 # check the feed of the few stories that share enough, per story, not per term.
                 f"SELECT s.id, s.title, s.signature FROM (SELECT story_id, count(*) AS shared FROM story_terms"
-                f" WHERE term {IN_LIST} AND at BETWEEN ? AND ? GROUP BY story_id HAVING count(*) >= ?) c"
+                f" WHERE term {self.in_list} AND at BETWEEN ? AND ? GROUP BY story_id HAVING count(*) >= ?) c"
                 f" JOIN stories s ON s.id = c.story_id"
                 f" WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.story_id = s.id AND i.feed = ?)"
                 f" ORDER BY c.shared DESC, s.id LIMIT 20",
-                (json_list(terms), around - window, around + window, min_shared, exclude_feed),
+                (self.as_list(terms), around - window, around + window, min_shared, exclude_feed),
             )
         ]
 
@@ -136,44 +137,13 @@ class ItemQueries(SQLiteConnection):
         never re-alerts, and the database stays bounded."""
         cur = self.conn.execute(
             "UPDATE items SET summary = '', author = '', tags = '[]', fts = ''"
-            " WHERE first_seen < ? AND (summary != '' OR fts IS NOT '')",
+            " WHERE first_seen < ? AND (summary != '' OR fts IS NULL OR fts != '')",
             (before,),
         )
         self.conn.execute(
             "DELETE FROM story_terms WHERE story_id IN (SELECT id FROM stories WHERE first_seen < ?)", (before,)
         )
         return cur.rowcount
-
-    def index_pending(self, search_text: Callable[[str, str], str], chunk: int = 1000) -> Iterator[int]:
-        """Add the items stored since the last call to the full-text index, `chunk` items per
-        transaction, their text made by `search_text(title, summary)` (parsing.facts.search_text)
-        unless they have one (an edit, or pruned: ''). Yields how many each transaction
-        indexed: a caller may pause between them."""
-        while True:
-            with self.transaction():
-                (upto,) = self.conn.execute("SELECT indexed_upto FROM index_state").fetchone()
-                (top,) = self.conn.execute(
-                    "SELECT max(id) FROM (SELECT id FROM items WHERE id > ? ORDER BY id LIMIT ?)", (upto, chunk)
-                ).fetchone()
-                if top is None:
-                    return
-                texts = [
-                    (search_text(title or "", summary or ""), item_id)
-                    for item_id, title, summary in self.conn.execute(
-                        "SELECT id, title, summary FROM items WHERE id > ? AND id <= ? AND fts IS NULL", (upto, top)
-                    )
-                ]
-                self.conn.executemany("UPDATE items SET fts = ? WHERE id = ?", texts)  # above the mark: no trigger
-                cur = self.conn.execute(
-                    "INSERT INTO items_fts (rowid, fts) SELECT id, fts FROM items WHERE id > ? AND id <= ?",
-                    (upto, top),
-                )
-                self.conn.execute("UPDATE index_state SET indexed_upto = ?", (top,))
-            yield cur.rowcount
-
-    def reclaim_space(self) -> None:
-        """Give pruned pages back to the file system (auto_vacuum is incremental)."""
-        self.conn.execute("PRAGMA incremental_vacuum")
 
     def record_alert(
         self,
@@ -186,7 +156,8 @@ class ItemQueries(SQLiteConnection):
     ) -> int | None:
         """Record a (rule, story) alert once; None when the rule already alerted on the story."""
         cur = self.conn.execute(
-            "INSERT OR IGNORE INTO alerts (rule, story_id, item_id, created, terms, occurrences) VALUES (?,?,?,?,?,?)",
+            "INSERT INTO alerts (rule, story_id, item_id, created, terms, occurrences) VALUES (?,?,?,?,?,?)"
+            " ON CONFLICT DO NOTHING RETURNING id",
             (
                 rule,
                 story_id,
@@ -196,7 +167,8 @@ class ItemQueries(SQLiteConnection):
                 json.dumps([list(o) for o in occurrences]),
             ),
         )
-        return cur.lastrowid or 0 if cur.rowcount else None
+        row = cur.fetchone()
+        return int(row[0]) if row else None
 
     def enqueue(
         self, alert_id: int, channel: str, target: str, now: float, due: float | None = None, hold: str | None = None
@@ -204,8 +176,8 @@ class ItemQueries(SQLiteConnection):
         """One delivery per (alert, channel, destination); `due` holds it (a digest's send time),
         `hold` says why it is held to be folded ("cooldown", "quiet")."""
         self.conn.execute(
-            "INSERT OR IGNORE INTO deliveries (alert_id, channel, target, status, attempts, next_attempt, created,"
-            " hold) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)",
+            "INSERT INTO deliveries (alert_id, channel, target, status, attempts, next_attempt, created, hold)"
+            " VALUES (?, ?, ?, 'pending', 0, ?, ?, ?) ON CONFLICT DO NOTHING",
             (alert_id, channel, target, now if due is None else due, now, hold),
         )
 
@@ -233,32 +205,30 @@ class ItemQueries(SQLiteConnection):
             )
         return alerts
 
-    def stored_items(
-        self, since: float | None, fts_query: str | None, limit: int | None = None
+    def _items_newest_first(
+        self, since: float | None, narrowing: str | None, params: list[Any], limit: int | None
     ) -> Iterator[dict[str, Any]]:
-        """Items newest first, narrowed by an FTS5 expression when one is given."""
+        """Items newest first, since `since`, narrowed by a backend's full-text `narrowing` clause (an
+        `i.id IN (...)` over its index, with `params`)."""
         where: list[str] = []
-        params: list[Any] = []
         if since is not None:
             where.append("coalesce(i.published, i.first_seen) >= ?")
-            params.append(since)
+            params = [since, *params]
+        if narrowing:
+            where.append(narrowing)
         sql = "SELECT i.* FROM items i"
-        if fts_query:
-            # The index runs a step behind ingest (index_pending): the items not in it yet are
-            # candidates too (the rule engine matches every candidate exactly), unless pruned ('').
-            where.append(
-                "i.id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ? UNION ALL SELECT id FROM items"
-                " WHERE id > (SELECT indexed_upto FROM index_state) AND fts IS NOT '')"
-            )
-            params.append(fts_query)
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY coalesce(i.published, i.first_seen) DESC, i.id DESC"
         if limit:
             sql += f" LIMIT {int(limit)}"
+        for item in self._stream(sql, params):
+            item["tags"] = json.loads(item["tags"] or "[]")
+            yield item
+
+    def _stream(self, sql: str, params: list[Any]) -> Iterator[dict[str, Any]]:
+        """Rows one at a time, for listings that may be long (a backtest over every item)."""
         cur = self.conn.execute(sql, params)
         names = [d[0] for d in cur.description]
         for row in cur:
-            item = dict(zip(names, row, strict=True))
-            item["tags"] = json.loads(item["tags"] or "[]")
-            yield item
+            yield dict(zip(names, row, strict=True))

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 
 @dataclass(frozen=True)
@@ -30,6 +26,7 @@ class FeedState:
     body_hash: str | None = None
     server_ttl: float | None = None  # the server's own idea of an interval (ttl, max-age)
     title: str | None = None  # the feed's own title, as it last said
+    polled_by: str | None = None  # the node that polled it last (cluster.py)
 
     @property
     def poll_url(self) -> str:
@@ -56,19 +53,3 @@ class Delivery:
     hold: str | None = None  # "cooldown" or "quiet": held to go out folded with its kind (desk.py)
     notice: str | None = None  # a notice's kind ("health", "spike", "update"); None for a story alert
     notice_alert: int | None = None  # an "update" notice: the alert whose email thread it continues
-
-
-# A list is one JSON parameter, `IN_LIST` in the SQL: one statement text whatever its length.
-# An IN list of one ? per value made a new statement for every length seen, and SQLite's
-# statement cache (128 of them) would keep growing.
-IN_LIST = "IN (SELECT value FROM json_each(?))"
-
-
-def json_list(values: Iterable[Any]) -> str:
-    return json.dumps(list(values), ensure_ascii=False)
-
-
-def rows_as_dicts(cursor: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
-    names = [d[0] for d in cursor.description]
-    for row in cursor.fetchall():
-        yield dict(zip(names, row, strict=True))

@@ -1,4 +1,4 @@
-"""The schema and its migrations."""
+"""The SQLite schema and its migrations (PostgreSQL's: postgres.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from .connection import SQLiteConnection
 
 # Each _migrate_* step below brings an older file up to this version; what each version
 # added is in its docstring, and a newer file than this is refused.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # The full-text index only narrows a backtest: every candidate is then matched exactly by the
 # rule engine. So it keeps neither token positions nor document sizes (no phrase, NEAR or bm25
@@ -164,6 +164,7 @@ class SchemaMixin(SQLiteConnection):
             self._migrate_outbox()
             self._migrate_desk()
             self._migrate_index_behind()
+            self._migrate_cluster()
             self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def _migrate_lean_indexes(self) -> None:
@@ -210,6 +211,21 @@ class SchemaMixin(SQLiteConnection):
             " INSERT INTO items_fts (rowid, fts) VALUES (new.id, new.fts); END",
         ):
             self.conn.execute(sql)
+
+    def _migrate_cluster(self) -> None:
+        """v8: feed leases, job leases and nodes (cluster.py), as on PostgreSQL, where several
+        daemons share a database; on SQLite the one daemon holds them all. Guarded by the columns."""
+        have = {row[1] for row in self.conn.execute("PRAGMA table_info(feeds)")}
+        for column, decl in (("lease_node", "TEXT"), ("lease_until", "REAL"), ("polled_by", "TEXT")):
+            if column not in have:
+                self.conn.execute(f"ALTER TABLE feeds ADD COLUMN {column} {decl}")
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, node TEXT NOT NULL, expires REAL NOT NULL)"
+        )
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS nodes (node TEXT PRIMARY KEY, host TEXT, pid INTEGER, started REAL,"
+            " heartbeat REAL, stopped REAL)"
+        )
 
     def _migrate_outbox(self) -> None:
         """v2: dead letters, age-out, flood folding and message batches on deliveries.

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+from .cluster import ClusterQueries
 from .deliveries import DeliveryQueries
 from .desk import DeskQueries
 from .feeds import FeedQueries
@@ -11,11 +14,58 @@ from .items import ItemQueries
 from .schema import SchemaMixin
 
 
-class SQLiteStore(SchemaMixin, FeedQueries, ItemQueries, DeliveryQueries, DeskQueries):
-    """Every query of the store contract (contract.py) over one SQLite connection."""
+class SQLiteStore(SchemaMixin, FeedQueries, ItemQueries, DeliveryQueries, DeskQueries, ClusterQueries):
+    """Every query of the store contract (contract.py) over one SQLite connection, and its
+    FTS5 full-text index."""
 
-    def __init__(self, path: Path | str, busy_timeout: float = 30.0, poller: bool = False) -> None:
+    def __init__(self, path: Path | str, busy_timeout: float = 30.0, poller: bool = False, node: str = "") -> None:
         super().__init__(path, busy_timeout)
+        self.node = node
         if poller:  # before migrating: a process refused here must not have changed the schema
             self.hold_poller_lock()
         self._migrate()
+
+    def index_pending(self, search_text: Callable[[str, str], str], chunk: int = 1000) -> Iterator[int]:
+        """Add the items stored since the last call to the full-text index, `chunk` items per
+        transaction, their text made by `search_text(title, summary)` (parsing.facts.search_text)
+        unless they have one (an edit, or pruned: ''). Yields how many each transaction
+        indexed: a caller may pause between them."""
+        while True:
+            with self.transaction():
+                (upto,) = self.conn.execute("SELECT indexed_upto FROM index_state").fetchone()
+                (top,) = self.conn.execute(
+                    "SELECT max(id) FROM (SELECT id FROM items WHERE id > ? ORDER BY id LIMIT ?)", (upto, chunk)
+                ).fetchone()
+                if top is None:
+                    return
+                texts = [
+                    (search_text(title or "", summary or ""), item_id)
+                    for item_id, title, summary in self.conn.execute(
+                        "SELECT id, title, summary FROM items WHERE id > ? AND id <= ? AND fts IS NULL", (upto, top)
+                    )
+                ]
+                self.conn.executemany("UPDATE items SET fts = ? WHERE id = ?", texts)  # above the mark: no trigger
+                cur = self.conn.execute(
+                    "INSERT INTO items_fts (rowid, fts) SELECT id, fts FROM items WHERE id > ? AND id <= ?",
+                    (upto, top),
+                )
+                self.conn.execute("UPDATE index_state SET indexed_upto = ?", (top,))
+            yield cur.rowcount
+
+    def reclaim_space(self) -> None:
+        """Give pruned pages back to the file system (auto_vacuum is incremental)."""
+        self.conn.execute("PRAGMA incremental_vacuum")
+
+    def stored_items(
+        self, since: float | None, fts_query: str | None, limit: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Items newest first, narrowed by an FTS5 expression when one is given."""
+        if not fts_query:
+            return self._items_newest_first(since, None, [], limit)
+        # The index runs a step behind ingest (index_pending): the items not in it yet are
+        # candidates too (the rule engine matches every candidate exactly), unless pruned ('').
+        narrowing = (
+            "i.id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ? UNION ALL SELECT id FROM items"
+            " WHERE id > (SELECT indexed_upto FROM index_state) AND fts IS NOT '')"
+        )
+        return self._items_newest_first(since, narrowing, [fts_query], limit)

@@ -1,0 +1,49 @@
+"""What the query mixins (feeds.py, items.py, deliveries.py, desk.py, cluster.py) need of a
+connection, whatever the database: `conn.execute(sql, params)` with `?` placeholders, a
+cursor back, and the few spellings that differ between SQLite and PostgreSQL.
+
+The SQL in the mixins is written once, in the subset both databases speak (ON CONFLICT,
+RETURNING, coalesce, CASE); a backend supplies its connection (sqlite.py, postgres.py) and
+overrides only what has no common spelling (the full-text index, reclaiming space).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from typing import Any
+
+
+class Connection:
+    """The connection-shaped part of a store: what every query mixin may use."""
+
+    # sqlite3.Connection, or pgconnection's executor: `execute(sql, params)` with `?`
+    # placeholders returning a DB-API cursor, and `executemany`.
+    conn: Any
+    # A list is one parameter, `{self.in_list}` in the SQL: one statement text whatever its
+    # length (an IN list of one ? per value made a new statement for every length seen).
+    in_list = "IN (SELECT value FROM json_each(?))"
+    # Appended to a SELECT whose rows a claim then updates: PostgreSQL skips rows another
+    # node is claiming; SQLite has one writer at a time and needs nothing.
+    skip_locked = ""
+    # This process, in leases and in `monitor feeds` / `monitor cluster`.
+    node: str = ""
+
+    def as_list(self, values: Iterable[Any]) -> Any:
+        """`values` as the parameter `in_list` reads."""
+        return json.dumps(list(values), ensure_ascii=False)
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def durable(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        return rows_as_dicts(self.conn.execute(sql, params))
+
+
+def rows_as_dicts(cursor: Any) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

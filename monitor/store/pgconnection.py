@@ -1,0 +1,177 @@
+"""A PostgreSQL connection pool behind the interface the query mixins use (base.py).
+
+Every statement outside `transaction()` runs on a pooled connection in autocommit mode.
+A transaction holds one connection for its length, and first takes a transaction-level
+advisory lock: writes from every daemon of a cluster are serialised, as SQLite's BEGIN
+IMMEDIATE serialises them on one machine. The pipeline, the desk and the outbox then read
+and decide inside a transaction exactly as they do on SQLite (one alert per rule and
+story, one story per headline), while fetching and parsing, most of the work, run on
+every node at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
+
+from ..databases import database_password, redact_database
+from ..errors import MonitorError
+from .base import Connection
+
+# The advisory lock's first key: "mont". The second is the schema's name hashed, so that
+# two deployments in two schemas of one database do not wait for each other.
+_LOCK_CLASS = 0x6D6F6E74
+# A statement or a pool checkout gives up after this long when the server is away (the
+# daemon retries at its next tick; /healthz says 503 meanwhile).
+_CONNECT_TIMEOUT = 5
+
+
+class StoreUnavailable(MonitorError):
+    """The database server cannot be reached (down, restarting, network): retried, not a bug."""
+
+
+@lru_cache(maxsize=512)
+def _dialect(sql: str) -> str:
+    """The mixins' `?` placeholders as psycopg's `%s` (a literal % doubled)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class _Rows:
+    """A statement's result, read in full before its connection goes back to the pool."""
+
+    __slots__ = ("_rows", "description", "rowcount")
+
+    def __init__(self, cursor: Any) -> None:
+        self.description = cursor.description
+        self.rowcount = cursor.rowcount
+        self._rows: list[Any] = cursor.fetchall() if cursor.description is not None else []
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[Any]:
+        return self._rows
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows)
+
+
+class _Executor:
+    """`execute`/`executemany` on the transaction's connection, or on one borrowed for the statement."""
+
+    def __init__(self, owner: PostgresConnection) -> None:
+        self._owner = owner
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> _Rows:
+        with self._owner.connection() as conn:
+            return _Rows(conn.execute(_dialect(sql), params))
+
+    def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
+        with self._owner.connection() as conn, conn.cursor() as cur:
+            cur.executemany(_dialect(sql), list(rows))
+
+
+class PostgresConnection(Connection):
+    in_list = "= ANY(?)"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
+
+    def as_list(self, values: Iterable[Any]) -> list[Any]:
+        return list(values)  # an array parameter
+
+    def __init__(self, url: str, busy_timeout: float = 30.0) -> None:
+        import psycopg
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+        from psycopg_pool import ConnectionPool, PoolTimeout
+
+        self.url = url
+        self.path = redact_database(url)  # what messages name
+        self._unavailable: tuple[type[BaseException], ...] = (psycopg.OperationalError, PoolTimeout)
+        try:
+            given = conninfo_to_dict(url)
+        except psycopg.ProgrammingError as exc:
+            raise MonitorError(
+                f"[monitor] database is not a valid PostgreSQL URL ({self.path}): {self._scrub(str(exc))}",
+                hint="write it as postgresql://user:${PGPASSWORD}@host:5432/monitor",
+            ) from None
+        extra: dict[str, str | int] = {"connect_timeout": _CONNECT_TIMEOUT, "application_name": "monitor"}
+        conninfo = make_conninfo(url, **{k: v for k, v in extra.items() if k not in given})
+        try:  # once directly: a refused or mistyped server is reported with libpq's own reason
+            psycopg.connect(conninfo).close()
+        except psycopg.Error as exc:
+            raise MonitorError(
+                f"cannot connect to the database {self.path}: {self._scrub(str(exc).strip())}",
+                hint="check [monitor] database in the config, that the server runs, and the password",
+            ) from None
+        self._pool = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=4,
+            kwargs={"autocommit": True},
+            check=ConnectionPool.check_connection,  # a connection the server dropped is replaced, not used
+            timeout=min(busy_timeout, _CONNECT_TIMEOUT * 2),
+            name="monitor",
+            open=False,
+        )
+        self._pool.open(wait=False)
+        self._local = threading.local()
+        self.conn = _Executor(self)
+
+    def _scrub(self, message: str) -> str:
+        """libpq does not echo passwords, but a message must never carry one whatever it quotes."""
+        password = database_password(self.url)
+        return message.replace(password, "***") if password else message
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        """The transaction's connection, or a pooled one for one statement; a lost server
+        becomes StoreUnavailable, naming the database without its password."""
+        held = getattr(self._local, "conn", None)
+        try:
+            if held is not None:
+                yield held
+                return
+            with self._pool.connection() as conn:
+                yield conn
+        except self._unavailable as exc:
+            raise StoreUnavailable(
+                f"the database {self.path} is unavailable: {self._scrub(str(exc).strip() or type(exc).__name__)}",
+                hint="monitor retries at every tick; check the PostgreSQL server",
+            ) from None
+
+    @contextmanager
+    def transaction(self) -> Iterator[PostgresConnection]:
+        """One connection, one transaction, the cluster's write lock held to its end:
+        everything inside commits together or not at all; nested calls join the outer one."""
+        if getattr(self._local, "conn", None) is not None:
+            yield self
+            return
+        with self.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", (_LOCK_CLASS,))
+            self._local.conn = conn
+            try:
+                yield self
+            finally:
+                self._local.conn = None
+
+    def durable(self) -> Any:
+        """synchronous_commit is on by default: every commit is on disk when it returns."""
+        return self.transaction()
+
+    def stream(self, sql: str, params: Iterable[Any]) -> Iterator[dict[str, Any]]:
+        """Rows one at a time through a server-side cursor (a backtest may read every item),
+        on a connection of its own and without the write lock."""
+        with self.connection() as conn, conn.transaction(), conn.cursor(name="monitor_stream") as cur:
+            cur.itersize = 2000
+            cur.execute(_dialect(sql), params)
+            names = [d.name for d in cur.description]
+            for row in cur:
+                yield dict(zip(names, row, strict=True))
+
+    def ping(self) -> None:
+        self.conn.execute("SELECT count(*) FROM feeds WHERE next_poll <= 0").fetchone()
+
+    def close(self) -> None:
+        self._pool.close()

@@ -1,0 +1,154 @@
+"""The PostgreSQL store: several daemons on one database (`[monitor] database =
+"postgresql://…"`). The queries are the mixins SQLite uses; this file adds the schema and
+what PostgreSQL spells its own way: the full-text index (a GIN index over the same
+normalised tokens, queried with tsquery) and reclaiming space (autovacuum's job)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ..errors import MonitorError
+from .cluster import ClusterQueries
+from .deliveries import DeliveryQueries
+from .desk import DeskQueries
+from .feeds import FeedQueries
+from .items import ItemQueries
+from .pgconnection import PostgresConnection
+from .schema import SCHEMA_VERSION
+
+_REAL = "double precision"
+# Version 8 is the first PostgreSQL schema: everything SQLite's seven migrations built,
+# and the cluster's leases and nodes. A later version appends its statements to MIGRATIONS.
+SCHEMA = [
+    "CREATE TABLE feeds (name text PRIMARY KEY, url text, adopted_url text, etag text, last_modified text,"
+    f" next_poll {_REAL}, last_poll {_REAL}, last_success {_REAL}, last_status integer,"
+    " consecutive_errors integer DEFAULT 0, last_error text, disabled_reason text, baselined integer DEFAULT 0,"
+    f" title text, redirect_target text, redirect_count integer, body_hash text, server_ttl {_REAL},"
+    f" lease_node text, lease_until {_REAL}, polled_by text)",
+    f"CREATE TABLE stories (id bigserial PRIMARY KEY, canonical_url text, title text, published {_REAL},"
+    f" first_seen {_REAL}, signature text)",
+    f"CREATE TABLE story_terms (story_id bigint REFERENCES stories(id), term text, at {_REAL})",
+    "CREATE TABLE items (id bigserial PRIMARY KEY, feed text, key text, story_id bigint REFERENCES stories(id),"
+    " title text, summary text, author text, tags text, link text, canonical_url text, lang text,"
+    f" published {_REAL}, first_seen {_REAL}, updated {_REAL}, content_hash text, fts text)",
+    "CREATE TABLE alerts (id bigserial PRIMARY KEY, rule text, story_id bigint REFERENCES stories(id),"
+    f" item_id bigint REFERENCES items(id), created {_REAL}, terms text, occurrences text)",
+    "CREATE TABLE notices (id bigserial PRIMARY KEY, kind text, rule text, feed text, title text, link text,"
+    f" body text, alert_id bigint, created {_REAL})",
+    "CREATE TABLE deliveries (id bigserial PRIMARY KEY, alert_id bigint REFERENCES alerts(id),"
+    " notice_id bigint REFERENCES notices(id), channel text, target text, status text DEFAULT 'pending',"
+    f" attempts integer DEFAULT 0, next_attempt {_REAL}, last_error text, created {_REAL}, sent_at {_REAL},"
+    f" dead_at {_REAL}, first_failed {_REAL}, fold integer NOT NULL DEFAULT 0, batch bigint, hold text,"
+    " message_id text)",
+    f"CREATE TABLE feed_health (name text PRIMARY KEY, state text, since {_REAL}, detail text, checked {_REAL})",
+    f"CREATE TABLE rule_state (rule text PRIMARY KEY, cooldown_until {_REAL}, spike_since {_REAL})",
+    f"CREATE TABLE leases (name text PRIMARY KEY, node text NOT NULL, expires {_REAL} NOT NULL)",
+    f"CREATE TABLE nodes (node text PRIMARY KEY, host text, pid integer, started {_REAL}, heartbeat {_REAL},"
+    f" stopped {_REAL})",
+    "CREATE UNIQUE INDEX stories_url ON stories(canonical_url)",
+    "CREATE UNIQUE INDEX items_feed_key ON items(feed, key)",
+    "CREATE INDEX items_canonical ON items(canonical_url)",
+    "CREATE INDEX items_story_feed ON items(story_id, feed)",
+    "CREATE INDEX items_first_seen ON items(first_seen)",
+    # The full-text index: the same normalised tokens as SQLite's FTS5 (items.fts), split by
+    # the 'simple' configuration (no stemming, no stop words), and the items not in it yet.
+    "CREATE INDEX items_fts ON items USING gin (to_tsvector('simple', fts))",
+    "CREATE INDEX items_unindexed ON items(id) WHERE fts IS NULL",
+    "CREATE INDEX story_terms_term_at ON story_terms(term, at, story_id)",
+    "CREATE INDEX story_terms_story ON story_terms(story_id)",
+    "CREATE UNIQUE INDEX alerts_rule_story ON alerts(rule, story_id)",
+    "CREATE INDEX alerts_story ON alerts(story_id)",
+    "CREATE INDEX alerts_rule_created ON alerts(rule, created)",
+    "CREATE UNIQUE INDEX deliveries_once ON deliveries(alert_id, channel, target)",
+    "CREATE UNIQUE INDEX deliveries_notice ON deliveries(notice_id, channel, target)",
+    "CREATE INDEX deliveries_due ON deliveries(status, next_attempt)",
+    "CREATE INDEX deliveries_sent ON deliveries(channel, target, sent_at)",
+    "CREATE INDEX feeds_due ON feeds(next_poll)",
+]
+MIGRATIONS: dict[int, list[str]] = {}  # version -> the statements that bring the one before it there
+
+# An FTS5 narrowing expression (rules/explain.py to_fts): quoted tokens, a * for a prefix,
+# AND, OR and parentheses.
+_FTS5_TOKEN = re.compile(r'"([^"]*)"(\*?)|(AND|OR|\(|\))')
+
+
+def fts5_to_tsquery(expression: str) -> str:
+    """The same narrowing as a tsquery: 'token', 'prefix':*, & and |. Its tokens are
+    letters and digits only (to_fts refuses any other), so none needs escaping."""
+    out = []
+    for token, star, word in _FTS5_TOKEN.findall(expression):
+        if word:
+            out.append({"AND": "&", "OR": "|"}.get(word, word))
+        else:
+            out.append(f"'{token}'" + (":*" if star else ""))
+    return " ".join(out)
+
+
+class PostgresStore(PostgresConnection, FeedQueries, ItemQueries, DeliveryQueries, DeskQueries, ClusterQueries):
+    """Every query of the store contract (contract.py) over a PostgreSQL connection pool."""
+
+    def __init__(self, url: str, busy_timeout: float = 30.0, node: str = "") -> None:
+        super().__init__(url, busy_timeout)
+        self.node = node
+        try:
+            self._migrate()
+        except BaseException:
+            self.close()
+            raise
+
+    def _migrate(self) -> None:
+        with self.transaction():  # the write lock: two daemons starting at once migrate once
+            self.conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
+            row = self.conn.execute("SELECT version FROM schema_version").fetchone()
+            version = row[0] if row else 0
+            if version > SCHEMA_VERSION:
+                raise MonitorError(
+                    f"the database {self.path} was written by a newer monitor (schema {version}; "
+                    f"this one knows up to {SCHEMA_VERSION})",
+                    hint="run the newer monitor on every node, or point [monitor] database at a copy made before "
+                    "the upgrade",
+                )
+            if version == SCHEMA_VERSION:
+                return
+            statements = SCHEMA if version == 0 else []
+            for step in range(max(version, 8) + 1, SCHEMA_VERSION + 1):
+                statements += MIGRATIONS[step]
+            for sql in statements:
+                self.conn.execute(sql)
+            self.conn.execute("DELETE FROM schema_version")
+            self.conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+
+    def index_pending(self, search_text: Callable[[str, str], str], chunk: int = 1000) -> Iterator[int]:
+        """Give the items stored since the last call their index text, `chunk` per transaction
+        (the GIN index follows the column). Yields how many each transaction indexed."""
+        while True:
+            with self.transaction():
+                rows = self.conn.execute(
+                    "SELECT id, title, summary FROM items WHERE fts IS NULL ORDER BY id LIMIT ?", (chunk,)
+                ).fetchall()
+                if not rows:
+                    return
+                self.conn.executemany(
+                    "UPDATE items SET fts = ? WHERE id = ?",
+                    [(search_text(title or "", summary or ""), item_id) for item_id, title, summary in rows],
+                )
+            yield len(rows)
+
+    def reclaim_space(self) -> None:
+        """Autovacuum gives pruned rows' space back to the table."""
+
+    def stored_items(
+        self, since: float | None, fts_query: str | None, limit: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Items newest first, narrowed by an FTS5 expression (as a tsquery) when one is given."""
+        if not fts_query:
+            return self._items_newest_first(since, None, [], limit)
+        # Items not indexed yet (fts NULL) are candidates too: the rule engine matches every
+        # candidate exactly.
+        narrowing = "(to_tsvector('simple', i.fts) @@ to_tsquery('simple', ?) OR i.fts IS NULL)"
+        return self._items_newest_first(since, narrowing, [fts5_to_tsquery(fts_query)], limit)
+
+    def _stream(self, sql: str, params: list[Any]) -> Iterator[dict[str, Any]]:
+        return self.stream(sql, params)
