@@ -52,7 +52,7 @@ def migrate_database(source: Path | str, target: str, replace: bool = False, bus
             "--to must be a PostgreSQL URL (postgresql://…)",
             hint="write it as postgresql://user@host:5432/dbname, the password in $PGPASSWORD or ~/.pgpass",
         )
-    path = Path(source)
+    path = Path(source).absolute()
     if not path.is_file():
         raise UsageError(
             f"no SQLite database at {path}: nothing to migrate",
@@ -80,9 +80,10 @@ def copy_database(source: SQLiteStore, target: PostgresStore, replace: bool = Fa
             target.empty_tables(TABLES + CLUSTER_TABLES)
         else:
             _refuse_used(target)
-        for table in TABLES:
-            columns = _columns(source, target, table)
-            rows[table] = target.write_rows(table, columns, source.read_rows(table, columns))
+        with target.bulk_load(TABLES):
+            for table in TABLES:
+                columns = _columns(source, target, table)
+                rows[table] = target.write_rows(table, columns, source.read_rows(table, columns))
         target.restart_ids(table for table in TABLES if "id" in target.table_columns(table))
     return rows
 

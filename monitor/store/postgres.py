@@ -6,7 +6,7 @@ normalised tokens, queried with tsquery) and reclaiming space (autovacuum's job)
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import MonitorError
@@ -15,7 +15,7 @@ from .deliveries import DeliveryQueries
 from .desk import DeskQueries
 from .feeds import FeedQueries
 from .items import ItemQueries
-from .pgconnection import PostgresConnection
+from .pgbulk import BulkWrites
 from .schema import SCHEMA_VERSION
 
 _REAL = "double precision"
@@ -86,7 +86,7 @@ def fts5_to_tsquery(expression: str) -> str:
     return " ".join(out)
 
 
-class PostgresStore(PostgresConnection, FeedQueries, ItemQueries, DeliveryQueries, DeskQueries, ClusterQueries):
+class PostgresStore(BulkWrites, FeedQueries, ItemQueries, DeliveryQueries, DeskQueries, ClusterQueries):
     """Every query of the store contract (contract.py) over a PostgreSQL connection pool."""
 
     def __init__(self, url: str, busy_timeout: float = 30.0, node: str = "") -> None:
@@ -152,44 +152,3 @@ class PostgresStore(PostgresConnection, FeedQueries, ItemQueries, DeliveryQuerie
 
     def _stream(self, sql: str, params: list[Any]) -> Iterator[dict[str, Any]]:
         return self.stream(sql, params)
-
-    def write_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-        """Append `rows` to `table` through COPY, many times faster than INSERTs; call it inside
-        transaction(), so they commit with it. Returns how many were written."""
-        import psycopg
-        from psycopg import sql
-
-        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
-        )
-        written = 0
-        with self.connection() as conn:
-            try:
-                with conn.cursor() as cur, cur.copy(statement) as copy:
-                    for row in rows:
-                        copy.write_row(row)
-                        written += 1
-            except psycopg.Error as exc:
-                if isinstance(exc, self._unavailable):
-                    raise  # connection() reports the server gone
-                where = f" ({exc.diag.context.strip()})" if exc.diag.context else ""
-                raise MonitorError(
-                    f"{self.path} refused a row of {table}: {self._scrub(exc.diag.message_primary or str(exc))}{where}",
-                    hint="nothing was written: the copy is one transaction, rolled back whole",
-                ) from None
-        return written
-
-    def empty_tables(self, tables: Sequence[str]) -> None:
-        """Delete every row of these tables at once (TRUNCATE: the foreign keys between them
-        allow no less than all together), their ids starting again from 1. Inside a
-        transaction, undone by its rollback."""
-        self.conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
-
-    def restart_ids(self, tables: Iterable[str]) -> None:
-        """Move each table's id sequence past its largest id: rows written with their ids
-        (write_rows) do not advance it, and a new row must never be given a copied one's id."""
-        for table in tables:
-            self.conn.execute(
-                f"SELECT setval(pg_get_serial_sequence(?, 'id'), coalesce(max(id), 0) + 1, false) FROM {table}",
-                (table,),
-            )

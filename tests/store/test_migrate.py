@@ -91,6 +91,17 @@ def _assert_same_rows(source: SQLiteStore, target: PostgresStore, table: str) ->
     assert copied == original, table
 
 
+def _schema(target: PostgresStore) -> list[tuple]:
+    """Every index and constraint of the target's tables, as PostgreSQL would create them again."""
+    return sorted(
+        target.conn.execute(
+            "SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = current_schema() UNION ALL"
+            " SELECT conrelid::regclass::text, conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE connamespace = current_schema()::regnamespace"
+        ).fetchall()
+    )
+
+
 @pytest.fixture
 def stores(tmp_path, open_store, postgres_url):
     source = open_store(tmp_path / "m.db")
@@ -166,14 +177,36 @@ def test_a_used_target_is_refused_unless_replaced(stores):
     assert target.count_rows("nodes") == 0  # its cluster state is emptied too
 
 
-def test_a_row_the_target_refuses_leaves_it_untouched(stores):
+@pytest.mark.parametrize(
+    ("damage", "refusal"),
+    [
+        # A text PostgreSQL cannot hold: refused as it is copied.
+        ("UPDATE items SET title = 'a' || char(0) || 'b' WHERE key = 'k1'", r"refused a row of items: .*0x00"),
+        # A delivery whose alert is gone: refused when the foreign keys are made again, at the end.
+        (
+            "INSERT INTO deliveries (alert_id, channel, target, status) VALUES (99, 'hook', 'x', 'sent')",
+            r'refused the rows written: .*"deliveries_alert_id_fkey" \(Key \(alert_id\)=\(99\) is not present',
+        ),
+    ],
+)
+def test_what_the_target_refuses_leaves_it_as_it_was(stores, damage, refusal):
     source, target = stores
-    source.conn.execute("PRAGMA foreign_keys=OFF")  # a delivery whose alert is gone: PostgreSQL refuses it
-    source.conn.execute("INSERT INTO deliveries (alert_id, channel, target, status) VALUES (99, 'hook', 'x', 'sent')")
-    with pytest.raises(MonitorError, match="refused a row of deliveries") as refused:
+    schema = _schema(target)
+    source.conn.execute("PRAGMA foreign_keys=OFF")
+    source.conn.execute(damage)
+    with pytest.raises(MonitorError, match=refusal) as refused:
         copy_database(source, target)
     assert "nothing was written" in refused.value.hint
-    assert all(target.count_rows(table) == 0 for table in TABLES)  # feeds to alerts were copied, then undone
+    assert all(target.count_rows(table) == 0 for table in TABLES)
+    assert _schema(target) == schema
+
+
+def test_the_indexes_and_keys_set_aside_for_the_copy_are_all_back(stores):
+    source, target = stores
+    schema = _schema(target)
+    assert len(schema) > 20
+    copy_database(source, target)
+    assert _schema(target) == schema
 
 
 def test_a_column_the_target_lacks_is_refused_not_dropped(stores):
