@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..databases import is_postgres_url, redact_database
 from ..errors import MonitorError, UsageError
+from . import open_store
 from .postgres import PostgresStore
 from .schema import SCHEMA_VERSION
 from .sqlite import SQLiteStore
@@ -59,8 +60,6 @@ def migrate_database(source: Path | str, target: str, replace: bool = False, bus
             hint="check [monitor] database in the config (a relative path is taken from the config's folder, "
             "or from $STATE_DIRECTORY under systemd)",
         )
-    from . import open_store  # the package's entry point: it says when psycopg is missing
-
     with (
         closing(open_store(path, busy_timeout, poller=True)) as sqlite,  # first: a running daemon is refused at once
         closing(open_store(target, busy_timeout)) as pg,
