@@ -350,6 +350,39 @@ def export_opml(ctx: Context, output: str) -> None:
     click.echo(f"{len(config.feeds)} feeds written to {output}", err=True)
 
 
+@cli.command("migrate-db")
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    metavar="URL",
+    help="The PostgreSQL database to copy into: postgresql://user@host:5432/dbname "
+    "(the password in $PGPASSWORD or ~/.pgpass keeps it out of the process list).",
+)
+@click.option("--replace", is_flag=True, help="Empty the target's monitor tables first; what they hold is lost.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON object: the rows copied, by table.")
+@pass_ctx
+def migrate_db(ctx: Context, target: str, replace: bool, as_json: bool) -> None:
+    """Copy the config's SQLite database into PostgreSQL: history, outbox and ids, all or nothing."""
+    from dataclasses import asdict
+
+    from .store.migrate import migrate_database
+
+    config = ctx.config()
+    migration = migrate_database(config.settings.database, target, replace)
+    if as_json:
+        click.echo(json.dumps(asdict(migration), indent=2, ensure_ascii=False))
+        return
+    for table, rows in migration.rows.items():
+        click.echo(f"{table:<12} {rows:>10}")
+    click.echo(f"copied {migration.source} into {migration.target}" + (", emptied first" if replace else ""))
+    click.echo(
+        f'next: set database = "{migration.target}" under [monitor] in {config.path} (a password as ${{PGPASSWORD}}) '
+        f"and start the daemons; {migration.source} is left as it was",
+        err=True,
+    )
+
+
 @cli.command()
 @click.option(
     "--retry",

@@ -43,6 +43,13 @@ class Connection:
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         return rows_as_dicts(self.conn.execute(sql, params))
 
+    def table_columns(self, table: str) -> list[str]:
+        """The columns of `table`, in order: what migrate.py copies, by name."""
+        return [d[0] for d in self.conn.execute(f"SELECT * FROM {table} LIMIT 0").description]
+
+    def count_rows(self, table: str) -> int:
+        return int(self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
 
 def rows_as_dicts(cursor: Any) -> list[dict[str, Any]]:
     names = [d[0] for d in cursor.description]

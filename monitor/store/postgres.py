@@ -15,7 +15,7 @@ from .deliveries import DeliveryQueries
 from .desk import DeskQueries
 from .feeds import FeedQueries
 from .items import ItemQueries
-from .pgconnection import PostgresConnection
+from .pgbulk import BulkWrites
 from .schema import SCHEMA_VERSION
 
 _REAL = "double precision"
@@ -86,7 +86,7 @@ def fts5_to_tsquery(expression: str) -> str:
     return " ".join(out)
 
 
-class PostgresStore(PostgresConnection, FeedQueries, ItemQueries, DeliveryQueries, DeskQueries, ClusterQueries):
+class PostgresStore(BulkWrites, FeedQueries, ItemQueries, DeliveryQueries, DeskQueries, ClusterQueries):
     """Every query of the store contract (contract.py) over a PostgreSQL connection pool."""
 
     def __init__(self, url: str, busy_timeout: float = 30.0, node: str = "") -> None:

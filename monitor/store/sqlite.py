@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +69,7 @@ class SQLiteStore(SchemaMixin, FeedQueries, ItemQueries, DeliveryQueries, DeskQu
             " WHERE id > (SELECT indexed_upto FROM index_state) AND fts IS NOT '')"
         )
         return self._items_newest_first(since, narrowing, [fts_query], limit)
+
+    def read_rows(self, table: str, columns: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+        """Every row of `table`, in the order stored, one at a time (migrate.py copies them)."""
+        return iter(self.conn.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY rowid"))
