@@ -51,7 +51,8 @@ def open_store(database: Path | str, busy_timeout: float = 30.0, poller: bool = 
     node = node or default_node()
     if is_postgres_url(database):
         try:
-            from .postgres import PostgresStore
+            import psycopg  # noqa: F401  # imported for real by the connection; here, to say what is missing
+            import psycopg_pool  # noqa: F401
         except ImportError:
             from ..errors import MonitorError
 
@@ -59,5 +60,7 @@ def open_store(database: Path | str, busy_timeout: float = 30.0, poller: bool = 
                 f"[monitor] database is a PostgreSQL URL ({redact_database(database)}), but psycopg is not installed",
                 hint="pip install 'monitor[postgresql]'",
             ) from None
+        from .postgres import PostgresStore
+
         return PostgresStore(str(database), busy_timeout, node)
     return SQLiteStore(database, busy_timeout, poller, node)
