@@ -6,6 +6,8 @@ import pytest
 from storykit import desk, feed_doc
 from testkit import Clock
 
+pytestmark = pytest.mark.usefixtures("database")
+
 # Written down by hand from the snapshots (links of the later file absent from the earlier one;
 # the manifest's overlaps agree: Al Jazeera 23 of 25 shared, BBC 42, Jerusalem Post 17).
 AJ_NEW = {
