@@ -70,22 +70,21 @@ def database(backend, tmp_path, monkeypatch, request) -> str:
 
 @pytest.fixture
 def new_database(backend, tmp_path, request):
-    """new_database() -> another empty database of the test's backend, for a test that needs
-    several (one per hypothesis example): a file, or a schema dropped when the test ends."""
+    """new_database() -> an empty database of the test's backend, for a test that needs one
+    after another (one per hypothesis example), each closed before the next is asked for: a
+    new file, or on PostgreSQL the test's schema emptied (pgkit.PostgresServer.empty)."""
     if backend == "sqlite":
         folders = (tmp_path / f"db{n}" for n in itertools.count(1))
-        yield lambda: str(next(folders) / "m.db")
-        return
-    server = request.getfixturevalue("postgres_server")
-    schemas: list[str] = []
+        return lambda: str(next(folders) / "m.db")
+    server, schema = request.getfixturevalue("postgres_server"), request.getfixturevalue("postgres_schema")
+    emptied = itertools.count()
 
     def new() -> str:
-        schemas.append(server.new_schema())
-        return server.url(schemas[-1])
+        if next(emptied):  # the first is new already
+            server.empty(schema)
+        return server.url(schema)
 
-    yield new
-    for schema in schemas:
-        server.drop_schema(schema)
+    return new
 
 
 @pytest.fixture
@@ -157,8 +156,14 @@ def postgres_server(postgres_available):
 
 
 @pytest.fixture
-def postgres_url(postgres_server):
-    """A database URL of the session's server, in a schema of this test's own."""
+def postgres_schema(postgres_server):
+    """A schema of the session's server for this test's own, dropped when it ends."""
     schema = postgres_server.new_schema()
-    yield postgres_server.url(schema)
+    yield schema
     postgres_server.drop_schema(schema)
+
+
+@pytest.fixture
+def postgres_url(postgres_server, postgres_schema):
+    """A database URL of the session's server, in a schema of this test's own."""
+    return postgres_server.url(postgres_schema)

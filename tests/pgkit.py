@@ -110,6 +110,21 @@ class PostgresServer:
         self.admin(f"CREATE SCHEMA {name}")
         return name
 
+    def empty(self, schema: str) -> None:
+        """Every table of `schema` but schema_version emptied and its ids restarted: a store
+        opened on it again finds a new database, for a few milliseconds where creating and
+        migrating another schema costs a tenth of a second. (DELETE, not TRUNCATE: that makes
+        new files for every table; foreign keys are not checked meanwhile.)"""
+        self.admin(
+            f"""DO $$ DECLARE r record; BEGIN
+            SET LOCAL session_replication_role = replica;
+            FOR r IN SELECT tablename FROM pg_tables WHERE schemaname = '{schema}' AND tablename != 'schema_version'
+            LOOP EXECUTE format('DELETE FROM %I.%I', '{schema}', r.tablename); END LOOP;
+            FOR r IN SELECT sequencename FROM pg_sequences WHERE schemaname = '{schema}'
+            LOOP EXECUTE format('ALTER SEQUENCE %I.%I RESTART', '{schema}', r.sequencename); END LOOP;
+            END $$"""
+        )
+
     def drop_schema(self, name: str) -> None:
         self.admin(f"DROP SCHEMA IF EXISTS {name} CASCADE")
 

@@ -26,13 +26,11 @@ WRONG = "Wr0ngGuessZ4"
 
 
 @pytest.fixture
-def guarded(postgres_server):
+def guarded(postgres_server, postgres_schema):
     """The URL (password from ${PGPASSWORD}) of a schema of this test's own that only
     pgkit.GUARDED may use, logging in with PASSWORD."""
-    schema = postgres_server.new_schema()
-    postgres_server.guard(schema, PASSWORD)
-    yield postgres_server.url(schema, user=f"{pgkit.GUARDED}:${{PGPASSWORD}}")
-    postgres_server.drop_schema(schema)
+    postgres_server.guard(postgres_schema, PASSWORD)
+    return postgres_server.url(postgres_schema, user=f"{pgkit.GUARDED}:${{PGPASSWORD}}")
 
 
 def _feeds(run_cli, tmp_path, database: str, password: str) -> list[subprocess.CompletedProcess]:
