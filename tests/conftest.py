@@ -98,11 +98,12 @@ def open_rig(database):
 
 @pytest.fixture
 def open_store(database):
-    """open_store(database=the test's) -> its store, closed when the test ends, pass or fail."""
+    """open_store(database=the test's, **options of monitor.store.open_store) -> its store,
+    closed when the test ends, pass or fail."""
     from monitor.store import open_store
 
     with ExitStack() as opened:
-        yield lambda path=database: opened.enter_context(closing(open_store(path)))
+        yield lambda path=database, **options: opened.enter_context(closing(open_store(path, **options)))
 
 
 @pytest.fixture
