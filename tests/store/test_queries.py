@@ -39,3 +39,14 @@ def test_an_item_found_by_its_link_is_the_first_of_several_alike(open_store):
     store.update_item(store.find_item("f", "title-and-date-1")["id"], again, item_facts(again), "", 1.0)
     url = item_facts(again).canonical
     assert store.find_item_by_link("f", url, "Same headline")["key"] == "title-and-date-1"
+
+
+def test_due_feeds_come_most_overdue_first_and_by_name_when_as_overdue(open_store):
+    store = open_store()
+    store.sync_feeds(
+        [("wire", "https://x.org/w"), ("bulletin", "https://x.org/b"), ("agency", "https://x.org/a")], 10.0
+    )
+    store.record_poll("wire", now=5.0, next_poll=5.0, status=200)  # its row changes: last in PostgreSQL's order
+    assert store.due_feeds(["wire", "bulletin", "agency"], 10.0) == ["wire", "agency", "bulletin"]
+    store.record_poll("wire", now=10.0, next_poll=10.0, status=200)
+    assert store.due_feeds(["wire", "bulletin", "agency"], 10.0) == ["agency", "bulletin", "wire"]
