@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 from contextlib import ExitStack, closing
@@ -7,9 +8,33 @@ from pathlib import Path
 
 import pytest
 from servers import FeedServer, WebhookReceiver
-from testkit import monitor_exe
+from testkit import DATABASE_ENV, monitor_exe
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# Every test that opens a store (through the `database` fixture, or `open_store` / `open_rig`,
+# which use it) runs once on each; a test marked sqlite_only on the first alone.
+BACKENDS = ("sqlite", "postgresql")
+# Why the session's PostgreSQL tests were skipped, for the one line that says so.
+PG_SKIPPED = pytest.StashKey[str]()
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): a test of what only SQLite has (its files, FTS5, the poller lock)"
+    )
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" in metafunc.fixturenames:
+        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        metafunc.parametrize("backend", BACKENDS[:1] if only_sqlite else BACKENDS, indirect=True)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    reason = config.stash.get(PG_SKIPPED, None)
+    if reason:
+        skipped = sum(reason in str(r.longrepr) for r in terminalreporter.stats.get("skipped", []))
+        terminalreporter.write_line(f"PostgreSQL tests skipped ({skipped}): {reason}", yellow=True)
 
 
 @pytest.fixture
@@ -27,7 +52,43 @@ def webhook():
 
 
 @pytest.fixture
-def open_rig():
+def backend(request) -> str:
+    """The database this run of the test is on, "sqlite" or "postgresql" (pytest_generate_tests)."""
+    return getattr(request, "param", BACKENDS[0])
+
+
+@pytest.fixture
+def database(backend, tmp_path, monkeypatch, request) -> str:
+    """This test's database: tmp_path/m.db, or a schema of its own on the session's PostgreSQL
+    server, which testkit.write_config then writes into the config by default."""
+    if backend == "sqlite":
+        return str(tmp_path / "m.db")
+    url = request.getfixturevalue("postgres_url")
+    monkeypatch.setenv(DATABASE_ENV, url)
+    return url
+
+
+@pytest.fixture
+def new_database(backend, tmp_path, request):
+    """new_database() -> an empty database of the test's backend, for a test that needs one
+    after another (one per hypothesis example), each closed before the next is asked for: a
+    new file, or on PostgreSQL the test's schema emptied (pgkit.PostgresServer.empty)."""
+    if backend == "sqlite":
+        folders = (tmp_path / f"db{n}" for n in itertools.count(1))
+        return lambda: str(next(folders) / "m.db")
+    server, schema = request.getfixturevalue("postgres_server"), request.getfixturevalue("postgres_schema")
+    emptied = itertools.count()
+
+    def new() -> str:
+        if next(emptied):  # the first is new already
+            server.empty(schema)
+        return server.url(schema)
+
+    return new
+
+
+@pytest.fixture
+def open_rig(database):
     """open_rig(config_path, clock=None) -> a deskkit.Rig, closed when the test ends, pass or fail."""
     from deskkit import Rig  # here, not at the top: a test that opens no rig does not import the pipeline
 
@@ -36,12 +97,13 @@ def open_rig():
 
 
 @pytest.fixture
-def open_store(tmp_path):
-    """open_store(path=tmp_path/"m.db") -> a SQLiteStore, closed when the test ends, pass or fail."""
-    from monitor.store import SQLiteStore
+def open_store(database):
+    """open_store(database=the test's, **options of monitor.store.open_store) -> its store,
+    closed when the test ends, pass or fail."""
+    from monitor.store import open_store
 
     with ExitStack() as opened:
-        yield lambda path=tmp_path / "m.db": opened.enter_context(closing(SQLiteStore(path)))
+        yield lambda path=database, **options: opened.enter_context(closing(open_store(path, **options)))
 
 
 @pytest.fixture
@@ -71,24 +133,38 @@ def run_cli(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def postgres_server():
-    """A real PostgreSQL server for the session (tests/pgkit.py); skipped, with the reason, where
-    none can run here, and a failure under CI."""
+def postgres_available(request) -> None:
+    """Skips, with the reason, a test that needs a PostgreSQL server where none can run here
+    (tests/pgkit.py), and fails it under CI."""
     import pgkit
 
     reason = pgkit.unavailable()
     if reason:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL tests cannot run under CI: {reason}")
+        request.config.stash[PG_SKIPPED] = reason
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(postgres_available):
+    """A real PostgreSQL server for the session (tests/pgkit.py)."""
+    import pgkit
+
     server = pgkit.PostgresServer()
     yield server
     server.close()
 
 
 @pytest.fixture
-def postgres_url(postgres_server):
-    """A database URL of the session's server, in a schema of this test's own."""
+def postgres_schema(postgres_server):
+    """A schema of the session's server for this test's own, dropped when it ends."""
     schema = postgres_server.new_schema()
-    yield postgres_server.url(schema)
+    yield schema
     postgres_server.drop_schema(schema)
+
+
+@pytest.fixture
+def postgres_url(postgres_server, postgres_schema):
+    """A database URL of the session's server, in a schema of this test's own."""
+    return postgres_server.url(postgres_schema)

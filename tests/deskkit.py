@@ -13,7 +13,7 @@ from monitor.config import load_config
 from monitor.parsing.feed import parse_feed
 from monitor.polling.fetch import fetcher_for
 from monitor.runtime.assembly import build_pipeline
-from monitor.store import SQLiteStore
+from monitor.store import open_store
 
 __all__ = ["DAY", "HOUR", "ISRAEL", "T0", "Clock", "Rig", "desk_config", "rss"]
 
@@ -49,7 +49,7 @@ class Rig:
     def __init__(self, config_path: Path, clock: Clock | None = None) -> None:
         self.config = load_config(config_path, env={})
         self.clock = clock or Clock()
-        self.store = SQLiteStore(self.config.settings.database)
+        self.store = open_store(self.config.settings.database)
         try:
             self.store.sync_feeds(((f.name, f.url) for f in self.config.feeds), self.clock())
             self.pipeline = self._pipeline(fetcher=None)

@@ -12,7 +12,7 @@ from monitor.polling.addresses import system_resolver
 from monitor.polling.fetch import fetcher_for
 from monitor.polling.pipeline import parse_in_thread
 from monitor.runtime.assembly import build_pipeline
-from monitor.store import SQLiteStore
+from monitor.store import open_store
 
 __all__ = ["NOW", "Clock", "config_file", "poll"]
 
@@ -38,7 +38,7 @@ def poll(path: Path, feed: str, clock: Clock | None = None, resolver=system_reso
     clock = clock or Clock(NOW)
 
     async def go():
-        store = SQLiteStore(config.settings.database)
+        store = open_store(config.settings.database)
         fetcher = fetcher_for(config.settings, resolver=resolver)
         try:
             store.sync_feeds(((f.name, f.url) for f in config.feeds), clock())

@@ -1,9 +1,8 @@
-"""Ingest feed documents into a real SQLite store, in process, with a fixed clock."""
+"""Ingest feed documents into a real store (the test's database), in process, with a fixed clock."""
 
 from __future__ import annotations
 
 import random
-import sqlite3
 import time
 from collections.abc import Mapping
 from contextlib import closing, contextmanager
@@ -15,7 +14,7 @@ from monitor.config import load_config
 from monitor.parsing.feed import parse_feed
 from monitor.parsing.pool import ParserPool
 from monitor.runtime.assembly import Assembly
-from monitor.store import SQLiteStore
+from monitor.store import open_store
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 
@@ -36,10 +35,9 @@ def feed_doc(title: str, items: list[tuple[str, str, str]], lang: str = "en") ->
 class Desk:
     """A pipeline over named feeds; `ingest(feed, bytes)` returns the PollOutcome."""
 
-    def __init__(self, assembly: Assembly, db: Path) -> None:
+    def __init__(self, assembly: Assembly) -> None:
         self.assembly = assembly
         self.pipeline = assembly.pipeline
-        self.db = db
 
     def ingest(self, feed: str, body: bytes):
         return self.pipeline.ingest(self.pipeline.config.feed(feed), parse_feed(body))
@@ -48,8 +46,8 @@ class Desk:
         return self.ingest(feed, (FEEDS / name).read_bytes())
 
     def sql(self, query: str, *params):
-        with sqlite3.connect(self.db) as conn:
-            return conn.execute(query, params).fetchall()
+        """Rows of `query` (`?` placeholders, SQL both databases speak), through the desk's store."""
+        return self.pipeline.store.conn.execute(query, params).fetchall()
 
     def merged(self) -> list[set[str]]:
         """Titles of every story that holds more than one item."""
@@ -76,7 +74,7 @@ def desk(
     )
     config = load_config(path, env={})
     with (
-        closing(SQLiteStore(config.settings.database)) as store,
+        closing(open_store(config.settings.database)) as store,
         closing(ParserPool(config.settings.parse_workers, config.settings.parse_timeout)) as parsers,
     ):  # no fetcher: a desk is fed documents, it never polls
-        yield Desk(Assembly(config, store, None, parsers, clock, random.Random(), None), tmp_path / "m.db")
+        yield Desk(Assembly(config, store, None, parsers, clock, random.Random(), None))

@@ -3,6 +3,7 @@ the installed command and a way to wait for a daemon."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import time
@@ -18,6 +19,9 @@ CATCH_ALL = "the OR a OR in OR of OR to OR for OR on OR at OR by OR with"
 RIFT = "Russia AND Israel AND dissatisfaction"  # only the item story/toi_v2.xml adds to toi_v1.xml matches
 
 Table = Mapping[str, Any]
+# The database write_config names unless told: set by the `database` fixture (conftest.py) for
+# a test on PostgreSQL; "m.db" beside the config otherwise.
+DATABASE_ENV = "MONITOR_TEST_DATABASE"
 
 
 class Clock:
@@ -51,7 +55,8 @@ def write_config(
     """Write tmp_path/config.toml and return its path.
 
     feeds: name -> url, or name -> the feed's keys (url among them).
-    monitor: keys over the defaults `database = "m.db"`, `jitter = 0` (no random spread).
+    monitor: keys over the defaults `database` (the test's: "m.db", or its PostgreSQL schema),
+    `jitter = 0` (no random spread).
     channels: name -> keys; by default one console channel, "screen".
     rules: by default one rule, "r", matching nearly any English headline and notifying every channel.
     Pass rules=[] or channels={} for a config without them.
@@ -61,7 +66,7 @@ def write_config(
     if rules is None:
         rules = [{"name": "r", "query": CATCH_ALL, "notify": list(channels)}]
     doc: dict[str, Any] = {
-        "monitor": {"database": "m.db", "jitter": 0, **(monitor or {})},
+        "monitor": {"database": os.environ.get(DATABASE_ENV, "m.db"), "jitter": 0, **(monitor or {})},
         "feeds": [{"name": name, **({"url": f} if isinstance(f, str) else f)} for name, f in (feeds or {}).items()],
         "rules": [dict(r) for r in rules],
         "channels": {name: dict(keys) for name, keys in channels.items()},

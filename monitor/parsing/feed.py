@@ -113,7 +113,7 @@ def _item(entry: Any, feed_lang: str, guid_counts: Counter[str]) -> Item:
         if value and value != summary:
             parts.append(value)
     text = _clean(html_to_text("\n".join(parts)))[:MAX_SUMMARY]
-    authors = [a.get("name", "") for a in entry.get("authors") or [] if isinstance(a, dict)]
+    authors = [_clean(a.get("name", "")) for a in entry.get("authors") or [] if isinstance(a, dict)]
     if not any(authors):
         authors = [_clean(entry.get("author", ""))]
     author = html_to_text(", ".join(a for a in authors if a))[:MAX_AUTHOR]

@@ -77,7 +77,7 @@ class DeliveryQueries(Connection):
             dead = [
                 r[0]
                 for r in self.conn.execute(
-                    f"SELECT id FROM deliveries WHERE id {self.in_list} AND first_failed <= ?",
+                    f"SELECT id FROM deliveries WHERE id {self.in_list} AND first_failed <= ? ORDER BY id",
                     (self.as_list(ids), now - dead_after),
                 )
             ]

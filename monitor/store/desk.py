@@ -49,7 +49,8 @@ class DeskQueries(Connection):
     def story_alerts(self, story_id: int) -> list[dict[str, Any]]:
         """The alerts already recorded on a story, with the headline each went out with."""
         return self._query(
-            "SELECT a.id, a.rule, i.title FROM alerts a JOIN items i ON i.id = a.item_id WHERE a.story_id = ?",
+            "SELECT a.id, a.rule, i.title FROM alerts a JOIN items i ON i.id = a.item_id WHERE a.story_id = ?"
+            " ORDER BY a.id",
             (story_id,),
         )
 

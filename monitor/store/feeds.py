@@ -68,7 +68,7 @@ class FeedQueries(Connection):
     def due_feeds(self, names: Iterable[str], now: float) -> list[str]:
         wanted = set(names)
         rows = self.conn.execute(
-            "SELECT name FROM feeds WHERE next_poll <= ? AND disabled_reason IS NULL ORDER BY next_poll", (now,)
+            "SELECT name FROM feeds WHERE next_poll <= ? AND disabled_reason IS NULL ORDER BY next_poll, name", (now,)
         ).fetchall()
         return [r[0] for r in rows if r[0] in wanted]
 

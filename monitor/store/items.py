@@ -44,7 +44,8 @@ class ItemQueries(Connection):
         if not url:
             return None
         row = self.conn.execute(
-            "SELECT key FROM items WHERE feed = ? AND canonical_url = ? AND title = ? LIMIT 1", (feed, url, title)
+            "SELECT key FROM items WHERE feed = ? AND canonical_url = ? AND title = ? ORDER BY id LIMIT 1",
+            (feed, url, title),
         ).fetchone()
         return self.find_item(feed, row[0]) if row else None
 
@@ -83,8 +84,12 @@ class ItemQueries(Connection):
         return int(cur.fetchone()[0])
 
     def story_by_url(self, url: str) -> int | None:
-        # Through items, so every URL of a story leads to it, not only its first.
-        row = self.conn.execute("SELECT story_id FROM items WHERE canonical_url = ? LIMIT 1", (url,)).fetchone()
+        # Through items, so every URL of a story leads to it, not only its first. The first item
+        # stored under the URL decides (an edit may have brought another story's item to it):
+        # without the ORDER BY, PostgreSQL answers in the order rows last changed.
+        row = self.conn.execute(
+            "SELECT story_id FROM items WHERE canonical_url = ? ORDER BY id LIMIT 1", (url,)
+        ).fetchone()
         return int(row[0]) if row else None
 
     def new_story(

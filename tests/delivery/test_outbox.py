@@ -1,4 +1,4 @@
-"""The outbox with real parts (SQLite, apprise, a webhook receiver) and a clock the test drives."""
+"""The outbox with real parts (the database, apprise, a webhook receiver) and a clock the test drives."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from monitor.delivery.channels import Notifier, target_id
 from monitor.delivery.outbox import Outbox
 from monitor.models import Item
 from monitor.parsing.facts import item_facts
-from monitor.store import SQLiteStore
+from monitor.store import SQLiteStore, Store
 
 
-def add_alert(store: SQLiteStore, n: int, channel: str, url: str, now: float, due: float | None = None) -> int:
+def add_alert(store: Store, n: int, channel: str, url: str, now: float, due: float | None = None) -> int:
     title = f"Israel story number {n}"
     item = Item(
         key=f"k{n}",
@@ -37,7 +37,7 @@ def add_alert(store: SQLiteStore, n: int, channel: str, url: str, now: float, du
 
 @pytest.fixture
 def make(open_store, webhook):
-    """make(clock, **channel keys) -> (store, outbox, url): an outbox to the webhook over m.db."""
+    """make(clock, **channel keys) -> (store, outbox, url): an outbox to the webhook over the test's database."""
 
     def build(clock, **channel):
         url = webhook.apprise_url
@@ -54,7 +54,7 @@ def run(coro):
     return asyncio.run(coro)
 
 
-def rows(store: SQLiteStore):
+def rows(store: Store):
     return store.conn.execute(
         "SELECT id, status, attempts, next_attempt, last_error FROM deliveries ORDER BY id"
     ).fetchall()
@@ -163,6 +163,7 @@ def test_flood_guard_folds_a_burst_into_one_digest(make, webhook):
     assert sorted(singles + folded) == list(range(12))
 
 
+@pytest.mark.sqlite_only("a SQLite file of schema 1; PostgreSQL's first schema is 8")
 def test_schema_migrates_a_version_1_database(tmp_path, open_store):
     path = tmp_path / "old.db"
     SQLiteStore(path).close()
@@ -187,6 +188,7 @@ def test_rate_limit_values(value):
     assert parse_rate(value) in (1.0, 3.0, 36.0, 0.0)
 
 
+@pytest.mark.sqlite_only("SQLite's synchronous setting; PostgreSQL syncs every commit (synchronous_commit)")
 def test_the_commit_that_marks_a_delivery_sent_is_synced_to_disk_and_only_that_one(make, webhook):
     """synchronous=FULL around the sent mark (a power cut cannot undo it and send again);
     NORMAL everywhere else. Read from the statements the connection runs."""

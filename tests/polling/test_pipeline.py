@@ -1,16 +1,18 @@
-"""The poll → store → match → deliver flow with real parts: HTTP server, SQLite, webhook."""
+"""The poll → store → match → deliver flow with real parts: HTTP server, the database, webhook."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 
+import pytest
 from testkit import RIFT, write_config
 
 from monitor.config import load_config
 from monitor.runtime.assembly import assemble
 from monitor.runtime.daemon import run_once
+
+pytestmark = pytest.mark.usefixtures("database")
 
 STORY = "Israel relayed to Russia 'dissatisfaction' over its Hamas position as rift widens"
 
@@ -82,7 +84,7 @@ def test_backfill_alerts_on_recent_items_of_the_first_poll(tmp_path, feed_server
     assert len(webhook.received) == 1
 
 
-def test_failed_delivery_stays_pending_and_is_retried(tmp_path, feed_server, webhook, fixture_bytes):
+def test_failed_delivery_stays_pending_and_is_retried(tmp_path, feed_server, webhook, fixture_bytes, open_store):
     webhook.fail_first = 1
     url = feed_server.serve("/toi.xml", fixture_bytes("story/toi_v1.xml"))
     config = make_config(tmp_path, {"toi": url}, webhook.apprise_url)
@@ -90,18 +92,17 @@ def test_failed_delivery_stays_pending_and_is_retried(tmp_path, feed_server, web
     feed_server.serve("/toi.xml", fixture_bytes("story/toi_v2.xml"))
     failed = cycle(config)
     assert (failed.delivery.sent, failed.delivery.failed) == (0, 1)
-    db = sqlite3.connect(tmp_path / "m.db")
+    db = open_store().conn
     assert db.execute("SELECT status, attempts FROM deliveries").fetchall() == [("pending", 1)]
     # Make the retry due now instead of waiting for the backoff.
     db.execute("UPDATE deliveries SET next_attempt = 0")
-    db.commit()
     retried = cycle(config)
     assert retried.delivery.sent == 1
     assert db.execute("SELECT status, attempts FROM deliveries").fetchall() == [("sent", 2)]
     assert len(webhook.received) == 1
 
 
-def test_a_broken_feed_is_reported_and_the_others_still_work(tmp_path, feed_server, webhook, fixture_bytes):
+def test_a_broken_feed_is_reported_and_the_others_still_work(tmp_path, feed_server, webhook, fixture_bytes, open_store):
     good = feed_server.serve("/toi.xml", fixture_bytes("story/toi_v1.xml"))
     html = feed_server.serve("/html", b"<!DOCTYPE html><html><body>oops</body></html>", content_type="text/html")
     gone = feed_server.serve("/gone", b"", status=410, validators=False)
@@ -113,8 +114,7 @@ def test_a_broken_feed_is_reported_and_the_others_still_work(tmp_path, feed_serv
     assert by_feed["html"].status == "error" and "HTML page" in by_feed["html"].error
     assert by_feed["gone"].status == "disabled"
     assert by_feed["missing"].status == "error" and "404" in by_feed["missing"].error
-    db = sqlite3.connect(tmp_path / "m.db")
-    state = dict(db.execute("SELECT name, consecutive_errors FROM feeds").fetchall())
+    state = dict(open_store().conn.execute("SELECT name, consecutive_errors FROM feeds").fetchall())
     assert state == {"good": 0, "html": 1, "gone": 1, "missing": 1}
     # A gone feed is not polled again.
     cycle(config)

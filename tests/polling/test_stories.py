@@ -6,6 +6,8 @@ import pytest
 from storykit import desk, feed_doc
 from testkit import Clock
 
+pytestmark = pytest.mark.usefixtures("database")
+
 # Written down by hand from the snapshots (links of the later file absent from the earlier one;
 # the manifest's overlaps agree: Al Jazeera 23 of 25 shared, BBC 42, Jerusalem Post 17).
 AJ_NEW = {
@@ -241,3 +243,15 @@ def test_retention_prunes_text_but_a_republished_old_item_never_re_alerts(tmp_pa
         assert d.sql("SELECT summary, fts FROM items WHERE key = 'guid:g1'") == [("", "")]
         assert d.ingest("f", story).alerts == 0  # identity kept: nothing is new
         assert d.sql("SELECT count(*) FROM alerts")[0][0] == 1
+
+
+def test_control_characters_in_a_feed_never_reach_the_store(tmp_path):
+    # XML forbids &#0;, but the loose parser decodes it; a JSON string may hold \u0000. SQLite
+    # would keep it, PostgreSQL refuses the whole ingest.
+    rss = feed_doc("F", [("g1", "https://x.org/1", "Israel news")]).replace(
+        b"<pubDate>", b"<author>a&#0;b\x0bc</author><category>t&#0;ag</category><pubDate>"
+    )
+    with desk(tmp_path, ["f"], query="Israel", monitor={"backfill": "100000d"}) as d:
+        outcome = d.ingest("f", rss)
+        assert (outcome.new_items, outcome.alerts) == (1, 1)
+        assert d.sql("SELECT author, tags FROM items") == [("abc", '["tag"]')]

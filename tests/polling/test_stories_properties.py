@@ -48,8 +48,8 @@ BLOCKS[-1] = BLOCKS[-1][: BLOCKS[-1].index(b"</item>") + len(b"</item>")]
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.permutations(range(len(BLOCKS))), st.integers(min_value=1, max_value=3))
-def test_reordering_or_repolling_a_feed_never_alerts(order, repeats):
-    with tempfile.TemporaryDirectory() as tmp, desk(Path(tmp), ["f"]) as d:
+def test_reordering_or_repolling_a_feed_never_alerts(new_database, order, repeats):
+    with tempfile.TemporaryDirectory() as tmp, desk(Path(tmp), ["f"], monitor={"database": new_database()}) as d:
         d.ingest("f", ITEMS)
         d.ingest("f", ITEMS.replace(b"<language>en</language>", b"<language>en</language>"))
         reordered = HEAD + b"".join(BLOCKS[i] for i in order) + TAIL

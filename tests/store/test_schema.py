@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
 from testkit import write_config
 
 from monitor.models import Item
@@ -46,6 +47,7 @@ def _matches(store: SQLiteStore, query: str) -> list[str]:
     return sorted(i["key"] for i in store.stored_items(None, query))
 
 
+@pytest.mark.sqlite_only("a SQLite file of schema 3; PostgreSQL's first schema is 8")
 def test_version_3_indexes_are_rebuilt_lean_and_keep_every_item(tmp_path, open_store):
     path = tmp_path / "old.db"
     store = open_store(path)
@@ -81,20 +83,27 @@ def test_version_3_indexes_are_rebuilt_lean_and_keep_every_item(tmp_path, open_s
     assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
-def test_a_database_from_a_newer_monitor_is_refused_with_advice(tmp_path, run_cli):
-    path = tmp_path / "m.db"
-    SQLiteStore(path).close()
-    conn = sqlite3.connect(path)
-    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
-    conn.commit()
-    conn.close()
-    config = write_config(tmp_path, monitor={"database": str(path)}, rules=[], channels={})
+# Where each backend keeps its schema's version.
+NEWER = {
+    "sqlite": f"PRAGMA user_version={SCHEMA_VERSION + 1}",
+    "postgresql": f"UPDATE schema_version SET version = {SCHEMA_VERSION + 1}",
+}
+
+
+def test_a_database_from_a_newer_monitor_is_refused_with_advice(tmp_path, run_cli, open_store, backend):
+    store = open_store()
+    store.conn.execute(NEWER[backend])
+    store.close()
+    config = write_config(tmp_path, rules=[], channels={})
     result = run_cli("--config", str(config), "feeds")
     assert result.returncode == 1
-    assert f"written by a newer monitor (schema {SCHEMA_VERSION + 1}" in result.stderr
+    assert f"written by a newer monitor (schema {SCHEMA_VERSION + 1}; this one knows up to {SCHEMA_VERSION})" in (
+        result.stderr
+    )
     assert "copy made before the upgrade" in result.stderr
 
 
+@pytest.mark.sqlite_only("a SQLite file of schema 6, and SQLite's query plan")
 def test_version_6_story_index_gains_the_feed_and_candidates_probe_it_once(tmp_path, open_store):
     path = tmp_path / "v6.db"
     store = open_store(path)

@@ -1,0 +1,91 @@
+"""Leases and heartbeats in the store, between two nodes on one database: what lets several
+daemons share PostgreSQL, and costs one daemon on SQLite nothing."""
+
+from __future__ import annotations
+
+import threading
+
+from testkit import T0
+
+FEEDS = [(f"f{n}", f"https://example.com/{n}") for n in range(6)]
+LEASE = 60.0
+
+
+def test_a_due_feed_is_leased_to_one_node_until_its_poll_is_recorded_or_the_lease_expires(open_store):
+    a, b = open_store(node="a:1"), open_store(node="b:2")
+    a.sync_feeds(FEEDS[:3], T0)
+    for n, (name, _) in enumerate(FEEDS[:3]):  # f2 most overdue, then f1, f0
+        a.record_poll(name, now=T0, next_poll=T0 - n, status=200)
+    names = [name for name, _ in FEEDS[:3]]
+    assert a.claim_feeds(names, T0, LEASE, limit=2) == ["f2", "f1"]
+    assert b.claim_feeds(names, T0, LEASE, limit=5) == ["f0"]
+    assert a.claim_feeds(names, T0 + 1, LEASE, limit=5) == b.claim_feeds(names, T0 + 1, LEASE, limit=5) == []
+    # A recorded poll frees the lease: f2 is due again at once, f0 in ten minutes.
+    a.record_poll("f2", now=T0 + 2, next_poll=T0 + 2, status=200)
+    b.record_poll("f0", now=T0 + 2, next_poll=T0 + 600, status=200)
+    assert b.claim_feeds(names, T0 + 3, LEASE, limit=5) == ["f2"]
+    assert (b.feed_state("f2").polled_by, b.feed_state("f0").polled_by) == ("a:1", "b:2")
+    # a dies holding f1: its lease runs out and b takes the feed.
+    assert b.claim_feeds(names, T0 + LEASE, LEASE, limit=5) == ["f1"]
+    assert b.claim_feeds(names, T0, LEASE, limit=0) == []
+
+
+def test_claims_racing_from_many_nodes_never_hand_a_feed_to_two(open_store):
+    stores = [open_store(node=f"n{n}:{n}") for n in range(4)]
+    feeds = [(f"f{n}", f"https://example.com/{n}") for n in range(40)]
+    stores[0].sync_feeds(feeds, T0)
+    names = [name for name, _ in feeds]
+    claimed: list[list[str]] = [[] for _ in stores]
+    start = threading.Barrier(len(stores))
+
+    def claim(n: int) -> None:
+        start.wait()
+        while got := stores[n].claim_feeds(names, T0, LEASE, limit=3):
+            claimed[n].extend(got)
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(len(stores))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    every = [name for got in claimed for name in got]
+    assert sorted(every) == sorted(names)  # each feed once, none lost
+
+
+def test_a_job_lease_is_held_by_one_live_node_renewed_by_it_and_taken_over_when_it_lapses(open_store):
+    a, b = open_store(node="a:1"), open_store(node="b:2")
+    assert a.hold_lease("deliver", T0, LEASE)
+    assert not b.hold_lease("deliver", T0 + 1, LEASE)
+    assert a.hold_lease("deliver", T0 + 30, LEASE)  # renewed: now until T0 + 90
+    assert not b.hold_lease("deliver", T0 + LEASE, LEASE)
+    assert b.hold_lease("deliver", T0 + 30 + LEASE, LEASE) and b.hold_lease("retention", T0, LEASE)
+    assert not a.hold_lease("deliver", T0 + 30 + LEASE, LEASE)
+
+
+def test_nodes_beat_leave_and_are_forgotten(open_store):
+    a, b = open_store(node="host-a:10"), open_store(node="host-b:20")
+    a.sync_feeds(FEEDS[:2], T0)
+    a.beat(T0, started=T0)
+    b.beat(T0 + 5, started=T0)
+    assert a.hold_lease("deliver", T0, LEASE) and a.claim_feeds(["f0", "f1"], T0, LEASE, limit=5) == ["f0", "f1"]
+    b.record_poll("f0", now=T0, next_poll=T0 + 600, status=200)
+    nodes = {n["node"]: n for n in b.cluster_nodes()}
+    assert [n["node"] for n in b.cluster_nodes()] == ["host-b:20", "host-a:10"]  # newest heartbeat first
+    assert nodes["host-a:10"] == {
+        "node": "host-a:10",
+        "host": "host-a",
+        "pid": 10,
+        "started": T0,
+        "heartbeat": T0,
+        "stopped": None,
+        "jobs": [{"job": "deliver", "expires": T0 + LEASE}],
+        "feeds_leased": 1,  # f0's poll freed its lease
+        "feeds_polled_last": 0,
+    }
+    assert (nodes["host-b:20"]["feeds_polled_last"], nodes["host-b:20"]["jobs"]) == (1, [])
+    a.leave(T0 + 10)  # a clean stop frees what it held at once
+    assert b.hold_lease("deliver", T0 + 11, LEASE) and b.claim_feeds(["f1"], T0 + 11, LEASE, limit=5) == ["f1"]
+    assert {n["node"]: n["stopped"] for n in b.cluster_nodes()} == {"host-a:10": T0 + 10, "host-b:20": None}
+    a.beat(T0 + 20, started=T0 + 20)  # back again
+    assert {n["node"]: n["stopped"] for n in b.cluster_nodes()} == {"host-a:10": None, "host-b:20": None}
+    assert b.forget_nodes(T0 + 10) == 1 and [n["node"] for n in b.cluster_nodes()] == ["host-a:10"]

@@ -1,0 +1,199 @@
+"""What only the PostgreSQL store has: a server that refuses a password or is not there, a
+server that restarts under a running store, and full-text narrowing by tsquery. (The store's
+queries themselves run on both backends: every test that takes the `database` fixture.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from contextlib import closing
+from pathlib import Path
+
+import pgkit
+import pytest
+from storykit import desk, feed_doc
+from testkit import T0, Clock, write_config
+
+from monitor.rules import compile_query
+from monitor.rules.explain import _fts_safe
+from monitor.store import DATABASE_ERRORS, StoreUnavailable, open_store
+from monitor.store.postgres import fts5_to_tsquery
+
+PASSWORD = "Pg5ecretW0rdQ7"
+WRONG = "Wr0ngGuessZ4"
+
+
+@pytest.fixture
+def guarded(postgres_server, postgres_schema):
+    """The URL (password from ${PGPASSWORD}) of a schema of this test's own that only
+    pgkit.GUARDED may use, logging in with PASSWORD."""
+    postgres_server.guard(postgres_schema, PASSWORD)
+    return postgres_server.url(postgres_schema, user=f"{pgkit.GUARDED}:${{PGPASSWORD}}")
+
+
+def _feeds(run_cli, tmp_path, database: str, password: str) -> list[subprocess.CompletedProcess]:
+    """`monitor feeds`, plain and --json, over `database` with PGPASSWORD=password."""
+    write_config(tmp_path, feeds={"wire": "https://example.com/feed"}, monitor={"database": database})
+    env = {"PGPASSWORD": password}
+    return [run_cli("feeds", env=env), run_cli("feeds", "--json", env=env)]
+
+
+def test_the_right_password_opens_the_store_and_is_never_shown(run_cli, tmp_path, guarded):
+    plain, as_json = _feeds(run_cli, tmp_path, guarded, PASSWORD)
+    assert plain.returncode == as_json.returncode == 0, plain.stderr
+    assert [f["name"] for f in json.loads(as_json.stdout)] == ["wire"]
+    assert all(PASSWORD not in out.stdout + out.stderr for out in (plain, as_json))
+
+
+@pytest.mark.parametrize("given", ["in the environment", "in the URL"])
+def test_a_wrong_password_is_an_error_naming_the_server_and_database_never_the_password(
+    run_cli, tmp_path, guarded, postgres_server, given
+):
+    database = guarded if given == "in the environment" else guarded.replace("${PGPASSWORD}", WRONG)
+    named = f"cannot connect to the database postgresql://{pgkit.GUARDED}@127.0.0.1:{postgres_server.port}/monitor"
+    for result in _feeds(run_cli, tmp_path, database, WRONG):
+        assert result.returncode == 1 and named in result.stderr
+        assert "password authentication failed" in result.stderr and "hint:" in result.stderr
+        assert WRONG not in result.stdout + result.stderr and PASSWORD not in result.stdout + result.stderr
+
+
+def test_a_server_that_is_not_there_is_an_error_naming_it(run_cli, tmp_path):
+    port = pgkit.free_port()  # nothing listens there
+    database = f"postgresql://{pgkit.GUARDED}:${{PGPASSWORD}}@127.0.0.1:{port}/monitor"
+    named = f"cannot connect to the database postgresql://{pgkit.GUARDED}@127.0.0.1:{port}/monitor"
+    for result in _feeds(run_cli, tmp_path, database, PASSWORD):
+        assert result.returncode == 1 and named in result.stderr and "Connection refused" in result.stderr
+        assert PASSWORD not in result.stdout + result.stderr
+
+
+@pytest.mark.usefixtures("postgres_available")
+def test_the_store_is_unavailable_while_the_server_is_down_and_works_again_after():
+    server = pgkit.PostgresServer()  # of its own: the session's must stay up
+    try:
+        with closing(open_store(server.url(), busy_timeout=1.0)) as store:
+            store.sync_feeds([("wire", "https://example.com/feed")], T0)
+            for mode in ("fast", "immediate"):  # a clean shutdown, and a crash
+                server.stop(mode)
+                with pytest.raises(StoreUnavailable) as down:
+                    store.feed_states()
+                assert isinstance(down.value, DATABASE_ERRORS)
+                assert f"the database {server.url()} is unavailable" in str(down.value)
+                server.start()
+                assert [f.name for f in store.feed_states()] == ["wire"]  # the pool replaced its connections
+            # A crash inside a transaction: unavailable, and nothing of it committed.
+            with pytest.raises(StoreUnavailable), store.transaction():
+                store.mark_baselined("wire")
+                server.stop("immediate")
+                store.record_redirect("wire", "https://example.com/moved", 1, adopt=False)
+            server.start()
+            assert not store.feed_state("wire").baselined
+            store.mark_baselined("wire")  # and it writes again
+            assert store.feed_state("wire").baselined
+    finally:
+        server.close()
+
+
+def test_fts5_narrowing_reads_as_a_tsquery():
+    assert fts5_to_tsquery('"russia"') == "'russia'"
+    assert fts5_to_tsquery('("russia" AND "isra"*)') == "( 'russia' & 'isra':* )"
+    assert fts5_to_tsquery('(("روسيا" OR "רוסיה"*) AND "москва")') == "( ( 'روسيا' | 'רוסיה':* ) & 'москва' )"
+    # What rules/explain.py writes for a rule, through to the tsquery.
+    compiled = compile_query('روسيا AND (Isra* OR "rift widens")', {})
+    assert fts5_to_tsquery(compiled.fts_query()) == "( 'روسيا' & ( 'isra':* | ( 'rift' & 'widens' ) ) )"
+
+
+ARABIC = feed_doc(
+    "الجزيرة نت",
+    [
+        ("aj-1", "https://www.aljazeera.net/news/1", "وروسيا تدعو إلى التهدئة في غزة"),
+        ("aj-2", "https://www.aljazeera.net/news/2", "الروسي يزور القاهرة"),
+        ("aj-3", "https://www.aljazeera.net/news/3", "إسرائيل تقصف جنوب لبنان"),
+    ],
+    lang="ar",
+)
+HEBREW = feed_doc(
+    "ynet",
+    [
+        ("yn-1", "https://www.ynet.co.il/news/1", "השגריר וברוסיה זומן לשיחת נזיפה"),
+        ("yn-2", "https://www.ynet.co.il/news/2", "רוסיה מגנה את התקיפה"),
+        ("yn-3", "https://www.ynet.co.il/news/3", "מזג האוויר: גשם בצפון"),
+    ],
+    lang="he",
+)
+CORPUS = {
+    "aj": "aljazeera_all_2026-08-13T0426.xml",
+    "bbc": "bbc_world_2026-08-13.xml",
+    "nyt": "nyt_world_2026-08-13.xml",
+    "ynet": "ynet_hebrew-news_2021-10-07_MALFORMED-browser-copy.xml",
+    "citydog": "citydog-by_ru_2017-01-25.xml",
+    "jpost": "jpost_homepage_2023-02-27.xml",
+}
+# Words, prefixes, phrases, fields, Arabic and Hebrew with attached prefixes, and a query the
+# index cannot narrow (a regular expression: every item is a candidate).
+QUERIES = [
+    "Israel",
+    "Isra*",
+    "Russia AND Ukraine",
+    "Hezbollah OR Hamas",
+    '"White House"',
+    "title:Trump AND NOT Iran",
+    "روسيا",
+    "רוסיה",
+    "Минск* OR Киев*",
+    "/isr[a-z]+/",
+]
+
+
+def test_backtest_finds_the_same_items_on_both_backends(tmp_path, postgres_url):
+    from monitor.reports import backtest
+
+    found = {}
+    for backend, database in (("sqlite", str(tmp_path / "m.db")), ("postgresql", postgres_url)):
+        folder = tmp_path / backend
+        folder.mkdir()
+        with desk(folder, [*CORPUS, "ar", "he"], monitor={"database": database}, clock=Clock(T0)) as d:
+            for feed, file in CORPUS.items():
+                d.ingest_file(feed, file)
+            d.ingest("ar", ARABIC)
+            d.ingest("he", HEBREW)
+            found[backend] = [backtest(d.pipeline.config, query, 10**10, None) for query in QUERIES]
+    for query, on_sqlite, on_postgres in zip(QUERIES, found["sqlite"], found["postgresql"], strict=True):
+        assert on_sqlite, query  # each query finds something, so that agreeing means something
+        assert on_postgres == on_sqlite, query
+    by_query = dict(zip(QUERIES, found["postgresql"], strict=True))
+    assert [h["title"] for h in by_query["روسيا"]] == ["وروسيا تدعو إلى التهدئة في غزة"]  # not الروسي
+    assert {h["title"] for h in by_query["רוסיה"]} >= {"השגריר וברוסיה זומן לשיחת נזיפה", "רוסיה מגנה את התקיפה"}
+
+    with closing(open_store(postgres_url)) as store:
+        # The narrowing is PostgreSQL's own: a rare word's candidates are a few items of many.
+        every = sum(1 for _ in store.stored_items(None, None))
+        candidates = sum(1 for _ in store.stored_items(None, '"hezbollah"'))
+        assert 0 < candidates < every / 10
+        # Sound for every rule: each token of an item's text (that a narrowing may name) is a
+        # lexeme of its tsvector, whatever the script.
+        rows = store.conn.execute(
+            "SELECT key, fts, array(SELECT lexeme FROM unnest(to_tsvector('simple', fts))) FROM items"
+        ).fetchall()
+    assert len(rows) == every
+    for key, fts, lexemes in rows:
+        assert {t for t in fts.split() if _fts_safe(t)} <= set(lexemes), key
+
+
+def test_a_skipped_postgresql_half_is_one_line_and_a_failure_under_ci(tmp_path):
+    """The suite itself, on one test, without server binaries."""
+    test = f"{Path(__file__).parent / 'test_schema.py'}::test_a_database_from_a_newer_monitor_is_refused_with_advice"
+    env = {**os.environ, "MONITOR_PG_BIN": str(tmp_path / "nowhere"), "CI": ""}
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-k", "postgresql", test]
+    local = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert local.returncode == 0, local.stdout
+    reason = f"PostgreSQL server binaries not found in {tmp_path / 'nowhere'}"
+    assert [line for line in local.stdout.splitlines() if "PostgreSQL" in line] == [
+        f"PostgreSQL tests skipped (1): {reason} (install postgresql-15, or set MONITOR_PG_BIN)"
+    ]
+    assert "1 skipped, 1 deselected" in local.stdout
+    under_ci = subprocess.run(
+        command, capture_output=True, text=True, env={**env, "CI": "true"}, cwd=tmp_path, timeout=120
+    )
+    assert under_ci.returncode == 1 and f"PostgreSQL tests cannot run under CI: {reason}" in under_ci.stdout

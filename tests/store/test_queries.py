@@ -1,0 +1,52 @@
+"""Store queries whose answer must not hang on how a backend happens to order rows: SQLite
+reads them in id order, PostgreSQL in the order they last changed."""
+
+from __future__ import annotations
+
+from monitor.models import Item
+from monitor.parsing.facts import item_facts
+
+
+def _item(key: str, title: str, link: str) -> Item:
+    return Item(key=key, title=title, summary="", link=link)
+
+
+def test_a_url_leads_to_the_story_of_the_first_item_stored_under_it_whatever_was_edited_since(open_store):
+    store = open_store()
+    first, other = _item("a", "A", "https://x.org/u"), _item("b", "B", "https://x.org/v")
+    with store.transaction():
+        story = store.new_story("https://x.org/u", "A", None, [], 0.0)
+        first_id = store.insert_item("f", first, item_facts(first), story, 0.0)
+        other_story = store.new_story("https://x.org/v", "B", None, [], 0.0)
+        other_id = store.insert_item("g", other, item_facts(other), other_story, 0.0)
+    url = item_facts(first).canonical
+    # g's item is edited onto the same link, then f's item is edited (its row changes last).
+    moved = _item("b", "B", "https://x.org/u")
+    store.update_item(other_id, moved, item_facts(moved), "b", 1.0)
+    edited = _item("a", "A, edited", "https://x.org/u")
+    store.update_item(first_id, edited, item_facts(edited), "a edited", 2.0)
+    assert store.story_by_url(url) == story != other_story
+
+
+def test_an_item_found_by_its_link_is_the_first_of_several_alike(open_store):
+    store = open_store()
+    with store.transaction():
+        story = store.new_story("", "t", None, [], 0.0)
+        for key in ("title-and-date-1", "title-and-date-2"):  # one link repeated inside a document
+            item = _item(key, "Same headline", "https://x.org/same")
+            store.insert_item("f", item, item_facts(item), story, 0.0)
+    again = _item("title-and-date-1", "Same headline", "https://x.org/same")
+    store.update_item(store.find_item("f", "title-and-date-1")["id"], again, item_facts(again), "", 1.0)
+    url = item_facts(again).canonical
+    assert store.find_item_by_link("f", url, "Same headline")["key"] == "title-and-date-1"
+
+
+def test_due_feeds_come_most_overdue_first_and_by_name_when_as_overdue(open_store):
+    store = open_store()
+    store.sync_feeds(
+        [("wire", "https://x.org/w"), ("bulletin", "https://x.org/b"), ("agency", "https://x.org/a")], 10.0
+    )
+    store.record_poll("wire", now=5.0, next_poll=5.0, status=200)  # its row changes: last in PostgreSQL's order
+    assert store.due_feeds(["wire", "bulletin", "agency"], 10.0) == ["wire", "agency", "bulletin"]
+    store.record_poll("wire", now=10.0, next_poll=10.0, status=200)
+    assert store.due_feeds(["wire", "bulletin", "agency"], 10.0) == ["agency", "bulletin", "wire"]
