@@ -44,7 +44,8 @@ class PostgresServer:
     """One server for the session; `url(schema)` for a store, `stop`/`start` for the tests of a
     database that goes away."""
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        """`durable`: a real server's fsync and synchronous commits (bench/cluster.py measures with them)."""
         self.root = Path(tempfile.mkdtemp(prefix="monitor-pg-"))
         self.data = self.root / "data"
         self.port = free_port()
@@ -61,11 +62,9 @@ class PostgresServer:
             "port": str(self.port),
             "unix_socket_directories": f"'{self.root}'",
             "max_connections": "200",
-            # A test server: durability is not what the tests check, speed is what they need.
-            "fsync": "off",
-            "synchronous_commit": "off",
-            "full_page_writes": "off",
         }
+        if not durable:  # a test server: durability is not what the tests check, speed is what they need
+            settings.update(fsync="off", synchronous_commit="off", full_page_writes="off")
         with (self.data / "postgresql.conf").open("a", encoding="utf-8") as conf:
             conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
         hba = self.data / "pg_hba.conf"  # the first line that matches decides
