@@ -8,23 +8,14 @@ import os
 import signal
 import socket
 import sqlite3
-import subprocess
 import threading
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
-import pytest
-from testkit import RIFT, Clock, monitor_exe, wait_for, write_config
+from daemonkit import DaemonProc, free_port, get
+from testkit import RIFT, Clock, wait_for, write_config
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class NotifyListener:
@@ -52,55 +43,7 @@ class NotifyListener:
         self.sock.close()
 
 
-class DaemonProc:
-    def __init__(self, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.log_path = tmp_path / f"daemon-{uuid.uuid4().hex[:6]}.log"
-        self.log_file = open(self.log_path, "w")
-        # TMPDIR in the test's folder: a killed daemon cannot remove its forkserver's folder.
-        base = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8", "TMPDIR": str(tmp_path)}
-        self.proc = subprocess.Popen(
-            [*monitor_exe(), "--config", str(tmp_path / "config.toml"), "run", *args],
-            stdout=subprocess.DEVNULL,
-            stderr=self.log_file,
-            env={**base, **(env or {})},
-            cwd=tmp_path,
-        )
-
-    def log(self) -> str:
-        return self.log_path.read_text()
-
-    def signal(self, sig: int) -> None:
-        self.proc.send_signal(sig)
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        # TimeoutStopSec in systemd/monitor.service is 30s; a clean stop must fit in it.
-        code = self.proc.wait(timeout=30)
-        self.log_file.close()
-        return code
-
-
-@pytest.fixture
-def daemons():
-    started: list[DaemonProc] = []
-    yield started
-    for d in started:
-        if d.proc.poll() is None:
-            d.proc.kill()
-            d.proc.wait()
-        d.log_file.close()
-
-
 RIFT_RULE = {"name": "rift", "query": RIFT, "notify": ["hook"]}
-
-
-def get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
 
 
 def db_query(db: Path, sql: str) -> list[tuple]:
@@ -143,6 +86,7 @@ def test_sd_notify_health_and_metrics(tmp_path, feed_server, webhook, daemons):
         assert "monitor_alerts_total 1.0" in text
         assert 'monitor_items_ingested_total{kind="new"} 4.0' in text
         assert "monitor_fetch_duration_seconds_count" in text
+        assert f'monitor_node_info{{node="{socket.gethostname()}:{d.proc.pid}"}} 1.0' in text
         assert 'monitor_outbox_depth{status="pending"} 0.0' in text
         assert 'monitor_feed_consecutive_errors{feed="toi"} 0.0' in text
         wait_for(lambda: 'monitor_feed_consecutive_errors{feed="broken"} 0.0' not in metrics())
