@@ -89,7 +89,6 @@ class Daemon:
         self.supervisor = supervisor
         self.store = assembly.store
         self.in_flight: dict[str, asyncio.Task[PollOutcome | None]] = {}
-        self.delivering: asyncio.Task[None] | None = None  # the running delivery job, waited for on stop
         self.stopping = asyncio.Event()
         self.outage = Outage(assembly.config.settings.database, on_away=self._drop_polls)
         self.started = assembly.clock()
@@ -102,7 +101,8 @@ class Daemon:
             "retention": PRUNE_EVERY,
             "index": INDEX_EVERY,
         }
-        self._jobs_running: set[str] = set()  # their leases are renewed at every tick
+        # The job runs under way here: the tick renews their leases, a stop waits for them.
+        self._jobs_running: dict[str, asyncio.Task[Any]] = {}
         self._scheduler: Any = None  # set by run()
 
     @property
@@ -196,12 +196,13 @@ class Daemon:
         """Whether this node holds (takes or renews now) the lease of a job that must run on
         one node at a time; while the block runs, the tick keeps renewing it."""
         held = self.store.hold_lease(job, self.pipeline.clock(), self._job_lease(job))
-        if held:
-            self._jobs_running.add(job)
+        run = asyncio.current_task()
+        if held and run is not None:
+            self._jobs_running[job] = run
         try:
             yield held
         finally:
-            self._jobs_running.discard(job)
+            self._jobs_running.pop(job, None)
 
     def _job_lease(self, job: str) -> float:
         """A holder that died is replaced after the feed lease, or after two of its runs missed
@@ -215,13 +216,8 @@ class Daemon:
         if self.stopping.is_set() or self.outage.away:
             return
         with self.outage.guard(), self._once_per_cluster("deliver") as mine:
-            if not mine:
-                return
-            self.delivering = asyncio.current_task()
-            try:
+            if mine:
                 self.supervisor.delivered(await self.pipeline.deliver_due())
-            finally:
-                self.delivering = None
 
     def reload(self) -> None:
         """SIGHUP: put the re-read config in force, or keep this one."""
@@ -271,13 +267,15 @@ class Daemon:
             log.info("stopping: finishing %d polls in flight", len(self.in_flight))
             self.supervisor.stopping()
             self._scheduler = None
-            scheduler.shutdown(wait=False)
             # Polls and a running delivery finish (each ingest is one transaction, each
             # sent delivery is marked); what is cut off at the grace period is rolled
-            # back or stays pending in the outbox, to be done after the restart.
-            running = [*self.in_flight.values(), *([self.delivering] if self.delivering else [])]
+            # back or stays pending in the outbox, to be done after the restart. The
+            # scheduler only pauses meanwhile: its shutdown cancels the jobs still running.
+            scheduler.pause()
+            running = [*self.in_flight.values(), *self._jobs_running.values()]
             if running:
                 await asyncio.wait(running, timeout=STOP_GRACE)
+            scheduler.shutdown(wait=False)
             if not self.outage.away:  # away, it would wait for the database: the leases run out instead
                 with self.outage.guard():
                     self.store.leave(self.pipeline.clock())  # the other nodes take this one's work at once

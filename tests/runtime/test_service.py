@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 from daemonkit import DaemonProc, free_port, get
+from storykit import feed_doc
 from testkit import RIFT, Clock, wait_for, write_config
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -243,6 +244,29 @@ def test_sigterm_during_a_busy_cycle_loses_nothing(tmp_path, feed_server, webhoo
     assert db_query(db, "SELECT count(*) FROM alerts") == [(1,)]
     assert db_query(db, "SELECT status FROM deliveries") == [("pending",)]
     assert webhook.received == []
+
+
+def test_sigterm_mid_delivery_lets_the_delivery_finish(tmp_path, feed_server, webhook, daemons):
+    """A stop waits for the delivery under way (the scheduler's shutdown would cancel it):
+    every message of the run goes out and is marked sent, none is left to go out twice."""
+    titles = ["Storm hits the coast", "Rates rise in the north", "Talks resume at the border"]
+    url = feed_server.serve(
+        "/wire.xml", feed_doc("Wire", [(f"g{n}", f"https://w.example/{n}", t) for n, t in enumerate(titles)])
+    )
+    write_config(
+        tmp_path,
+        feeds={"wire": url},
+        channels={"hook": {"urls": [webhook.apprise_url], "rate_limit": "1/s"}},  # a run of 2 s and more
+        monitor={"interval": "1h", "backfill": "100000d"},
+    )
+    d = DaemonProc(tmp_path)
+    daemons.append(d)
+    wait_for(lambda: webhook.received)
+    d.signal(signal.SIGTERM)
+    assert d.stop() == 0
+    assert len(webhook.received) == len(titles)
+    assert db_query(tmp_path / "m.db", "SELECT status, count(*) FROM deliveries GROUP BY status") == [("sent", 3)]
+    assert "Traceback" not in d.log()
 
 
 def test_restart_resumes_the_schedule_without_a_burst(tmp_path, feed_server, daemons):
