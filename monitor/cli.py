@@ -78,13 +78,31 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     envvar="MONITOR_LOG_LEVEL",
     help="Overrides [monitor] log_level.",
 )
+@click.option(
+    "--node",
+    metavar="NAME",
+    envvar="MONITOR_NODE",
+    help="This daemon's name in the cluster (overrides [monitor] node; its process id is appended).",
+)
+@click.option(
+    "--http",
+    "listen",
+    metavar="HOST:PORT",
+    envvar="MONITOR_HTTP",
+    help="Serve /healthz and /metrics here (overrides [monitor] http): a port of its own for each daemon of a host.",
+)
 @pass_ctx
-def run(ctx: Context, once: bool, log_format: str, log_level: str | None) -> None:
+def run(ctx: Context, once: bool, log_format: str, log_level: str | None, node: str | None, listen: str | None) -> None:
     """Run the daemon (or one cycle with --once)."""
+    from .config import parse_listen
     from .logs import setup_logging
     from .runtime.assembly import assemble
     from .runtime.daemon import run_once
 
+    try:
+        address = parse_listen(listen) if listen else None
+    except ValueError as exc:
+        raise UsageError(f"--http: {exc}") from None
     config = ctx.config()
     secrets: set[str] = set()
 
@@ -101,7 +119,7 @@ def run(ctx: Context, once: bool, log_format: str, log_level: str | None) -> Non
     async def once_() -> None:
         from .progress import progress
 
-        async with assemble(config) as assembly:
+        async with assemble(config, node=node or "") as assembly:
             pipeline = assembly.pipeline
             with progress("polling feeds", len(pipeline.enabled_feeds())) as advance:
                 summary = await run_once(pipeline, lambda outcome: advance(outcome.feed))
@@ -114,7 +132,7 @@ def run(ctx: Context, once: bool, log_format: str, log_level: str | None) -> Non
         from .runtime.supervisor import Supervisor
 
         liveness = Liveness()
-        async with assemble(config, liveness=liveness) as assembly:
+        async with assemble(config, liveness=liveness, node=node or "", listen=address) as assembly:
             await Daemon(assembly, Supervisor(assembly, liveness, on_config=apply_logging)).run()
 
     asyncio.run(once_() if once else daemon())
@@ -230,7 +248,8 @@ def feeds(ctx: Context, as_json: bool) -> None:
         click.echo(
             f"{r['name']:<24} {'on ' if r['enabled'] else 'off'} {r['health'] or '-':<8} {status:<32.32} "
             f"errors={r['consecutive_errors']} items={r['items']} "
-            f"last={_short(r['last_poll'])} ok={_short(r['last_success'])} next={_short(r['next_poll'])}"
+            f"last={_short(r['last_poll'])} ok={_short(r['last_success'])} next={_short(r['next_poll'])} "
+            f"by={r['polled_by'] or '-'}"
         )
         if r["health"] not in (None, "ok"):
             # Since when, and why: the same words the health channel was sent.
@@ -260,6 +279,26 @@ def alerts(ctx: Context, limit: int, as_json: bool) -> None:
         later = [s for s in r["sources"] if s != r["feed"]]
         if later:
             click.echo(f"    also carried by: {', '.join(later)}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per node.")
+@pass_ctx
+def cluster(ctx: Context, as_json: bool) -> None:
+    """The daemons sharing the database: live, stopped or silent, the jobs and feeds each holds."""
+    rows = reports.cluster_rows(ctx.config())
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("no daemon has run on this database yet")
+    for r in rows:
+        jobs = ",".join(j["job"] for j in r["jobs"]) or "-"
+        click.echo(
+            f"{r['node']:<28} {r['state']:<7} host={r['host'] or '-'} pid={r['pid'] or '-'} "
+            f"started={_short(r['started'])} beat={_short(r['heartbeat'])} ({r['heartbeat_age']:.0f}s ago) "
+            f"jobs={jobs} leased={r['feeds_leased']} polled_last={r['feeds_polled_last']}"
+        )
 
 
 @cli.command("import-opml")

@@ -136,3 +136,6 @@ def setup_logging(
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # psycopg's pool logs every checkout (info) and every failed reconnect (warning); the
+    # daemon says itself, once, that the database is away and when it is back.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR if level != "debug" else logging.INFO)

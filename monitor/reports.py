@@ -20,6 +20,7 @@ from .models import ParsedFeed, feed_label, stored_fields
 from .parsing.facts import search_text
 from .rules import CompiledQuery, Document, compile_query
 from .store import open_store
+from .store.cluster import SILENT_AFTER
 
 
 def load_source(source: str, settings: Settings | None = None) -> tuple[str, ParsedFeed]:
@@ -155,6 +156,7 @@ def feed_rows(config: Config) -> list[dict[str, Any]]:
                 "disabled_reason": s.disabled_reason if s else None,
                 "next_poll": _iso(s.next_poll) if s else None,
                 "items": s.items if s else 0,
+                "polled_by": s.polled_by if s else None,  # the node that polled it last
                 "adopted_url": redact_url(s.adopted_url) if s and s.adopted_url else None,
                 "redirect_pending": redact_url(s.redirect_target) if s and s.redirect_target else None,
                 # The state the health channel was last told of (desk/feed_health.py); None before the first poll.
@@ -177,4 +179,34 @@ def alert_rows(config: Config, limit: int) -> list[dict[str, Any]]:
         r["published"] = _iso(r["published"])
         for d in r["deliveries"]:
             d["sent_at"] = _iso(d["sent_at"])
+    return rows
+
+
+def cluster_rows(config: Config) -> list[dict[str, Any]]:
+    """The daemons that share the database, newest heartbeat first: `live`, `stopped` (it said
+    so), or `silent` (no heartbeat for three beats: dead, or cut off from the database)."""
+    store = open_store(config.settings.database)
+    now = time.time()
+    try:
+        nodes = store.cluster_nodes(now)
+    finally:
+        store.close()
+    rows = []
+    for n in nodes:
+        age = max(0.0, now - n["heartbeat"])
+        rows.append(
+            {
+                "node": n["node"],
+                "host": n["host"],
+                "pid": n["pid"],
+                "state": "stopped" if n["stopped"] else "silent" if age > SILENT_AFTER else "live",
+                "started": _iso(n["started"]),
+                "heartbeat": _iso(n["heartbeat"]),
+                "heartbeat_age": round(age, 1),
+                "stopped": _iso(n["stopped"]),
+                "jobs": [{"job": j["job"], "expires": _iso(j["expires"])} for j in n["jobs"]],
+                "feeds_leased": n["feeds_leased"],
+                "feeds_polled_last": n["feeds_polled_last"],
+            }
+        )
     return rows

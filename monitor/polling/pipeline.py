@@ -27,6 +27,8 @@ log = logging.getLogger("monitor.polling.pipeline")
 
 Parser = Callable[[bytes, str, str], Awaitable[ParsedFeed]]
 
+FORGET_NODES_AFTER = 86400.0  # `monitor cluster` lists a node gone silent for this long no more
+
 
 async def parse_in_thread(body: bytes, url: str, content_type: str) -> ParsedFeed:
     """The simple parser: off the event loop, in a thread (no time budget)."""
@@ -63,16 +65,21 @@ class Pipeline:
         self.start_parser = start_parser  # starts the parser's workers ahead of its first parse
         # Feeds between the start of their fetch and the end of their parse. Fetching outruns
         # parsing, and every body fetched ahead waits in memory; twice the fetch concurrency
-        # keeps every fetch slot busy and the parser fed.
-        self._in_flight = asyncio.Semaphore(2 * max(1, config.settings.concurrency))
+        # keeps every fetch slot busy and the parser fed. The daemon claims no more than this.
+        self.window = 2 * max(1, config.settings.concurrency)
+        self._in_flight = asyncio.Semaphore(self.window)
+        # A claimed feed is this node's until its poll is recorded, or until this long has
+        # passed (the node died, or lost the database mid-ingest): then any node takes it.
+        self.lease = 2 * config.settings.timeout
+        self._enabled = {f.name: f for f in config.feeds if f.enabled}
 
     def enabled_feeds(self) -> list[FeedConfig]:
-        return [f for f in self.config.feeds if f.enabled]
+        return list(self._enabled.values())
 
-    def due(self, now: float) -> list[FeedConfig]:
-        """The enabled feeds whose next poll has come."""
-        enabled = {f.name: f for f in self.enabled_feeds()}
-        return [enabled[name] for name in self.store.due_feeds(enabled, now)]
+    def claim(self, now: float, limit: int) -> list[FeedConfig]:
+        """Lease up to `limit` enabled feeds that are due and that no live node holds, most
+        overdue first (store.claim_feeds); recording each one's poll frees it."""
+        return [self._enabled[name] for name in self.store.claim_feeds(self._enabled, now, self.lease, limit)]
 
     def expect_parsing(self) -> None:
         """Before a round of polls: a feed never read is sure to need a parse, so start the
@@ -172,9 +179,12 @@ class Pipeline:
         return PollOutcome(feed.name, "disabled" if disabled else "error", http_status=status, error=message)
 
     def prune(self) -> int:
-        """Retention: drop old items' text, keep their identity. Returns items pruned."""
+        """Retention: drop old items' text, keep their identity, and forget the nodes not heard
+        from for a day (or the retention, if shorter). Returns items pruned."""
+        now, retention = self.clock(), self.config.settings.retention
         with self.store.transaction():
-            pruned = self.store.prune(self.clock() - self.config.settings.retention)
+            pruned = self.store.prune(now - retention)
+            self.store.forget_nodes(now - min(FORGET_NODES_AFTER, retention))
         self.store.reclaim_space()
         if pruned:
             log.info(

@@ -34,7 +34,7 @@ from ..polling.pipeline import Parser, Pipeline, parse_in_thread
 from ..polling.schedule import Schedule, too_fast_for_a_remote_site
 from ..polling.stories import StoryMatcher
 from ..rules import compile_query
-from ..store import Store, open_store
+from ..store import Store, default_node, open_store
 
 if TYPE_CHECKING:  # prometheus_client costs ~50 ms of start-up that `run --once` does not need
     from .endpoint import Liveness
@@ -130,16 +130,20 @@ async def assemble(
     config: Config,
     *,
     liveness: Liveness | None = None,
+    node: str = "",
+    listen: tuple[str, int] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.time,
     rng: random.Random | None = None,
     console: TextIO | None = None,
 ) -> AsyncIterator[Assembly]:
     """Open the system for `config`; everything opened is closed on the way out, last first.
-    `liveness` (the daemon's) times fetches and, with `[monitor] http`, serves /healthz."""
+    `liveness` (the daemon's) times fetches and, on `listen` (default: `[monitor] http`), serves
+    /healthz. `node` names this process in the cluster (default: `[monitor] node`, else the host)."""
     settings = config.settings
+    listen = listen or settings.http
     async with AsyncExitStack() as opened:
-        store = open_store(settings.database, poller=True)
+        store = open_store(settings.database, poller=True, node=default_node(node or settings.node))
         opened.callback(store.close)
         parsers = ParserPool(settings.parse_workers, settings.parse_timeout)
         opened.callback(parsers.close)
@@ -151,7 +155,9 @@ async def assemble(
 
             fetcher = TimedFetcher(raw_fetcher, liveness.metrics)
         assembly = Assembly(config, store, fetcher, parsers, clock, rng or random.Random(), console)
-        if liveness is not None and settings.http is not None:
+        if liveness is not None:
+            liveness.metrics.node.info({"node": store.node})
+        if liveness is not None and listen is not None:
             from .endpoint import HealthServer, StoreCollector, StoreReader
 
             reader = StoreReader(settings.database)
@@ -159,7 +165,7 @@ async def assemble(
             liveness.metrics.add_collector(
                 StoreCollector(reader, lambda: [f.name for f in assembly.pipeline.enabled_feeds()])
             )
-            server = HealthServer(settings.http, liveness.heartbeat, liveness.metrics, reader)
+            server = HealthServer(listen, liveness.heartbeat, liveness.metrics, reader)
             server.start()
             opened.callback(server.close)
         yield assembly

@@ -1,16 +1,19 @@
 """The long-running process: APScheduler drives due-feed dispatch and delivery.
 
 The schedule itself lives in the database (each feed's next poll time), so the
-scheduler only ticks: every tick polls what is due, which makes a restart resume
-where it stopped instead of polling everything at once.
+scheduler only ticks: every tick claims what is due, which makes a restart resume
+where it stopped instead of polling everything at once. Several daemons on one
+PostgreSQL database share the feeds by those claims (leases, store/cluster.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -19,6 +22,9 @@ from ..config import FeedConfig
 from ..delivery.outbox import DeliveryReport
 from ..models import PollOutcome
 from ..polling.pipeline import Pipeline
+from ..store import DATABASE_ERRORS
+from ..store.cluster import BEAT_EVERY
+from .outage import Outage
 
 if TYPE_CHECKING:  # imported where used: apscheduler and prometheus_client cost ~50 ms of start-up
     from .assembly import Assembly  # that `run --once` does not need
@@ -74,12 +80,29 @@ async def run_once(pipeline: Pipeline, on_polled: Callable[[PollOutcome], None] 
 
 
 class Daemon:
+    """One node of the cluster: every tick it beats and claims due feeds (as many as its
+    pipeline's window has room for) and polls them; delivery, retention and index catch-up
+    run on the node holding each one's lease. On SQLite the one daemon holds every lease."""
+
     def __init__(self, assembly: Assembly, supervisor: Supervisor) -> None:
         self.assembly = assembly
         self.supervisor = supervisor
-        self.in_flight: dict[str, asyncio.Task[PollOutcome]] = {}
-        self.delivering: asyncio.Task[None] | None = None  # the running delivery job, waited for on stop
+        self.store = assembly.store
+        self.in_flight: dict[str, asyncio.Task[PollOutcome | None]] = {}
         self.stopping = asyncio.Event()
+        self.outage = Outage(assembly.config.settings.database, on_away=self._drop_polls)
+        self.started = assembly.clock()
+        self._last_beat = -math.inf
+        self._more_due = False  # the last claim was full: claim again as soon as a poll ends
+        self._claim_again: asyncio.Handle | None = None
+        # The jobs that run on one node at a time, and how often each runs.
+        self._jobs_every = {
+            "deliver": assembly.config.delivery.check_every,
+            "retention": PRUNE_EVERY,
+            "index": INDEX_EVERY,
+        }
+        # The job runs under way here: the tick renews their leases, a stop waits for them.
+        self._jobs_running: dict[str, asyncio.Task[Any]] = {}
         self._scheduler: Any = None  # set by run()
 
     @property
@@ -88,29 +111,78 @@ class Daemon:
         return self.assembly.pipeline
 
     async def dispatch(self) -> None:
-        """Start a poll for every feed that is due and not already being polled."""
-        pipeline = self.pipeline
-        for feed in pipeline.due(pipeline.clock()):
-            if feed.name in self.in_flight or self.stopping.is_set():
-                continue
-            task = asyncio.create_task(self._poll(pipeline, feed), name=f"poll:{feed.name}")
-            self.in_flight[feed.name] = task
+        """The tick: beat, renew the leases of the jobs running here, claim due feeds and
+        start their polls. While the database is away it only asks whether it is back."""
+        now = self.pipeline.clock()
+        with self.outage.guard():
+            if self.outage.away:
+                self.store.ping()
+                self.outage.answered()
+            if now - self._last_beat >= BEAT_EVERY:
+                self.store.beat(now, self.started)
+                self._last_beat = now
+            for job in self._jobs_running:
+                self.store.hold_lease(job, now, self._job_lease(job))
+            self._claim(now)
         self.supervisor.tick()  # the heartbeat behind /healthz and the systemd watchdog
 
-    async def _poll(self, pipeline: Pipeline, feed: FeedConfig) -> PollOutcome:
+    def _claim(self, now: float) -> None:
+        """Lease as many due feeds as the window has room for, and poll them."""
+        if self.stopping.is_set():
+            return
+        pipeline = self.pipeline
+        room = pipeline.window - len(self.in_flight)
+        claimed = pipeline.claim(now, room)
+        self._more_due = len(claimed) >= room
+        for feed in claimed:
+            if feed.name not in self.in_flight:  # its lease ran out while its poll went on: it is ours again
+                self.in_flight[feed.name] = asyncio.create_task(self._poll(pipeline, feed), name=f"poll:{feed.name}")
+
+    def _claim_soon(self) -> None:
+        """A poll ended while more feeds may be due: claim again at once, not at the next tick
+        (a cold cycle of thousands of feeds would otherwise move one window per tick). Polls
+        that end together share one claim, and so do polls ending while half the window is
+        still busy: that half keeps every fetch slot working meanwhile, at a claim per half
+        window instead of a claim per poll."""
+        room = self.pipeline.window - len(self.in_flight)
+        half = max(1, self.pipeline.window // 2)
+        if self._more_due and room >= half and self._claim_again is None and not self.stopping.is_set():
+            self._claim_again = asyncio.get_running_loop().call_soon(self._claim_now)
+
+    def _claim_now(self) -> None:
+        self._claim_again = None
+        if not self.outage.away:
+            with self.outage.guard():
+                self._claim(self.pipeline.clock())
+
+    async def _poll(self, pipeline: Pipeline, feed: FeedConfig) -> PollOutcome | None:
         try:
             outcome = await pipeline.poll(feed)
-            self.supervisor.polled(outcome)
-            if outcome.status == "ok" and (outcome.new_items or outcome.alerts):
-                log.info("feed %s: %d new items, %d alerts", feed.name, outcome.new_items, outcome.alerts)
-            if outcome.alerts:
-                self._deliver_soon()
-            return outcome
+        except DATABASE_ERRORS as exc:
+            # The ingest was rolled back; the feed's lease runs out and a node polls it again.
+            self.outage.failed(exc)
+            return None
         except Exception:  # a bug must not stop the other feeds
             log.exception("feed %s: unexpected error while polling", feed.name)
             raise
         finally:
             self.in_flight.pop(feed.name, None)
+            self._claim_soon()
+        self.supervisor.polled(outcome)
+        if outcome.status == "ok" and (outcome.new_items or outcome.alerts):
+            log.info("feed %s: %d new items, %d alerts", feed.name, outcome.new_items, outcome.alerts)
+        if outcome.alerts:
+            self._deliver_soon()
+        return outcome
+
+    def _drop_polls(self) -> None:
+        """The database went away: the other polls in flight stop at their next await (a fetch
+        or a parse; an ingest is one transaction, done or rolled back) instead of each waiting
+        out the connection timeout at its next store call, the event loop blocked meanwhile.
+        Their leases run out and a node polls them again."""
+        for task in self.in_flight.values():
+            if task is not asyncio.current_task():
+                task.cancel()
 
     def _deliver_soon(self) -> None:
         """New alerts: run the delivery job now instead of at its next tick (up to check_every
@@ -119,14 +191,33 @@ class Daemon:
         if job is not None and not self.stopping.is_set():
             job.modify(next_run_time=datetime.now(UTC))
 
-    async def deliver(self) -> None:
-        if self.stopping.is_set():
-            return
-        self.delivering = asyncio.current_task()
+    @contextmanager
+    def _once_per_cluster(self, job: str) -> Iterator[bool]:
+        """Whether this node holds (takes or renews now) the lease of a job that must run on
+        one node at a time; while the block runs, the tick keeps renewing it."""
+        held = self.store.hold_lease(job, self.pipeline.clock(), self._job_lease(job))
+        run = asyncio.current_task()
+        if held and run is not None:
+            self._jobs_running[job] = run
         try:
-            self.supervisor.delivered(await self.pipeline.deliver_due())
+            yield held
         finally:
-            self.delivering = None
+            self._jobs_running.pop(job, None)
+
+    def _job_lease(self, job: str) -> float:
+        """A holder that died is replaced after the feed lease, or after two of its runs missed
+        if they are further apart (a lease shorter than the gap between runs would move the
+        job to whichever node ran next)."""
+        return max(self.pipeline.lease, 2 * self._jobs_every[job])
+
+    async def deliver(self) -> None:
+        """The outbox, on one node at a time: a destination's order, its flood guard and its
+        rate limit hold across the cluster."""
+        if self.stopping.is_set() or self.outage.away:
+            return
+        with self.outage.guard(), self._once_per_cluster("deliver") as mine:
+            if mine:
+                self.supervisor.delivered(await self.pipeline.deliver_due())
 
     def reload(self) -> None:
         """SIGHUP: put the re-read config in force, or keep this one."""
@@ -134,13 +225,20 @@ class Daemon:
 
     async def prune(self) -> None:
         # A coroutine, so it runs on the loop thread like every other database write.
-        self.pipeline.prune()
+        if self.outage.away:
+            return
+        with self.outage.guard(), self._once_per_cluster("retention") as mine:
+            if mine:
+                self.pipeline.prune()
 
     async def index(self) -> None:
-        if not self.stopping.is_set():
-            indexed = await self.pipeline.index_pending()
-            if indexed:
-                log.debug("full-text index: %d items added", indexed)
+        if self.stopping.is_set() or self.outage.away:
+            return
+        with self.outage.guard(), self._once_per_cluster("index") as mine:
+            if mine:
+                indexed = await self.pipeline.index_pending()
+                if indexed:
+                    log.debug("full-text index: %d items added", indexed)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -152,15 +250,14 @@ class Daemon:
         scheduler = AsyncIOScheduler(event_loop=loop)
         common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
         scheduler.add_job(self.dispatch, "interval", seconds=DISPATCH_EVERY, id="dispatch", **common)
-        deliver_every = self.pipeline.config.delivery.check_every
-        scheduler.add_job(self.deliver, "interval", seconds=deliver_every, id="deliver", **common)
-        scheduler.add_job(self.prune, "interval", seconds=PRUNE_EVERY, id="retention", **common)
-        scheduler.add_job(self.index, "interval", seconds=INDEX_EVERY, id="index", **common)
+        jobs = {"deliver": self.deliver, "retention": self.prune, "index": self.index}
+        for job, every in self._jobs_every.items():
+            scheduler.add_job(jobs[job], "interval", seconds=every, id=job, **common)
         self.supervisor.add_jobs(scheduler, common)
         scheduler.start()
         self._scheduler = scheduler
         n = len(self.pipeline.enabled_feeds())
-        log.info("monitor started: %d feeds, %d rules", n, len(self.pipeline.config.rules))
+        log.info("monitor started: %d feeds, %d rules (node %s)", n, len(self.pipeline.config.rules), self.store.node)
         self.pipeline.expect_parsing()
         await self.dispatch()
         self.supervisor.started()
@@ -170,13 +267,18 @@ class Daemon:
             log.info("stopping: finishing %d polls in flight", len(self.in_flight))
             self.supervisor.stopping()
             self._scheduler = None
-            scheduler.shutdown(wait=False)
             # Polls and a running delivery finish (each ingest is one transaction, each
             # sent delivery is marked); what is cut off at the grace period is rolled
-            # back or stays pending in the outbox, to be done after the restart.
-            running = [*self.in_flight.values(), *([self.delivering] if self.delivering else [])]
+            # back or stays pending in the outbox, to be done after the restart. The
+            # scheduler only pauses meanwhile: its shutdown cancels the jobs still running.
+            scheduler.pause()
+            running = [*self.in_flight.values(), *self._jobs_running.values()]
             if running:
                 await asyncio.wait(running, timeout=STOP_GRACE)
+            scheduler.shutdown(wait=False)
+            if not self.outage.away:  # away, it would wait for the database: the leases run out instead
+                with self.outage.guard():
+                    self.store.leave(self.pipeline.clock())  # the other nodes take this one's work at once
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             self.supervisor.close()

@@ -12,7 +12,6 @@ import contextlib
 import json
 import logging
 import socket
-import sqlite3
 import sys
 import threading
 import time
@@ -22,13 +21,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, Info, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 from ..errors import MonitorError
 from ..models import FetchResult, PollOutcome
 from ..polling.fetch import FeedFetcher
-from ..store import Store, open_store
+from ..store import DATABASE_ERRORS, Store, StoreUnavailable, open_store
 
 log = logging.getLogger("monitor.runtime.endpoint")
 
@@ -84,6 +83,7 @@ class Metrics:
         self.alerts = Counter("monitor_alerts", "Alerts recorded (one per rule and story).", registry=r)
         self.deliveries = Counter("monitor_deliveries", "Delivery attempts by outcome.", ["outcome"], registry=r)
         self.reloads = Counter("monitor_config_reloads", "SIGHUP reloads by result.", ["result"], registry=r)
+        self.node = Info("monitor_node", "This daemon in the cluster (leases, `monitor cluster`).", registry=r)
         for outcome in ("ok", "not-modified", "error", "disabled"):
             self.polls.labels(outcome)  # present at 0, so rate() works from the first scrape
         for kind in ("new", "changed"):
@@ -160,8 +160,13 @@ class StoreCollector:
         try:
             outbox = self.reader.call(lambda s: s.outbox_counts())
             errors = self.reader.call(lambda s: s.feed_errors())
-        except sqlite3.Error as exc:
-            log.warning("metrics: cannot read the database: %s", exc)
+        except DATABASE_ERRORS as exc:
+            # A server away is logged once by the daemon, not at every scrape.
+            log.log(
+                logging.DEBUG if isinstance(exc, StoreUnavailable) else logging.WARNING,
+                "metrics: cannot read the database: %s",
+                exc,
+            )
             return
         depth = GaugeMetricFamily("monitor_outbox_depth", "Deliveries not yet sent, by status.", labels=["status"])
         for status in sorted({"pending", *outbox}):
@@ -181,7 +186,7 @@ def health_report(heartbeat: Heartbeat, reader: StoreReader) -> tuple[int, dict[
     try:
         reader.call(lambda s: s.ping())
         db_problem = None
-    except sqlite3.Error as exc:
+    except DATABASE_ERRORS as exc:
         db_problem = f"the database does not answer: {exc}"
     age = heartbeat.age()
     body = {

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -21,6 +20,7 @@ from ..config import Config
 from ..delivery.outbox import DeliveryReport
 from ..errors import MonitorError
 from ..models import PollOutcome
+from ..store import DATABASE_ERRORS, StoreUnavailable
 from .assembly import Assembly
 from .endpoint import STALE_AFTER, Liveness
 from .reload import reload_config
@@ -70,13 +70,16 @@ class Supervisor:
         self.liveness.metrics.observe_delivery(report)
 
     def watchdog(self) -> None:
-        """Ping systemd's watchdog only while the scheduler ticks and the database answers;
+        """Ping systemd's watchdog only while the scheduler ticks and the database answers
+        (a SQLite file; a PostgreSQL server that is away is waited for, /healthz says 503);
         a blocked loop never gets here at all, so either way systemd restarts us."""
         problem = self.liveness.heartbeat.problem(stale_after=max(STALE_AFTER, (self.sd.watchdog_interval or 0)))
         if problem is None:
             try:
                 self.assembly.store.ping()
-            except sqlite3.Error as exc:
+            except StoreUnavailable:
+                pass  # a database server away: the daemon reconnects by itself, a restart would not bring it back
+            except DATABASE_ERRORS as exc:
                 problem = f"the database does not answer: {exc}"
         if problem:
             log.warning("not pinging the systemd watchdog: %s", problem)
@@ -96,7 +99,7 @@ class Supervisor:
             midnight = datetime.fromtimestamp(pipeline.clock()).replace(hour=0, minute=0, second=0, microsecond=0)
             alerts = store.alerts_since(midnight.timestamp())
             pending = store.outbox_counts().get("pending", 0)
-        except sqlite3.Error as exc:
+        except DATABASE_ERRORS as exc:
             return f"database error: {exc}"
         return f"{len(enabled)} feeds, {failing} failing, {alerts} alerts today, {pending} deliveries pending"
 

@@ -18,6 +18,11 @@ from typing import Any
 
 from .base import Connection
 
+# A daemon beats this often (its tick); `monitor cluster` calls a node that has not beaten for
+# three beats, and has not said it stopped, silent.
+BEAT_EVERY = 5.0
+SILENT_AFTER = 3 * BEAT_EVERY
+
 
 def default_node(name: str | None = None) -> str:
     """This process's name in the cluster: the configured node (default: the host name) and
@@ -73,15 +78,17 @@ class ClusterQueries(Connection):
         """Drop nodes not heard from since `before` (retention)."""
         return self.conn.execute("DELETE FROM nodes WHERE heartbeat < ?", (before,)).rowcount
 
-    def cluster_nodes(self) -> list[dict[str, Any]]:
-        """Every node heard from, newest heartbeat first, with the leases it holds."""
+    def cluster_nodes(self, now: float) -> list[dict[str, Any]]:
+        """Every node heard from, newest heartbeat first, with the leases it holds at `now`."""
         nodes = self._query("SELECT node, host, pid, started, heartbeat, stopped FROM nodes ORDER BY heartbeat DESC")
         jobs: dict[str, list[dict[str, Any]]] = {}
-        for row in self._query("SELECT name, node, expires FROM leases ORDER BY name"):
+        for row in self._query("SELECT name, node, expires FROM leases WHERE expires > ? ORDER BY name", (now,)):
             jobs.setdefault(row["node"], []).append({"job": row["name"], "expires": row["expires"]})
         feeds = dict(
             self.conn.execute(
-                "SELECT lease_node, count(*) FROM feeds WHERE lease_node IS NOT NULL GROUP BY lease_node"
+                "SELECT lease_node, count(*) FROM feeds WHERE lease_node IS NOT NULL AND lease_until > ?"
+                " GROUP BY lease_node",
+                (now,),
             ).fetchall()
         )
         polled = dict(

@@ -311,8 +311,8 @@ class Cluster(Protocol):
 
     def forget_nodes(self, before: float) -> int: ...
 
-    def cluster_nodes(self) -> list[dict[str, Any]]:
-        """Every node heard from, newest heartbeat first, with the leases it holds."""
+    def cluster_nodes(self, now: float) -> list[dict[str, Any]]:
+        """Every node heard from, newest heartbeat first, with the leases it holds at `now`."""
         ...
 
 

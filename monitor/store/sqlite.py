@@ -24,6 +24,19 @@ class SQLiteStore(SchemaMixin, FeedQueries, ItemQueries, DeliveryQueries, DeskQu
         if poller:  # before migrating: a process refused here must not have changed the schema
             self.hold_poller_lock()
         self._migrate()
+        if poller:
+            self._take_over()
+
+    def _take_over(self) -> None:
+        """The poller lock is this process's: every other node of the file has stopped or was
+        killed, so its leases are free now rather than when they expire, and it is no longer
+        listed (one daemon per file: `monitor cluster` shows this one)."""
+        with self.transaction():
+            self.conn.execute("DELETE FROM nodes WHERE node != ?", (self.node,))
+            self.conn.execute("DELETE FROM leases WHERE node != ?", (self.node,))
+            self.conn.execute(
+                "UPDATE feeds SET lease_node = NULL, lease_until = NULL WHERE lease_node != ?", (self.node,)
+            )
 
     def index_pending(self, search_text: Callable[[str, str], str], chunk: int = 1000) -> Iterator[int]:
         """Add the items stored since the last call to the full-text index, `chunk` items per

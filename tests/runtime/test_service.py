@@ -8,23 +8,15 @@ import os
 import signal
 import socket
 import sqlite3
-import subprocess
 import threading
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
-import pytest
-from testkit import RIFT, Clock, monitor_exe, wait_for, write_config
+from daemonkit import DaemonProc, free_port, get
+from storykit import feed_doc
+from testkit import RIFT, Clock, wait_for, write_config
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class NotifyListener:
@@ -52,55 +44,7 @@ class NotifyListener:
         self.sock.close()
 
 
-class DaemonProc:
-    def __init__(self, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.log_path = tmp_path / f"daemon-{uuid.uuid4().hex[:6]}.log"
-        self.log_file = open(self.log_path, "w")
-        # TMPDIR in the test's folder: a killed daemon cannot remove its forkserver's folder.
-        base = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8", "TMPDIR": str(tmp_path)}
-        self.proc = subprocess.Popen(
-            [*monitor_exe(), "--config", str(tmp_path / "config.toml"), "run", *args],
-            stdout=subprocess.DEVNULL,
-            stderr=self.log_file,
-            env={**base, **(env or {})},
-            cwd=tmp_path,
-        )
-
-    def log(self) -> str:
-        return self.log_path.read_text()
-
-    def signal(self, sig: int) -> None:
-        self.proc.send_signal(sig)
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        # TimeoutStopSec in systemd/monitor.service is 30s; a clean stop must fit in it.
-        code = self.proc.wait(timeout=30)
-        self.log_file.close()
-        return code
-
-
-@pytest.fixture
-def daemons():
-    started: list[DaemonProc] = []
-    yield started
-    for d in started:
-        if d.proc.poll() is None:
-            d.proc.kill()
-            d.proc.wait()
-        d.log_file.close()
-
-
 RIFT_RULE = {"name": "rift", "query": RIFT, "notify": ["hook"]}
-
-
-def get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
 
 
 def db_query(db: Path, sql: str) -> list[tuple]:
@@ -143,6 +87,7 @@ def test_sd_notify_health_and_metrics(tmp_path, feed_server, webhook, daemons):
         assert "monitor_alerts_total 1.0" in text
         assert 'monitor_items_ingested_total{kind="new"} 4.0' in text
         assert "monitor_fetch_duration_seconds_count" in text
+        assert f'monitor_node_info{{node="{socket.gethostname()}:{d.proc.pid}"}} 1.0' in text
         assert 'monitor_outbox_depth{status="pending"} 0.0' in text
         assert 'monitor_feed_consecutive_errors{feed="toi"} 0.0' in text
         wait_for(lambda: 'monitor_feed_consecutive_errors{feed="broken"} 0.0' not in metrics())
@@ -299,6 +244,29 @@ def test_sigterm_during_a_busy_cycle_loses_nothing(tmp_path, feed_server, webhoo
     assert db_query(db, "SELECT count(*) FROM alerts") == [(1,)]
     assert db_query(db, "SELECT status FROM deliveries") == [("pending",)]
     assert webhook.received == []
+
+
+def test_sigterm_mid_delivery_lets_the_delivery_finish(tmp_path, feed_server, webhook, daemons):
+    """A stop waits for the delivery under way (the scheduler's shutdown would cancel it):
+    every message of the run goes out and is marked sent, none is left to go out twice."""
+    titles = ["Storm hits the coast", "Rates rise in the north", "Talks resume at the border"]
+    url = feed_server.serve(
+        "/wire.xml", feed_doc("Wire", [(f"g{n}", f"https://w.example/{n}", t) for n, t in enumerate(titles)])
+    )
+    write_config(
+        tmp_path,
+        feeds={"wire": url},
+        channels={"hook": {"urls": [webhook.apprise_url], "rate_limit": "1/s"}},  # a run of 2 s and more
+        monitor={"interval": "1h", "backfill": "100000d"},
+    )
+    d = DaemonProc(tmp_path)
+    daemons.append(d)
+    wait_for(lambda: webhook.received)
+    d.signal(signal.SIGTERM)
+    assert d.stop() == 0
+    assert len(webhook.received) == len(titles)
+    assert db_query(tmp_path / "m.db", "SELECT status, count(*) FROM deliveries GROUP BY status") == [("sent", 3)]
+    assert "Traceback" not in d.log()
 
 
 def test_restart_resumes_the_schedule_without_a_burst(tmp_path, feed_server, daemons):
