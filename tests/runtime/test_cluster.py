@@ -1,6 +1,6 @@
-"""Several daemons on one database: the lease logic of the store on SQLite and PostgreSQL, and
-real daemons (`monitor run` subprocesses) sharing a real PostgreSQL server: a node killed
-mid-cycle, each feed fetched once per interval cluster-wide, the server stopped and started."""
+"""Several daemons on one database: real daemons (`monitor run` subprocesses) sharing a real
+PostgreSQL server: a node killed mid-cycle, each feed fetched once per interval cluster-wide, the
+server stopped and started. The store's lease logic itself: tests/store/test_leases.py."""
 
 from __future__ import annotations
 
@@ -9,16 +9,15 @@ import logging
 import sqlite3
 import threading
 import time
-from contextlib import ExitStack, closing
 from pathlib import Path
 
 import pgkit
 import pytest
 from daemonkit import DaemonProc, free_port, get
 from storykit import feed_doc
-from testkit import T0, wait_for, write_config
+from testkit import wait_for, write_config
 
-from monitor.store import StoreUnavailable, open_store
+from monitor.store import StoreUnavailable
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 WATCH = {"name": "watch", "query": "dispatch", "notify": ["hook"]}
@@ -60,96 +59,6 @@ def deliveries_of(webhook, text: str) -> int:
 
 
 # -- the store: leases on feeds and jobs, on both databases ------------------------------------
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def two_nodes(request, tmp_path):
-    """Two stores on one database, as two daemons see it: nodes a:1 and b:2."""
-    database = tmp_path / "m.db" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    with ExitStack() as opened:
-        yield [opened.enter_context(closing(open_store(database, node=node))) for node in ("a:1", "b:2")]
-
-
-def test_a_claimed_feed_is_nobody_elses_until_its_poll_is_recorded(two_nodes):
-    a, b = two_nodes
-    names = ["f1", "f2"]
-    a.sync_feeds([("f1", "http://x/1"), ("f2", "http://x/2")], T0)
-    assert a.claim_feeds(names, T0, 6, 10) == ["f1", "f2"]
-    assert a.claim_feeds(names, T0 + 1, 6, 10) == []
-    assert b.claim_feeds(names, T0 + 1, 6, 10) == []
-    a.record_poll("f1", now=T0 + 2, next_poll=T0 + 2, status=200)  # due again at once: free
-    a.record_poll("f2", now=T0 + 2, next_poll=T0 + 3600, status=200)  # free, but not due
-    assert b.claim_feeds(names, T0 + 3, 6, 10) == ["f1"]
-    assert a.feed_state("f2").polled_by == "a:1"
-
-
-def test_an_expired_feed_lease_is_taken_by_another_node(two_nodes):
-    a, b = two_nodes
-    a.sync_feeds([("f1", "http://x/1")], T0)
-    assert a.claim_feeds(["f1"], T0, 6, 10) == ["f1"]
-    assert b.claim_feeds(["f1"], T0 + 5, 6, 10) == []
-    assert b.claim_feeds(["f1"], T0 + 7, 6, 10) == ["f1"]  # a died holding it
-    assert a.claim_feeds(["f1"], T0 + 8, 6, 10) == []
-    b.record_poll("f1", now=T0 + 9, next_poll=T0 + 3600, status=200)
-    assert b.feed_state("f1").polled_by == "b:2"
-
-
-def test_a_claim_takes_the_most_overdue_configured_enabled_feeds_up_to_its_limit(two_nodes):
-    a, b = two_nodes
-    for name, due in (("new", T0 - 10), ("old", T0 - 100), ("mid", T0 - 50), ("gone", T0 - 500), ("off", T0 - 90)):
-        a.sync_feeds([(name, f"http://x/{name}")], due)
-    a.record_poll("off", now=T0 - 90, next_poll=T0 - 90, status=410, error="gone", disabled_reason="410 Gone")
-    configured = ["new", "old", "mid", "off"]  # "gone" is in the database but no longer in the config
-    assert a.claim_feeds(configured, T0, 6, 2) == ["old", "mid"]
-    assert b.claim_feeds(configured, T0, 6, 5) == ["new"]
-    assert b.claim_feeds(configured, T0, 6, 0) == []
-
-
-def test_a_job_lease_is_one_nodes_until_it_expires(two_nodes):
-    a, b = two_nodes
-    assert a.hold_lease("deliver", T0, 6)
-    assert not b.hold_lease("deliver", T0 + 1, 6)
-    assert a.hold_lease("deliver", T0 + 5, 6)  # renewed at each run: until T0 + 11
-    assert not b.hold_lease("deliver", T0 + 10, 6)
-    assert b.hold_lease("deliver", T0 + 11, 6)  # a stopped renewing it
-    assert not a.hold_lease("deliver", T0 + 12, 6)
-    assert a.hold_lease("index", T0 + 12, 6)  # each job its own lease
-
-
-def test_leaving_frees_a_nodes_leases_at_once_and_the_listing_shows_it(two_nodes):
-    a, b = two_nodes
-    names = ["f1", "f2", "f3"]
-    a.sync_feeds([(n, f"http://x/{n}") for n in names], T0)
-    a.beat(T0, T0 - 60)
-    b.beat(T0, T0 - 30)
-    assert a.claim_feeds(names, T0, 6, 2) == ["f1", "f2"]
-    assert b.claim_feeds(names, T0, 6, 2) == ["f3"]
-    a.record_poll("f2", now=T0, next_poll=T0 + 3600, status=200)
-    assert a.hold_lease("deliver", T0, 6)
-    nodes = {n["node"]: n for n in b.cluster_nodes(T0 + 1)}
-    first = nodes["a:1"]
-    assert (first["host"], first["pid"], first["started"], first["heartbeat"], first["stopped"]) == (
-        "a",
-        1,
-        T0 - 60,
-        T0,
-        None,
-    )
-    assert [j["job"] for j in first["jobs"]] == ["deliver"]
-    assert (first["feeds_leased"], first["feeds_polled_last"]) == (1, 1)
-    assert (nodes["b:2"]["jobs"], nodes["b:2"]["feeds_leased"]) == ([], 1)
-    # Leases past their expiry are nobody's any more: the listing says so.
-    assert {n["node"]: n["feeds_leased"] for n in b.cluster_nodes(T0 + 7)} == {"a:1": 0, "b:2": 0}
-
-    a.leave(T0 + 2)
-    assert b.hold_lease("deliver", T0 + 2, 6)
-    assert b.claim_feeds(names, T0 + 2, 6, 10) == ["f1"]
-    nodes = {n["node"]: n for n in b.cluster_nodes(T0 + 3)}
-    assert (nodes["a:1"]["stopped"], nodes["a:1"]["jobs"], nodes["a:1"]["feeds_leased"]) == (T0 + 2, [], 0)
-    assert ([j["job"] for j in nodes["b:2"]["jobs"]], nodes["b:2"]["feeds_leased"]) == (["deliver"], 2)
-    b.beat(T0 + 5, T0 - 30)
-    assert b.forget_nodes(T0 + 4) == 1  # a, last heard at T0
-    assert [n["node"] for n in b.cluster_nodes(T0 + 6)] == ["b:2"]
 
 
 # -- one daemon on SQLite: the same path, one node -----------------------------------------------

@@ -69,8 +69,8 @@ def test_nodes_beat_leave_and_are_forgotten(open_store):
     b.beat(T0 + 5, started=T0)
     assert a.hold_lease("deliver", T0, LEASE) and a.claim_feeds(["f0", "f1"], T0, LEASE, limit=5) == ["f0", "f1"]
     b.record_poll("f0", now=T0, next_poll=T0 + 600, status=200)
-    nodes = {n["node"]: n for n in b.cluster_nodes()}
-    assert [n["node"] for n in b.cluster_nodes()] == ["host-b:20", "host-a:10"]  # newest heartbeat first
+    nodes = {n["node"]: n for n in b.cluster_nodes(T0 + 5)}
+    assert [n["node"] for n in b.cluster_nodes(T0 + 5)] == ["host-b:20", "host-a:10"]  # newest heartbeat first
     assert nodes["host-a:10"] == {
         "node": "host-a:10",
         "host": "host-a",
@@ -85,7 +85,54 @@ def test_nodes_beat_leave_and_are_forgotten(open_store):
     assert (nodes["host-b:20"]["feeds_polled_last"], nodes["host-b:20"]["jobs"]) == (1, [])
     a.leave(T0 + 10)  # a clean stop frees what it held at once
     assert b.hold_lease("deliver", T0 + 11, LEASE) and b.claim_feeds(["f1"], T0 + 11, LEASE, limit=5) == ["f1"]
-    assert {n["node"]: n["stopped"] for n in b.cluster_nodes()} == {"host-a:10": T0 + 10, "host-b:20": None}
+    assert {n["node"]: n["stopped"] for n in b.cluster_nodes(T0 + 5)} == {"host-a:10": T0 + 10, "host-b:20": None}
     a.beat(T0 + 20, started=T0 + 20)  # back again
-    assert {n["node"]: n["stopped"] for n in b.cluster_nodes()} == {"host-a:10": None, "host-b:20": None}
-    assert b.forget_nodes(T0 + 10) == 1 and [n["node"] for n in b.cluster_nodes()] == ["host-a:10"]
+    assert {n["node"]: n["stopped"] for n in b.cluster_nodes(T0 + 5)} == {"host-a:10": None, "host-b:20": None}
+    assert b.forget_nodes(T0 + 10) == 1 and [n["node"] for n in b.cluster_nodes(T0 + 5)] == ["host-a:10"]
+
+
+def test_a_claim_takes_the_most_overdue_configured_enabled_feeds_up_to_its_limit(open_store):
+    a, b = open_store(node="a:1"), open_store(node="b:2")
+    for name, due in (("new", T0 - 10), ("old", T0 - 100), ("mid", T0 - 50), ("gone", T0 - 500), ("off", T0 - 90)):
+        a.sync_feeds([(name, f"http://x/{name}")], due)
+    a.record_poll("off", now=T0 - 90, next_poll=T0 - 90, status=410, error="gone", disabled_reason="410 Gone")
+    configured = ["new", "old", "mid", "off"]  # "gone" is in the database but no longer in the config
+    assert a.claim_feeds(configured, T0, 6, 2) == ["old", "mid"]
+    assert b.claim_feeds(configured, T0, 6, 5) == ["new"]
+    assert b.claim_feeds(configured, T0, 6, 0) == []
+
+
+def test_leaving_frees_a_nodes_leases_at_once_and_the_listing_shows_it(open_store):
+    a, b = open_store(node="a:1"), open_store(node="b:2")
+    names = ["f1", "f2", "f3"]
+    a.sync_feeds([(n, f"http://x/{n}") for n in names], T0)
+    a.beat(T0, T0 - 60)
+    b.beat(T0, T0 - 30)
+    assert a.claim_feeds(names, T0, 6, 2) == ["f1", "f2"]
+    assert b.claim_feeds(names, T0, 6, 2) == ["f3"]
+    a.record_poll("f2", now=T0, next_poll=T0 + 3600, status=200)
+    assert a.hold_lease("deliver", T0, 6)
+    nodes = {n["node"]: n for n in b.cluster_nodes(T0 + 1)}
+    first = nodes["a:1"]
+    assert (first["host"], first["pid"], first["started"], first["heartbeat"], first["stopped"]) == (
+        "a",
+        1,
+        T0 - 60,
+        T0,
+        None,
+    )
+    assert [j["job"] for j in first["jobs"]] == ["deliver"]
+    assert (first["feeds_leased"], first["feeds_polled_last"]) == (1, 1)
+    assert (nodes["b:2"]["jobs"], nodes["b:2"]["feeds_leased"]) == ([], 1)
+    # Leases past their expiry are nobody's any more: the listing says so.
+    assert {n["node"]: n["feeds_leased"] for n in b.cluster_nodes(T0 + 7)} == {"a:1": 0, "b:2": 0}
+
+    a.leave(T0 + 2)
+    assert b.hold_lease("deliver", T0 + 2, 6)
+    assert b.claim_feeds(names, T0 + 2, 6, 10) == ["f1"]
+    nodes = {n["node"]: n for n in b.cluster_nodes(T0 + 3)}
+    assert (nodes["a:1"]["stopped"], nodes["a:1"]["jobs"], nodes["a:1"]["feeds_leased"]) == (T0 + 2, [], 0)
+    assert ([j["job"] for j in nodes["b:2"]["jobs"]], nodes["b:2"]["feeds_leased"]) == (["deliver"], 2)
+    b.beat(T0 + 5, T0 - 30)
+    assert b.forget_nodes(T0 + 4) == 1  # a, last heard at T0
+    assert [n["node"] for n in b.cluster_nodes(T0 + 6)] == ["b:2"]
