@@ -103,8 +103,10 @@ def test_outage_across_a_restart_delivers_every_alert_exactly_once(tmp_path, fee
 def test_sigkill_at_random_moments_loses_nothing(tmp_path, feed_server, webhook, open_store, backend):
     rng = random.Random(6)
     url = feed_server.serve("/wire.xml", rss(range(20)))
-    # A rate limit keeps the daemon busy sending while it is killed.
-    config = wire_config(tmp_path, url, webhook.apprise_url, {"rate_limit": "20/s"})
+    # A rate limit keeps the daemon busy sending while it is killed. On PostgreSQL a killed
+    # daemon's leases (its feed, the outbox) hold until they expire, twice the fetch timeout:
+    # a short timeout lets each restart take the work over within seconds.
+    config = wire_config(tmp_path, url, webhook.apprise_url, {"rate_limit": "20/s"}, monitor={"timeout": "2s"})
     store = open_store()
     total = 20
     for _ in range(KILL_ROUNDS):
