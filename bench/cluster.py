@@ -170,28 +170,29 @@ def run_setting(work: Path, label: str, target: str, nodes: int, n: int, pg_pid:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--feeds", type=int, default=10_000)
-    ap.add_argument("--nodes", default="1,2,3", help="daemon counts to run on PostgreSQL")
+    ap.add_argument("--nodes", default="1,2,3", help="daemon counts to run on PostgreSQL ('' for none)")
     ap.add_argument("--no-sqlite", action="store_true", help="skip the one-node SQLite run")
     args = ap.parse_args(argv)
-    reason = pgkit.unavailable()
-    if reason:
-        raise SystemExit(reason)
+    counts = [int(x) for x in args.nodes.split(",") if x]
     results = []
-    pg = pgkit.PostgresServer(durable=True)
-    try:
-        pg_pid = int((pg.data / "postmaster.pid").read_text().split()[0])
-        if not args.no_sqlite:
-            with tempfile.TemporaryDirectory() as tmp:
-                results.append(run_setting(Path(tmp), "sqlite", str(Path(tmp) / "bench.db"), 1, args.feeds, None))
-        for nodes in [int(x) for x in args.nodes.split(",")]:
-            schema = pg.new_schema()
-            with tempfile.TemporaryDirectory() as tmp:
-                results.append(
-                    run_setting(Path(tmp), f"postgresql x{nodes}", pg.url(schema), nodes, args.feeds, pg_pid)
-                )
-            pg.drop_schema(schema)
-    finally:
-        pg.close()
+    if not args.no_sqlite:
+        with tempfile.TemporaryDirectory() as tmp:
+            results.append(run_setting(Path(tmp), "sqlite", str(Path(tmp) / "bench.db"), 1, args.feeds, None))
+    if counts:
+        reason = pgkit.unavailable()
+        if reason:
+            raise SystemExit(reason)
+        pg = pgkit.PostgresServer(durable=True)
+        try:
+            pg_pid = int((pg.data / "postmaster.pid").read_text().split()[0])
+            for nodes in counts:
+                schema = pg.new_schema()
+                with tempfile.TemporaryDirectory() as tmp:
+                    label = f"postgresql x{nodes}"
+                    results.append(run_setting(Path(tmp), label, pg.url(schema), nodes, args.feeds, pg_pid))
+                pg.drop_schema(schema)
+        finally:
+            pg.close()
     print(f"\n{args.feeds} feeds, {os.cpu_count()} cores\n")
     print("| setting | cold s | cold CPU s per node | DB CPU s | 10%-changed s | changed CPU s per node | DB CPU s |")
     print("|---|---:|---|---:|---:|---|---:|")
