@@ -152,6 +152,7 @@ async def assemble(
             fetcher = TimedFetcher(raw_fetcher, liveness.metrics)
         assembly = Assembly(config, store, fetcher, parsers, clock, rng or random.Random(), console)
         if liveness is not None and settings.http is not None:
+            from ..web import Console
             from .endpoint import HealthServer, StoreCollector, StoreReader
 
             reader = StoreReader(settings.database)
@@ -159,7 +160,10 @@ async def assemble(
             liveness.metrics.add_collector(
                 StoreCollector(reader, lambda: [f.name for f in assembly.pipeline.enabled_feeds()])
             )
-            server = HealthServer(settings.http, liveness.heartbeat, liveness.metrics, reader)
+            pages = StoreReader(settings.database)  # the console's own: a slow page never holds up /healthz
+            opened.callback(pages.close)
+            desk_console = Console(lambda: assembly.config, pages)
+            server = HealthServer(settings.http, liveness.heartbeat, liveness.metrics, reader, desk_console)
             server.start()
             opened.callback(server.close)
         yield assembly
