@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from ..config import Config
+from ..config import CONSOLE_URL, Config
 from ..delivery.channels import target_id
 from ..delivery.outbox import delivery_state
 from ..destinations import destination_kind
@@ -59,8 +59,8 @@ class Params:
         value = self.text(name)
         if not value:
             return None
-        if not value.isdigit():
-            raise PageProblem(400, f"{name} must be a whole number, not {value!r}")
+        if not value.isdigit() or len(value) > 18:  # a database integer holds 18 digits whatever they are
+            raise PageProblem(400, f"{name} must be a whole number, not {value[:20]!r}")
         return int(value)
 
     def choice(self, name: str, options: Mapping[str, Any], default: str) -> str:
@@ -85,8 +85,9 @@ class Configured:
         for name, channel in config.channels.items():
             for url in channel.urls:
                 kinds[name, target_id(url)] = _kind(url)
-                secrets.add(url)
-                secrets.update(url_secrets(url))
+                if url != CONSOLE_URL:
+                    secrets.add(url)
+                    secrets.update(url_secrets(url))
         return cls(config, kinds, RedactFilter(secrets))
 
     def kind(self, channel: str, target: str) -> str:

@@ -94,7 +94,7 @@ def test_alerts_come_a_page_at_a_time_by_rule_and_by_channel(desk):
     archive = server.get("/?channel=archive")
     assert archive.body.count('class="alert"') == 50 and "rule=rift" not in archive.body.split("</form>")[1]
     assert server.get("/?rule=nobody").body.count('class="alert"') == 0
-    assert server.get("/?before=x").status == 400
+    assert server.get("/?before=x").status == 400 and server.get("/?before=" + "9" * 30).status == 400
 
 
 def test_a_story_page_has_its_items_outlets_and_alerts(desk):
