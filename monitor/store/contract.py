@@ -255,8 +255,8 @@ class DeliveryQueue(Protocol):
         """The Message-ID the alert went out under to this destination (None if not sent yet)."""
         ...
 
-    def outbox(self, limit: int = 500) -> list[dict[str, Any]]:
-        """Pending and dead deliveries, oldest first, with what they carry."""
+    def outbox(self, limit: int = 500, after: int = 0) -> list[dict[str, Any]]:
+        """Pending and dead deliveries, oldest first (above the id `after`: a page), with what they carry."""
         ...
 
     def delivery_status(self, ids: list[int]) -> dict[int, str]: ...

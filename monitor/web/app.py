@@ -108,7 +108,7 @@ class Console:
             "/feeds": ("feeds.html", lambda s: pages.feeds(s, conf)),
             "/rules": ("rules.html", lambda s: pages.rules(s, conf, now)),
             "/playground": ("playground.html", lambda s: pages.playground(s, conf, now, params)),
-            "/outbox": ("outbox.html", lambda s: pages.outbox(s, conf)),
+            "/outbox": ("outbox.html", lambda s: pages.outbox(s, conf, params)),
         }
         if story:
             template, read = "story.html", lambda s: pages.story(s, conf, int(story.group(1)))

@@ -26,7 +26,7 @@ from .present import SNIPPET, link, marked
 
 PAGE = 50  # alerts on a page
 STORY_ALERTS = 200  # a story's alerts shown (one per rule)
-OUTBOX = 500  # deliveries shown, oldest first
+OUTBOX = 100  # deliveries on a page, oldest first
 PLAYGROUND_HITS = 50
 # Candidates the playground matches at most (about 70 µs each): a query the full-text index
 # cannot narrow (a regular expression alone) would otherwise match every item of the window.
@@ -282,8 +282,11 @@ def playground(store: Store, conf: Configured, now: float, params: Params) -> di
     return page
 
 
-def outbox(store: Store, conf: Configured) -> dict[str, Any]:
-    """`/outbox`: pending and dead deliveries, oldest first, with their errors redacted."""
+def outbox(store: Store, conf: Configured, params: Params) -> dict[str, Any]:
+    """`/outbox`: pending and dead deliveries, oldest first, OUTBOX at a time (?after=<delivery id>),
+    with their errors redacted."""
+    after = params.whole("after")
+    found = store.outbox(OUTBOX + 1, after or 0)
     rows = [
         {
             "id": r["id"],
@@ -302,9 +305,14 @@ def outbox(store: Store, conf: Configured) -> dict[str, Any]:
             "failing_since": r["first_failed"],
             "dead_at": r["dead_at"],
         }
-        for r in store.outbox(OUTBOX)
+        for r in found[:OUTBOX]
     ]
-    return {"deliveries": rows, "counts": store.outbox_counts(), "shown": OUTBOX}
+    return {
+        "deliveries": rows,
+        "counts": store.outbox_counts(),
+        "oldest": "/outbox" if after else None,
+        "newer": f"/outbox?after={found[OUTBOX - 1]['id']}" if len(found) > OUTBOX else None,
+    }
 
 
 class _Counted:

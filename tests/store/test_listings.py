@@ -145,3 +145,16 @@ def test_feed_states_count_items_only_when_asked(open_store):
     Desk(store).item("wire", "Israel", T)
     assert [s.items for s in store.feed_states()] == [1]
     assert [(s.name, s.items) for s in store.feed_states(count_items=False)] == [("wire", 0)]
+
+
+def test_the_outbox_a_page_at_a_time_oldest_first(open_store):
+    store = open_store()
+    desk = Desk(store)
+    for n in range(5):
+        story, item = desk.item("wire", f"Israel {n}", T + n)
+        desk.alert("r", story, item, T + n, channels=("desk", "mail"))
+    store.mark_sent_together([d.id for d in store.due_deliveries(T + 10) if d.channel == "desk"], T + 11)
+    first = store.outbox(3)
+    rest = store.outbox(3, after=first[-1]["id"])
+    assert [r["channel"] for r in first + rest] == ["mail"] * 5
+    assert [r["id"] for r in first + rest] == sorted(r["id"] for r in first + rest) and len(rest) == 2

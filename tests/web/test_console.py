@@ -112,7 +112,7 @@ def test_a_story_page_has_its_items_outlets_and_alerts(desk):
     assert server.get("/stories/x").status == 404
 
 
-def test_feeds_rules_playground_and_outbox(desk):
+def test_feeds_rules_playground_and_outbox(desk, monkeypatch):
     _, server = desk
     feeds = server.get("/feeds").body
     assert re.search(r'<tr class="failing">\s*<td><span class="name">broken</span>', feeds)
@@ -130,9 +130,17 @@ def test_feeds_rules_playground_and_outbox(desk):
     assert "This query is refused" in refused and "^ this &#34;(&#34; is never closed" in refused
     assert server.get("/playground?q=Russia&since=1y").status == 400
 
+    from monitor.web import pages
+
+    monkeypatch.setattr(pages, "OUTBOX", 40)  # a page of the outbox
     outbox = server.get("/outbox").body
-    assert "0 pending · 62 dead" in outbox
+    assert "0 pending · 62 dead" in outbox and outbox.count('class="delivery-card dead"') == 40
     assert 'archive <span class="kind">json</span>' in outbox and "last error: channel &#34;archive&#34;" in outbox
+    first = [int(i) for i in re.findall(r"<p class=\"meta\">#(\d+)", outbox)]
+    newer = server.get(re.search(r'<a rel="next" href="([^"]+)">newer</a>', outbox).group(1)).body
+    rest = [int(i) for i in re.findall(r"<p class=\"meta\">#(\d+)", newer)]
+    assert first == sorted(first) and rest == sorted(rest) and len(rest) == 22 and min(rest) > max(first)
+    assert '<a href="/outbox">oldest</a>' in newer and "newer</a>" not in newer
 
 
 def test_no_page_carries_a_secret_a_script_or_another_origin(desk):
