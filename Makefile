@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CONFIG ?= config.example.toml
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean browser screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,23 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check monitor tests bench
 	$(BIN)/mypy
 
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest
+
+# The console's browser tests drive Debian's chromium (never a downloaded one). As root, install it
+# when it is missing; otherwise nothing happens here and those tests say why they skip.
+CHROMIUM_PACKAGES := chromium chromium-driver
+browser:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get -qq install -y --no-install-recommends $(CHROMIUM_PACKAGES) >/dev/null 2>&1 || \
+		{ apt-get -qq update && apt-get -qq install -y --no-install-recommends $(CHROMIUM_PACKAGES) >/dev/null; } || \
+		echo "make: could not install $(CHROMIUM_PACKAGES) with apt-get; the browser tests will be skipped"; \
+	fi
+
+# docs/console-*.png, from a demo run of the daemon (needs chromium and the test extras).
+screenshots: $(STAMP)
+	$(BIN)/python bench/console_shots.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

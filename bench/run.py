@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_poll
 import bench_rules
 import compare
+import console
 
 
 def main() -> None:
@@ -21,6 +22,9 @@ def main() -> None:
     print()
     print("== side by side: monitor, newsboat, rss2email, feed2exec, naive loop (see bench/README.md) ==")
     compare.main([])
+    print()
+    print("== the web console: server time per page, 100,000 items and 10,000 alerts (SQLite) ==")
+    console.main([])
 
 
 if __name__ == "__main__":

@@ -16,9 +16,10 @@ import click
 from .config import Config, Settings
 from .errors import MonitorError
 from .logs import redact_url
-from .models import ParsedFeed, feed_label, stored_fields
+from .models import ParsedFeed
 from .parsing.facts import search_text
 from .rules import CompiledQuery, Document, compile_query
+from .rules.backtest import backtest as stored_matches
 from .store import open_store
 from .store.cluster import SILENT_AFTER
 
@@ -100,21 +101,20 @@ def backtest(config: Config, rule_or_query: str, window: float, limit: int | Non
     query = rule.query if rule else rule_or_query
     compiled = compile_query(query, config.aliases)
     feeds = {f.name: f for f in config.feeds}
+    configured = {f.name: f.title or f.name for f in config.feeds}
+
+    def applies(name: str) -> bool:
+        return rule is None or name not in feeds or rule.applies_to(feeds[name])
+
     store = open_store(config.settings.database)
     hits = []
     try:
         since = time.time() - window
-        own_titles = {s.name: s.title for s in store.feed_states()}
+        own_titles = {s.name: s.title for s in store.feed_states(count_items=False)}
         for _ in store.index_pending(search_text):  # what was stored since the daemon last indexed
             pass
-        for row in store.stored_items(since, compiled.fts_query()):
-            feed = feeds.get(row["feed"])
-            if rule and feed and not rule.applies_to(feed):
-                continue
-            label = feed_label((feed.title or feed.name) if feed else row["feed"], own_titles.get(row["feed"]))
-            m = compiled.match(Document.build(stored_fields(row, label)))
-            if m is None:
-                continue
+        rows = store.stored_items(since, compiled.fts_query())
+        for row, m in stored_matches(compiled, rows, configured, own_titles, applies):
             hits.append(
                 {
                     "title": row["title"],

@@ -16,6 +16,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 BACKENDS = ("sqlite", "postgresql")
 # Why the session's PostgreSQL tests were skipped, for the one line that says so.
 PG_SKIPPED = pytest.StashKey[str]()
+# The browser the console's tests drive: Debian's, never one downloaded by `playwright install`.
+CHROMIUM = "/usr/bin/chromium"
+BROWSER_SKIPPED = pytest.StashKey[str]()
 
 
 def pytest_configure(config):
@@ -31,10 +34,11 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    reason = config.stash.get(PG_SKIPPED, None)
-    if reason:
-        skipped = sum(reason in str(r.longrepr) for r in terminalreporter.stats.get("skipped", []))
-        terminalreporter.write_line(f"PostgreSQL tests skipped ({skipped}): {reason}", yellow=True)
+    for what, key in (("PostgreSQL", PG_SKIPPED), ("Browser", BROWSER_SKIPPED)):
+        reason = config.stash.get(key, None)
+        if reason:
+            skipped = sum(reason in str(r.longrepr) for r in terminalreporter.stats.get("skipped", []))
+            terminalreporter.write_line(f"{what} tests skipped ({skipped}): {reason}", yellow=True)
 
 
 @pytest.fixture
@@ -144,6 +148,26 @@ def postgres_available(request) -> None:
             pytest.fail(f"PostgreSQL tests cannot run under CI: {reason}")
         request.config.stash[PG_SKIPPED] = reason
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser_available(request) -> str:
+    """The path of the browser the console's tests drive; skips them, with the reason, where it
+    or playwright is missing, and fails them under CI."""
+    reason = ""
+    if not os.access(CHROMIUM, os.X_OK):
+        reason = f"{CHROMIUM} is missing (Debian: apt-get install chromium chromium-driver; make test does as root)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            reason = "playwright is not installed (pip install -e '.[test]')"
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"browser tests cannot run under CI: {reason}")
+        request.config.stash[BROWSER_SKIPPED] = reason
+        pytest.skip(reason)
+    return CHROMIUM
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from .model import (
     RuleConfig,
     Settings,
 )
-from .values import digest_problem, parse_duration, parse_listen, parse_quiet, parse_rate
+from .values import digest_problem, is_loopback, parse_duration, parse_listen, parse_quiet, parse_rate
 
 __all__ = [
     "CONSOLE_URL",
@@ -36,6 +36,7 @@ __all__ = [
     "Settings",
     "digest_problem",
     "find_config",
+    "is_loopback",
     "load_config",
     "parse_duration",
     "parse_listen",

@@ -27,10 +27,13 @@ from .model import (
     RuleConfig,
     Settings,
 )
-from .values import digest_problem
+from .values import digest_problem, is_loopback
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
+
+MIN_WEB_TOKEN = 16  # characters of [monitor] web_token
+MAKE_TOKEN = "e.g. from `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
 
 
 def find_config(explicit: str | None, env: Mapping[str, str] = os.environ) -> Path:
@@ -209,6 +212,7 @@ class _Loader:
     def settings(self, t: dict[str, Any]) -> Settings:
         self.unknown_keys("[monitor]", t, keys(Settings))
         values = self.read(Settings, "[monitor]", t)
+        values["web_token"] = self.web_token(values["web_token"], values["http"])
         db_text, missing = self.interpolate(values["database"])
         if missing:
             self.problem("[monitor] database", f"uses ${{{missing[0]}}}, which is not set; set it or write the path")
@@ -224,6 +228,32 @@ class _Loader:
             state_dir = self.env.get("STATE_DIRECTORY", "").split(":")[0]
             database = (Path(state_dir) if state_dir else self.path.parent) / database
         return Settings(**{**values, "database": database})
+
+    def web_token(self, written: str, http: tuple[str, int] | None) -> str:
+        """The console's token with ${VAR} read; one is required to listen beyond loopback, where
+        anyone who can reach the port would otherwise read the desk. Never quoted in a problem."""
+        where = "[monitor] web_token"
+        token, missing = self.interpolate(written)
+        if missing:
+            self.problem(
+                where,
+                f"uses ${{{missing[0]}}}, which is not set; export it (or load it with LoadCredential=) "
+                "or remove the key",
+            )
+            return ""
+        if token:
+            self.secrets.add(token)  # written out in the file, it is as secret as one from ${VAR}
+        if token and len(token) < MIN_WEB_TOKEN:
+            self.problem(where, f"is too short to guess at: use at least {MIN_WEB_TOKEN} characters, {MAKE_TOKEN}")
+        elif http is not None and not token and not is_loopback(http[0]):
+            host, port = http
+            self.problem(
+                where,
+                f"is required: [monitor] http listens on {host}:{port}, beyond this machine, and the console "
+                f'would be open to anyone who reaches it; set web_token = "${{MONITOR_WEB_TOKEN}}" ({MAKE_TOKEN}) '
+                'or listen on "127.0.0.1:PORT"',
+            )
+        return token
 
     def dedup(self, t: dict[str, Any]) -> DedupSettings:
         self.unknown_keys("[dedup]", t, keys(DedupSettings))

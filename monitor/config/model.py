@@ -51,8 +51,11 @@ class Settings:
     adopt_redirect_after: int = field(default=3, metadata=setting(Whole(at_least=1)))
     # items' text is pruned after this; their identity is kept
     retention: float = field(default=30 * 86400.0, metadata=setting(Duration(above=0)))
-    # (host, port) of /healthz and /metrics; None: off
+    # (host, port) of /healthz, /metrics and the console; None: off. A port alone: 127.0.0.1.
     http: tuple[str, int] | None = field(default=None, metadata=setting(Parsed(parse_listen_or_off)))
+    # What the console asks for (a bearer header, or once in its login form); required when `http`
+    # listens beyond loopback. ${VAR} is read by the loader; never shown (repr included).
+    web_token: str = field(default="", repr=False, metadata=setting(Text(non_empty=False)))
     # Feed health: the channel told of each feed's state changes, and the thresholds.
     # health_channel "": state is kept (monitor feeds) but nobody is messaged.
     health_channel: str = field(default="", metadata=setting(Text()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any
 
@@ -90,19 +91,38 @@ def digest_problem(value: Any, tz: str) -> str:
 
 
 def parse_listen(value: Any) -> tuple[str, int]:
-    """`"127.0.0.1:9464"`, `"[::1]:9464"` or `":9464"` (all interfaces) → (host, port)."""
-    if not isinstance(value, str) or ":" not in value:
-        raise ValueError('must be "HOST:PORT", e.g. "127.0.0.1:9464"')
-    host, _, port = value.strip().rpartition(":")
+    """`"127.0.0.1:9464"`, `"[::1]:9464"`, `"0.0.0.0:9464"` (every interface) or a port alone
+    (`9464`, `":9464"`: this machine only, 127.0.0.1) → (host, port)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ValueError('must be "HOST:PORT" or a port, e.g. "127.0.0.1:9464"')
+    text = value.strip()
+    if text.isdigit():
+        text = ":" + text
+    if ":" not in text:
+        raise ValueError('must be "HOST:PORT" or a port, e.g. "127.0.0.1:9464"')
+    host, _, port = text.rpartition(":")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     elif ":" in host:
         raise ValueError('write an IPv6 address in brackets, e.g. "[::1]:9464"')
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"{port!r} is not a port number (1 to 65535)")
-    return host or "0.0.0.0", int(port)
+    # A port alone stays on this machine: serving beyond it is a choice written out in full.
+    return host or "127.0.0.1", int(port)
 
 
 def parse_listen_or_off(value: Any) -> tuple[str, int] | None:
     """What parse_listen reads, or None (no listener) for ""."""
     return None if value == "" else parse_listen(value)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether an address to listen on is reachable from this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

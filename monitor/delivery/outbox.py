@@ -25,7 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..config import ChannelConfig, DeliverySettings, parse_duration
 from ..errors import DeliveryError
@@ -242,6 +242,20 @@ def send_sample(notifier: Notifier, channel: str) -> list[tuple[int, str | None]
     return results
 
 
+def delivery_state(row: Mapping[str, Any], channel: ChannelConfig | None) -> str:
+    """A delivery's status in words: a pending one held for a digest says why ("held (flood)")."""
+    status = str(row["status"])
+    if status != "pending":
+        return status
+    if row["fold"]:
+        return "held (flood)"
+    if row.get("hold"):
+        return f"held ({REASONS.get(row['hold'], row['hold'])})"
+    if channel is not None and channel.digest and not row["attempts"]:
+        return "held (digest)"
+    return status
+
+
 def outbox_rows(store: DeliveryQueue, channels: Mapping[str, ChannelConfig]) -> list[dict[str, object]]:
     """`monitor outbox`: pending and dead deliveries, with times in ISO 8601 (UTC)."""
 
@@ -250,19 +264,11 @@ def outbox_rows(store: DeliveryQueue, channels: Mapping[str, ChannelConfig]) -> 
 
     rows = []
     for r in store.outbox():
-        ch = channels.get(r["channel"])
-        state = r["status"]
-        if state == "pending" and r["fold"]:
-            state = "held (flood)"
-        elif state == "pending" and r.get("hold"):
-            state = f"held ({REASONS.get(r['hold'], r['hold'])})"
-        elif state == "pending" and ch is not None and ch.digest and not r["attempts"]:
-            state = "held (digest)"
         rows.append(
             {
                 "id": r["id"],
                 "status": r["status"],
-                "state": state,
+                "state": delivery_state(r, channels.get(r["channel"])),
                 "channel": r["channel"],
                 "destination": r["target"],
                 "rule": r["rule"],

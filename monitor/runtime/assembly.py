@@ -158,6 +158,7 @@ async def assemble(
         if liveness is not None:
             liveness.metrics.node.info({"node": store.node})
         if liveness is not None and listen is not None:
+            from ..web import Console
             from .endpoint import HealthServer, StoreCollector, StoreReader
 
             reader = StoreReader(settings.database)
@@ -165,7 +166,10 @@ async def assemble(
             liveness.metrics.add_collector(
                 StoreCollector(reader, lambda: [f.name for f in assembly.pipeline.enabled_feeds()])
             )
-            server = HealthServer(listen, liveness.heartbeat, liveness.metrics, reader)
+            pages = StoreReader(settings.database)  # the console's own: a slow page never holds up /healthz
+            opened.callback(pages.close)
+            desk_console = Console(lambda: assembly.config, pages)
+            server = HealthServer(listen, liveness.heartbeat, liveness.metrics, reader, desk_console)
             server.start()
             opened.callback(server.close)
         yield assembly

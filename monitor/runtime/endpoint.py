@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, Info, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -28,6 +28,9 @@ from ..errors import MonitorError
 from ..models import FetchResult, PollOutcome
 from ..polling.fetch import FeedFetcher
 from ..store import DATABASE_ERRORS, Store, StoreUnavailable, open_store
+
+if TYPE_CHECKING:  # jinja2 is imported where the console is built (runtime/assembly.py)
+    from ..web import Console
 
 log = logging.getLogger("monitor.runtime.endpoint")
 
@@ -255,11 +258,19 @@ class _Server6(_Server):
 
 
 class HealthServer:
-    """/healthz and /metrics on (host, port), in a background thread."""
+    """/healthz and /metrics on (host, port), in a background thread, and the web console
+    (monitor/web) on every other path when one is given."""
 
-    def __init__(self, address: tuple[str, int], heartbeat: Heartbeat, metrics: Metrics, reader: StoreReader) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        heartbeat: Heartbeat,
+        metrics: Metrics,
+        reader: StoreReader,
+        console: Console | None = None,
+    ) -> None:
         owner = self
-        self.heartbeat, self.metrics, self.reader = heartbeat, metrics, reader
+        self.heartbeat, self.metrics, self.reader, self.console = heartbeat, metrics, reader, console
 
         class Handler(BaseHTTPRequestHandler):
             server_version = "monitor"
@@ -275,12 +286,27 @@ class HealthServer:
                     self._send(status, "application/json", json.dumps(body).encode())
                 elif path == "/metrics":
                     self._send(200, CONTENT_TYPE_LATEST, generate_latest(owner.metrics.registry))
+                elif owner.console is not None:
+                    self._console(owner.console)
                 else:
                     self._send(404, "text/plain; charset=utf-8", b"not found: try /healthz or /metrics\n")
 
-            def _send(self, status: int, ctype: str, payload: bytes) -> None:
+            def do_POST(self) -> None:  # the console's login form
+                if owner.console is not None:
+                    self._console(owner.console)
+                else:
+                    self._send(405, "text/plain; charset=utf-8", b"GET /healthz or /metrics\n")
+
+            def _console(self, console: Console) -> None:
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                reply = console.handle(self.command, self.path, headers, self.rfile)
+                self._send(reply.status, reply.content_type, reply.body, reply.headers)
+
+            def _send(self, status: int, ctype: str, payload: bytes, headers: Iterable[tuple[str, str]] = ()) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
+                for name, value in headers:
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()
@@ -300,7 +326,11 @@ class HealthServer:
 
     def start(self) -> None:
         self.thread.start()
-        log.info("serving /healthz and /metrics on http://%s:%d", *self.address)
+        log.info(
+            "serving %s on http://%s:%d",
+            "the console, /healthz and /metrics" if self.console else "/healthz and /metrics",
+            *self.address,
+        )
 
     def close(self) -> None:
         self.httpd.shutdown()

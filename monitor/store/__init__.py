@@ -9,7 +9,18 @@ from pathlib import Path
 
 from ..databases import is_postgres_url, redact_database
 from .cluster import default_node
-from .contract import AlertLedger, Cluster, Database, DeliveryQueue, DeskState, FeedLedger, ItemStore, Store, StoryStore
+from .contract import (
+    AlertLedger,
+    Cluster,
+    Database,
+    DeliveryQueue,
+    DeskState,
+    FeedLedger,
+    ItemStore,
+    Listings,
+    Store,
+    StoryStore,
+)
 from .pgconnection import StoreUnavailable
 from .records import Delivery, FeedState
 from .schema import SCHEMA_VERSION
@@ -27,6 +38,7 @@ __all__ = [
     "FeedLedger",
     "FeedState",
     "ItemStore",
+    "Listings",
     "SQLiteStore",
     "Store",
     "StoreUnavailable",

@@ -38,7 +38,9 @@ class FeedLedger(Protocol):
 
     def feed_state(self, name: str) -> FeedState | None: ...
 
-    def feed_states(self) -> list[FeedState]: ...
+    def feed_states(self, count_items: bool = True) -> list[FeedState]:
+        """Every known feed; `items` counted only with `count_items` (a read of every item's key)."""
+        ...
 
     def due_feeds(self, names: Iterable[str], now: float) -> list[str]: ...
 
@@ -126,9 +128,10 @@ class ItemStore(Protocol):
         ...
 
     def stored_items(
-        self, since: float | None, fts_query: str | None, limit: int | None = None
+        self, since: float | None, fts_query: str | None, limit: int | None = None, arrival: bool = False
     ) -> Iterator[dict[str, Any]]:
-        """Items newest first, narrowed by an FTS5 expression when one is given."""
+        """Items newest first (by date; `arrival`: by when each was first stored, an index, so the first rows
+        come at once however many candidates there are), narrowed by an FTS5 expression when one is given."""
         ...
 
 
@@ -252,8 +255,8 @@ class DeliveryQueue(Protocol):
         """The Message-ID the alert went out under to this destination (None if not sent yet)."""
         ...
 
-    def outbox(self, limit: int = 500) -> list[dict[str, Any]]:
-        """Pending and dead deliveries, oldest first, with what they carry."""
+    def outbox(self, limit: int = 500, after: int = 0) -> list[dict[str, Any]]:
+        """Pending and dead deliveries, oldest first (above the id `after`: a page), with what they carry."""
         ...
 
     def delivery_status(self, ids: list[int]) -> dict[int, str]: ...
@@ -316,5 +319,35 @@ class Cluster(Protocol):
         ...
 
 
-class Store(Database, FeedLedger, ItemStore, StoryStore, AlertLedger, DeliveryQueue, DeskState, Cluster, Protocol):
+class Listings(Protocol):
+    """What the web console reads (listings.py): pages of alerts, a story whole, counts per rule."""
+
+    def alert_page(
+        self,
+        limit: int = 50,
+        before: int | None = None,
+        rule: str | None = None,
+        channel: str | None = None,
+        story: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Alerts newest first, below the id `before` when given; optionally one rule's, one channel's or one
+        story's; each with its item, its story's outlets (`outlets`) and its deliveries (`deliveries`)."""
+        ...
+
+    def story_outlets(self, story_ids: set[int]) -> dict[int, list[str]]: ...
+
+    def story_record(self, story_id: int) -> dict[str, Any] | None: ...
+
+    def story_items(self, story_id: int) -> list[dict[str, Any]]: ...
+
+    def story_notices(self, story_id: int) -> list[dict[str, Any]]:
+        """The updates recorded about a story's alerts (a new outlet, an edited headline), each once."""
+        ...
+
+    def rule_alert_counts(self, since: float) -> dict[str, int]: ...
+
+
+class Store(
+    Database, FeedLedger, ItemStore, StoryStore, AlertLedger, DeliveryQueue, DeskState, Cluster, Listings, Protocol
+):
     """Everything at once: what the assembler opens and hands to the pipeline."""

@@ -110,16 +110,16 @@ class DeliveryQueries(Connection):
             (channel, target, since),
         ).fetchone()[0]
 
-    def outbox(self, limit: int = 500) -> list[dict[str, Any]]:
-        """Pending and dead deliveries, oldest first, with what they carry."""
+    def outbox(self, limit: int = 500, after: int = 0) -> list[dict[str, Any]]:
+        """Pending and dead deliveries, oldest first (above the id `after`), with what they carry."""
         return self._query(
             "SELECT d.id, d.status, d.channel, d.target, d.attempts, d.last_error, d.created, d.next_attempt,"
             " d.first_failed, d.dead_at, d.fold, d.hold, coalesce(a.rule, n.rule) AS rule,"
             " coalesce(i.title, n.title) AS title, coalesce(i.link, n.link) AS link, coalesce(i.feed, n.feed) AS feed"
             " FROM deliveries d LEFT JOIN alerts a ON a.id = d.alert_id LEFT JOIN items i ON i.id = a.item_id"
             " LEFT JOIN notices n ON n.id = d.notice_id"
-            " WHERE d.status IN ('pending', 'dead') ORDER BY d.id LIMIT ?",
-            (limit,),
+            " WHERE d.status IN ('pending', 'dead') AND d.id > ? ORDER BY d.id LIMIT ?",
+            (after, limit),
         )
 
     def delivery_status(self, ids: list[int]) -> dict[int, str]:

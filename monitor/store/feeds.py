@@ -36,8 +36,12 @@ class FeedQueries(Connection):
         rows = self._query("SELECT * FROM feeds WHERE name = ?", (name,))
         return self._feed(rows[0]) if rows else None
 
-    def feed_states(self) -> list[FeedState]:
-        counts = dict(self.conn.execute("SELECT feed, count(*) FROM items GROUP BY feed").fetchall())
+    def feed_states(self, count_items: bool = True) -> list[FeedState]:
+        """Every known feed by name; with `count_items`, how many items each has stored (a read of
+        every item's key: leave it out where the count is not shown)."""
+        counts = (
+            dict(self.conn.execute("SELECT feed, count(*) FROM items GROUP BY feed").fetchall()) if count_items else {}
+        )
         return [self._feed(r, counts.get(r["name"], 0)) for r in self._query("SELECT * FROM feeds ORDER BY name")]
 
     @staticmethod

@@ -211,20 +211,22 @@ class ItemQueries(Connection):
         return alerts
 
     def _items_newest_first(
-        self, since: float | None, narrowing: str | None, params: list[Any], limit: int | None
+        self, since: float | None, narrowing: str | None, params: list[Any], limit: int | None, arrival: bool = False
     ) -> Iterator[dict[str, Any]]:
         """Items newest first, since `since`, narrowed by a backend's full-text `narrowing` clause (an
-        `i.id IN (...)` over its index, with `params`)."""
+        `i.id IN (...)` over its index, with `params`). `arrival`: by when each was first stored
+        (items_first_seen), else by its date."""
+        date = "i.first_seen" if arrival else "coalesce(i.published, i.first_seen)"
         where: list[str] = []
         if since is not None:
-            where.append("coalesce(i.published, i.first_seen) >= ?")
+            where.append(f"{date} >= ?")
             params = [since, *params]
         if narrowing:
             where.append(narrowing)
         sql = "SELECT i.* FROM items i"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY coalesce(i.published, i.first_seen) DESC, i.id DESC"
+        sql += f" ORDER BY {date} DESC, i.id DESC"
         if limit:
             sql += f" LIMIT {int(limit)}"
         for item in self._stream(sql, params):

@@ -15,6 +15,7 @@ from .deliveries import DeliveryQueries
 from .desk import DeskQueries
 from .feeds import FeedQueries
 from .items import ItemQueries
+from .listings import ListingQueries
 from .pgbulk import BulkWrites
 from .schema import SCHEMA_VERSION
 
@@ -86,7 +87,7 @@ def fts5_to_tsquery(expression: str) -> str:
     return " ".join(out)
 
 
-class PostgresStore(BulkWrites, FeedQueries, ItemQueries, DeliveryQueries, DeskQueries, ClusterQueries):
+class PostgresStore(BulkWrites, FeedQueries, ItemQueries, DeliveryQueries, DeskQueries, ClusterQueries, ListingQueries):
     """Every query of the store contract (contract.py) over a PostgreSQL connection pool."""
 
     def __init__(self, url: str, busy_timeout: float = 30.0, node: str = "") -> None:
@@ -140,15 +141,16 @@ class PostgresStore(BulkWrites, FeedQueries, ItemQueries, DeliveryQueries, DeskQ
         """Autovacuum gives pruned rows' space back to the table."""
 
     def stored_items(
-        self, since: float | None, fts_query: str | None, limit: int | None = None
+        self, since: float | None, fts_query: str | None, limit: int | None = None, arrival: bool = False
     ) -> Iterator[dict[str, Any]]:
-        """Items newest first, narrowed by an FTS5 expression (as a tsquery) when one is given."""
+        """Items newest first, narrowed by an FTS5 expression (as a tsquery) when one is given;
+        `arrival`: by when each was first stored."""
         if not fts_query:
-            return self._items_newest_first(since, None, [], limit)
+            return self._items_newest_first(since, None, [], limit, arrival)
         # Items not indexed yet (fts NULL) are candidates too: the rule engine matches every
         # candidate exactly.
         narrowing = "(to_tsvector('simple', i.fts) @@ to_tsquery('simple', ?) OR i.fts IS NULL)"
-        return self._items_newest_first(since, narrowing, [fts5_to_tsquery(fts_query)], limit)
+        return self._items_newest_first(since, narrowing, [fts5_to_tsquery(fts_query)], limit, arrival)
 
     def _stream(self, sql: str, params: list[Any]) -> Iterator[dict[str, Any]]:
         return self.stream(sql, params)

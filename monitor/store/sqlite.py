@@ -11,10 +11,11 @@ from .deliveries import DeliveryQueries
 from .desk import DeskQueries
 from .feeds import FeedQueries
 from .items import ItemQueries
+from .listings import ListingQueries
 from .schema import SchemaMixin
 
 
-class SQLiteStore(SchemaMixin, FeedQueries, ItemQueries, DeliveryQueries, DeskQueries, ClusterQueries):
+class SQLiteStore(SchemaMixin, FeedQueries, ItemQueries, DeliveryQueries, DeskQueries, ClusterQueries, ListingQueries):
     """Every query of the store contract (contract.py) over one SQLite connection, and its
     FTS5 full-text index."""
 
@@ -70,18 +71,21 @@ class SQLiteStore(SchemaMixin, FeedQueries, ItemQueries, DeliveryQueries, DeskQu
         self.conn.execute("PRAGMA incremental_vacuum")
 
     def stored_items(
-        self, since: float | None, fts_query: str | None, limit: int | None = None
+        self, since: float | None, fts_query: str | None, limit: int | None = None, arrival: bool = False
     ) -> Iterator[dict[str, Any]]:
-        """Items newest first, narrowed by an FTS5 expression when one is given."""
+        """Items newest first, narrowed by an FTS5 expression when one is given; `arrival`: by when
+        each was first stored, its first rows at once however many candidates there are."""
         if not fts_query:
-            return self._items_newest_first(since, None, [], limit)
+            return self._items_newest_first(since, None, [], limit, arrival)
         # The index runs a step behind ingest (index_pending): the items not in it yet are
         # candidates too (the rule engine matches every candidate exactly), unless pruned ('').
+        # By arrival, the "+" keeps SQLite walking items_first_seen newest first and testing each
+        # item against the index's answer, rather than reading every candidate to sort them.
         narrowing = (
-            "i.id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ? UNION ALL SELECT id FROM items"
-            " WHERE id > (SELECT indexed_upto FROM index_state) AND fts IS NOT '')"
+            f"{'+' if arrival else ''}i.id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ? UNION ALL"
+            " SELECT id FROM items WHERE id > (SELECT indexed_upto FROM index_state) AND fts IS NOT '')"
         )
-        return self._items_newest_first(since, narrowing, [fts_query], limit)
+        return self._items_newest_first(since, narrowing, [fts_query], limit, arrival)
 
     def read_rows(self, table: str, columns: Sequence[str]) -> Iterator[tuple[Any, ...]]:
         """Every row of `table`, in the order stored, one at a time (migrate.py copies them)."""

@@ -102,6 +102,7 @@ def test_every_declared_default_is_what_an_empty_config_loads(tmp_path):
 SAMPLES: dict[tuple[type[Any], str], Any] = {
     (Settings, "database"): "elsewhere.db",
     (Settings, "http"): "127.0.0.1:9464",
+    (Settings, "web_token"): "long-enough-to-be-a-token",
     (Settings, "health_channel"): "console",
     (FeedConfig, "name"): "a",
     (FeedConfig, "url"): "https://example.org/a.xml",

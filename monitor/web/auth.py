@@ -1,0 +1,60 @@
+"""Who may read the console: anyone on this machine when no token is set; else whoever shows
+`[monitor] web_token`, as a bearer header or once through the login form, which sets a cookie.
+
+The cookie carries an HMAC of the token, not the token: a stolen cookie does not reveal it,
+and a new token ends every session. Every comparison takes constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from http.cookies import CookieError, SimpleCookie
+
+from ..config.values import is_loopback
+
+COOKIE = "monitor_console"
+SESSION_DAYS = 30
+
+
+def session_value(token: str) -> str:
+    return hmac.new(token.encode(), b"monitor console session", hashlib.sha256).hexdigest()
+
+
+def token_matches(given: str, token: str) -> bool:
+    return hmac.compare_digest(given.encode(), token.encode())
+
+
+def admitted(headers: Mapping[str, str], token: str) -> bool:
+    """Whether the request shows the token (`Authorization: Bearer …`) or the login cookie."""
+    if not token:
+        return True
+    scheme, _, given = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and given.strip():
+        return token_matches(given.strip(), token)
+    cookies = SimpleCookie()
+    try:
+        cookies.load(headers.get("cookie", ""))
+    except CookieError:
+        return False
+    morsel = cookies.get(COOKIE)
+    return morsel is not None and hmac.compare_digest(morsel.value.encode(), session_value(token).encode())
+
+
+def session_cookie(token: str) -> str:
+    """The Set-Cookie value the login form answers with. Not Secure: the console speaks plain
+    HTTP (behind a TLS proxy, the proxy's own cookie rules apply)."""
+    return f"{COOKIE}={session_value(token)}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_DAYS * 86400}"
+
+
+def local_host(headers: Mapping[str, str]) -> bool:
+    """Whether the Host header names this machine. Without a token, the console answers only
+    such requests: a web page cannot read it through a name of its own pointed at 127.0.0.1
+    (DNS rebinding)."""
+    host = headers.get("host", "").strip()
+    if host.startswith("["):
+        name = host[1 : host.find("]")] if "]" in host else ""
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return bool(name) and is_loopback(name)

@@ -1,0 +1,122 @@
+"""Who may read the console, over HTTP to the daemon's endpoint: with a token, a bearer header
+or the login form's cookie (an HMAC of the token, HttpOnly, SameSite=Strict); without one,
+this machine only. /healthz and /metrics answer as before; the console only reads."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+
+import pytest
+from consolekit import CSP, ConsoleServer, request
+from testkit import T0, write_config
+
+from monitor.config import load_config
+
+TOKEN = "k3Vq-8sXbT1p_Zr0aW9cLm"
+
+
+@pytest.fixture
+def console(tmp_path):
+    """console(token) -> a ConsoleServer over an empty store, its config asking for `token`."""
+    opened = []
+
+    def open_console(token: str = "") -> ConsoleServer:
+        config = load_config(write_config(tmp_path, monitor={"web_token": token} if token else {}), env={})
+        server = ConsoleServer(config.settings.database, lambda: config, lambda: T0)
+        opened.append(server)
+        return server
+
+    yield open_console
+    for server in opened:
+        server.close()
+
+
+def login(server: ConsoleServer, token: str, after: str = "/feeds"):
+    form = f"token={token}&next={after}".encode()
+    return request(
+        server.url("/login"),
+        "POST",
+        {"Content-Type": "application/x-www-form-urlencoded", "Content-Length": str(len(form))},
+        form,
+    )
+
+
+def test_with_a_token_a_page_asks_for_it_and_a_bearer_header_shows_it(console):
+    server = console(TOKEN)
+    asked = server.get("/feeds")
+    assert asked.status == 401 and asked.headers["www-authenticate"] == 'Bearer realm="monitor"'
+    assert '<form class="login" method="post" action="/login">' in asked.body
+    assert '<input type="hidden" name="next" value="/feeds">' in asked.body
+    assert asked.headers["content-security-policy"] == CSP
+    assert server.get("/feeds", {"Authorization": f"Bearer {TOKEN}"}).status == 200
+    wrong = server.get("/feeds", {"Authorization": f"Bearer {TOKEN[:-1]}x"})
+    assert wrong.status == 401 and "not the one configured" in wrong.body
+    assert TOKEN not in asked.body + wrong.body
+    # What the daemon always served stays open: a health check or Prometheus has no token.
+    assert server.get("/healthz").status == 200 and server.get("/metrics").status == 200
+    assert server.get("/static/console.css").status == 200
+
+
+def test_the_login_form_sets_a_cookie_derived_from_the_token_and_never_sends_a_browser_elsewhere(console):
+    server = console(TOKEN)
+    refused = login(server, "guess-guess-guess-guess")
+    assert refused.status == 401 and "set-cookie" not in refused.headers and "not the one configured" in refused.body
+    signed_in = login(server, TOKEN)
+    assert signed_in.status == 303 and signed_in.headers["location"] == "/feeds"
+    cookie = signed_in.headers["set-cookie"]
+    value = hmac.new(TOKEN.encode(), b"monitor console session", hashlib.sha256).hexdigest()
+    assert cookie.startswith(f"monitor_console={value};") and TOKEN not in cookie
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
+    assert server.get("/rules", {"Cookie": f"monitor_console={value}"}).status == 200
+    assert server.get("/rules", {"Cookie": f"monitor_console={value[:-1]}0"}).status == 401
+    assert server.get("/rules", {"Cookie": "monitor_console=\x01; broken"}).status == 401
+    for elsewhere in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+        assert login(server, TOKEN, elsewhere).headers["location"] == "/"
+    assert request(server.url("/login"), "POST", {"Content-Length": "100000"}, b"").status == 413
+
+
+def test_a_new_token_ends_every_session(tmp_path, console):
+    server = console(TOKEN)
+    cookie = login(server, TOKEN).headers["set-cookie"].split(";")[0]
+    assert server.get("/", {"Cookie": cookie}).status == 200
+    renewed = load_config(write_config(tmp_path, monitor={"web_token": TOKEN + "-renewed"}), env={})
+    server.console.config = lambda: renewed  # a reload put it in force
+    assert server.get("/", {"Cookie": cookie}).status == 401
+
+
+def test_without_a_token_only_this_machine_may_ask(console):
+    server = console()
+    assert server.get("/").status == 200
+    for host in ("localhost", f"localhost:{server.port}", f"[::1]:{server.port}", f"127.0.0.1:{server.port}"):
+        assert server.get("/", {"Host": host}).status == 200, host
+    # A page of another site whose name now points at 127.0.0.1 (DNS rebinding) is not answered.
+    rebound = server.get("/", {"Host": f"attacker.example:{server.port}"})
+    assert rebound.status == 400 and "this machine only" in rebound.body
+    assert server.get("/login").headers["location"] == "/"
+
+
+def test_the_console_only_reads(console):
+    server = console()
+    for method in ("POST", "PUT", "DELETE"):
+        reply = request(server.url("/"), method, {"Content-Length": "0"}, b"")
+        assert reply.status in (405, 501), method  # http.server answers 501 to methods it has no handler for
+    assert request(server.url("/"), "POST", {"Content-Length": "0"}, b"").headers["allow"] == "GET"
+
+
+def test_a_database_that_does_not_answer_is_a_503_page_and_a_failing_page_a_500(console, monkeypatch, caplog):
+    server = console()
+    server.reader.store.close()
+    gone = server.get("/feeds")
+    assert gone.status == 503 and "The database does not answer" in gone.body
+    from monitor.web import pages
+
+    def broken(*_args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(pages, "rules", broken)
+    with caplog.at_level(logging.ERROR, logger="monitor.web"):
+        failed = server.get("/rules")
+    assert failed.status == 500 and "This page failed" in failed.body and "a bug" not in failed.body
+    assert "console: GET /rules failed" in caplog.text and "RuntimeError: a bug" in caplog.text
