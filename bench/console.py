@@ -22,37 +22,22 @@ import time
 import urllib.request
 from collections.abc import Callable
 from contextlib import closing
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+import synthetic  # noqa: E402
 from testkit import write_config  # noqa: E402
 
 from monitor.config import load_config  # noqa: E402
 from monitor.delivery.channels import target_id  # noqa: E402
-from monitor.models import Item  # noqa: E402
 from monitor.parsing.facts import item_facts, search_text  # noqa: E402
 from monitor.runtime.endpoint import HealthServer, Heartbeat, Metrics, StoreReader  # noqa: E402
 from monitor.store import SQLiteStore  # noqa: E402
 from monitor.web import Console  # noqa: E402
 
-WORDS = [
-    "israel",
-    "russia",
-    "talks",
-    "markets",
-    "storm",
-    "coast",
-    "minister",
-    "election",
-    "court",
-    "strike",
-    "border",
-    "rates",
-]
 RULES = {"wire": "israel OR russia", "markets": "markets AND rates", "weather": "storm NEAR/3 coast", "courts": "court"}
 CHANNELS = {"desk": "json://127.0.0.1:9/desk", "archive": "json://127.0.0.1:9/archive"}
 NOW = 1_800_000_000.0
@@ -71,15 +56,8 @@ def fill(path: Path, items: int, alerts: int) -> None:
             with store.transaction():
                 for n in range(start, min(start + CHUNK, items)):
                     seen = NOW - SPAN + SPAN * n / items
-                    title = " ".join(WORDS[(n + k * 7) % len(WORDS)] for k in range(8)) + f" {n}"
-                    item = Item(
-                        key=f"k{n}",
-                        title=title,
-                        summary=f"{title}, told at more length in the item's summary, as feeds do ({n}).",
-                        link=f"https://example.org/story/{n}",
-                        tags=("world",),
-                        published=datetime.fromtimestamp(seen - 60, UTC),
-                    )
+                    item = synthetic.item(n, seen)
+                    title = item.title
                     facts = item_facts(item)
                     if n % 3 == 0:  # every third item starts a story; the next two outlets join it
                         story = store.new_story(facts.canonical, title, seen - 60, title.split(), seen, facts.signature)
@@ -87,7 +65,9 @@ def fill(path: Path, items: int, alerts: int) -> None:
                     # An alert on a story's first item, spread evenly: `alerts` of them in all.
                     if n % 3 == 0 and (alerted + 1) * items <= alerts * (n + 3):
                         rule = rules[alerted % len(rules)]
-                        alert = store.record_alert(rule, story, item_id, [WORDS[n % 12]], [("title", 0, 6)], seen)
+                        alert = store.record_alert(
+                            rule, story, item_id, [synthetic.WORDS[n % 12]], [("title", 0, 6)], seen
+                        )
                         assert alert is not None
                         alerted += 1
                         for name, url in CHANNELS.items():

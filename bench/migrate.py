@@ -15,7 +15,6 @@ import sys
 import tempfile
 import time
 from contextlib import closing
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,26 +22,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import pgkit  # noqa: E402
+import synthetic  # noqa: E402
 
-from monitor.models import Item  # noqa: E402
 from monitor.parsing.facts import item_facts, search_text  # noqa: E402
 from monitor.store import SQLiteStore  # noqa: E402
 from monitor.store.migrate import migrate_database  # noqa: E402
 
-WORDS = [
-    "israel",
-    "russia",
-    "talks",
-    "markets",
-    "storm",
-    "coast",
-    "minister",
-    "election",
-    "court",
-    "strike",
-    "border",
-    "rates",
-]
 T0 = 1_700_000_000.0
 CHUNK = 5000
 
@@ -55,15 +40,8 @@ def fill(path: Path, items: int, alerts: int) -> None:
             with store.transaction():
                 for n in range(start, min(start + CHUNK, items)):
                     now = T0 + n
-                    title = " ".join(WORDS[(n + k * 7) % len(WORDS)] for k in range(8)) + f" {n}"
-                    item = Item(
-                        key=f"k{n}",
-                        title=title,
-                        summary=f"{title}, told at more length in the item's summary, as feeds do ({n}).",
-                        link=f"https://example.org/story/{n}",
-                        tags=("world",),
-                        published=datetime.fromtimestamp(now - 60, UTC),
-                    )
+                    item = synthetic.item(n, now)
+                    title = item.title
                     facts = item_facts(item)
                     story = store.new_story(facts.canonical, title, now - 60, title.split(), now, facts.signature)
                     item_id = store.insert_item(f"feed{n % 100}", item, facts, story, now)
