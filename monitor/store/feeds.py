@@ -69,13 +69,6 @@ class FeedQueries(Connection):
             polled_by=r["polled_by"],
         )
 
-    def due_feeds(self, names: Iterable[str], now: float) -> list[str]:
-        wanted = set(names)
-        rows = self.conn.execute(
-            "SELECT name FROM feeds WHERE next_poll <= ? AND disabled_reason IS NULL ORDER BY next_poll, name", (now,)
-        ).fetchall()
-        return [r[0] for r in rows if r[0] in wanted]
-
     def any_never_read(self, names: Iterable[str]) -> bool:
         """Has any of these feeds never had a document read (nothing stored of one)?"""
         return (

@@ -41,12 +41,13 @@ def test_an_item_found_by_its_link_is_the_first_of_several_alike(open_store):
     assert store.find_item_by_link("f", url, "Same headline")["key"] == "title-and-date-1"
 
 
-def test_due_feeds_come_most_overdue_first_and_by_name_when_as_overdue(open_store):
+def test_due_feeds_are_claimed_most_overdue_first_and_by_name_when_as_overdue(open_store):
     store = open_store()
     store.sync_feeds(
         [("wire", "https://x.org/w"), ("bulletin", "https://x.org/b"), ("agency", "https://x.org/a")], 10.0
     )
     store.record_poll("wire", now=5.0, next_poll=5.0, status=200)  # its row changes: last in PostgreSQL's order
-    assert store.due_feeds(["wire", "bulletin", "agency"], 10.0) == ["wire", "agency", "bulletin"]
+    # A lease of 0 s lapses at once: each claim sees every due feed again.
+    assert store.claim_feeds(["wire", "bulletin", "agency"], 10.0, 0, 10) == ["wire", "agency", "bulletin"]
     store.record_poll("wire", now=10.0, next_poll=10.0, status=200)
-    assert store.due_feeds(["wire", "bulletin", "agency"], 10.0) == ["agency", "bulletin", "wire"]
+    assert store.claim_feeds(["wire", "bulletin", "agency"], 10.0, 0, 10) == ["agency", "bulletin", "wire"]
