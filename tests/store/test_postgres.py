@@ -14,7 +14,7 @@ from pathlib import Path
 import pgkit
 import pytest
 from storykit import desk, feed_doc
-from testkit import T0, Clock, write_config
+from testkit import T0, Clock, wait_for, write_config
 
 from monitor.rules import compile_query
 from monitor.rules.explain import _fts_safe
@@ -68,6 +68,14 @@ def test_a_server_that_is_not_there_is_an_error_naming_it(run_cli, tmp_path):
         assert PASSWORD not in result.stdout + result.stderr
 
 
+def feed_names_once_back(store) -> list[str] | None:
+    """The feeds' names, or None while the store still finds the server away."""
+    try:
+        return [f.name for f in store.feed_states()]
+    except StoreUnavailable:
+        return None
+
+
 @pytest.mark.usefixtures("postgres_available")
 def test_the_store_is_unavailable_while_the_server_is_down_and_works_again_after():
     server = pgkit.PostgresServer()  # of its own: the session's must stay up
@@ -81,13 +89,16 @@ def test_the_store_is_unavailable_while_the_server_is_down_and_works_again_after
                 assert isinstance(down.value, DATABASE_ERRORS)
                 assert f"the database {server.url()} is unavailable" in str(down.value)
                 server.start()
-                assert [f.name for f in store.feed_states()] == ["wire"]  # the pool replaced its connections
+                # The pool replaced its connections: within its reconnect backoff (about a second
+                # or two, longer than this store's 1 s checkout), the store works again by itself.
+                wait_for(lambda: feed_names_once_back(store) == ["wire"])
             # A crash inside a transaction: unavailable, and nothing of it committed.
             with pytest.raises(StoreUnavailable), store.transaction():
                 store.mark_baselined("wire")
                 server.stop("immediate")
                 store.record_redirect("wire", "https://example.com/moved", 1, adopt=False)
             server.start()
+            wait_for(lambda: feed_names_once_back(store) == ["wire"])
             assert not store.feed_state("wire").baselined
             store.mark_baselined("wire")  # and it writes again
             assert store.feed_state("wire").baselined
