@@ -9,12 +9,14 @@ from typing import Any, NamedTuple
 
 
 def searchable_fields(
-    title: str, summary: str, author: str, tags: Sequence[str], feed: str, url: str, lang: str
+    title: str, summary: str, author: str, tags: Sequence[str], feed: str, url: str, lang: str, body: str = ""
 ) -> dict[str, str]:
-    """The fields a rule searches (docs/rules.md §1), all plain text."""
+    """The fields a rule searches (docs/rules.md §1), all plain text. `body` is the article's
+    main text, once fetched (a `fulltext` feed's items)."""
     return {
         "title": title or "",
         "summary": summary or "",
+        "body": body or "",
         "author": author or "",
         "tag": " ; ".join(tags),
         "feed": feed,
@@ -31,7 +33,7 @@ def feed_label(configured: str, own_title: str | None) -> str:
 def stored_fields(row: Mapping[str, Any], feed_label: str) -> dict[str, str]:
     """The searchable fields of an item as the store returns it (tags already a list)."""
     return searchable_fields(
-        row["title"], row["summary"], row["author"], row["tags"], feed_label, row["link"], row["lang"]
+        row["title"], row["summary"], row["author"], row["tags"], feed_label, row["link"], row["lang"], row.get("body")
     )
 
 

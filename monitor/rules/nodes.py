@@ -1,5 +1,5 @@
 """The query AST. Immutable, aliases already expanded, fields already distributed to
-the leaves (a leaf's `field` is None for the default field `text` = title + summary).
+the leaves (a leaf's `field` is None for the default field `text` = title + summary + body).
 
 `col` is the 0-based column in the query text the node came from; it is excluded from
 equality so two queries that differ only in spacing compare equal.
@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 
-FIELDS = ("title", "summary", "author", "tag", "feed", "url", "lang")
+FIELDS = ("title", "summary", "body", "author", "tag", "feed", "url", "lang")
 # `text` may be written explicitly; it is the default field.
 QUERY_FIELDS = frozenset(FIELDS) | {"text"}
-DEFAULT_FIELDS = ("title", "summary")
+DEFAULT_FIELDS = ("title", "summary", "body")
 OPERATOR_WORDS = frozenset({"and", "or", "not", "near"})
 MAX_QUERY_LEN = 4000
 MAX_DEPTH = 50

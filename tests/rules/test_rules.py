@@ -562,7 +562,7 @@ def test_ruleset_skips_rules():
 
 
 def test_public_api_shape():
-    assert FIELDS == ("title", "summary", "author", "tag", "feed", "url", "lang")
+    assert FIELDS == ("title", "summary", "body", "author", "tag", "feed", "url", "lang")
     assert isinstance(compile_query("x"), CompiledQuery)
     with pytest.raises(ValueError):
         Document.build({"titel": "typo"})
