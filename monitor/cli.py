@@ -265,6 +265,12 @@ def feeds(ctx: Context, as_json: bool) -> None:
                 )
         elif r["adopted_url"]:
             click.echo(f"{'':<28}moved permanently: now polling {r['adopted_url']}; update url in the config")
+        if r["bodies"] is not None:
+            b = r["bodies"]
+            click.echo(
+                f"{'':<28}bodies: fetched={b['fetched']} failed={b['failed']} robots={b['robots']} "
+                f"address={b['address']} skipped={b['skipped']}"
+            )
 
 
 @cli.command()

@@ -33,7 +33,14 @@ def feed_label(configured: str, own_title: str | None) -> str:
 def stored_fields(row: Mapping[str, Any], feed_label: str) -> dict[str, str]:
     """The searchable fields of an item as the store returns it (tags already a list)."""
     return searchable_fields(
-        row["title"], row["summary"], row["author"], row["tags"], feed_label, row["link"], row["lang"], row.get("body")
+        row["title"],
+        row["summary"],
+        row["author"],
+        row["tags"],
+        feed_label,
+        row["link"],
+        row["lang"],
+        row.get("body") or "",
     )
 
 
@@ -106,5 +113,6 @@ class PollOutcome:
     changed_items: int = 0
     alerts: int = 0
     baseline: bool = False
+    bodies_wanted: int = 0  # items whose article page is queued (`fulltext` feeds)
     error: str = ""
     warnings: list[str] = field(default_factory=list)

@@ -21,6 +21,7 @@ from .parsing.facts import search_text
 from .rules import CompiledQuery, Document, compile_query
 from .rules.backtest import backtest as stored_matches
 from .store import open_store
+from .store.bodies import BODY_OUTCOMES
 from .store.cluster import SILENT_AFTER
 
 
@@ -137,6 +138,7 @@ def feed_rows(config: Config) -> list[dict[str, Any]]:
     try:
         states = {s.name: s for s in store.feed_states()}
         health = store.feed_healths()
+        bodies = store.body_counts()
     finally:
         store.close()
     rows = []
@@ -163,6 +165,13 @@ def feed_rows(config: Config) -> list[dict[str, Any]]:
                 "health": health[feed.name]["state"] if feed.name in health else None,
                 "health_since": _iso(health[feed.name]["since"]) if feed.name in health else None,
                 "health_detail": (health[feed.name]["detail"] or None) if feed.name in health else None,
+                "fulltext": feed.fulltext,
+                # Article bodies by outcome: fetched, failed, robots, address (refused), skipped (queue full).
+                "bodies": (
+                    bodies.get(feed.name, dict.fromkeys(BODY_OUTCOMES, 0))
+                    if feed.fulltext or feed.name in bodies
+                    else None
+                ),
             }
         )
     return rows

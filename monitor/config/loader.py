@@ -373,7 +373,7 @@ class _Loader:
         feeds: list[FeedConfig] = []
         seen: set[str] = set()
         for label, t in self.named_tables(entries, "feeds", keys(FeedConfig), '[[feeds]] #{i} "{name}"'):
-            values = self.read(FeedConfig, label, t, {"interval": settings.interval})
+            values = self.read(FeedConfig, label, t, {"interval": settings.interval, "fulltext": settings.fulltext})
             name, url = values["name"], values["url"]
             if url:
                 url, missing = self.interpolate(url)

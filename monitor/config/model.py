@@ -74,6 +74,16 @@ class Settings:
     )
     # ... and at least this long
     silent_min: float = field(default=86400.0, metadata=setting(Duration(above=0)))
+    # Article bodies: the default of each feed's `fulltext`, and how they are fetched and kept.
+    fulltext: bool = field(default=False, metadata=setting(Flag()))
+    # seconds between two article requests to one host
+    article_pace: float = field(default=1.0, metadata=setting(Duration(above=0)))
+    # articles waiting for their page; past this, the oldest are skipped (and counted)
+    article_queue: int = field(default=1000, metadata=setting(Whole(at_least=1)))
+    # the stored body is cut here (characters)
+    body_max_chars: int = field(default=100_000, metadata=setting(Whole(at_least=1000)))
+    # `run --once` waits this long for the bodies of its new items before it exits
+    body_wait: float = field(default=120.0, metadata=setting(Duration()))
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,10 @@ class FeedConfig:
     title: str = field(default="", metadata=setting(Text(non_empty=False)))  # optional display label
     # poll at `interval` whatever <ttl> or max-age say
     ignore_server_ttl: bool = field(default=False, metadata=setting(Flag()))
+    # fetch each alertable item's article and match its main text; default: [monitor] fulltext
+    fulltext: bool = field(default=False, metadata=setting(Flag()))
+    # false: article pages are fetched whatever the site's robots.txt says (with the site's permission)
+    robots: bool = field(default=True, metadata=setting(Flag()))
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,11 @@ def item_facts(item: Item) -> ItemFacts:
     )
 
 
-def search_text(title: str, summary: str) -> str:
-    """An item's text in the full-text index (title and summary, tokenised). Not a fact the
-    workers ship: the index is built a step behind ingest (Store.index_pending), off the cycle."""
-    return fts_text({"title": title, "summary": summary})
+def search_text(title: str, summary: str, body: str = "") -> str:
+    """An item's text in the full-text index (title, summary and article body, tokenised). Not a
+    fact the workers ship: the index is built a step behind ingest (Store.index_pending), off the
+    cycle, and again when a body arrives."""
+    return fts_text({"title": title, "summary": summary, "body": body})
 
 
 def with_facts(parsed: ParsedFeed) -> ParsedFeed:

@@ -53,6 +53,8 @@ class Stored:
     item_id: int
     story_id: int
     previous: Document | None  # the stored version an edit replaced; None for a new item
+    body: str = ""  # the article body it keeps (an edit of an item whose link did not change)
+    wants_body: bool = False  # new, or its link changed: its article is to be fetched (`fulltext` feeds)
 
 
 class Ingest:
@@ -100,10 +102,43 @@ class Ingest:
             spiking: set[str] = set()
             for item, stored in self._store(feed, label, parsed, facts, baseline, now, outcome):
                 if self._alerts_on(item, baseline, now):
-                    spiking |= self._alert(feed, label, item, stored, now, outcome)
+                    doc = Document.build({**item.fields(label), "body": stored.body})
+                    spiking |= self._alert(feed, doc, stored, now, outcome)
+                    if feed.fulltext and stored.wants_body and item.link:
+                        self.store.want_body(stored.item_id, now)
+                        outcome.bodies_wanted += 1
+            if outcome.bodies_wanted:
+                self._trim_body_queue(outcome)
             self._spikes(spiking, now)
             self._finish(feed, parsed, baseline, validators, now)
         return outcome
+
+    def body_arrived(self, feed: FeedConfig, item: Mapping[str, Any], body: str, now: float) -> PollOutcome:
+        """Store an item's article body (`item`: its row as claimed) and alert on the rules it
+        makes match: one alert per rule and story still, so a rule the headline already
+        alerted on stays quiet. Nothing happens when the item changed its link meanwhile."""
+        outcome = PollOutcome(feed.name, "ok")
+        with self.store.transaction():
+            state = self.store.feed_state(feed.name)
+            label = feed_label(feed.title or feed.name, state.title if state else None)
+            row = self.store.find_item(feed.name, item["key"])
+            if row is None or row["id"] != item["id"] or row["link"] != item["link"]:
+                return outcome
+            self.store.store_body(row["id"], body, search_text(row["title"] or "", row["summary"] or "", body))
+            self.store.count_bodies(feed.name, "fetched")
+            doc = Document.build(stored_fields({**row, "body": body}, label))
+            stored = Stored(int(row["id"]), int(row["story_id"]), previous=None)
+            self._spikes(self._alert(feed, doc, stored, now, outcome), now)
+        return outcome
+
+    def _trim_body_queue(self, outcome: PollOutcome) -> None:
+        skipped = self.store.trim_body_queue(self.config.settings.article_queue)
+        if skipped:
+            outcome.warnings.append(
+                f"{sum(skipped.values())} article(s) left without their body: more than "
+                f"{self.config.settings.article_queue} were waiting for their page ([monitor] article_queue); "
+                f"oldest skipped first ({', '.join(f'{feed}: {n}' for feed, n in sorted(skipped.items()))})"
+            )
 
     def _is_baseline(
         self, feed: FeedConfig, parsed: ParsedFeed, facts: tuple[ItemFacts, ...], outcome: PollOutcome
@@ -175,7 +210,7 @@ class Ingest:
         item_id = self.store.insert_item(feed.name, item, facts, story_id, now)
         if outlets_before:
             self.updates.new_source(feed.name, label, story_id, item, outlets_before, now)
-        return Stored(item_id, story_id, previous=None)
+        return Stored(item_id, story_id, previous=None, wants_body=True)
 
     def _update(
         self,
@@ -191,8 +226,11 @@ class Ingest:
         previous = Document.build(stored_fields(row, label))
         if notify_updates:
             self.updates.edited(feed.name, story_id, row["title"] or "", item, now)
-        self.store.update_item(item_id, item, facts, search_text(item.title, item.summary), now)
-        return Stored(item_id, story_id, previous)
+        # The body belongs to the page at the link: a new link wants its page fetched again.
+        moved = row["canonical_url"] != facts.canonical
+        body = "" if moved else row["body"] or ""
+        self.store.update_item(item_id, item, facts, search_text(item.title, item.summary, body), now)
+        return Stored(item_id, story_id, previous, body=body, wants_body=moved)
 
     def _alerts_on(self, item: Item, baseline: bool, now: float) -> bool:
         """The first poll records what exists without alerting on old news, except items
@@ -202,12 +240,9 @@ class Ingest:
         backfill = self.config.settings.backfill
         return bool(backfill and item.published and item.published.timestamp() >= now - backfill)
 
-    def _alert(
-        self, feed: FeedConfig, label: str, item: Item, stored: Stored, now: float, outcome: PollOutcome
-    ) -> set[str]:
+    def _alert(self, feed: FeedConfig, doc: Document, stored: Stored, now: float, outcome: PollOutcome) -> set[str]:
         """Record and enqueue the item's new alerts; returns the spike rules among them."""
         spiking: set[str] = set()
-        doc = Document.build(item.fields(label))
         for rule_name, match in self.ruleset_for(feed).match(doc):
             # An edit alerts only when it is what made the item relevant.
             if stored.previous is not None and self.compiled[rule_name].match(stored.previous) is not None:

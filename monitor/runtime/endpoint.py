@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, Info, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from ..errors import MonitorError
 from ..models import FetchResult, PollOutcome
@@ -100,6 +100,11 @@ class Metrics:
         self.items.labels("changed").inc(outcome.changed_items)
         self.alerts.inc(outcome.alerts)
 
+    def observe_body(self, outcome: PollOutcome) -> None:
+        """An article body's outcome: only its alerts count here (the bodies themselves are
+        counted per feed in the database, for the whole cluster: StoreCollector)."""
+        self.alerts.inc(outcome.alerts)
+
     def observe_delivery(self, report: Any) -> None:
         # Any report with counts named after outcomes (sent, failed, later dead…).
         for outcome in ("sent", "failed", "dead"):
@@ -159,10 +164,12 @@ class StoreCollector:
     def describe(self) -> list[Any]:
         return []  # unknown until read; prometheus-client then calls collect lazily
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         try:
             outbox = self.reader.call(lambda s: s.outbox_counts())
             errors = self.reader.call(lambda s: s.feed_errors())
+            bodies = self.reader.call(lambda s: s.body_counts())
+            queued = self.reader.call(lambda s: s.bodies_pending())
         except DATABASE_ERRORS as exc:
             # A server away is logged once by the daemon, not at every scrape.
             log.log(
@@ -181,6 +188,16 @@ class StoreCollector:
         for name in sorted(self.feed_names()):
             feeds.add_metric([name], errors.get(name, 0))
         yield feeds
+        counts = CounterMetricFamily(
+            "monitor_article_bodies",
+            "Article bodies of each feed by outcome (fetched, failed, robots, address, skipped), all nodes.",
+            labels=["feed", "outcome"],
+        )
+        for name in sorted(bodies):
+            for outcome, count in bodies[name].items():
+                counts.add_metric([name, outcome], count)
+        yield counts
+        yield GaugeMetricFamily("monitor_article_queue", "Items waiting for their article page.", value=queued)
 
 
 def health_report(heartbeat: Heartbeat, reader: StoreReader) -> tuple[int, dict[str, Any]]:

@@ -66,6 +66,9 @@ class Supervisor:
     def polled(self, outcome: PollOutcome) -> None:
         self.liveness.metrics.observe_poll(outcome)
 
+    def body_fetched(self, outcome: PollOutcome) -> None:
+        self.liveness.metrics.observe_body(outcome)
+
     def delivered(self, report: DeliveryReport) -> None:
         self.liveness.metrics.observe_delivery(report)
 

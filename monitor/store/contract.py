@@ -119,9 +119,9 @@ class ItemStore(Protocol):
         """Give pruned pages back to the file system (auto_vacuum is incremental)."""
         ...
 
-    def index_pending(self, search_text: Callable[[str, str], str], chunk: int = 1000) -> Iterator[int]:
+    def index_pending(self, search_text: Callable[[str, str, str], str], chunk: int = 1000) -> Iterator[int]:
         """Add the items stored since the last call to the full-text index, `chunk` items per transaction, their
-        text made by `search_text(title, summary)` (parsing.facts.search_text) unless they have one (an edit, or
+        text made by `search_text(title, summary, body)` (parsing.facts.search_text) unless they have one (an edit, or
         pruned: ''). Yields how many each transaction indexed: a caller may pause between them."""
         ...
 
@@ -345,7 +345,45 @@ class Listings(Protocol):
     def rule_alert_counts(self, since: float) -> dict[str, int]: ...
 
 
+class BodyQueue(Protocol):
+    """Article bodies and the queue of items waiting for their page (bodies.py)."""
+
+    def want_body(self, item_id: int, now: float) -> None: ...
+
+    def trim_body_queue(self, limit: int) -> dict[str, int]:
+        """Skip the oldest queued items past `limit`; how many per feed."""
+        ...
+
+    def claim_bodies(self, now: float, lease: float, limit: int) -> list[dict[str, Any]]:
+        """Due queued items (id, feed, key, link, body_attempts), oldest first, leased to this node."""
+        ...
+
+    def store_body(self, item_id: int, body: str, search_text: str) -> None: ...
+
+    def no_body(self, item_id: int, outcome: str) -> None: ...
+
+    def retry_body(self, item_id: int, due: float) -> None: ...
+
+    def count_bodies(self, feed: str, outcome: str, count: int = 1) -> None: ...
+
+    def body_counts(self) -> dict[str, dict[str, int]]:
+        """Per feed, how many bodies each outcome had (bodies.BODY_OUTCOMES)."""
+        ...
+
+    def bodies_pending(self, feeds: Iterable[str] | None = None, since: float | None = None) -> int: ...
+
+
 class Store(
-    Database, FeedLedger, ItemStore, StoryStore, AlertLedger, DeliveryQueue, DeskState, Cluster, Listings, Protocol
+    Database,
+    FeedLedger,
+    ItemStore,
+    StoryStore,
+    AlertLedger,
+    BodyQueue,
+    DeliveryQueue,
+    DeskState,
+    Cluster,
+    Listings,
+    Protocol,
 ):
     """Everything at once: what the assembler opens and hands to the pipeline."""

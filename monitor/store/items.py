@@ -28,7 +28,8 @@ class ItemQueries(Connection):
     def find_item(self, feed: str, key: str) -> dict[str, Any] | None:
         """The stored version of an item (its searchable fields and digest), or None."""
         rows = self._query(
-            "SELECT id, key, story_id, content_hash, title, summary, author, tags, link, lang FROM items"
+            "SELECT id, key, story_id, content_hash, title, summary, body, author, tags, link, canonical_url, lang"
+            " FROM items"
             " WHERE feed = ? AND key = ?",
             (feed, key),
         )
@@ -141,8 +142,8 @@ class ItemQueries(Connection):
         (feed, key, content digest, story, title): a feed that re-publishes old items
         never re-alerts, and the database stays bounded."""
         cur = self.conn.execute(
-            "UPDATE items SET summary = '', author = '', tags = '[]', fts = ''"
-            " WHERE first_seen < ? AND (summary != '' OR fts IS NULL OR fts != '')",
+            "UPDATE items SET summary = '', body = NULL, author = '', tags = '[]', fts = ''"
+            " WHERE first_seen < ? AND (summary != '' OR body IS NOT NULL OR fts IS NULL OR fts != '')",
             (before,),
         )
         self.conn.execute(

@@ -22,7 +22,18 @@ from .schema import SCHEMA_VERSION
 from .sqlite import SQLiteStore
 
 # Parents before children, so that each foreign key finds its row already copied.
-TABLES = ("feeds", "stories", "story_terms", "items", "alerts", "notices", "deliveries", "feed_health", "rule_state")
+TABLES = (
+    "feeds",
+    "stories",
+    "story_terms",
+    "items",
+    "alerts",
+    "notices",
+    "deliveries",
+    "feed_health",
+    "rule_state",
+    "body_counts",
+)
 # Columns not copied: a feed's lease names a node of the old database.
 LEFT_BEHIND = frozenset({"lease_node", "lease_until"})
 # Emptied by --replace with TABLES: the target's own cluster state.

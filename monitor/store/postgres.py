@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import MonitorError
+from .bodies import BodyQueries
 from .cluster import ClusterQueries
 from .deliveries import DeliveryQueries
 from .desk import DeskQueries
@@ -17,7 +18,7 @@ from .feeds import FeedQueries
 from .items import ItemQueries
 from .listings import ListingQueries
 from .pgbulk import BulkWrites
-from .schema import SCHEMA_VERSION
+from .schema import BODY_COLUMNS, BODY_TABLES, SCHEMA_VERSION
 
 _REAL = "double precision"
 # Version 8 is the first PostgreSQL schema: everything SQLite's seven migrations built,
@@ -68,7 +69,13 @@ SCHEMA = [
     "CREATE INDEX deliveries_sent ON deliveries(channel, target, sent_at)",
     "CREATE INDEX feeds_due ON feeds(next_poll)",
 ]
-MIGRATIONS: dict[int, list[str]] = {}  # version -> the statements that bring the one before it there
+# version -> the statements that bring the one before it there
+MIGRATIONS: dict[int, list[str]] = {
+    9: [
+        *(f"ALTER TABLE items ADD COLUMN {column} {decl.replace('REAL', _REAL)}" for column, decl in BODY_COLUMNS),
+        *BODY_TABLES,
+    ],
+}
 
 # An FTS5 narrowing expression (rules/explain.py to_fts): quoted tokens, a * for a prefix,
 # AND, OR and parentheses.
@@ -87,7 +94,9 @@ def fts5_to_tsquery(expression: str) -> str:
     return " ".join(out)
 
 
-class PostgresStore(BulkWrites, FeedQueries, ItemQueries, DeliveryQueries, DeskQueries, ClusterQueries, ListingQueries):
+class PostgresStore(
+    BulkWrites, FeedQueries, ItemQueries, BodyQueries, DeliveryQueries, DeskQueries, ClusterQueries, ListingQueries
+):
     """Every query of the store contract (contract.py) over a PostgreSQL connection pool."""
 
     def __init__(self, url: str, busy_timeout: float = 30.0, node: str = "") -> None:
@@ -113,7 +122,7 @@ class PostgresStore(BulkWrites, FeedQueries, ItemQueries, DeliveryQueries, DeskQ
                 )
             if version == SCHEMA_VERSION:
                 return
-            statements = SCHEMA if version == 0 else []
+            statements = list(SCHEMA) if version == 0 else []
             for step in range(max(version, 8) + 1, SCHEMA_VERSION + 1):
                 statements += MIGRATIONS[step]
             for sql in statements:
@@ -121,20 +130,18 @@ class PostgresStore(BulkWrites, FeedQueries, ItemQueries, DeliveryQueries, DeskQ
             self.conn.execute("DELETE FROM schema_version")
             self.conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
 
-    def index_pending(self, search_text: Callable[[str, str], str], chunk: int = 1000) -> Iterator[int]:
+    def index_pending(self, search_text: Callable[[str, str, str], str], chunk: int = 1000) -> Iterator[int]:
         """Give the items stored since the last call their index text, `chunk` per transaction
         (the GIN index follows the column). Yields how many each transaction indexed."""
         while True:
             with self.transaction():
                 rows = self.conn.execute(
-                    "SELECT id, title, summary FROM items WHERE fts IS NULL ORDER BY id LIMIT ?", (chunk,)
+                    "SELECT id, title, summary, body FROM items WHERE fts IS NULL ORDER BY id LIMIT ?", (chunk,)
                 ).fetchall()
                 if not rows:
                     return
-                self.conn.executemany(
-                    "UPDATE items SET fts = ? WHERE id = ?",
-                    [(search_text(title or "", summary or ""), item_id) for item_id, title, summary in rows],
-                )
+                texts = [(search_text(t or "", s or "", b or ""), item_id) for item_id, t, s, b in rows]
+                self.conn.executemany("UPDATE items SET fts = ? WHERE id = ?", texts)
             yield len(rows)
 
     def reclaim_space(self) -> None:

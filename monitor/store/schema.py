@@ -7,12 +7,21 @@ from .connection import SQLiteConnection
 
 # Each _migrate_* step below brings an older file up to this version; what each version
 # added is in its docstring, and a newer file than this is refused.
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 # The full-text index only narrows a backtest: every candidate is then matched exactly by the
 # rule engine. So it keeps neither token positions nor document sizes (no phrase, NEAR or bm25
 # queries; phrases narrow as AND, see rules/explain.py): about a fifth cheaper per stored item.
 FTS_OPTIONS = "detail=none, columnsize=0"
+
+# v9, in SQL both databases speak (postgres.py runs the same statements).
+BODY_COLUMNS = (("body", "TEXT"), ("body_state", "TEXT"), ("body_due", "REAL"), ("body_attempts", "INTEGER"))
+BODY_TABLES = (
+    "CREATE TABLE body_counts (feed TEXT NOT NULL, outcome TEXT NOT NULL, count INTEGER NOT NULL,"
+    " PRIMARY KEY (feed, outcome))",
+    # The queue: only the items waiting, by when each is due.
+    "CREATE INDEX items_body_queue ON items(body_due) WHERE body_state = 'pending'",
+)
 
 
 class SchemaMixin(SQLiteConnection):
@@ -165,6 +174,7 @@ class SchemaMixin(SQLiteConnection):
             self._migrate_desk()
             self._migrate_index_behind()
             self._migrate_cluster()
+            self._migrate_bodies()
             self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def _migrate_lean_indexes(self) -> None:
@@ -226,6 +236,20 @@ class SchemaMixin(SQLiteConnection):
             "CREATE TABLE IF NOT EXISTS nodes (node TEXT PRIMARY KEY, host TEXT, pid INTEGER, started REAL,"
             " heartbeat REAL, stopped REAL)"
         )
+
+    def _migrate_bodies(self) -> None:
+        """v9: article bodies on items, their queue (bodies.py) and their counters per feed.
+        Guarded by the columns."""
+        have = {row[1] for row in self.conn.execute("PRAGMA table_info(items)")}
+        for column, decl in BODY_COLUMNS:
+            if column not in have:
+                self.conn.execute(f"ALTER TABLE items ADD COLUMN {column} {decl}")
+        for sql in BODY_TABLES:
+            self.conn.execute(
+                sql.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS").replace(
+                    "CREATE INDEX", "CREATE INDEX IF NOT EXISTS"
+                )
+            )
 
     def _migrate_outbox(self) -> None:
         """v2: dead letters, age-out, flood folding and message batches on deliveries.

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from .bodies import BodyQueries
 from .cluster import ClusterQueries
 from .deliveries import DeliveryQueries
 from .desk import DeskQueries
@@ -15,7 +16,9 @@ from .listings import ListingQueries
 from .schema import SchemaMixin
 
 
-class SQLiteStore(SchemaMixin, FeedQueries, ItemQueries, DeliveryQueries, DeskQueries, ClusterQueries, ListingQueries):
+class SQLiteStore(
+    SchemaMixin, FeedQueries, ItemQueries, BodyQueries, DeliveryQueries, DeskQueries, ClusterQueries, ListingQueries
+):
     """Every query of the store contract (contract.py) over one SQLite connection, and its
     FTS5 full-text index."""
 
@@ -39,9 +42,9 @@ class SQLiteStore(SchemaMixin, FeedQueries, ItemQueries, DeliveryQueries, DeskQu
                 "UPDATE feeds SET lease_node = NULL, lease_until = NULL WHERE lease_node != ?", (self.node,)
             )
 
-    def index_pending(self, search_text: Callable[[str, str], str], chunk: int = 1000) -> Iterator[int]:
+    def index_pending(self, search_text: Callable[[str, str, str], str], chunk: int = 1000) -> Iterator[int]:
         """Add the items stored since the last call to the full-text index, `chunk` items per
-        transaction, their text made by `search_text(title, summary)` (parsing.facts.search_text)
+        transaction, their text made by `search_text(title, summary, body)` (parsing.facts.search_text)
         unless they have one (an edit, or pruned: ''). Yields how many each transaction
         indexed: a caller may pause between them."""
         while True:
@@ -53,9 +56,10 @@ class SQLiteStore(SchemaMixin, FeedQueries, ItemQueries, DeliveryQueries, DeskQu
                 if top is None:
                     return
                 texts = [
-                    (search_text(title or "", summary or ""), item_id)
-                    for item_id, title, summary in self.conn.execute(
-                        "SELECT id, title, summary FROM items WHERE id > ? AND id <= ? AND fts IS NULL", (upto, top)
+                    (search_text(title or "", summary or "", body or ""), item_id)
+                    for item_id, title, summary, body in self.conn.execute(
+                        "SELECT id, title, summary, body FROM items WHERE id > ? AND id <= ? AND fts IS NULL",
+                        (upto, top),
                     )
                 ]
                 self.conn.executemany("UPDATE items SET fts = ? WHERE id = ?", texts)  # above the mark: no trigger
