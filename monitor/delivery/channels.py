@@ -36,6 +36,7 @@ def view(d: Delivery) -> AlertView:
         link=d.link,
         feed=d.feed,
         summary=d.summary,
+        body=d.body,
         published=d.published,
         terms=d.terms,
         occurrences=d.occurrences,

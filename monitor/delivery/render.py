@@ -35,6 +35,8 @@ SUBJECT_MAX = 200
 _SLACK_SPECIAL = re.compile(r"([\\`*\[\]<>])")
 # Characters never allowed in a header line or a link we build.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+# Where a sentence of an article's body ends: ".", "!", "?" or "…" before white space, or a line break.
+_SENTENCE_END = re.compile(r"[.!?…](?=\s)|\n")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class AlertView:
     link: str
     feed: str
     summary: str = ""
+    body: str = ""  # the article's main text (a `fulltext` feed's item, once fetched); "" otherwise
     published: float | None = None
     terms: tuple[str, ...] = ()
     occurrences: tuple[tuple[str, int, int], ...] = ()
@@ -113,22 +116,31 @@ def _merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-def spans(text: str, occurrences: Sequence[tuple[str, int, int]], fld: str, limit: int | None = None) -> list[_Span]:
-    """`text` (cut to about `limit` characters around the first match) split into plain and matched runs."""
-    hits = _merge((s, e) for f, s, e in occurrences if f == fld and 0 <= s < e <= len(text))
-    begin, end = 0, len(text)
-    if limit and len(text) > limit:
-        centre = hits[0][0] if hits else 0
-        begin = max(0, centre - limit // 3)
-        end = min(len(text), begin + limit)
+def _hits(text: str, occurrences: Sequence[tuple[str, int, int]], fld: str) -> list[tuple[int, int]]:
+    """The matched spans of `fld` that lie inside `text`, merged, in order."""
+    return _merge((s, e) for f, s, e in occurrences if f == fld and 0 <= s < e <= len(text))
+
+
+def _cut(text: str, hits: list[tuple[int, int]], limit: int | None, lo: int, hi: int) -> tuple[int, int]:
+    """The part of text[lo:hi] to show: all of it, or about `limit` characters around the first hit."""
+    begin, end = lo, hi
+    if limit and hi - lo > limit:
+        centre = hits[0][0] if hits else lo
+        begin = max(lo, centre - limit // 3)
+        end = min(hi, begin + limit)
         # Cut at word boundaries so the snippet does not start or end mid-word.
-        if begin:
+        if begin > lo:
             space = text.find(" ", begin, hits[0][0] if hits else end)
             begin = space + 1 if space != -1 else begin
-        if end < len(text):
+        if end < hi:
             space = text.rfind(" ", begin, end)
             end = space if space > begin else end
-    out: list[_Span] = [_Span("…", False)] if begin else []
+    return begin, end
+
+
+def _split(text: str, hits: list[tuple[int, int]], begin: int, end: int, lo: int, hi: int) -> list[_Span]:
+    """text[begin:end] as plain and matched runs, with "…" where it cuts text[lo:hi]."""
+    out: list[_Span] = [_Span("…", False)] if begin > lo else []
     pos = begin
     for hit_start, hit_end in hits:
         s, e = max(hit_start, begin), min(hit_end, end)
@@ -138,9 +150,49 @@ def spans(text: str, occurrences: Sequence[tuple[str, int, int]], fld: str, limi
         out.append(_Span(text[s:e], True))
         pos = e
     out.append(_Span(text[pos:end], False))
-    if end < len(text):
+    if end < hi:
         out.append(_Span("…", False))
     return [x for x in out if x.text]
+
+
+def spans(text: str, occurrences: Sequence[tuple[str, int, int]], fld: str, limit: int | None = None) -> list[_Span]:
+    """`text` (cut to about `limit` characters around the first match) split into plain and matched runs."""
+    hits = _hits(text, occurrences, fld)
+    begin, end = _cut(text, hits, limit, 0, len(text))
+    return _split(text, hits, begin, end, 0, len(text))
+
+
+def _sentence(text: str, start: int, end: int, reach: int | None) -> tuple[int, int]:
+    """Bounds of the sentence of `text` holding [start, end), white space trimmed. Looked for
+    only `reach` characters either side of it: a longer sentence is cut to `reach` around the
+    hit anyway, and a 100,000-character body is not scanned for one snippet."""
+    lo = 0 if reach is None else max(0, start - reach)
+    hi = len(text) if reach is None else min(len(text), end + reach + 1)
+    first = 0  # also when the sentence starts before `lo`: the cut then marks it with "…"
+    for m in _SENTENCE_END.finditer(text, lo, start):
+        first = m.end()
+    after = _SENTENCE_END.search(text, end, hi)
+    last = len(text) if after is None else after.start() if after.group() == "\n" else after.end()
+    while first < start and text[first].isspace():
+        first += 1
+    while last > end and text[last - 1].isspace():
+        last -= 1
+    return first, last
+
+
+def snippet_spans(
+    summary: str, body: str, occurrences: Sequence[tuple[str, int, int]], limit: int | None
+) -> list[_Span]:
+    """What an alert shows of its item's text, as plain and matched runs. The summary (cut to
+    about `limit` characters around its first match) when a match is in it or none is in the
+    body; else the sentence of the body holding the body's first match, cut likewise."""
+    if body and not any(f == "summary" for f, _, _ in occurrences):
+        hits = _hits(body, occurrences, "body")
+        if hits:
+            lo, hi = _sentence(body, hits[0][0], hits[0][1], limit)
+            begin, end = _cut(body, hits, limit, lo, hi)
+            return _split(body, hits, begin, end, lo, hi)
+    return spans(summary, occurrences, "summary", limit) if summary else []
 
 
 def marked(parts: list[_Span], kind: str) -> str:
@@ -185,9 +237,7 @@ def _headline(a: AlertView, kind: str) -> str:
 
 
 def render_alert(a: AlertView, kind: str) -> Message:
-    snippet = (
-        marked(spans(a.summary, a.occurrences, "summary", None if a.notice else SNIPPET), kind) if a.summary else ""
-    )
+    snippet = marked(snippet_spans(a.summary, a.body, a.occurrences, None if a.notice else SNIPPET), kind)
     if a.notice and kind == "html":
         snippet = snippet.replace("\n", "<br>\n")
     title = header_text(f"[{a.rule}] {a.title or '(no title)'}")
@@ -213,7 +263,7 @@ def render_digest(alerts: Sequence[AlertView], channel: str, kind: str, reason: 
     entries = []
     for a in alerts:
         headline = _headline(a, kind)
-        snippet = marked(spans(a.summary, a.occurrences, "summary", DIGEST_SNIPPET), kind) if a.summary else ""
+        snippet = marked(snippet_spans(a.summary, a.body, a.occurrences, DIGEST_SNIPPET), kind)
         meta = _meta(a, kind)
         if kind == "slack":
             entries.append(
@@ -279,10 +329,10 @@ def _template_values(a: AlertView, kind: str) -> dict[str, object]:
         "summary": a.summary,
         "published": when(a.published),
         "terms": list(a.terms),
-        "snippet": "".join(p.text for p in spans(a.summary, a.occurrences, "summary", SNIPPET)),
+        "snippet": "".join(p.text for p in snippet_spans(a.summary, a.body, a.occurrences, SNIPPET)),
         # Pre-rendered, already escaped for the kind: safe to print as is.
         "title_marked": Markup(marked(spans(a.title, a.occurrences, "title"), kind)),
-        "snippet_marked": Markup(marked(spans(a.summary, a.occurrences, "summary", SNIPPET), kind)),
+        "snippet_marked": Markup(marked(snippet_spans(a.summary, a.body, a.occurrences, SNIPPET), kind)),
     }
 
 

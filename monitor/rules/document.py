@@ -186,8 +186,9 @@ class Document:
 
     def fts_text(self) -> str:
         """Text for an SQLite FTS5 column (default unicode61 tokenizer) that
-        CompiledQuery.fts_query() searches: normalised tokens of title and summary,
-        each Arabic/Hebrew token followed by its prefix-stripped variants."""
+        CompiledQuery.fts_query() searches: normalised tokens of the default field's
+        fields (title, summary, body), each Arabic/Hebrew token followed by its
+        prefix-stripped variants."""
         if self._fts is None:
             words: list[str] = []
             for f in DEFAULT_FIELDS:

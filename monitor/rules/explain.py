@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from .nodes import OPERATOR_WORDS, And, Near, Node, Not, Or, Regex, Words
+from .nodes import DEFAULT_FIELDS, OPERATOR_WORDS, And, Near, Node, Not, Or, Regex, Words
 
 
 def _word(tok: str, prefix: bool) -> str:
@@ -36,7 +36,8 @@ def to_query(node: Node) -> str:
 
 # ---------------------------------------------------------------- FTS5 narrowing
 
-_FTS_FIELDS = (None, "title", "summary")
+# The fields whose tokens fts_text() holds: the default field, and each of its fields alone.
+_FTS_FIELDS = (None, *DEFAULT_FIELDS)
 
 
 def _fts_safe(tok: str) -> bool:

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from monitor.errors import RuleError
 
-from .nodes import MAX_QUERY_LEN, QUERY_FIELDS
+from .nodes import FIELDS, MAX_QUERY_LEN, QUERY_FIELDS
 
 # kinds
 LP, RP, WORD, PHRASE, REGEX, FIELD, MINUS, ALIAS, AND, OR, NOT, NEAR, EOF = (
@@ -119,8 +119,7 @@ def lex(query: str) -> list[Tok]:
                         f'unknown field "{m.group(1).lower()}"',
                         query,
                         i,
-                        "fields are title, summary, author, tag, feed, url, lang (and text); "
-                        'quote text with a colon: "10:30"',
+                        f'fields are {", ".join(FIELDS)} (and text); quote text with a colon: "10:30"',
                     )
                 toks.append(Tok(FIELD, m.group(1).lower(), i, i + m.end()))
                 i += m.end()

@@ -12,12 +12,15 @@ from .records import Delivery
 class DeliveryQueries(Connection):
     """The deliveries table. Part of every store (sqlite.py, postgres.py)."""
 
-    # LEFT JOINs: a delivery carries either a story alert or a notice.
+    # LEFT JOINs: a delivery carries either a story alert or a notice. An item's body (up to
+    # 100,000 characters) is read only for an alert with a match in it (occurrences is JSON:
+    # [["body", start, end], ...]): only then can its snippet come from the body.
     _DELIVERY_SQL = (
         "SELECT d.id, d.alert_id, d.channel, d.target, d.attempts, d.status, d.last_error, d.next_attempt,"
         " d.created, d.fold, d.hold, coalesce(a.rule, n.rule) AS rule, a.terms, a.occurrences,"
         " coalesce(i.title, n.title) AS title, coalesce(i.link, n.link) AS link, coalesce(i.feed, n.feed) AS feed,"
-        " coalesce(i.summary, n.body) AS summary, i.published, n.kind AS notice, n.alert_id AS notice_alert"
+        " coalesce(i.summary, n.body) AS summary, i.published, n.kind AS notice, n.alert_id AS notice_alert,"
+        """ CASE WHEN a.occurrences LIKE '%"body"%' THEN i.body END AS body"""
         " FROM deliveries d LEFT JOIN alerts a ON a.id = d.alert_id LEFT JOIN items i ON i.id = a.item_id"
         " LEFT JOIN notices n ON n.id = d.notice_id"
     )
@@ -42,6 +45,7 @@ class DeliveryQueries(Connection):
             link=r["link"] or "",
             feed=r["feed"],
             summary=r["summary"] or "",
+            body=r["body"] or "",
             published=r["published"],
             terms=tuple(json.loads(r["terms"] or "[]")),
             occurrences=tuple(tuple(o) for o in json.loads(r["occurrences"] or "[]")),

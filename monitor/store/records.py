@@ -53,3 +53,4 @@ class Delivery:
     hold: str | None = None  # "cooldown" or "quiet": held to go out folded with its kind (desk.py)
     notice: str | None = None  # a notice's kind ("health", "spike", "update"); None for a story alert
     notice_alert: int | None = None  # an "update" notice: the alert whose email thread it continues
+    body: str = ""  # the item's body, read only when the alert matched in it (else "")

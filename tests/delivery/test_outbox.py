@@ -208,3 +208,30 @@ def test_the_commit_that_marks_a_delivery_sent_is_synced_to_disk_and_only_that_o
     commit = next(i for i in range(mark, len(statements)) if statements[i] == "COMMIT")
     assert full < mark < commit < normal
     assert store.conn.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL again
+
+
+def test_an_alert_matched_in_the_body_goes_out_with_the_body_sentence(make, webhook):
+    """The item's body (items.body) comes with a delivery whose alert matched in it, and only then."""
+    clock = Clock()
+    store, outbox, url = make(clock)
+    body = "Officials met on Monday. Israel relayed to Russia its dissatisfaction over the visit. Talks went on."
+    start = body.index("dissatisfaction")
+    now = clock()
+    with store.transaction():
+        for n, occurrences in ((1, [("body", start, start + 15)]), (2, [("title", 0, 6)])):
+            item = Item(
+                key=f"k{n}",
+                title=f"Envoy summoned {n}",
+                summary="The ministry met the ambassador.",
+                link=f"https://example.com/{n}",
+            )
+            story_id = store.new_story(item.link, item.title, now, [], now)
+            item_id = store.insert_item("feed", item, item_facts(item), story_id, now)
+            store.conn.execute("UPDATE items SET body = ? WHERE id = ?", (body, item_id))
+            alert_id = store.record_alert("rule", story_id, item_id, ["dissatisfaction"], occurrences, now)
+            store.enqueue(alert_id, "hook", target_id(url), now)
+    assert [d.body for d in store.due_deliveries(now)] == [body, ""]
+    assert run(outbox.deliver_due()).sent == 2
+    by_body, by_title = webhook.messages()
+    assert by_body["message"].endswith("\n\nIsrael relayed to Russia its dissatisfaction over the visit.")
+    assert by_title["message"].endswith("\n\nThe ministry met the ambassador.")

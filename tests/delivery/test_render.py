@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import ClassVar
@@ -11,7 +12,18 @@ import requests
 
 from monitor.config import ChannelConfig
 from monitor.delivery.channels import Notifier, target_id
-from monitor.delivery.render import SAMPLE, AlertView, Template, check_template, render_alert, render_digest
+from monitor.delivery.render import (
+    DIGEST_SNIPPET,
+    KINDS,
+    SAMPLE,
+    SNIPPET,
+    AlertView,
+    Template,
+    check_template,
+    render_alert,
+    render_digest,
+    snippet_spans,
+)
 
 HOSTILE = [
     "<!here>",
@@ -179,3 +191,162 @@ def test_templates_run_sandboxed_and_escape_feed_text():
     assert "SecurityError" in check_template("{{ ''.__class__.__mro__[1].__subclasses__() }}")[0]
     assert "UndefinedError" in check_template("{{ nonsense }}")[0]
     assert "TemplateSyntaxError" in check_template("{% for %}")[0]
+
+
+# -- snippets from the article's body ---------------------------------------------------
+
+BODY = (
+    "Officials met on Monday. Israel relayed to Russia its dissatisfaction over the visit, and Russia said"
+    " nothing! Talks continue.\nRussia hosted the delegation again."
+)
+
+
+def occurrences_of(text: str, fld: str, *words: str) -> tuple[tuple[str, int, int], ...]:
+    return tuple((fld, m.start(), m.end()) for w in words for m in re.finditer(rf"\b{re.escape(w)}\b", text))
+
+
+def body_alert(body: str = BODY, **changes) -> AlertView:
+    """An alert whose rule matched in the body only (say `body:(Russia NEAR/5 dissatisfaction)`)."""
+    alert = AlertView(
+        rule="rift",
+        title="Israel summons the envoy",
+        link=LINK,
+        feed="wire",
+        summary="The ministry met the ambassador.",
+        body=body,
+        published=1_700_000_000.0,
+        terms=("Russia", "dissatisfaction"),
+        occurrences=occurrences_of(body, "body", "Russia", "dissatisfaction"),
+    )
+    return dataclasses.replace(alert, **changes)
+
+
+def test_a_match_in_the_body_shows_its_sentence_in_every_dialect():
+    a = body_alert()
+    assert render_alert(a, "slack").body == (
+        "**[Israel summons the envoy](<https://www.example.com/story?id=1&utm_source=rss>)**\n"
+        "wire · 2023-11-14 22:13 UTC · matched: **Russia, dissatisfaction**\n"
+        "Israel relayed to **Russia** its **dissatisfaction** over the visit, and **Russia** said nothing!"
+    )
+    assert render_alert(a, "html").body == (
+        '<p><strong><a href="https://www.example.com/story?id=1&amp;utm_source=rss">'
+        "Israel summons the envoy</a></strong></p>\n"
+        "<p><small>rule rift · wire · 2023-11-14 22:13 UTC · matched: Russia, dissatisfaction</small></p>\n"
+        "<p>Israel relayed to <mark>Russia</mark> its <mark>dissatisfaction</mark> over the visit,"
+        " and <mark>Russia</mark> said nothing!</p>\n"
+    )
+    assert render_alert(a, "text").body == (
+        "Israel summons the envoy\n"
+        "https://www.example.com/story?id=1&utm_source=rss\n"
+        "wire · 2023-11-14 22:13 UTC\n"
+        "matched: Russia, dissatisfaction\n"
+        "\n"
+        "Israel relayed to Russia its dissatisfaction over the visit, and Russia said nothing!"
+    )
+
+
+def test_digests_and_templates_take_the_body_sentence_too():
+    a = body_alert()
+    digest = render_digest([a, a], "desk", "slack").body
+    entry = (
+        "• **[Israel summons the envoy](<https://www.example.com/story?id=1&utm_source=rss>)** (rift)\n"
+        "   wire · 2023-11-14 22:13 UTC · matched: **Russia, dissatisfaction**\n"
+        "   Israel relayed to **Russia** its **dissatisfaction** over the visit, and **Russia** said nothing!"
+    )
+    assert digest == entry + "\n" + entry
+    tmpl = Template("{{ alert.snippet }}\n{{ alert.snippet_marked }}")
+    assert tmpl.render([a], "desk", "html").body == (
+        "Israel relayed to Russia its dissatisfaction over the visit, and Russia said nothing!\n"
+        "Israel relayed to <mark>Russia</mark> its <mark>dissatisfaction</mark> over the visit,"
+        " and <mark>Russia</mark> said nothing!"
+    )
+
+
+def test_sentences_end_at_a_line_break_and_the_first_body_match_chooses():
+    body = "Nothing here\nRussia expressed dissatisfaction\nwith the vote. Later, Russia left."
+    a = body_alert(body, occurrences=occurrences_of(body, "body", "Russia"))
+    assert render_alert(a, "text").body.endswith("\n\nRussia expressed dissatisfaction")
+    # A phrase across a sentence end keeps both sentences.
+    start = body.index("vote")
+    a = body_alert(body, occurrences=(("body", start, start + len("vote. Later")),))
+    assert render_alert(a, "html").body.endswith("<p>with the <mark>vote. Later</mark>, Russia left.</p>\n")
+
+
+def test_a_match_in_the_summary_shows_the_summary_even_with_body_matches():
+    summary = "Moscow hosted a Hamas delegation; Russia denied any rift."
+    occ = occurrences_of(summary, "summary", "Russia") + occurrences_of(BODY, "body", "Russia", "dissatisfaction")
+    a = body_alert(summary=summary, occurrences=occ)
+    assert render_alert(a, "text").body.endswith("\n\n" + summary)
+    assert render_alert(a, "html").body.endswith("; <mark>Russia</mark> denied any rift.</p>\n")
+    # The title matching too changes nothing: the body's sentence is shown when the summary has no match.
+    title_too = body_alert(occurrences=(("title", 0, 6), *occurrences_of(BODY, "body", "dissatisfaction")))
+    assert "its <mark>dissatisfaction</mark> over" in render_alert(title_too, "html").body
+    # Body offsets but no body to show (not stored, or gone): the summary as before.
+    no_body = body_alert(body="")
+    assert render_alert(no_body, "text").body.endswith("\n\nThe ministry met the ambassador.")
+
+
+def test_hostile_body_text_is_escaped():
+    hostile = " and ".join(HOSTILE[i] for i in (0, 1, 3, 5, 6, 12))
+    body = f"First. Russia told Israel {hostile}, <script>alert(1)</script> <b>bold</b> & co. Next sentence."
+    a = body_alert(body, occurrences=occurrences_of(body, "body", "Russia"))
+    slack = render_alert(a, "slack").body.split("\n")[2]
+    assert slack == (
+        "**Russia** told Israel \\<!here\\> and \\<!channel\\> and \\<@U123ABC\\> and"
+        " \\<http://evil.example|click\\> and &lt;!here&gt; and \\[click\\](http://evil.example),"
+        " \\<script\\>alert(1)\\</script\\> \\<b\\>bold\\</b\\> & co."
+    )
+    html = render_alert(a, "html").body
+    assert html.endswith(
+        "<p><mark>Russia</mark> told Israel &lt;!here&gt; and &lt;!channel&gt; and &lt;@U123ABC&gt; and"
+        " &lt;http://evil.example|click&gt; and &amp;lt;!here&amp;gt; and [click](http://evil.example),"
+        " &lt;script&gt;alert(1)&lt;/script&gt; &lt;b&gt;bold&lt;/b&gt; &amp; co.</p>\n"
+    )
+
+
+@pytest.mark.parametrize("digest", [False, True])
+def test_hostile_body_text_can_neither_ping_nor_forge_a_link_in_slack(slack_posts, digest):
+    url = "slack://T1ABCDEFG/B1ABCDEFG/abcdefghijklmnopqrstuvwx"
+    body = "Russia said " + " and ".join(HOSTILE) + "."
+    notifier = Notifier({"slack": ChannelConfig(name="slack", urls=(url,))})
+    alerts = [body_alert(body, occurrences=occurrences_of(body, "body", "Russia"))] * (2 if digest else 1)
+    notifier.send("slack", target_id(url), notifier.compose("slack", target_id(url), alerts))
+    joined = "\n".join(_texts(slack_posts[0]))
+    assert "*Russia*" in joined  # the body's sentence is there, its match bold
+    controls = re.findall(r"<([^<>]*)>", joined)
+    assert controls and all(c.startswith("https://www.example.com/story?id=1&amp;utm_source=rss|") for c in controls)
+    assert "&amp;lt;!here&amp;gt;" in joined
+
+
+BODY_MAX = 100_000  # the most of an article's text an item keeps
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_full_length_body_gives_a_bounded_snippet(kind):
+    words = "the delegation met officials in the capital for talks on the war "
+    at = BODY_MAX // 2
+    filler = (words * (BODY_MAX // len(words) + 1))[:BODY_MAX]
+    body = filler[:at] + "Russia" + filler[at + 6 :]  # one sentence of 100,000 characters
+    assert len(body) == BODY_MAX
+    a = body_alert(body, occurrences=(("body", at, at + 6),))
+    text = "".join(p.text for p in snippet_spans(a.summary, a.body, a.occurrences, SNIPPET))
+    assert text.startswith("…") and text.endswith("…") and len(text) <= SNIPPET + 2
+    assert text[1:-1] in body and text[1:-1] == text[1:-1].strip() and "Russia" in text
+    assert body[body.index(text[1:-1]) - 1] == " "  # cut at word boundaries
+    assert body[body.index(text[1:-1]) + len(text) - 2] == " "
+    single = render_alert(a, kind).body
+    assert len(single) < 600 and {"slack": "**Russia**", "html": "<mark>Russia</mark>"}.get(kind, "Russia") in single
+    short = "".join(p.text for p in snippet_spans(a.summary, a.body, a.occurrences, DIGEST_SNIPPET))
+    assert len(short) <= DIGEST_SNIPPET + 2 and "Russia" in short
+    assert len(render_digest([a, a], "desk", kind).body) < 2 * 600
+    # A sentence near the end of a full-length body: that sentence whole, nothing cut.
+    tail = ". The envoy voiced dissatisfaction. Talks went on."
+    long = body[: BODY_MAX - len(tail)].replace("Russia", "nobody") + tail
+    start = long.index("dissatisfaction")
+    b = body_alert(long, occurrences=(("body", start, start + 15),))
+    parts = snippet_spans(b.summary, b.body, b.occurrences, SNIPPET)
+    assert [(p.text, p.marked) for p in parts] == [
+        ("The envoy voiced ", False),
+        ("dissatisfaction", True),
+        (".", False),
+    ]

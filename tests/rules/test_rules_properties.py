@@ -14,7 +14,9 @@ N = int(os.environ.get("RULES_PROPERTY_EXAMPLES", "300"))
 FAST = settings(max_examples=N, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 QUERY_ALPHABET = (
-    list('()"/*-@:\\ \t“”') + list("aNDORTEr3ş'’ﬁ١ו") + ["AND", "OR", "NOT", "NEAR", "NEAR/2", "title:", "lang:"]
+    list('()"/*-@:\\ \t“”')
+    + list("aNDORTEr3ş'’ﬁ١ו")
+    + ["AND", "OR", "NOT", "NEAR", "NEAR/2", "title:", "body:", "lang:"]
 )
 query_text = st.one_of(
     st.text(max_size=60),
