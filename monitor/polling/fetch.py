@@ -54,6 +54,12 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return min(max(delta, 0.0), MAX_RETRY_AFTER)
 
 
+def worth_retrying(exc: FetchError) -> bool:
+    """Whether a failed fetch may go through later: no answer at all, 429 or a 5xx."""
+    status = exc.status
+    return isinstance(exc, HostUnreachable) or status == 429 or (status is not None and status >= 500)
+
+
 def parse_max_age(cache_control: str | None) -> float | None:
     """`Cache-Control: max-age=N` → N seconds (None when absent, no-cache or garbage)."""
     if not cache_control:
@@ -69,6 +75,20 @@ class FeedFetcher(Protocol):
     """What a poll needs of a fetcher (the Fetcher below, or one wrapped to time it)."""
 
     async def fetch(self, url: str, etag: str | None = None, last_modified: str | None = None) -> FetchResult: ...
+
+
+class PageFetcher(Protocol):
+    """What article and robots.txt fetches need of a fetcher (the Fetcher below, or one wrapped)."""
+
+    async def fetch_page(
+        self,
+        url: str,
+        *,
+        local_host: str | None,
+        accept: str = HTML_ACCEPT,
+        truncate_at: int | None = None,
+        wanted_type: Callable[[str], bool] | None = None,
+    ) -> FetchResult: ...
 
 
 class Fetcher:
