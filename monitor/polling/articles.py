@@ -155,7 +155,8 @@ class ArticleFetcher:
 
     def _back_off(self, state: _Host, reason: str, retry_after: float | None = None) -> float:
         """Back the host off (as long as `retry_after` says, else exponentially); the delay."""
-        delay = retry_after if retry_after is not None else min(BACKOFF_FIRST * 2**state.failures, BACKOFF_MAX)
+        doubled = BACKOFF_FIRST * 2 ** min(state.failures, 16)  # the exponent bounded: a host down for months
+        delay = retry_after if retry_after is not None else min(doubled, BACKOFF_MAX)
         state.failures += 1
         state.not_before = self.clock() + delay
         state.reason = reason
