@@ -74,6 +74,16 @@ class FetchError(MonitorError):
         self.retry_after = retry_after
 
 
+class AddressRefusedError(FetchError):
+    """A request (or one of its redirects) would have connected to an address its policy
+    forbids, a private one for a link from the open web; nothing was sent to it."""
+
+
+class HostUnreachable(FetchError):
+    """No answer to be had: the connection failed, timed out or broke mid-exchange. Unlike
+    an answer, it may be different a while later."""
+
+
 class FeedGone(FetchError):
     hint = "the server answered 410 Gone: remove the feed or set a new url"
 

@@ -1,20 +1,22 @@
-"""Build a Pipeline by hand for fetch tests: fixed clock, no jitter, injectable resolver."""
+"""Build a Pipeline by hand for fetch tests: fixed clock, no jitter, injectable resolver; a
+network (`Routed`) on which a local server plays a public site."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+import httpcore
 from testkit import Clock, Table, write_config
 
 from monitor.config import load_config
-from monitor.polling.addresses import system_resolver
+from monitor.polling.addresses import is_private_address, system_resolver
 from monitor.polling.fetch import fetcher_for
 from monitor.polling.pipeline import parse_in_thread
 from monitor.runtime.assembly import build_pipeline
 from monitor.store import open_store
 
-__all__ = ["NOW", "Clock", "config_file", "poll"]
+__all__ = ["NOW", "PUBLIC", "Clock", "Routed", "config_file", "poll"]
 
 NOW = 1_800_000_000.0
 ANY = {"name": "any", "query": "the OR a OR in OR of", "notify": ["screen"]}
@@ -50,3 +52,26 @@ def poll(path: Path, feed: str, clock: Clock | None = None, resolver=system_reso
             store.close()
 
     return asyncio.run(go())
+
+
+PUBLIC = "93.184.216.34"
+
+
+class Routed(httpcore.AsyncNetworkBackend):
+    """Connects PUBLIC to a local port; refuses every other public address (no internet)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.connected: list[str] = []  # the addresses asked for, in order
+        self.inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        self.connected.append(host)
+        if host == PUBLIC:
+            host, port = "127.0.0.1", self.port
+        elif not is_private_address(host):
+            raise httpcore.ConnectError(f"tests reach no public address ({host})")
+        return await self.inner.connect_tcp(host, port, timeout, local_address, socket_options)
+
+    async def sleep(self, seconds):
+        await self.inner.sleep(seconds)

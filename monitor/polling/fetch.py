@@ -1,4 +1,4 @@
-"""HTTP only: conditional GET, redirects, size and time limits, concurrency caps."""
+"""HTTP only: conditional GET, redirects, size and time limits, concurrency caps, address policy."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import contextlib
 import email.utils
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
@@ -15,7 +16,7 @@ import httpcore
 import httpx
 
 from ..config import Settings
-from ..errors import FeedGone, FetchError
+from ..errors import AddressRefusedError, FeedGone, FetchError, HostUnreachable
 from ..logs import redact_url
 from ..models import FetchResult
 from .addresses import AddressRefused, Hop, PinnedBackend, Resolver, system_resolver
@@ -27,6 +28,13 @@ ACCEPT_ENCODING = "gzip, deflate"
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
+HTML_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+# Errors of the network rather than of the answer: another attempt later may get through.
+_UNREACHABLE = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+HopPolicy = Callable[[str, Hop | None], Hop]
+"""The address policy of a hop to a host (lower-cased), given the exchange's first hop
+(None for the first hop itself)."""
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -46,6 +54,12 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return min(max(delta, 0.0), MAX_RETRY_AFTER)
 
 
+def worth_retrying(exc: FetchError) -> bool:
+    """Whether a failed fetch may go through later: no answer at all, 429 or a 5xx."""
+    status = exc.status
+    return isinstance(exc, HostUnreachable) or status == 429 or (status is not None and status >= 500)
+
+
 def parse_max_age(cache_control: str | None) -> float | None:
     """`Cache-Control: max-age=N` → N seconds (None when absent, no-cache or garbage)."""
     if not cache_control:
@@ -61,6 +75,20 @@ class FeedFetcher(Protocol):
     """What a poll needs of a fetcher (the Fetcher below, or one wrapped to time it)."""
 
     async def fetch(self, url: str, etag: str | None = None, last_modified: str | None = None) -> FetchResult: ...
+
+
+class PageFetcher(Protocol):
+    """What article and robots.txt fetches need of a fetcher (the Fetcher below, or one wrapped)."""
+
+    async def fetch_page(
+        self,
+        url: str,
+        *,
+        local_host: str | None,
+        accept: str = HTML_ACCEPT,
+        truncate_at: int | None = None,
+        wanted_type: Callable[[str], bool] | None = None,
+    ) -> FetchResult: ...
 
 
 class Fetcher:
@@ -103,76 +131,115 @@ class Fetcher:
         self._hosts: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(self._per_host_limit))
 
     async def fetch(self, url: str, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
+        headers = self._headers(ACCEPT)
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        async with self._limits(url), self._follow(url, headers, _feed_hop) as answer:
+            return await self._feed_result(answer, url, etag, last_modified)
+
+    async def fetch_page(
+        self,
+        url: str,
+        *,
+        local_host: str | None,
+        accept: str = HTML_ACCEPT,
+        truncate_at: int | None = None,
+        wanted_type: Callable[[str], bool] | None = None,
+    ) -> FetchResult:
+        """A web page (an item's article, a robots.txt), under the limits and User-Agent of feeds.
+
+        The link came from a feed's document, so each hop (the first request and every
+        redirect) to a host other than `local_host` (the host of that feed, a local bridge
+        serving its own pages perhaps) may connect to public addresses only; a hop to
+        `local_host` may connect where a feed could. A refusal is an AddressRefusedError.
+
+        A response other than 2xx is a FetchError with its status (and Retry-After for 429
+        and 503); one that could not be had for the network's sake is a HostUnreachable.
+        `truncate_at`: read at most this many bytes (and no more than max_bytes) and keep them,
+        where a longer body would otherwise fail. `wanted_type`: when it says no to the
+        response's Content-Type, the body is not read (the result's body is empty).
+        """
+        local = local_host.lower() if local_host else None
+
+        def page_hop(host: str, first: Hop | None) -> Hop:
+            return Hop(allow_private=None if host == local else False)
+
+        async with self._limits(url), self._follow(url, self._headers(accept), page_hop) as answer:
+            response = answer.response
+            if not 200 <= response.status_code < 300:
+                raise _status_error(response)
+            content_type = response.headers.get("content-type", "")
+            body = b""
+            if wanted_type is None or wanted_type(content_type):
+                body = await self._read_capped(response, truncate_at)
+            return FetchResult(response.status_code, answer.url, body, content_type=content_type)
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+    def _headers(self, accept: str) -> dict[str, str]:
+        return {"User-Agent": self.user_agent, "Accept": accept, "Accept-Encoding": ACCEPT_ENCODING}
+
+    @contextlib.asynccontextmanager
+    async def _limits(self, url: str) -> AsyncIterator[None]:
+        """The concurrency caps and the one deadline of an exchange, and its errors in words."""
         host = _checked_host(url)
         async with self._global, self._hosts[host]:
             try:
                 # One deadline for the whole exchange: a server dripping a byte at a
                 # time cannot stretch it.
                 async with asyncio.timeout(self.timeout):
-                    return await self._fetch(url, etag, last_modified)
+                    yield
             except TimeoutError:
-                raise FetchError(f"timed out after {self.timeout:g}s") from None
+                raise HostUnreachable(f"timed out after {self.timeout:g}s") from None
             except httpx.TooManyRedirects:
                 raise FetchError("too many redirects") from None
             except httpx.InvalidURL as exc:  # not an HTTPError: httpx refused to build the request
                 raise FetchError(f"not a valid URL ({exc}); check it") from None
+            except _UNREACHABLE as exc:
+                raise HostUnreachable(_describe(exc)) from None
             except httpx.HTTPError as exc:
                 raise FetchError(_describe(exc)) from None
 
-    async def aclose(self) -> None:
-        await self.transport.aclose()
-
-    async def _fetch(self, url: str, etag: str | None, last_modified: str | None) -> FetchResult:
-        headers = {"User-Agent": self.user_agent, "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING}
-        if etag:
-            headers["If-None-Match"] = etag
-        if last_modified:
-            headers["If-Modified-Since"] = last_modified
+    @contextlib.asynccontextmanager
+    async def _follow(self, url: str, headers: dict[str, str], hop_for: HopPolicy) -> AsyncIterator[_Answer]:
+        """The response at the end of `url`'s redirects (at most MAX_REDIRECTS), each hop
+        connecting only where `hop_for` lets it; open while the caller reads it."""
         current, seen, all_permanent = url, {url}, True
-        # A feed on the open web may not send us into a private network (cloud metadata at
-        # 169.254.169.254, services on loopback); a feed on such an address itself, a local
-        # bridge, may. Which the feed is, the connection of its first request says: the
-        # address the check passed is the one connected to (addresses.PinnedBackend).
-        origin_private: bool | None = None
+        first: Hop | None = None
         redirect_status: int | None = None
         for _ in range(MAX_REDIRECTS + 1):
-            hop = Hop(allow_private=origin_private)
+            hop = hop_for(_checked_host(current), first)
             try:
-                async with self._get(current, headers, hop) as response:
-                    if origin_private is None:
-                        origin_private = hop.private
-                    status = response.status_code
-                    if status in (301, 302, 303, 307, 308) and "location" in response.headers:
-                        target = urljoin(current, response.headers["location"])
-                        _checked_host(target)
-                        if target in seen:
-                            raise FetchError(f"redirect loop at {redact_url(target)}", status=status)
-                        seen.add(target)
-                        # Only a chain made entirely of permanent moves moves the feed.
-                        all_permanent = all_permanent and status in (301, 308)
-                        current, redirect_status = target, status
-                        continue
-                    return await self._result(response, url, current, all_permanent, etag, last_modified)
+                response = await self._send(current, headers, hop)
             except AddressRefused as exc:
-                if redirect_status is None:
-                    raise FetchError(f"refused to fetch {redact_url(url)}: {exc}") from None
-                raise FetchError(
-                    f"refused a redirect from a public address to a private one ({redact_url(current)}: {exc})",
-                    status=redirect_status,
-                ) from None
+                raise _refusal(url, current, redirect_status, first, exc) from None
+            try:
+                if first is None:
+                    first = hop
+                status = response.status_code
+                if status in (301, 302, 303, 307, 308) and "location" in response.headers:
+                    target = urljoin(current, response.headers["location"])
+                    _checked_host(target)
+                    if target in seen:
+                        raise FetchError(f"redirect loop at {redact_url(target)}", status=status)
+                    seen.add(target)
+                    # Only a chain made entirely of permanent moves moves the feed.
+                    all_permanent = all_permanent and status in (301, 308)
+                    current, redirect_status = target, status
+                    continue
+                yield _Answer(response, current, all_permanent)
+                return
+            finally:
+                await response.aclose()  # gives the connection back to the pool
         raise FetchError(f"more than {MAX_REDIRECTS} redirects")
 
-    async def _result(
-        self,
-        response: httpx.Response,
-        url: str,
-        current: str,
-        all_permanent: bool,
-        etag: str | None,
-        last_modified: str | None,
-    ) -> FetchResult:
+    async def _feed_result(self, answer: _Answer, url: str, etag: str | None, last_modified: str | None) -> FetchResult:
+        response, current = answer.response, answer.url
         status = response.status_code
-        moved_to = current if current != url and all_permanent else None
+        moved_to = current if current != url and answer.all_permanent else None
         if status == 304:
             # A 304 may carry fresh validators; otherwise the old ones stand.
             return FetchResult(
@@ -186,10 +253,7 @@ class Fetcher:
         if status == 410:
             raise FeedGone("the server says the feed is gone (410)", status=410)
         if status >= 400:
-            retry_after = None
-            if status in (429, 503):
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
-            raise FetchError(f"HTTP {status} {response.reason_phrase}".strip(), status, retry_after)
+            raise _status_error(response)
         body = await self._read_capped(response)
         return FetchResult(
             status=status,
@@ -202,8 +266,8 @@ class Fetcher:
             max_age=parse_max_age(response.headers.get("cache-control")),
         )
 
-    @contextlib.asynccontextmanager
-    async def _get(self, url: str, headers: dict[str, str], hop: Hop) -> AsyncIterator[httpx.Response]:
+    async def _send(self, url: str, headers: dict[str, str], hop: Hop) -> httpx.Response:
+        """The response to one GET (its body unread: the caller closes it), connected under `hop`."""
         request = httpx.Request("GET", url, headers=headers, extensions={"timeout": self._timeouts})
         pinned = self._pins.hop.set(hop)
         try:
@@ -211,26 +275,67 @@ class Fetcher:
         finally:
             self._pins.hop.reset(pinned)
         response.request = request
-        try:
-            if hop.private is None:
-                # The request went out without passing the pin: an httpx/httpcore change.
-                raise RuntimeError(
-                    "a request bypassed the checked-address pin (monitor/polling/addresses.py); "
-                    "install the httpx and httpcore versions pyproject.toml names"
-                )
-            yield response
-        finally:
-            await response.aclose()  # gives the connection back to the pool
+        if hop.private is None:
+            await response.aclose()
+            # The request went out without passing the pin: an httpx/httpcore change.
+            raise RuntimeError(
+                "a request bypassed the checked-address pin (monitor/polling/addresses.py); "
+                "install the httpx and httpcore versions pyproject.toml names"
+            )
+        return response
 
-    async def _read_capped(self, response: httpx.Response) -> bytes:
+    async def _read_capped(self, response: httpx.Response, truncate_at: int | None = None) -> bytes:
         # Counted after decompression, so a gzip bomb stops at the cap.
+        limit = self.max_bytes if truncate_at is None else min(truncate_at, self.max_bytes)
         chunks, total = [], 0
         async for chunk in response.aiter_bytes():
+            if total + len(chunk) > limit:
+                if truncate_at is None:
+                    raise FetchError(f"response larger than {self.max_bytes // 1024} KiB; not read further")
+                chunks.append(chunk[: limit - total])
+                break
             total += len(chunk)
-            if total > self.max_bytes:
-                raise FetchError(f"response larger than {self.max_bytes // 1024} KiB; not read further")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+@dataclass
+class _Answer:
+    """The final response of an exchange, and the URL that gave it."""
+
+    response: httpx.Response
+    url: str
+    all_permanent: bool  # every redirect on the way was a permanent move
+
+
+def _feed_hop(host: str, first: Hop | None) -> Hop:
+    # A feed on the open web may not send us into a private network (cloud metadata at
+    # 169.254.169.254, services on loopback); a feed on such an address itself, a local
+    # bridge, may. Which the feed is, the connection of its first request says: the
+    # address the check passed is the one connected to (addresses.PinnedBackend).
+    return Hop(allow_private=None if first is None else first.private)
+
+
+def _refusal(
+    url: str, current: str, redirect_status: int | None, first: Hop | None, exc: AddressRefused
+) -> AddressRefusedError:
+    if redirect_status is None:
+        return AddressRefusedError(f"refused to fetch {redact_url(url)}: {exc}")
+    if first is not None and first.private is False:
+        return AddressRefusedError(
+            f"refused a redirect from a public address to a private one ({redact_url(current)}: {exc})",
+            status=redirect_status,
+        )
+    return AddressRefusedError(f"refused a redirect to {redact_url(current)}: {exc}", status=redirect_status)
+
+
+def _status_error(response: httpx.Response) -> FetchError:
+    """An HTTP error status as a FetchError, with Retry-After for 429 and 503."""
+    status = response.status_code
+    retry_after = None
+    if status in (429, 503):
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+    return FetchError(f"HTTP {status} {response.reason_phrase}".strip(), status, retry_after)
 
 
 def _describe(exc: httpx.HTTPError) -> str:

@@ -1,7 +1,7 @@
 """The address a fetch checks is the address it connects to, on every hop.
 
-A local server plays a site on the open web through `Routed`, a network that sends a
-public address to a port on 127.0.0.1 (as a NAT would) and reaches nothing else public.
+A local server plays a site on the open web through `Routed` (fetchkit), a network that
+sends a public address to a port on 127.0.0.1 (as a NAT would) and reaches nothing else public.
 """
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import httpcore
 import pytest
-from fetchkit import config_file, poll
+from fetchkit import PUBLIC, Routed, config_file, poll
 from servers import FeedServer
 
 from monitor.config import load_config
@@ -20,27 +19,6 @@ from monitor.polling.addresses import is_private_address, parse_address, system_
 from monitor.polling.fetch import fetcher_for
 
 FEED = (Path(__file__).parents[1] / "fixtures/story/toi_v1.xml").read_bytes()
-PUBLIC = "93.184.216.34"
-
-
-class Routed(httpcore.AsyncNetworkBackend):
-    """Connects PUBLIC to a local port; refuses every other public address (no internet)."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.connected: list[str] = []  # the addresses asked for, in order
-        self.inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-        self.connected.append(host)
-        if host == PUBLIC:
-            host, port = "127.0.0.1", self.port
-        elif not is_private_address(host):
-            raise httpcore.ConnectError(f"tests reach no public address ({host})")
-        return await self.inner.connect_tcp(host, port, timeout, local_address, socket_options)
-
-    async def sleep(self, seconds):
-        await self.inner.sleep(seconds)
 
 
 def redirect(location: str):
