@@ -33,7 +33,14 @@ def feed_label(configured: str, own_title: str | None) -> str:
 def stored_fields(row: Mapping[str, Any], feed_label: str) -> dict[str, str]:
     """The searchable fields of an item as the store returns it (tags already a list)."""
     return searchable_fields(
-        row["title"], row["summary"], row["author"], row["tags"], feed_label, row["link"], row["lang"], row.get("body")
+        row["title"],
+        row["summary"],
+        row["author"],
+        row["tags"],
+        feed_label,
+        row["link"],
+        row["lang"],
+        row.get("body") or "",
     )
 
 
@@ -49,10 +56,13 @@ class Item:
     tags: tuple[str, ...] = ()
     lang: str = ""
     published: datetime | None = None  # UTC
+    body: str = ""  # the article's main text, when its page was read (feed parsers leave it empty)
 
     def fields(self, feed_label: str) -> dict[str, str]:
         """The searchable fields of docs/rules.md §1."""
-        return searchable_fields(self.title, self.summary, self.author, self.tags, feed_label, self.link, self.lang)
+        return searchable_fields(
+            self.title, self.summary, self.author, self.tags, feed_label, self.link, self.lang, self.body
+        )
 
 
 @dataclass(frozen=True)
