@@ -7,6 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import articles
 import bench_poll
 import bench_rules
 import compare
@@ -25,6 +26,9 @@ def main() -> None:
     print()
     print("== the web console: server time per page, 100,000 items and 10,000 alerts (SQLite) ==")
     console.main([])
+    print()
+    print("== article extraction: 120 annotated pages, body: rules, CPU per page ==")
+    articles.main([])
 
 
 if __name__ == "__main__":

@@ -170,7 +170,8 @@ def check(ctx: Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per matching item.")
 @pass_ctx
 def match(ctx: Context, query: str, sources: tuple[str, ...], as_json: bool) -> None:
-    """Evaluate QUERY against feed files or URLs; exit 0 if any item matched, 1 if none."""
+    """Evaluate QUERY against feeds or article pages, files or URLs; exit 0 if any item matched,
+    1 if none. An article page is one item: its headline, and its main text as `body`."""
     from .rules import compile_query
 
     config = ctx.optional_config()
@@ -182,6 +183,8 @@ def match(ctx: Context, query: str, sources: tuple[str, ...], as_json: bool) -> 
         except MonitorError as exc:
             click.echo(f"{source}: {exc.message}", err=True)
             continue
+        for warning in parsed.warnings:
+            click.echo(f"{label}: {warning}", err=True)
         for hit in reports.match_items(compiled, label, parsed):
             matched += 1
             if as_json:

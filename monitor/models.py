@@ -56,10 +56,13 @@ class Item:
     tags: tuple[str, ...] = ()
     lang: str = ""
     published: datetime | None = None  # UTC
+    body: str = ""  # the article's main text, when its page was read (feed parsers leave it empty)
 
     def fields(self, feed_label: str) -> dict[str, str]:
         """The searchable fields of docs/rules.md §1."""
-        return searchable_fields(self.title, self.summary, self.author, self.tags, feed_label, self.link, self.lang)
+        return searchable_fields(
+            self.title, self.summary, self.author, self.tags, feed_label, self.link, self.lang, self.body
+        )
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import click
 from .config import Config, Settings
 from .errors import MonitorError
 from .logs import redact_url
-from .models import ParsedFeed
+from .models import Item, ParsedFeed
 from .parsing.facts import search_text
 from .rules import CompiledQuery, Document, compile_query
 from .rules.backtest import backtest as stored_matches
@@ -24,11 +24,17 @@ from .store import open_store
 from .store.bodies import BODY_OUTCOMES
 from .store.cluster import SILENT_AFTER
 
+# `monitor match` reads the whole of an article page's text (more than any real article holds).
+MATCH_BODY_CHARS = 200_000
+SNIPPET_CONTEXT = 80  # characters of a body hit's paragraph shown on each side of it
+
 
 def load_source(source: str, settings: Settings | None = None) -> tuple[str, ParsedFeed]:
-    """A feed from a file path or an http(s) URL, for `monitor match`. A URL is fetched as a
-    poll fetches it, with `settings` (the config's; None: their defaults). Raises MonitorError."""
-    if source.startswith(("http://", "https://")):
+    """A feed, or an article page as one item whose body is the page's main text, from a file
+    path or an http(s) URL, for `monitor match`. A URL is fetched as a poll fetches it, with
+    `settings` (the config's; None: their defaults). Raises MonitorError."""
+    is_url = source.startswith(("http://", "https://"))
+    if is_url:
         # Without a config, the defaults of its settings (match opens no database).
         body, ctype = asyncio.run(_fetch(source, settings or Settings(database=Path())))
     else:
@@ -36,10 +42,25 @@ def load_source(source: str, settings: Settings | None = None) -> tuple[str, Par
             body, ctype = Path(source).read_bytes(), ""
         except OSError as exc:
             raise MonitorError(f"cannot read: {exc.strerror or exc}") from None
+    from .parsing.article import is_html_page
+
+    if is_html_page(body, ctype):
+        shown = redact_url(source) if is_url else source
+        return shown, _article(body, source if is_url else "", shown)
     from .parsing.feed import parse_feed  # start-up: only commands that read a feed need feedparser
 
     parsed = parse_feed(body, source, ctype)
     return parsed.title or source, parsed
+
+
+def _article(html: bytes, url: str, shown: str) -> ParsedFeed:
+    """An article page as a feed of one item: its headline and its main text as the body."""
+    from .parsing.article import read_article  # start-up: trafilatura only for a page
+
+    article = read_article(html, url, MATCH_BODY_CHARS)
+    item = Item(key=shown, title=article.title, summary="", link=shown, body=article.body)
+    warnings = () if article.body else ("no main text found on the page: only its headline is matched",)
+    return ParsedFeed(title="", lang="", items=(item,), warnings=warnings)
 
 
 async def _fetch(url: str, settings: Settings) -> tuple[bytes, str]:
@@ -74,26 +95,60 @@ def match_items(compiled: CompiledQuery, label: str, parsed: ParsedFeed) -> list
                 "published": item.published.isoformat() if item.published else None,
                 "terms": list(m.terms),
                 "occurrences": [[o.field, o.start, o.end] for o in m.occurrences],
+                "snippet": body_snippet(item.body, [(o.start, o.end) for o in m.occurrences if o.field == "body"]),
             }
         )
     return hits
 
 
-def format_hit(hit: dict[str, Any], color: bool) -> str:
-    """Headline with matched spans highlighted (bold on a terminal, **…** otherwise)."""
-    title = hit["title"] or ""
-    spans = sorted((s, e) for f, s, e in hit["occurrences"] if f == "title")
+def body_snippet(body: str, spans: list[tuple[int, int]]) -> dict[str, Any] | None:
+    """The body around its first hit, within that hit's paragraph: {"text", "spans"} with the
+    hits inside it as offsets into `text` ("…" marks text left out). None without a body hit."""
+    if not spans:
+        return None
+    spans = sorted(spans)
+    hit_start, hit_end = spans[0]
+    paragraph_start = body.rfind("\n", 0, hit_start) + 1
+    paragraph_end = body.find("\n", hit_end)
+    paragraph_end = len(body) if paragraph_end == -1 else paragraph_end
+    start = max(paragraph_start, hit_start - SNIPPET_CONTEXT)
+    end = min(paragraph_end, hit_end + SNIPPET_CONTEXT)
+    if start > paragraph_start:  # begin and end on whole words
+        space = body.find(" ", start, hit_start)
+        start = space + 1 if space != -1 else hit_start
+    if end < paragraph_end:
+        space = body.rfind(" ", hit_end, end)
+        end = space if space != -1 else hit_end
+    lead = "…" if start > 0 else ""
+    text = lead + body[start:end] + ("…" if end < len(body) else "")
+    shift = len(lead) - start
+    inside = [[s + shift, e + shift] for s, e in spans if start <= s and e <= end]
+    return {"text": text, "spans": inside}
+
+
+def _highlight(text: str, spans: list[tuple[int, int]], color: bool) -> str:
+    """`text` with its matched spans bold on a terminal, **…** otherwise."""
     out, pos = [], 0
-    for s, e in spans:
+    for s, e in sorted(spans):
         if s < pos:
             continue
-        out.append(title[pos:s])
-        word = title[s:e]
+        out.append(text[pos:s])
+        word = text[s:e]
         out.append(click.style(word, bold=True, fg="yellow") if color else f"**{word}**")
         pos = e
-    out.append(title[pos:])
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def format_hit(hit: dict[str, Any], color: bool) -> str:
+    """Headline with matched spans highlighted, and the body around a body hit."""
+    title = _highlight(hit["title"] or "", [(s, e) for f, s, e in hit["occurrences"] if f == "title"], color)
     terms = ", ".join(hit["terms"])
-    return f"{''.join(out)}\n    {hit['link']}\n    {hit['feed']}  {hit.get('published') or ''}  matched: {terms}"
+    lines = [title, f"    {hit['link']}", f"    {hit['feed']}  {hit.get('published') or ''}  matched: {terms}"]
+    snippet = hit.get("snippet")
+    if snippet:
+        lines.append(f"    body: {_highlight(snippet['text'], [(s, e) for s, e in snippet['spans']], color)}")
+    return "\n".join(lines)
 
 
 def backtest(config: Config, rule_or_query: str, window: float, limit: int | None) -> list[dict[str, Any]]:

@@ -8,6 +8,11 @@ Each worker holds up to two documents: the one it parses and the next, already w
 its socket, so it never idles while the event loop ingests the last answer (in a cold cycle
 the workers waited so about half of their time). The loop reads and writes the workers'
 sockets itself, as asyncio streams: no thread hands documents over.
+
+The same workers extract the main text of article pages (`fulltext` feeds). A feed is what
+the schedule waits on, an article only adds to an alert, so feeds go first: articles wait
+in a queue of their own, and one goes only to a worker holding nothing, so that no feed is
+ever sent behind an article.
 """
 
 from __future__ import annotations
@@ -25,15 +30,18 @@ from typing import Any
 
 from ..errors import MonitorError, ParseError
 from ..models import ParsedFeed
+from .article import ARTICLE_HINT
 from .facts import with_facts
 
 WORKER_NICENESS = 5  # added to the parent's
 
 
 def _serve(conn: multiprocessing.connection.Connection) -> None:
-    """Worker loop: (body, url, content_type) in, ("ok", ParsedFeed) or ("error", message) out."""
+    """Worker loop: a request in (FEED, body, url, content_type) or (ARTICLE, html, url,
+    max_chars), ("ok", ParsedFeed or the article's text) or ("error", message, hint) out."""
     # Imported here, in the worker (the forkserver preloads it): the main process never parses
     # when it has a pool, and feedparser + lxml cost ~30 ms of its start-up.
+    from .article import extract_body
     from .feed import parse_feed
 
     try:
@@ -49,16 +57,29 @@ def _serve(conn: multiprocessing.connection.Connection) -> None:
             return
         if request is None:
             return
+        kind, document, url, detail = request
         try:
-            conn.send(("ok", with_facts(parse_feed(*request))))
+            if kind == ARTICLE:
+                conn.send(("ok", extract_body(document, url, detail)))
+            else:
+                conn.send(("ok", with_facts(parse_feed(document, url, detail))))
         except MonitorError as exc:
-            conn.send(("error", exc.message))
-        except Exception as exc:  # a parser bug must fail the feed, not the worker
-            conn.send(("error", f"the parser failed: {type(exc).__name__}: {exc}"[:500]))
+            conn.send(("error", exc.message, exc.hint))
+        except Exception as exc:  # a parser bug must fail the document, not the worker
+            what = "extractor" if kind == ARTICLE else "parser"
+            conn.send(("error", f"the {what} failed: {type(exc).__name__}: {exc}"[:500], ""))
 
 
-Request = tuple[bytes, str, str]
+FEED, ARTICLE = "feed", "article"  # what a request asks of a worker
+# (kind, document, url, and for a feed its Content-Type, for an article its max_chars)
+Request = tuple[str, bytes, str, str | int]
 DEPTH = 2  # documents a worker holds: the one it parses and the next
+ARTICLE_PRELOAD = "trafilatura"  # ~340 ms to import, once in the forkserver instead of in each worker
+
+
+def _hint(job: _Job) -> str | None:
+    """What to do about a failed job (None: ParseError's own, about feeds)."""
+    return ARTICLE_HINT if job.kind == ARTICLE else None
 
 
 class _Job:
@@ -67,6 +88,10 @@ class _Job:
     def __init__(self, request: Request, answer: asyncio.Future[Any]) -> None:
         self.request = request
         self.answer = answer
+
+    @property
+    def kind(self) -> str:
+        return self.request[0]
 
 
 class _Worker:
@@ -121,10 +146,21 @@ class _Worker:
 
 
 class ParserPool:
-    """`await pool.parse(body, url, content_type)` with at most `workers` parses at once."""
+    """`await pool.parse(body, url, content_type)` and `await pool.extract(html, url, max_chars)`
+    with at most `workers` at once.
+
+    `articles`: articles will be extracted (some feed is `fulltext`): the forkserver then
+    imports trafilatura once, and each worker forked from it has it at no cost. Without, a
+    worker imports it at its first article (~0.25 s of CPU, again in every recycled worker),
+    and a pool that never sees an article does not carry it (~10 MB over the workers)."""
 
     def __init__(
-        self, workers: int = 2, budget: float = 20.0, ctx: BaseContext | None = None, recycle_after: int = 1000
+        self,
+        workers: int = 2,
+        budget: float = 20.0,
+        ctx: BaseContext | None = None,
+        recycle_after: int = 1000,
+        articles: bool = False,
     ) -> None:
         self.budget = budget
         self.size = workers
@@ -134,10 +170,11 @@ class ParserPool:
         # forkserver: workers start from a clean process, not a copy of a threaded daemon.
         self.ctx = ctx or multiprocessing.get_context("forkserver")
         if hasattr(self.ctx, "set_forkserver_preload"):
-            self.ctx.set_forkserver_preload(["monitor.parsing.feed"])
+            self.ctx.set_forkserver_preload(["monitor.parsing.feed", *([ARTICLE_PRELOAD] if articles else [])])
         self.spawned = 0  # worker processes started so far (recycled and killed ones are replaced)
         self._all: list[_Worker] = []
-        self._queue: collections.deque[_Job] = collections.deque()  # not sent to a worker yet
+        self._queue: collections.deque[_Job] = collections.deque()  # feeds not sent to a worker yet
+        self._articles: collections.deque[_Job] = collections.deque()  # articles not sent yet
         self._starting: asyncio.Task[None] | None = None
         self._replacing: set[asyncio.Task[None]] = set()
 
@@ -149,15 +186,26 @@ class ParserPool:
         return self._starting
 
     async def parse(self, body: bytes, url: str = "", content_type: str = "") -> ParsedFeed:
-        await asyncio.shield(self.start())
-        job = _Job((body, url, content_type), asyncio.get_running_loop().create_future())
-        self._queue.append(job)
-        self._dispatch()
-        kind, value = await job.answer
-        if kind == "error":
-            raise ParseError(str(value))
+        value = await self._ask(self._queue, (FEED, body, url, content_type))
         assert isinstance(value, ParsedFeed)
         return value
+
+    async def extract(self, html: bytes, url: str, max_chars: int) -> str:
+        """parsing.article.extract_body in a worker, under the same budget. Raises ParseError
+        (not a page, or extraction overran the budget and was stopped)."""
+        value = await self._ask(self._articles, (ARTICLE, html, url, max_chars))
+        assert isinstance(value, str)
+        return value
+
+    async def _ask(self, queue: collections.deque[_Job], request: Request) -> object:
+        await asyncio.shield(self.start())
+        job = _Job(request, asyncio.get_running_loop().create_future())
+        queue.append(job)
+        self._dispatch()
+        answer = await job.answer
+        if answer[0] == "error":
+            raise ParseError(str(answer[1]), hint=answer[2] or _hint(job))
+        return answer[1]
 
     async def _add_workers(self, count: int) -> None:
         for _ in range(count):
@@ -169,17 +217,25 @@ class ParserPool:
             self._dispatch()
 
     def _dispatch(self) -> None:
-        """Queued documents go to idle workers first, then one more behind each busy one;
-        never more to a worker than it parses before it is recycled."""
+        """Queued feeds go to idle workers first, then one more behind each busy one (not
+        behind an article); then articles, one to each worker that holds nothing. Never more
+        to a worker than it parses before it is recycled."""
         for depth in range(1, DEPTH + 1):
             for worker in self._all:
+                if worker.sent and worker.sent[0].kind == ARTICLE:
+                    continue
                 while self._queue and len(worker.sent) < min(depth, self.recycle_after - worker.parses):
-                    job = self._queue.popleft()
-                    if job.answer.done():  # its caller was cancelled
-                        continue
-                    worker.send(job)
-                    if len(worker.sent) == 1:
-                        self._start_budget(worker)
+                    self._send(worker, self._queue.popleft())
+        for worker in self._all:
+            while self._articles and not worker.sent and worker.parses < self.recycle_after:
+                self._send(worker, self._articles.popleft())
+
+    def _send(self, worker: _Worker, job: _Job) -> None:
+        if job.answer.done():  # its caller was cancelled
+            return
+        worker.send(job)
+        if len(worker.sent) == 1:
+            self._start_budget(worker)
 
     def _start_budget(self, worker: _Worker) -> None:
         worker.deadline = asyncio.get_running_loop().call_later(self.budget, self._overran, worker)
@@ -205,8 +261,9 @@ class ParserPool:
             self._replace(worker, f"the parser's answer could not be read: {type(exc).__name__}: {exc}"[:500])
 
     def _overran(self, worker: _Worker) -> None:
+        what = "extracting the article" if worker.sent and worker.sent[0].kind == ARTICLE else "parsing"
         self._replace(
-            worker, f"parsing took longer than {self.budget:g}s and was stopped; the document is too large or hostile"
+            worker, f"{what} took longer than {self.budget:g}s and was stopped; the document is too large or hostile"
         )
 
     def _replace(self, worker: _Worker, failure: str | None = None) -> None:
@@ -221,8 +278,9 @@ class ParserPool:
             if worker.sent:
                 job = worker.sent.popleft()
                 if not job.answer.done():
-                    job.answer.set_exception(ParseError(failure))
-            self._queue.extendleft(reversed(worker.sent))
+                    job.answer.set_exception(ParseError(failure, hint=_hint(job)))
+            for job in reversed(worker.sent):  # back to the front of their queues
+                (self._articles if job.kind == ARTICLE else self._queue).appendleft(job)
             worker.sent.clear()
         task = asyncio.create_task(self._reap_and_replace(worker))
         self._replacing.add(task)
@@ -239,7 +297,7 @@ class ParserPool:
     def close(self) -> None:
         for task in (*self._replacing, *([self._starting] if self._starting else [])):
             task.cancel()
-        for job in self._queue:
+        for job in (*self._queue, *self._articles):
             job.answer.cancel()
         for worker in self._all:
             worker.disconnect()
@@ -250,4 +308,5 @@ class ParserPool:
                 worker.process.join(2)
         self._all.clear()
         self._queue.clear()
+        self._articles.clear()
         self._starting = None

@@ -234,3 +234,156 @@ def test_the_forkserver_preloads_the_parser_by_a_name_that_imports():
     assert ctx.preload
     for name in ctx.preload:
         assert hasattr(importlib.import_module(name), "parse_feed"), name
+
+
+ARTICLES = Path(__file__).parents[1] / "fixtures" / "articles" / "pages"
+# An article page whose extraction takes seconds (trafilatura is quadratic in sibling tables).
+SLOW_PAGE = b"<html><body>" + b"<table><tr><td>x y z</td></tr></table>" * 20_000 + b"</body></html>"
+
+
+def completion_order(pool, requests):
+    """Run (name, coroutine function) requests at once; the names in the order they finished
+    (a ParseError counts as finishing)."""
+    order = []
+
+    async def one(name, ask):
+        try:
+            await ask()
+        except ParseError:
+            pass
+        order.append(name)
+
+    return order, asyncio.gather(*(one(name, ask) for name, ask in requests))
+
+
+def test_an_article_is_extracted_in_a_worker_as_in_the_process():
+    from monitor.parsing.article import extract_body
+
+    html = (ARTICLES / "062.html").read_bytes()
+    url = "https://www.japantimes.co.jp/news/2020/02/18/national/crime-legal/6000-surgical-masks-stolen/"
+
+    async def go():
+        pool = ParserPool(workers=1)
+        try:
+            return await pool.extract(html, url, 2_000)
+        finally:
+            pool.close()
+
+    body = run(go())
+    assert body == extract_body(html, url, 2_000)
+    assert "shortage of face masks" in body
+
+
+def test_an_article_error_crosses_the_process_boundary_with_its_hint():
+    from monitor.parsing.article import NOT_HTML_HINT
+
+    async def go():
+        pool = ParserPool(workers=1)
+        try:
+            await pool.extract(b"%PDF-1.7\n1 0 obj\n<< >>\nendobj\n", "https://news.example/a.pdf", 1_000)
+        finally:
+            pool.close()
+
+    with pytest.raises(ParseError) as err:
+        run(go())
+    assert err.value.message == "not an HTML page: a PDF document"
+    assert err.value.hint == NOT_HTML_HINT
+
+
+def test_a_feed_queued_after_articles_is_parsed_before_the_articles_still_waiting():
+    article = (ARTICLES / "040.html").read_bytes()
+    feed = (FEEDS / "wsj_world-news_2021-10-17.xml").read_bytes()
+
+    async def go():
+        pool = ParserPool(workers=1)
+        try:
+            await pool.start()
+            requests = [(f"article {n}", lambda: pool.extract(article, "", 10_000)) for n in range(4)]
+            order, done = completion_order(pool, [*requests, ("feed", lambda: pool.parse(feed))])
+            await done
+            return order
+        finally:
+            pool.close()
+
+    # The first article was in the worker already; the feed goes next, ahead of the other three.
+    assert run(go()) == ["article 0", "feed", "article 1", "article 2", "article 3"]
+
+
+def test_a_feed_never_waits_in_a_worker_behind_an_article():
+    article = (ARTICLES / "040.html").read_bytes()
+    feed = (FEEDS / "wsj_world-news_2021-10-17.xml").read_bytes()
+
+    async def go():
+        pool = ParserPool(workers=2)
+        try:
+            # Both workers have read an article (and imported the extractor) before the budget shrinks.
+            await asyncio.gather(pool.extract(article, "", 100), pool.extract(article, "", 100))
+            pool.budget = 2
+            order, done = completion_order(
+                pool,
+                [
+                    ("slow article", lambda: pool.extract(SLOW_PAGE, "", 10_000)),  # worker A, until stopped
+                    ("article 1", lambda: pool.extract(article, "", 10_000)),  # worker B
+                    ("article 2", lambda: pool.extract(article, "", 10_000)),
+                    ("feed", lambda: pool.parse(feed)),  # not behind the slow article: B's, next
+                ],
+            )
+            await done
+            return order
+        finally:
+            pool.close()
+
+    assert run(go()) == ["article 1", "feed", "article 2", "slow article"]
+
+
+def test_an_article_overrunning_the_budget_fails_alone_and_the_pool_carries_on():
+    article = (ARTICLES / "040.html").read_bytes()
+    good = (FEEDS / "wsj_world-news_2021-10-17.xml").read_bytes()
+
+    async def go():
+        pool = ParserPool(workers=2)
+        try:
+            await asyncio.gather(pool.extract(article, "", 100), pool.extract(article, "", 100))
+            pool.budget = 0.5
+            results = await asyncio.gather(
+                pool.extract(SLOW_PAGE, "", 10_000),
+                *(pool.parse(good) for _ in range(4)),
+                pool.extract(article, "", 10_000),
+                return_exceptions=True,
+            )
+            for _ in range(600):  # the slow one's replacement starts beside the others, not before them
+                if len(pool._all) == 2:
+                    break
+                await asyncio.sleep(0.05)
+            return results, pool.spawned, len(pool._all)
+        finally:
+            pool.close()
+
+    from monitor.parsing.article import ARTICLE_HINT, extract_body
+
+    results, spawned, workers = run(go())
+    slow = results[0]
+    assert isinstance(slow, ParseError)
+    assert slow.message == (
+        "extracting the article took longer than 0.5s and was stopped; the document is too large or hostile"
+    )
+    assert slow.hint == ARTICLE_HINT
+    assert results[1:5] == [parse_feed(good)] * 4
+    assert results[5] == extract_body(article, "", 10_000)
+    assert (spawned, workers) == (3, 2)
+
+
+def test_the_forkserver_preloads_the_extractor_only_for_a_pool_that_will_extract_articles():
+    import importlib
+
+    class RecordingContext:
+        def set_forkserver_preload(self, names):
+            self.preload = list(names)
+
+    feeds_only, with_articles = RecordingContext(), RecordingContext()
+    ParserPool(workers=1, ctx=feeds_only)
+    ParserPool(workers=1, ctx=with_articles, articles=True)
+
+    assert "trafilatura" not in feeds_only.preload
+    assert set(with_articles.preload) == {*feeds_only.preload, "trafilatura"}
+    assert hasattr(importlib.import_module("trafilatura"), "extract")
