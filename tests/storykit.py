@@ -77,4 +77,4 @@ def desk(
         closing(open_store(config.settings.database)) as store,
         closing(ParserPool(config.settings.parse_workers, config.settings.parse_timeout)) as parsers,
     ):  # no fetcher: a desk is fed documents, it never polls
-        yield Desk(Assembly(config, store, None, parsers, clock, random.Random(), None))
+        yield Desk(Assembly(config, store, None, parsers, None, clock, random.Random(), None))

@@ -19,6 +19,7 @@ from ..logs import redact_url
 from ..models import ParsedFeed, PollOutcome
 from ..parsing.facts import search_text, with_facts
 from ..store import FeedState, Store
+from .bodies import Bodies
 from .fetch import FeedFetcher
 from .ingest import Ingest, Validators
 from .schedule import Schedule
@@ -52,6 +53,7 @@ class Pipeline:
         outbox: Outbox,
         clock: Callable[[], float],
         start_parser: Callable[[], object] | None = None,
+        bodies: Bodies | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -63,6 +65,7 @@ class Pipeline:
         self.outbox = outbox
         self.clock = clock
         self.start_parser = start_parser  # starts the parser's workers ahead of its first parse
+        self.bodies = bodies if bodies is not None and bodies.wanted else None  # article bodies, if any feed wants them
         # Feeds between the start of their fetch and the end of their parse. Fetching outruns
         # parsing, and every body fetched ahead waits in memory; twice the fetch concurrency
         # keeps every fetch slot busy and the parser fed. The daemon claims no more than this.

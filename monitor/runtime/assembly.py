@@ -28,9 +28,12 @@ from ..desk.feed_health import FeedHealth
 from ..desk.spikes import Spikes
 from ..desk.story_updates import StoryUpdates
 from ..parsing.pool import ParserPool
+from ..polling.articles import ArticleFetcher
+from ..polling.bodies import ArticleSource, Bodies, Extractor
 from ..polling.fetch import FeedFetcher, fetcher_for
 from ..polling.ingest import Ingest
 from ..polling.pipeline import Parser, Pipeline, parse_in_thread
+from ..polling.robots import RobotsCache
 from ..polling.schedule import Schedule, too_fast_for_a_remote_site
 from ..polling.stories import StoryMatcher
 from ..rules import compile_query
@@ -53,8 +56,11 @@ def build_pipeline(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     rng: random.Random | None = None,
     console: TextIO | None = None,
+    articles: ArticleSource | None = None,
+    extract: Extractor | None = None,
 ) -> Pipeline:
-    """A pipeline for `config` over parts the caller owns. Opens nothing, writes nothing."""
+    """A pipeline for `config` over parts the caller owns. Opens nothing, writes nothing.
+    With `articles` and `extract`, `fulltext` feeds get their items' bodies."""
     notifier = Notifier(config.channels, console)
     outbox = Outbox(store, notifier, config.channels, config.delivery, clock=clock, sleep=sleep)
     holds = Holds(store, config.channels, outbox.hold_until)
@@ -74,7 +80,8 @@ def build_pipeline(
         clock,
     )
     health = FeedHealth(store, config.settings, fanout)
-    return Pipeline(config, store, fetcher, parser, schedule, ingest, health, outbox, clock, start_parser)
+    bodies = Bodies(config, store, articles, extract, ingest, clock) if articles and extract else None
+    return Pipeline(config, store, fetcher, parser, schedule, ingest, health, outbox, clock, start_parser, bodies)
 
 
 class Assembly:
@@ -87,6 +94,7 @@ class Assembly:
         store: Store,
         fetcher: FeedFetcher,
         parsers: ParserPool,
+        articles: ArticleSource,
         clock: Callable[[], float],
         rng: random.Random,
         console: TextIO | None,
@@ -94,6 +102,7 @@ class Assembly:
         self.store = store
         self.fetcher = fetcher
         self.parsers = parsers
+        self.articles = articles
         self.clock = clock
         self.rng = rng
         self.console = console
@@ -119,6 +128,8 @@ class Assembly:
             clock=self.clock,
             rng=self.rng,
             console=self.console,
+            articles=self.articles,
+            extract=self.parsers.extract,
         )
         _warn_new_fast_polling(previous, config.feeds)
         self.store.sync_feeds(((f.name, f.url) for f in config.feeds), self.clock())
@@ -145,7 +156,9 @@ async def assemble(
     async with AsyncExitStack() as opened:
         store = open_store(settings.database, poller=True, node=default_node(node or settings.node))
         opened.callback(store.close)
-        parsers = ParserPool(settings.parse_workers, settings.parse_timeout)
+        parsers = ParserPool(
+            settings.parse_workers, settings.parse_timeout, articles=any(f.fulltext for f in config.feeds)
+        )
         opened.callback(parsers.close)
         raw_fetcher = fetcher_for(settings, transport)
         opened.push_async_callback(raw_fetcher.aclose)
@@ -154,7 +167,18 @@ async def assemble(
             from .endpoint import TimedFetcher
 
             fetcher = TimedFetcher(raw_fetcher, liveness.metrics)
-        assembly = Assembly(config, store, fetcher, parsers, clock, rng or random.Random(), console)
+        # Article pages go through a Fetcher of their own (its own slots and connections), so
+        # that no page fetch ever holds up a feed's poll.
+        page_fetcher = fetcher_for(settings)
+        opened.push_async_callback(page_fetcher.aclose)
+        articles = ArticleFetcher(
+            page_fetcher,
+            RobotsCache(page_fetcher, user_agent=settings.user_agent, clock=clock),
+            pace=settings.article_pace,
+            clock=clock,
+            sleep=asyncio.sleep,
+        )
+        assembly = Assembly(config, store, fetcher, parsers, articles, clock, rng or random.Random(), console)
         if liveness is not None:
             liveness.metrics.node.info({"node": store.node})
         if liveness is not None and listen is not None:

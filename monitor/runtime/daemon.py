@@ -12,7 +12,7 @@ import asyncio
 import logging
 import math
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import FeedConfig
 from ..delivery.outbox import DeliveryReport
 from ..models import PollOutcome
+from ..polling.bodies import Bodies
 from ..polling.pipeline import Pipeline
 from ..store import DATABASE_ERRORS
 from ..store.cluster import BEAT_EVERY
@@ -39,9 +40,27 @@ STOP_GRACE = 20.0
 
 
 @dataclass
+class BodySummary:
+    """What `run --once` did of article bodies."""
+
+    fetched: int = 0
+    alerts: int = 0
+    without: int = 0  # failed, refused or skipped: those items keep their headline only
+    left: int = 0  # still queued when the wait ended
+
+    def count(self, outcome: PollOutcome) -> None:
+        if outcome.status == "ok":
+            self.fetched += 1
+            self.alerts += outcome.alerts
+        elif outcome.status != "retry":
+            self.without += 1
+
+
+@dataclass
 class CycleSummary:
     outcomes: list[PollOutcome] = field(default_factory=list)
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
+    bodies: BodySummary | None = None
 
     def lines(self) -> list[str]:
         out = []
@@ -55,6 +74,13 @@ class CycleSummary:
                 out.append(f"{o.feed}: {o.status}: {o.error}")
         errors = sum(o.status in ("error", "disabled") for o in self.outcomes)
         alerts = sum(o.alerts for o in self.outcomes)
+        if self.bodies is not None:
+            b = self.bodies
+            alerts += b.alerts
+            out.append(
+                f"article bodies: {b.fetched} fetched, {b.alerts} alerts on them, {b.without} without a body"
+                + (f", {b.left} still queued (next run)" if b.left else "")
+            )
         out.append(
             f"{len(self.outcomes)} feeds polled, {errors} failed, {alerts} new alerts; "
             f"{self.delivery.sent} deliveries sent, {self.delivery.failed} failed (kept for retry)"
@@ -72,11 +98,42 @@ async def run_once(pipeline: Pipeline, on_polled: Callable[[PollOutcome], None] 
             on_polled(outcome)
         return outcome
 
+    started = pipeline.clock()
     pipeline.expect_parsing()
     outcomes = await asyncio.gather(*(poll(f) for f in pipeline.enabled_feeds()))
-    delivery = await pipeline.deliver_due()
+    summary = CycleSummary(list(outcomes))
+    if pipeline.bodies is not None:
+        summary.bodies = await fetch_bodies(pipeline.bodies, since=started, wait=pipeline.config.settings.body_wait)
+    summary.delivery = await pipeline.deliver_due()
     pipeline.prune()
-    return CycleSummary(list(outcomes), delivery)
+    return summary
+
+
+async def fetch_bodies(bodies: Bodies, since: float, wait: float) -> BodySummary:
+    """`run --once`: fetch the bodies of the items stored since `since`, for up to `wait`
+    seconds, so that a cron user gets body matches too. What is left waits in the queue for
+    the next run."""
+    summary = BodySummary()
+    deadline = bodies.clock() + wait
+    while True:
+        now = bodies.clock()
+        claimed = bodies.claim(now, bodies.window) if now < deadline else []
+        if claimed:
+            try:
+                async with asyncio.timeout(max(0.0, deadline - now)):
+                    outcomes = await asyncio.gather(*(bodies.fetch(item) for item in claimed))
+            except TimeoutError:  # the claimed items' leases run out: the next run takes them
+                break
+            for outcome in outcomes:
+                summary.count(outcome)
+            continue
+        left = bodies.store.bodies_pending(since=since)
+        if not left or now >= deadline:
+            summary.left = left
+            return summary
+        await asyncio.sleep(min(1.0, deadline - now))  # a retry not due yet, or another node's claim
+    summary.left = bodies.store.bodies_pending(since=since)
+    return summary
 
 
 class Daemon:
@@ -89,6 +146,8 @@ class Daemon:
         self.supervisor = supervisor
         self.store = assembly.store
         self.in_flight: dict[str, asyncio.Task[PollOutcome | None]] = {}
+        self.bodies_in_flight: dict[int, asyncio.Task[None]] = {}  # by item id
+        self._claim_bodies_again: asyncio.Handle | None = None
         self.stopping = asyncio.Event()
         self.outage = Outage(assembly.config.settings.database, on_away=self._drop_polls)
         self.started = assembly.clock()
@@ -124,6 +183,7 @@ class Daemon:
             for job in self._jobs_running:
                 self.store.hold_lease(job, now, self._job_lease(job))
             self._claim(now)
+            self._claim_bodies(now)
         self.supervisor.tick()  # the heartbeat behind /healthz and the systemd watchdog
 
     def _claim(self, now: float) -> None:
@@ -137,6 +197,43 @@ class Daemon:
         for feed in claimed:
             if feed.name not in self.in_flight:  # its lease ran out while its poll went on: it is ours again
                 self.in_flight[feed.name] = asyncio.create_task(self._poll(pipeline, feed), name=f"poll:{feed.name}")
+
+    def _claim_bodies(self, now: float) -> None:
+        """Lease as many queued article bodies as this node fetches at once, and fetch them."""
+        bodies = self.pipeline.bodies
+        if bodies is None or self.stopping.is_set():
+            return
+        for item in bodies.claim(now, bodies.window - len(self.bodies_in_flight)):
+            if item["id"] not in self.bodies_in_flight:
+                self.bodies_in_flight[item["id"]] = asyncio.create_task(
+                    self._fetch_body(bodies, item), name=f"body:{item['id']}"
+                )
+
+    def _bodies_soon(self) -> None:
+        """A poll queued bodies: claim them now rather than at the next tick."""
+        if self._claim_bodies_again is None and not self.stopping.is_set():
+            self._claim_bodies_again = asyncio.get_running_loop().call_soon(self._claim_bodies_now)
+
+    def _claim_bodies_now(self) -> None:
+        self._claim_bodies_again = None
+        if not self.outage.away:
+            with self.outage.guard():
+                self._claim_bodies(self.pipeline.clock())
+
+    async def _fetch_body(self, bodies: Bodies, item: Mapping[str, Any]) -> None:
+        try:
+            outcome = await bodies.fetch(item)
+        except DATABASE_ERRORS as exc:  # rolled back; the item's lease runs out and it is claimed again
+            self.outage.failed(exc)
+            return
+        except Exception:  # a bug must not stop the other bodies
+            log.exception("feed %s: unexpected error while fetching an article body", item["feed"])
+            raise
+        finally:
+            self.bodies_in_flight.pop(item["id"], None)
+        self.supervisor.body_fetched(outcome)
+        if outcome.alerts:
+            self._deliver_soon()
 
     def _claim_soon(self) -> None:
         """A poll ended while more feeds may be due: claim again at once, not at the next tick
@@ -169,6 +266,8 @@ class Daemon:
             self.in_flight.pop(feed.name, None)
             self._claim_soon()
         self.supervisor.polled(outcome)
+        if outcome.bodies_wanted:
+            self._bodies_soon()
         if outcome.status == "ok" and (outcome.new_items or outcome.alerts):
             log.info("feed %s: %d new items, %d alerts", feed.name, outcome.new_items, outcome.alerts)
         if outcome.alerts:
@@ -180,7 +279,7 @@ class Daemon:
         or a parse; an ingest is one transaction, done or rolled back) instead of each waiting
         out the connection timeout at its next store call, the event loop blocked meanwhile.
         Their leases run out and a node polls them again."""
-        for task in self.in_flight.values():
+        for task in (*self.in_flight.values(), *self.bodies_in_flight.values()):
             if task is not asyncio.current_task():
                 task.cancel()
 
@@ -272,7 +371,7 @@ class Daemon:
             # back or stays pending in the outbox, to be done after the restart. The
             # scheduler only pauses meanwhile: its shutdown cancels the jobs still running.
             scheduler.pause()
-            running = [*self.in_flight.values(), *self._jobs_running.values()]
+            running = [*self.in_flight.values(), *self.bodies_in_flight.values(), *self._jobs_running.values()]
             if running:
                 await asyncio.wait(running, timeout=STOP_GRACE)
             scheduler.shutdown(wait=False)

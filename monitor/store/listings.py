@@ -39,7 +39,10 @@ class ListingQueries(Connection):
         ids = f"SELECT id FROM alerts{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id DESC LIMIT ?"
         alerts = self._query(
             "SELECT a.id, a.rule, a.story_id, a.created, a.terms, a.occurrences, i.id AS item_id, i.title,"
-            " i.summary, i.link, i.feed, i.published FROM alerts a JOIN items i ON i.id = a.item_id"
+            " i.summary, i.link, i.feed, i.published,"
+            # The body (up to 100,000 characters) only for an alert whose match is in it.
+            """ CASE WHEN a.occurrences LIKE '%"body"%' THEN i.body END AS body"""
+            " FROM alerts a JOIN items i ON i.id = a.item_id"
             f" WHERE a.id IN ({ids}) ORDER BY a.id DESC",
             (*params, limit),
         )

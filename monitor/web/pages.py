@@ -22,7 +22,7 @@ from ..logs import RedactFilter, redact_url, url_secrets
 from ..rules import compile_query
 from ..rules.backtest import backtest
 from ..store import Store
-from .present import SNIPPET, link, marked
+from .present import link, marked, snippet
 
 PAGE = 50  # alerts on a page
 STORY_ALERTS = 200  # a story's alerts shown (one per rule)
@@ -119,7 +119,7 @@ def _alert(a: Mapping[str, Any], conf: Configured) -> dict[str, Any]:
         "published": a["published"],
         "feed": a["feed"],
         "title": marked(a["title"] or "(no title)", occurrences, "title"),
-        "snippet": marked(a["summary"], occurrences, "summary", SNIPPET) if a["summary"] else "",
+        "snippet": snippet(a["summary"], a["body"], occurrences),
         "link": link(a["link"]),
         "terms": a["terms"],
         "also": [f for f in a["outlets"] if f != a["feed"]],
@@ -267,7 +267,7 @@ def playground(store: Store, conf: Configured, now: float, params: Params) -> di
             page["hits"].append(
                 {
                     "title": marked(row["title"] or "(no title)", occurrences, "title"),
-                    "snippet": marked(row["summary"], occurrences, "summary", SNIPPET) if row["summary"] else "",
+                    "snippet": snippet(row["summary"], row["body"], occurrences),
                     "link": link(row["link"]),
                     "feed": row["feed"],
                     "published": row["published"] or row["first_seen"],

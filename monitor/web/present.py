@@ -16,9 +16,9 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from ..delivery.render import marked as in_dialect
-from ..delivery.render import safe_link, spans, when
+from ..delivery.render import safe_link, snippet_spans, spans, when
 
-SNIPPET = 300  # characters of a summary shown around its first match
+SNIPPET = 300  # characters of a summary (or of a body's hit sentence) shown around its first match
 
 
 def marked(
@@ -27,6 +27,12 @@ def marked(
     """`text` escaped, its matched spans in `field` wrapped in <mark> (cut to about `limit`
     characters around the first match)."""
     return Markup(in_dialect(spans(text or "", occurrences, field, limit), "html"))
+
+
+def snippet(summary: str | None, body: str | None, occurrences: Sequence[tuple[str, int, int]]) -> Markup:
+    """What an alert shows of its item (delivery/render.py snippet_spans): the summary, or the
+    body's sentence holding the match when the match is in the body alone; escaped, matches marked."""
+    return Markup(in_dialect(snippet_spans(summary or "", body or "", occurrences, SNIPPET), "html"))
 
 
 def link(url: str | None) -> str:

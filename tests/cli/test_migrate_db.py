@@ -15,7 +15,18 @@ import pytest
 from testkit import CATCH_ALL, monitor_exe, wait_for, write_config
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
-TABLES = ["feeds", "stories", "story_terms", "items", "alerts", "notices", "deliveries", "feed_health", "rule_state", "body_counts"]
+TABLES = [
+    "feeds",
+    "stories",
+    "story_terms",
+    "items",
+    "alerts",
+    "notices",
+    "deliveries",
+    "feed_health",
+    "rule_state",
+    "body_counts",
+]
 SECRET = "S3cretPassw0rdXYZ"
 DOWN = "json://127.0.0.1:9/hook"  # nothing listens: its deliveries stay pending
 
