@@ -4,7 +4,7 @@ The groups naming our product token are merged (the `*` groups serve only when n
 of their rules, the most specific one matching a URL's path and query decides, an allow
 winning a tie. A pattern is matched by finding its literal parts in turn, leftmost first,
 never by a regular expression: the file is the site's, and a pattern of many `*` must cost
-no more than one pass over the path.
+no more than one search per part.
 """
 
 from __future__ import annotations
@@ -69,19 +69,19 @@ class Rule:
 
     def matches(self, target: str) -> bool:
         """Whether the pattern matches `target` (normalised) from its start: one search per
-        part, each leftmost after the last (which leaves the most room for those after)."""
-        head, *rest = self.parts
-        if not target.startswith(head):
+        part, each found leftmost after the one before (which leaves the most room for the rest)."""
+        parts = self.parts
+        if not target.startswith(parts[0]):
             return False
-        if not rest:
-            return not self.anchored or len(target) == len(head)
-        at = len(head)
-        *middle, last = rest
-        for part in middle:
+        if len(parts) == 1:
+            return not self.anchored or len(target) == len(parts[0])
+        at = len(parts[0])
+        for part in parts[1:-1]:
             found = target.find(part, at)
             if found < 0:
                 return False
             at = found + len(part)
+        last = parts[-1]
         if self.anchored:
             return len(target) - len(last) >= at and target.endswith(last)
         return target.find(last, at) >= 0
@@ -125,7 +125,7 @@ class RobotsRules:
                         ours.append(rule)
                     if in_default:
                         default.append(rule)
-        chosen = ours if named_us else default
+        chosen = dict.fromkeys(ours if named_us else default)  # a rule repeated is matched once
         return cls(tuple(sorted(chosen, key=lambda rule: (-rule.specificity, not rule.allow))))
 
     def allows(self, target: str) -> bool:
