@@ -1,7 +1,5 @@
-"""robots.txt, per site, as RFC 9309 reads it: what our agent may fetch there.
-
-Parsed with urllib.robotparser, fed lines fetched here: its own `read()` would fetch with
-urllib, past the Fetcher's limits and address policy.
+"""robots.txt, per site: fetched through the Fetcher (under its limits and address policy),
+read by robotstxt.RobotsRules for our agent, and kept for a day.
 """
 
 from __future__ import annotations
@@ -10,11 +8,11 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
-from urllib.robotparser import RobotFileParser
 
 from ..errors import AddressRefusedError, FetchError
 from ..logs import redact_url
 from .fetch import PageFetcher, worth_retrying
+from .robotstxt import RobotsRules, request_target
 
 ROBOTS_TTL = 24 * 3600.0  # RFC 9309 §2.4: a cached copy serves for a day at most
 ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309 §2.5: at least this much is read; what is beyond, not
@@ -41,8 +39,8 @@ def _site(url: str) -> tuple[str, str, int]:
 
 
 @dataclass
-class _Rules:
-    parser: RobotFileParser | None  # None: everything allowed (no robots.txt)
+class _Cached:
+    rules: RobotsRules | None  # None: everything allowed (no robots.txt)
     expires: float
 
 
@@ -63,17 +61,17 @@ class RobotsCache:
         self.agent = product_token(user_agent)
         self.clock = clock
         self.ttl = ttl
-        self._rules: dict[tuple[str, str, int], _Rules] = {}
+        self._cached: dict[tuple[str, str, int], _Cached] = {}
         self._loading: dict[tuple[str, str, int], asyncio.Lock] = {}
         self._pruned_at = 0.0
 
     def cached(self, url: str) -> bool | None:
         """Whether `url` may be fetched, by the site's robots.txt as cached; None when that
         must be fetched first (never fetched, or older than a day)."""
-        rules = self._rules.get(_site(url))
-        if rules is None or rules.expires <= self.clock():
+        cached = self._cached.get(_site(url))
+        if cached is None or cached.expires <= self.clock():
             return None
-        return rules.parser is None or rules.parser.can_fetch(self.agent, url)
+        return cached.rules is None or cached.rules.allows(request_target(url))
 
     async def allows(self, url: str, *, local_host: str | None) -> bool:
         """Whether `url` may be fetched, fetching the site's robots.txt when it is not cached.
@@ -83,13 +81,13 @@ class RobotsCache:
         async with lock:  # one fetch of a site's robots.txt at a time; the others find it cached
             verdict = self.cached(url)
             if verdict is None:
-                self._rules[site] = await self._load(url, local_host)
+                self._cached[site] = await self._load(url, local_host)
                 self._prune()
                 verdict = self.cached(url)
         assert verdict is not None  # just loaded: fresh for a day
         return verdict
 
-    async def _load(self, url: str, local_host: str | None) -> _Rules:
+    async def _load(self, url: str, local_host: str | None) -> _Cached:
         where = robots_url(url)
         try:
             result = await self.fetcher.fetch_page(
@@ -103,13 +101,12 @@ class RobotsCache:
                 message = f"robots.txt unavailable ({redact_url(where)}): {exc.message}"
                 raise type(exc)(message, exc.status, exc.retry_after) from None
             # 4xx, or no robots.txt where the redirects led (too many of them, say): no rules.
-            return _Rules(None, self.clock() + self.ttl)
+            return _Cached(None, self.clock() + self.ttl)
         body = result.body or b""
         if len(body) >= ROBOTS_MAX_BYTES:
             body = body[: body.rfind(b"\n") + 1]  # cut off: a half rule could forbid more than the whole one
-        parser = RobotFileParser()
-        parser.parse(body.decode("utf-8", errors="replace").removeprefix("\ufeff").splitlines())
-        return _Rules(parser, self.clock() + self.ttl)
+        rules = RobotsRules.parse(body.decode("utf-8", errors="replace"), self.agent)
+        return _Cached(rules, self.clock() + self.ttl)
 
     def _prune(self) -> None:
         """Forget robots.txt gone stale, once a day: a site not visited again needs none kept."""
@@ -117,7 +114,7 @@ class RobotsCache:
         if now - self._pruned_at < self.ttl:
             return
         self._pruned_at = now
-        for site in [s for s, rules in self._rules.items() if rules.expires <= now]:
-            del self._rules[site]
-        for site in [s for s, lock in self._loading.items() if not lock.locked() and s not in self._rules]:
+        for site in [s for s, cached in self._cached.items() if cached.expires <= now]:
+            del self._cached[site]
+        for site in [s for s, lock in self._loading.items() if not lock.locked() and s not in self._cached]:
             del self._loading[site]
