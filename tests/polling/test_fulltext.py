@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import pytest
 from articlekit import ARTICLE, BOILERPLATE, article_page, quiet_feed
+from consolekit import rss
 from testkit import write_config
 
 from monitor.config import load_config
@@ -50,7 +52,7 @@ def bodies_of(config_path: Path) -> dict[str, int]:
 
 
 def test_a_phrase_of_the_article_alerts_once_with_its_sentence_and_boilerplate_alerts_on_nothing(
-    tmp_path, feed_server, webhook
+    tmp_path, feed_server, webhook, run_cli
 ):
     link = feed_server.serve("/news/1", article_page(), content_type="text/html; charset=utf-8")
     feed = feed_server.serve("/feed", quiet_feed([link]))
@@ -65,6 +67,8 @@ def test_a_phrase_of_the_article_alerts_once_with_its_sentence_and_boilerplate_a
     assert message["message"].endswith(ARTICLE[0])
     assert BOILERPLATE not in message["message"]
     assert bodies_of(config) == {"fetched": 1, "failed": 0, "robots": 0, "address": 0, "skipped": 0}
+    listing = run_cli("--config", str(config), "feeds")
+    assert "bodies: fetched=1 failed=0 robots=0 address=0 skipped=0" in listing.stdout, listing.stderr
 
     again = cycle(config)  # nothing new: no page fetched again, no alert again
     assert again.outcomes[0].status == "not-modified" and again.bodies.fetched == 0
@@ -175,3 +179,21 @@ def test_without_fulltext_no_page_is_fetched(tmp_path, feed_server, webhook):
     summary = cycle(config)
     assert summary.bodies is None and feed_server.statuses("/news/1") == []
     assert ARTICLE[0] not in json.dumps(feed_rows(load_config(config, env={})))
+
+
+def test_an_item_whose_link_changes_is_fetched_again_and_an_edited_headline_is_not(tmp_path, feed_server, webhook):
+    first = feed_server.serve("/news/1", article_page(), content_type="text/html")
+    moved = feed_server.serve("/news/1-moved", article_page(), content_type="text/html")
+    feed = feed_server.serve("/feed", rss([("g0", "Talks in the capital", "", first, time.time())]))
+    config = configure(tmp_path, feed, webhook.apprise_url, [BODY_RULE])
+    assert cycle(config).bodies.fetched == 1
+
+    feed_server.serve("/feed", rss([("g0", "Talks in the capital, updated", "", first, time.time())]))
+    edited = cycle(config)
+    assert edited.outcomes[0].changed_items == 1 and edited.bodies.fetched == 0
+
+    feed_server.serve("/feed", rss([("g0", "Talks in the capital, updated", "", moved, time.time())]))
+    assert cycle(config).bodies.fetched == 1
+    assert (feed_server.statuses("/news/1"), feed_server.statuses("/news/1-moved")) == ([200], [200])
+    # One alert for the story, whichever page its body came from.
+    assert len(webhook.messages()) == 1
