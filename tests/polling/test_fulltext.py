@@ -197,3 +197,30 @@ def test_an_item_whose_link_changes_is_fetched_again_and_an_edited_headline_is_n
     assert (feed_server.statuses("/news/1"), feed_server.statuses("/news/1-moved")) == ([200], [200])
     # One alert for the story, whichever page its body came from.
     assert len(webhook.messages()) == 1
+
+
+REAL_PAGES = ["005.html", "023.html", "040.html", "062.html"]  # trafilatura gets these right (tests/parsing)
+
+
+def test_on_real_pages_main_text_phrases_alert_on_their_own_item_and_boilerplate_on_none(
+    tmp_path, feed_server, webhook, fixture_bytes
+):
+    notes = json.loads(fixture_bytes("articles/annotations.json"))
+    links = {
+        name: feed_server.serve(f"/pages/{name}", fixture_bytes(f"articles/pages/{name}"), content_type="text/html")
+        for name in REAL_PAGES
+    }
+    feed = feed_server.serve("/feed", quiet_feed(list(links.values())))
+    rules = [
+        {"name": f"{kind}-{name}-{n}", "query": f'body:"{phrase}"', "notify": ["hook"]}
+        for name in REAL_PAGES
+        for kind in ("with", "without")
+        for n, phrase in enumerate(notes[name][kind])
+    ]
+    config = configure(tmp_path, feed, webhook.apprise_url, rules)
+    summary = cycle(config)
+    assert summary.bodies.fetched == len(REAL_PAGES)
+
+    alerted = {(m["title"].split("]")[0][1:], m["message"].split("\n")[1]) for m in webhook.messages()}
+    expected = {(f"with-{name}-{n}", links[name]) for name in REAL_PAGES for n in range(len(notes[name]["with"]))}
+    assert alerted == expected
