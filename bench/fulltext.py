@@ -95,9 +95,12 @@ class PageSite:
         self.process = ctx.Process(target=serve_pages, args=(child,), daemon=True, name="bench-pages")
         self.process.start()
         child.close()
-        if not self._conn.poll(60):
-            raise SystemExit("the page server did not start within 60 s")
-        self.feed_url: str = self._conn.recv()
+        try:
+            if not self._conn.poll(60):
+                raise SystemExit("the page server did not start within 60 s")
+            self.feed_url: str = self._conn.recv()
+        except EOFError:
+            raise SystemExit("the page server's process ended before serving (its error is above)") from None
         return self
 
     def __exit__(self, *exc: object) -> None:
