@@ -37,7 +37,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -273,14 +273,14 @@ def one_run(site: PageSite, asked: Mapping[str, Asked], pace: str) -> Run:
                     assembly.store.conn.execute("SELECT coalesce(body_state, '-'), count(*) FROM items GROUP BY 1")
                 )
                 return Run(
-                    summary,
-                    stage,
-                    stage.started - began,
-                    hits,
-                    len(rows) - len(hits),
-                    bodies,
-                    states,
-                    config.settings.body_max_chars,
+                    summary=summary,
+                    stage=stage,
+                    poll_wall=stage.started - began,
+                    hits=hits,
+                    elsewhere=len(rows) - len(hits),
+                    bodies=bodies,
+                    states=states,
+                    max_chars=config.settings.body_max_chars,
                 )
 
         return asyncio.run(go())
@@ -288,25 +288,28 @@ def one_run(site: PageSite, asked: Mapping[str, Asked], pace: str) -> Run:
 
 @dataclass
 class Score:
-    found: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
-    asked: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
-    perfect: int = 0
-
-    def add(self, hits: Callable[[str], bool], asked: Mapping[str, Asked], pages: Sequence[str]) -> None:
-        wrong = dict.fromkeys(pages, 0)
-        for name, a in asked.items():
-            hit = hits(name)
-            self.asked[a.kind] += 1
-            self.found[a.kind] += hit
-            wrong[a.page] += hit != (a.kind == "with")
-        self.perfect += sum(1 for n in wrong.values() if n == 0)
+    found: dict[str, int]  # by kind: strings whose rule matched
+    asked: dict[str, int]  # by kind: strings asked for
+    perfect: int  # pages with every `with` string found and no `without` string
 
     def lines(self) -> list[str]:
-        w, wo = self.found, self.asked
+        found, asked = self.found, self.asked
         return [
-            f"recall (with strings alerted on their own page): {w['with']}/{wo['with']} = {w['with'] / wo['with']:.1%}",
-            f"boilerplate false alarms (without strings alerted): {w['without']}/{wo['without']}",
+            f"recall: {found['with']}/{asked['with']} = {found['with'] / asked['with']:.1%}",
+            f"boilerplate false alarms: {found['without']}/{asked['without']}",
         ]
+
+
+def score(hits: Collection[str], asked: Mapping[str, Asked], pages: Sequence[str]) -> Score:
+    """The rules in `hits` matched; the others did not."""
+    found, counted = dict.fromkeys(KINDS, 0), dict.fromkeys(KINDS, 0)
+    wrong = dict.fromkeys(pages, 0)
+    for name, a in asked.items():
+        hit = name in hits
+        counted[a.kind] += 1
+        found[a.kind] += hit
+        wrong[a.page] += hit != (a.kind == "with")
+    return Score(found, counted, sum(1 for n in wrong.values() if n == 0))
 
 
 def extraction_only(notes: Mapping[str, Mapping[str, Any]], max_chars: int) -> tuple[dict[str, str], float]:
@@ -321,8 +324,10 @@ def extraction_only(notes: Mapping[str, Mapping[str, Any]], max_chars: int) -> t
     return bodies, time.process_time() - started
 
 
-def body_hit(asked: Asked, body: str) -> bool:
-    return compile_query(asked.body_rule).match(Document.build({"body": body})) is not None
+def body_hits(asked: Mapping[str, Asked], bodies: Mapping[str, str]) -> set[str]:
+    """The rules whose `body:` part alone matches their page's body, as bench/articles.py asks."""
+    docs = {page: Document.build({"body": body}) for page, body in bodies.items()}
+    return {name for name, a in asked.items() if compile_query(a.body_rule).match(docs[a.page]) is not None}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -356,26 +361,26 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\npages: {len(pages)}; items by body state: {first.states}; rules: {len(asked)}")
     if any(r.hits != first.hits for r in runs[1:]):
         print("the runs' alerts differ: " + ", ".join(str(len(r.hits)) for r in runs))
-    whole = Score()
-    whole.add(lambda name: name in first.hits, asked, pages)
+    whole = score(first.hits, asked, pages)
+    print("the whole path (rules alerting on their own page's item):")
     for line in whole.lines():
-        print(line)
-    print(f"pages perfect (every with, no without): {whole.perfect}/{len(pages)}")
+        print(f"  {line}")
+    print(f"  pages perfect (every with, no without): {whole.perfect}/{len(pages)}")
 
     reference, reference_cpu = extraction_only(notes, first.max_chars)
-    same = [p for p in pages if reference[p] == first.bodies.get(p)]
-    alone = Score()
-    alone.add(lambda name: body_hit(asked[name], reference[asked[name].page]), asked, pages)
+    alone_hits = body_hits(asked, reference)
+    alone = score(alone_hits, asked, pages)
+    same = sum(reference[p] == first.bodies.get(p) for p in pages)
+    print("extraction alone (bench/articles.py's bodies and body: rules):")
+    for line in alone.lines():
+        print(f"  {line}")
     print(
-        f"extraction alone (bench/articles.py's bodies): {alone.found['with']}/{alone.asked['with']}, "
-        f"{alone.found['without']}/{alone.asked['without']}, {alone.perfect}/{len(pages)} perfect; "
-        f"the stored body is the same text on {len(same)}/{len(pages)} pages; "
-        f"extracting them in this process, once: {reference_cpu / len(pages) * 1000:.1f} ms CPU per page"
+        f"  pages perfect: {alone.perfect}/{len(pages)}; the stored body is the same text on {same}/{len(pages)} pages"
     )
-    disagree = [name for name, a in asked.items() if (name in first.hits) != body_hit(a, reference[a.page])]
-    for name in disagree:
+    print(f"  extracting the pages once in this process: {reference_cpu / len(pages) * 1000:.1f} ms CPU per page")
+    for name in sorted(first.hits ^ alone_hits):
         a = asked[name]
-        print(f"  disagrees: {a.page} {a.kind} {a.text!r}: alerted {name in first.hits}")
+        print(f"  the two disagree: {a.page} {a.kind} {a.text!r} (alerted: {name in first.hits})")
     if args.show:
         for name, a in asked.items():
             if (name in first.hits) != (a.kind == "with"):

@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> None:
             f'[[feeds]]\nname = "latency"\nurl = "{url}"\n{fulltext}\n'
             f'[[rules]]\nname = "{HEADLINE_RULE}"\nquery = "Russia AND Israel"\nnotify = ["hook"]\n\n'
             f'[[rules]]\nname = "{BODY_RULE}"\nquery = \'body:"foreign minister"\'\nnotify = ["hook"]\n\n'
-            f'[channels.hook]\nurls = ["{hook.apprise_url}"]\n',
+            # flood_threshold = 0: every alert is sent at once, however many rounds there are
+            f'[channels.hook]\nurls = ["{hook.apprise_url}"]\nflood_threshold = 0\n',
             encoding="utf-8",
         )
         log = (Path(tmp) / "daemon.log").open("w")  # read on failure; a pipe nobody reads would fill
