@@ -12,6 +12,7 @@ import bench_poll
 import bench_rules
 import compare
 import console
+import fulltext
 
 
 def main() -> None:
@@ -29,6 +30,9 @@ def main() -> None:
     print()
     print("== article extraction: 120 annotated pages, body: rules, CPU per page ==")
     articles.main([])
+    print()
+    print("== article bodies, the whole path: 120 pages behind a feed, body: rules, CPU per article ==")
+    fulltext.main([])
 
 
 if __name__ == "__main__":
