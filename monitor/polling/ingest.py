@@ -124,9 +124,10 @@ class Ingest:
             row = self.store.find_item(feed.name, item["key"])
             if row is None or row["id"] != item["id"] or row["link"] != item["link"]:
                 return outcome
-            self.store.store_body(row["id"], body, search_text(row["title"] or "", row["summary"] or "", body))
-            self.store.count_bodies(feed.name, "fetched")
             doc = Document.build(stored_fields({**row, "body": body}, label))
+            # The document's own index text: the body is tokenised once, for the rules and the index.
+            self.store.store_body(row["id"], body, doc.fts_text())
+            self.store.count_bodies(feed.name, "fetched")
             stored = Stored(int(row["id"]), int(row["story_id"]), previous=None)
             self._spikes(self._alert(feed, doc, stored, now, outcome), now)
         return outcome

@@ -112,26 +112,34 @@ async def run_once(pipeline: Pipeline, on_polled: Callable[[PollOutcome], None] 
 async def fetch_bodies(bodies: Bodies, since: float, wait: float) -> BodySummary:
     """`run --once`: fetch the bodies of the items stored since `since`, for up to `wait`
     seconds, so that a cron user gets body matches too. What is left waits in the queue for
-    the next run."""
+    the next run (an item cut off keeps its lease until it runs out)."""
     summary = BodySummary()
     deadline = bodies.clock() + wait
-    while True:
-        now = bodies.clock()
-        claimed = bodies.claim(now, bodies.window) if now < deadline else []
-        if claimed:
-            try:
-                async with asyncio.timeout(max(0.0, deadline - now)):
-                    outcomes = await asyncio.gather(*(bodies.fetch(item) for item in claimed))
-            except TimeoutError:  # the claimed items' leases run out: the next run takes them
+    running: set[asyncio.Task[PollOutcome]] = set()
+    try:
+        while True:
+            now = bodies.clock()
+            if now < deadline:
+                # A slot freed is filled at once: one slow page never idles the others.
+                for item in bodies.claim(now, bodies.window - len(running)):
+                    running.add(asyncio.create_task(bodies.fetch(item)))
+            if running:
+                done, running = await asyncio.wait(
+                    running, timeout=max(0.0, deadline - now), return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:  # the deadline passed
+                    break
+                for task in done:
+                    summary.count(task.result())
+                continue
+            if now >= deadline or not bodies.store.bodies_pending(since=since):
                 break
-            for outcome in outcomes:
-                summary.count(outcome)
-            continue
-        left = bodies.store.bodies_pending(since=since)
-        if not left or now >= deadline:
-            summary.left = left
-            return summary
-        await asyncio.sleep(min(1.0, deadline - now))  # a retry not due yet, or another node's claim
+            await asyncio.sleep(min(1.0, deadline - now))  # a retry not due yet, or another node's claim
+    finally:
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running)
     summary.left = bodies.store.bodies_pending(since=since)
     return summary
 
