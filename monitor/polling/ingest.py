@@ -9,6 +9,8 @@ Everything happens inside one transaction, in named steps whose order matters:
    joins them, and an edited headline *before* it is overwritten), then the write.
 3. `_alert`: rules matched on what is new or edited (an edit alerts only when it is what
    made the item match), one alert per (rule, story), fanned out to the rule's channels.
+   Then, for a `fulltext` feed, the item is queued for its article page (new, or its link
+   changed); `body_arrived` alerts again, later, on what the body makes match.
 4. `_spikes`: once the items are in, each spike rule that matched looks at its last hour.
 5. `_finish`: the baseline mark and the poll's record (validators, next poll).
 """

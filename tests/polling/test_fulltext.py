@@ -224,3 +224,14 @@ def test_on_real_pages_main_text_phrases_alert_on_their_own_item_and_boilerplate
     alerted = {(m["title"].split("]")[0][1:], m["message"].split("\n")[1]) for m in webhook.messages()}
     expected = {(f"with-{name}-{n}", links[name]) for name in REAL_PAGES for n in range(len(notes[name]["with"]))}
     assert alerted == expected
+
+
+def test_run_once_says_what_became_of_the_bodies(tmp_path, feed_server, webhook, run_cli):
+    link = feed_server.serve("/news/1", article_page(), content_type="text/html")
+    refused = feed_server.serve("/news/2", b"no", status=403)
+    feed = feed_server.serve("/feed", quiet_feed([link, refused]))
+    config = configure(tmp_path, feed, webhook.apprise_url, [BODY_RULE])
+    done = run_cli("--config", str(config), "run", "--once")
+    assert done.returncode == 0, done.stderr
+    assert "article bodies: 1 fetched, 1 alerts on them, 1 without a body" in done.stdout
+    assert "1 feeds polled, 0 failed, 1 new alerts" in done.stdout
