@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from .config import Config, Settings
+from .delivery.render import snippet_spans
 from .errors import MonitorError
 from .logs import redact_url
 from .models import Item, ParsedFeed
@@ -26,7 +27,7 @@ from .store.cluster import SILENT_AFTER
 
 # `monitor match` reads the whole of an article page's text (more than any real article holds).
 MATCH_BODY_CHARS = 200_000
-SNIPPET_CONTEXT = 80  # characters of a body hit's paragraph shown on each side of it
+SNIPPET_CONTEXT = 80  # about this many characters of a body hit's sentence shown on each side of it
 
 
 def load_source(source: str, settings: Settings | None = None) -> tuple[str, ParsedFeed]:
@@ -102,28 +103,23 @@ def match_items(compiled: CompiledQuery, label: str, parsed: ParsedFeed) -> list
 
 
 def body_snippet(body: str, spans: list[tuple[int, int]]) -> dict[str, Any] | None:
-    """The body around its first hit, within that hit's paragraph: {"text", "spans"} with the
-    hits inside it as offsets into `text` ("…" marks text left out). None without a body hit."""
+    """The body's sentence holding its first hit, as an alert shows it (delivery/render.py
+    snippet_spans): {"text", "spans"} with the hits inside it as offsets into `text` ("…" marks
+    text left out). None without a body hit."""
     if not spans:
         return None
-    spans = sorted(spans)
-    hit_start, hit_end = spans[0]
-    paragraph_start = body.rfind("\n", 0, hit_start) + 1
-    paragraph_end = body.find("\n", hit_end)
-    paragraph_end = len(body) if paragraph_end == -1 else paragraph_end
-    start = max(paragraph_start, hit_start - SNIPPET_CONTEXT)
-    end = min(paragraph_end, hit_end + SNIPPET_CONTEXT)
-    if start > paragraph_start:  # begin and end on whole words
-        space = body.find(" ", start, hit_start)
-        start = space + 1 if space != -1 else hit_start
-    if end < paragraph_end:
-        space = body.rfind(" ", hit_end, end)
-        end = space if space != -1 else hit_end
-    lead = "…" if start > 0 else ""
-    text = lead + body[start:end] + ("…" if end < len(body) else "")
-    shift = len(lead) - start
-    inside = [[s + shift, e + shift] for s, e in spans if start <= s and e <= end]
-    return {"text": text, "spans": inside}
+    parts = snippet_spans("", body, [("body", s, e) for s, e in spans], 2 * SNIPPET_CONTEXT)
+    shown = "".join(p.text for p in parts).strip("…")
+    # Unlike an alert's, the snippet says when the body goes on around its sentence.
+    lead = "" if parts[0].text == "…" or body.startswith(shown) else "…"
+    tail = "" if parts[-1].text == "…" or body.endswith(shown) else "…"
+    text, marked, at = [lead], [], len(lead)
+    for part in parts:
+        if part.marked:
+            marked.append([at, at + len(part.text)])
+        text.append(part.text)
+        at += len(part.text)
+    return {"text": "".join(text) + tail, "spans": marked}
 
 
 def _highlight(text: str, spans: list[tuple[int, int]], color: bool) -> str:
