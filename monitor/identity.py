@@ -39,6 +39,10 @@ TRACKING_PREFIXES = ("utm_", "at_", "ns_")
 
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
+# A link longer than this is no link: refused where it is read, before anything (a canonical
+# form, a robots.txt match, a fetch) spends work on it. Real article URLs stay far below it.
+MAX_LINK_CHARS = 4096
+
 
 # Cached: a parser worker asks for each item's canonical link up to three times (the feed's
 # link counts, the item's key, its facts for ingest).

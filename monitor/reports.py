@@ -66,7 +66,7 @@ def _article(html: bytes, url: str, shown: str) -> ParsedFeed:
 
 async def _fetch(url: str, settings: Settings) -> tuple[bytes, str]:
     """The body and Content-Type of `url` through the pollers' Fetcher: its byte cap, time
-    limits, redirect rules (private addresses included) and User-Agent. Raises FetchError."""
+    limits, redirect rules, address policy (as for a feed at `url`) and User-Agent. Raises FetchError."""
     from .polling.fetch import fetcher_for  # start-up: only a URL needs httpx
 
     fetcher = fetcher_for(settings)

@@ -115,6 +115,9 @@ class FeedConfig:
     fulltext: bool = field(default=False, metadata=setting(Flag()))
     # false: article pages are fetched whatever the site's robots.txt says (with the site's permission)
     robots: bool = field(default=True, metadata=setting(Flag()))
+    # on a local network by a name (a bridge at http://rss-bridge/…): it, and its own article pages,
+    # may be fetched from private addresses; a url naming a private address or localhost needs no flag
+    local: bool = field(default=False, metadata=setting(Flag()))
 
 
 @dataclass(frozen=True)

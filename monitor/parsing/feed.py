@@ -11,7 +11,7 @@ from typing import Any
 import feedparser
 
 from ..errors import ParseError
-from ..identity import canonical_url, item_key
+from ..identity import MAX_LINK_CHARS, canonical_url, item_key
 from ..models import Item, ParsedFeed
 from ..text import html_to_text
 from .fast import fast_parse
@@ -50,7 +50,8 @@ def parse_feed(body: bytes, url: str = "", content_type: str = "", fast: bool = 
         raise ParseError(f"not a feed{detail}")
     meta = parsed.get("feed") or {}
     feed_lang = _clean(meta.get("language", ""))
-    link_counts = Counter(canonical_url(e.get("link", "")) for e in entries)
+    long_links = sum(len(_link(e)) > MAX_LINK_CHARS for e in entries)
+    link_counts = Counter(canonical_url(_item_link(e)) for e in entries)
     guid_counts: Counter[str] = Counter(e.get("id", "").strip() for e in entries)
     for link, n in link_counts.items():
         guid_counts["link:" + link] = n
@@ -63,6 +64,8 @@ def parse_feed(body: bytes, url: str = "", content_type: str = "", fast: bool = 
         seen_keys.add(item.key)
         items.append(item)
     warnings = []
+    if long_links:
+        warnings.append(f"{long_links} item links longer than {MAX_LINK_CHARS} characters ignored (the items are kept)")
     if parsed.get("bozo") and entries:
         warnings.append(f"feed is not well-formed ({parsed.get('bozo_exception')}); parsed what could be read")
     ttl = meta.get("ttl")
@@ -124,7 +127,7 @@ def _item(entry: Any, feed_lang: str, guid_counts: Counter[str]) -> Item:
     )
     # dict.get bypasses feedparser's deprecated updated→published key aliasing.
     published = _utc(dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed"))
-    link = _clean(entry.get("link", ""))
+    link = _item_link(entry)
     date_text = _clean(dict.get(entry, "published", "")) or _clean(dict.get(entry, "updated", ""))
     lang = ""
     detail = entry.get("title_detail") or {}
@@ -140,6 +143,17 @@ def _item(entry: Any, feed_lang: str, guid_counts: Counter[str]) -> Item:
         lang=lang or feed_lang,
         published=published,
     )
+
+
+def _link(entry: Any) -> str:
+    value = entry.get("link", "")
+    return value if isinstance(value, str) else ""
+
+
+def _item_link(entry: Any) -> str:
+    """The entry's link, or "" for one too long to be a link: measured before anything reads it."""
+    link = _link(entry)
+    return "" if len(link) > MAX_LINK_CHARS else _clean(link)
 
 
 def _utc(parsed_time: Any) -> datetime | None:

@@ -58,15 +58,47 @@ async def system_resolver(host: str) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+# Where an IPv6 address carries an IPv4 one that a gateway or the host itself would reach:
+# NAT64 (RFC 6052, well-known prefix), SIIT's IPv4-translated form (RFC 2765) and the
+# deprecated IPv4-compatible form (RFC 4291); IPv4-mapped and 6to4 have their own properties.
+_EMBEDDING_IPV4 = (
+    ipaddress.IPv6Network("64:ff9b::/96"),
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),
+    ipaddress.IPv6Network("::/96"),
+)
+# Never global, whatever Python's tables say: local-use NAT64 (RFC 8215, the IPv4 address at a
+# position the operator picks) and the deprecated site-local block.
+_LOCAL_IPV6 = (ipaddress.IPv6Network("64:ff9b:1::/48"), ipaddress.IPv6Network("fec0::/10"))
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a connection to `ip` reaches through a translator or tunnel, if any."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if any(ip in net for net in _EMBEDDING_IPV4) and int(ip) > 1:  # :: and ::1 are IPv6's own
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def _is_private(ip: IPAddress) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if any(ip in net for net in _LOCAL_IPV6):
+            return True
+        inner = embedded_ipv4(ip)
+        if inner is not None and _is_private(inner):
+            return True
     return not ip.is_global or ip.is_multicast
 
 
 def is_private_address(address: str) -> bool:
     """Loopback, private, link-local (169.254.169.254 included), unspecified or reserved,
-    in any form the socket layer reads as an address (see `parse_address`)."""
+    in any form the socket layer reads as an address (see `parse_address`), an IPv6 address
+    carrying such an IPv4 address (NAT64, 6to4, Teredo, IPv4-mapped, -compatible or
+    -translated) included."""
     ip = parse_address(address.split("%", 1)[0])
     return ip is not None and _is_private(ip)
 
@@ -77,14 +109,13 @@ class AddressRefused(Exception):
 
 @dataclass
 class Hop:
-    """One request's address policy, and what the connection it went out on was.
+    """One request's address policy (origins.AddressPolicy decides it), and what the
+    connection it went out on was.
 
-    allow_private: True (the feed is a local bridge: anything goes), False (a hop from a
-    public feed: public addresses only) or None (the feed's own address: public or
-    private, but not both, and which it is decides the redirects' policy).
+    allow_private: whether the request may connect to a private address; False, public ones only.
     """
 
-    allow_private: bool | None
+    allow_private: bool
     private: bool | None = None  # set once the request is written: the peer's class
 
 
@@ -102,9 +133,6 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         self.resolver = resolver
         self.inner = inner or httpcore.AnyIOBackend()
         self.hop: ContextVar[Hop | None] = ContextVar("monitor_fetch_hop", default=None)
-        # Feed hosts that have answered public: held to public from then on, or a hostile
-        # DNS server could answer public until the feed is trusted, then 127.0.0.1.
-        self.public_hosts: set[str] = set()
 
     async def addresses(self, host: str) -> list[IPAddress]:
         literal = parse_address(host)
@@ -130,22 +158,10 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         if not addresses:
             raise httpcore.ConnectError(f"{host} does not resolve to any address; check the host name")
         private = [_is_private(ip) for ip in addresses]
-        if hop.allow_private is False and any(private):
+        if not hop.allow_private and any(private):
+            # Every answer refused, not just the private ones: a name that answers both is
+            # someone choosing where we connect.
             raise AddressRefused(f"{host} resolves to a private address")
-        if hop.allow_private is None and any(private):
-            shown = ", ".join(str(ip) for ip in addresses)
-            if not all(private):
-                raise AddressRefused(
-                    f"{host} resolves to both public and private addresses ({shown}); "
-                    "for a feed on a local network, configure its private address itself"
-                )
-            if host in self.public_hosts:
-                raise AddressRefused(
-                    f"{host} resolved to a public address before and now to a private one ({shown}); "
-                    "if the feed really moved into the local network, restart monitor"
-                )
-        elif hop.allow_private is None:
-            self.public_hosts.add(host)
         error: Exception | None = None
         for ip, is_private in zip(addresses, private, strict=True):
             try:
@@ -181,7 +197,7 @@ class _PinnedStream(httpcore.AsyncNetworkStream):
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         hop = self._hop.get()
-        if hop is None or (self._private and hop.allow_private is False):
+        if hop is None or (self._private and not hop.allow_private):
             raise AddressRefused("a kept-alive connection to a private address")
         hop.private = self._private
         await self._stream.write(buffer, timeout)

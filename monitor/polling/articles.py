@@ -1,8 +1,8 @@
-"""Article pages of items: fetched politely (robots.txt, a pace per host, backoff) and safely
-(the address policy of Fetcher.fetch_page), for their main text to be extracted.
+"""Article pages of items: fetched politely (robots.txt, a pace and a backoff per origin) and
+safely (the feed's AddressPolicy, origins.py), for their main text to be extracted.
 
 Each fetch ends in an ArticlePage whose `outcome` says what became of it, and whose message
-says so naming the host, for the daemon to log and count.
+says so naming the origin, for the daemon to log and count.
 """
 
 from __future__ import annotations
@@ -12,14 +12,15 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urlsplit
 
 from ..errors import AddressRefusedError, FetchError
+from ..identity import MAX_LINK_CHARS
 from ..logs import redact_url
 from .fetch import PageFetcher, worth_retrying
+from .origins import AddressPolicy, Origin, origin_of
 from .robots import RobotsCache
 
-Outcome = Literal["fetched", "failed", "retry", "robots", "address"]
+Outcome = Literal["fetched", "failed", "retry", "deferred", "robots", "address"]
 
 BACKOFF_FIRST = 60.0
 BACKOFF_MAX = 3600.0
@@ -41,9 +42,10 @@ class ArticlePage:
     """What became of one article fetch.
 
     outcome: "fetched" (html holds the page), "failed" (not to be tried again: not HTML, an
-    error status, an unusable link), "retry" (the host is unreachable or backs off: not
-    before `not_before`), "robots" (robots.txt disallows it) or "address" (the link, or a
-    redirect, led to an address a link may not reach).
+    error status, an unusable link), "retry" (a request failed for a reason that may pass: not
+    before `not_before`), "deferred" (no request made: the origin backs off until `not_before`
+    after another page's failure), "robots" (robots.txt disallows it) or "address" (the link,
+    or a redirect, led to an address a link may not reach).
     """
 
     outcome: Outcome
@@ -55,8 +57,8 @@ class ArticlePage:
 
 
 @dataclass
-class _Host:
-    """One host's pace and backoff. `users`: fetches in (or waiting for) its lock."""
+class _Origin:
+    """One origin's pace and backoff. `users`: fetches in (or waiting for) its lock."""
 
     lock: asyncio.Lock
     users: int = 0
@@ -69,11 +71,12 @@ class _Host:
 class ArticleFetcher:
     """Fetches article pages through `fetcher`, asking `robots` first.
 
-    Requests to one host go one at a time, at most one per `pace` seconds (robots.txt
-    included), waiting through `sleep`; other hosts go on meanwhile. A host that refuses
+    Requests to one origin go one at a time, at most one per `pace` seconds (robots.txt
+    included), waiting through `sleep`; other origins go on meanwhile. An origin that refuses
     (403), is overloaded (429, 5xx) or unreachable backs off: 60 s doubling up to an hour, or
     as long as its Retry-After says, until a page comes back. While it backs off, its
-    articles are "retry" at once, without a request. Feeds on that host are not affected.
+    articles are "deferred" at once, without a request. Feeds are not affected, nor are other
+    ports of the same host.
     """
 
     def __init__(
@@ -90,49 +93,45 @@ class ArticleFetcher:
         self.pace = pace
         self.clock = clock
         self.sleep = sleep
-        self._hosts: dict[str, _Host] = {}
+        self._origins: dict[Origin, _Origin] = {}
         self._prune_above = 64
 
-    async def fetch(self, link: str, feed_url: str, honour_robots: bool) -> ArticlePage:
-        """The page at `link`, an item's link in the feed at `feed_url` (whose host the link
-        may share, on a private address: a local bridge serving its own pages)."""
-        host = _link_host(link)
-        if host is None:
-            return ArticlePage("failed", link, message=f"{redact_url(link)} is not an http(s) link with a host")
-        local_host = _link_host(feed_url)
-        state = self._hosts.get(host)
+    async def fetch(self, link: str, policy: AddressPolicy, honour_robots: bool) -> ArticlePage:
+        """The page at `link`, an item's link in a feed whose AddressPolicy is `policy`."""
+        origin = origin_of(link)
+        if origin is None:
+            shown = redact_url(link[:200])
+            message = f"{shown} is not an http(s) link with a host, of at most {MAX_LINK_CHARS} characters"
+            return ArticlePage("failed", link, message=message)
+        state = self._origins.get(origin)
         if state is None:
             self._prune()
-            state = self._hosts[host] = _Host(asyncio.Lock())
+            state = self._origins[origin] = _Origin(asyncio.Lock())
         state.users += 1
         try:
             async with state.lock:
-                return await self._fetch(link, host, local_host, honour_robots, state)
+                return await self._fetch(link, origin, policy, honour_robots, state)
         finally:
             state.users -= 1
 
     async def _fetch(
-        self, link: str, host: str, local_host: str | None, honour_robots: bool, state: _Host
+        self, link: str, origin: Origin, policy: AddressPolicy, honour_robots: bool, state: _Origin
     ) -> ArticlePage:
+        site = origin.label
         wait = state.not_before - self.clock()
         if wait > 0:
-            message = f"{host} backs off for {wait:.0f} s more (after {state.reason}); {redact_url(link)} not fetched"
-            return ArticlePage("retry", link, message=message, not_before=state.not_before)
+            message = f"{site} backs off for {wait:.0f} s more (after {state.reason}); {redact_url(link)} not fetched"
+            return ArticlePage("deferred", link, message=message, not_before=state.not_before)
         try:
-            if honour_robots:
-                allowed = self.robots.cached(link)
-                if allowed is None:
-                    await self._pace(state)
-                    allowed = await self.robots.allows(link, local_host=local_host)
-                if not allowed:
-                    message = f"robots.txt of {host} disallows {redact_url(link)} for {self.robots.agent}"
-                    return ArticlePage("robots", link, message=message)
+            if honour_robots and not await self.robots.allows(link, policy, before_fetch=lambda: self._pace(state)):
+                message = f"robots.txt of {site} disallows {redact_url(link)} for {self.robots.agent}"
+                return ArticlePage("robots", link, message=message)
             await self._pace(state)
-            page = await self.fetcher.fetch_page(link, local_host=local_host, wanted_type=_may_be_html)
+            page = await self.fetcher.fetch_page(link, policy=policy, wanted_type=_may_be_html)
         except AddressRefusedError as exc:
             return ArticlePage("address", link, message=exc.message)
         except FetchError as exc:
-            return self._failure(link, host, state, exc)
+            return self._failure(link, site, state, exc)
         state.failures, state.not_before = 0, 0.0
         body = page.body or b""
         if not is_html(page.content_type, body):
@@ -140,21 +139,21 @@ class ArticleFetcher:
             return ArticlePage("failed", page.url, message=f"{redact_url(page.url)} is not an HTML page ({shown})")
         return ArticlePage("fetched", page.url, body, page.content_type)
 
-    def _failure(self, link: str, host: str, state: _Host, exc: FetchError) -> ArticlePage:
+    def _failure(self, link: str, site: str, state: _Origin, exc: FetchError) -> ArticlePage:
         status = exc.status
         what = f"{redact_url(link)}: {exc.message}"
         if status == 403:  # a paywall or a bot wall: this item stays headline-only
             delay = self._back_off(state, exc.message)
-            return ArticlePage("failed", link, message=f"{what}; {host} backs off {delay:.0f} s")
+            return ArticlePage("failed", link, message=f"{what}; {site} backs off {delay:.0f} s")
         if worth_retrying(exc):
             delay = self._back_off(state, exc.message, exc.retry_after)
             return ArticlePage(
-                "retry", link, message=f"{what}; {host} backs off {delay:.0f} s", not_before=state.not_before
+                "retry", link, message=f"{what}; {site} backs off {delay:.0f} s", not_before=state.not_before
             )
         return ArticlePage("failed", link, message=what)
 
-    def _back_off(self, state: _Host, reason: str, retry_after: float | None = None) -> float:
-        """Back the host off (as long as `retry_after` says, else exponentially); the delay."""
+    def _back_off(self, state: _Origin, reason: str, retry_after: float | None = None) -> float:
+        """Back the origin off (as long as `retry_after` says, else exponentially); the delay."""
         doubled = BACKOFF_FIRST * 2 ** min(state.failures, 16)  # the exponent bounded: a host down for months
         delay = retry_after if retry_after is not None else min(doubled, BACKOFF_MAX)
         state.failures += 1
@@ -162,7 +161,7 @@ class ArticleFetcher:
         state.reason = reason
         return delay
 
-    async def _pace(self, state: _Host) -> None:
+    async def _pace(self, state: _Origin) -> None:
         if state.last_request is not None:
             wait = state.last_request + self.pace - self.clock()
             if wait > 0:
@@ -170,28 +169,16 @@ class ArticleFetcher:
         state.last_request = self.clock()
 
     def _prune(self) -> None:
-        """Forget hosts that nothing waits for, that may be asked again at once and whose
+        """Forget origins that nothing waits for, that may be asked again at once and whose
         backoff ended an hour ago, each time the table has doubled since last time."""
-        if len(self._hosts) < self._prune_above:
+        if len(self._origins) < self._prune_above:
             return
         now = self.clock()
-        for host, state in list(self._hosts.items()):
+        for origin, state in list(self._origins.items()):
             idle = state.users == 0 and (state.last_request is None or state.last_request + self.pace <= now)
             if idle and (state.failures == 0 or state.not_before + BACKOFF_MAX <= now):
-                del self._hosts[host]
-        self._prune_above = max(64, 2 * len(self._hosts))
-
-
-def _link_host(url: str) -> str | None:
-    """The host of an http(s) URL that can be requested, lower-cased; None for any other."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port  # raises ValueError for a port out of range
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or port == 0:
-        return None
-    return parts.hostname.lower()
+                del self._origins[origin]
+        self._prune_above = max(64, 2 * len(self._origins))
 
 
 def _media_type(content_type: str) -> str:

@@ -19,11 +19,12 @@ from ..models import PollOutcome
 from ..store import Store
 from .articles import ArticlePage
 from .ingest import Ingest
+from .origins import AddressPolicy
 
 log = logging.getLogger("monitor.polling.bodies")
 
 # A page that keeps failing with a temporary error (5xx, timeouts, 429) is given up after this
-# many tries, each after its host's backoff.
+# many requests, each after its origin's backoff. Waiting out another page's backoff is no try.
 MAX_ATTEMPTS = 3
 
 Extractor = Callable[[bytes, str, int], Awaitable[str]]
@@ -32,7 +33,7 @@ Extractor = Callable[[bytes, str, int], Awaitable[str]]
 class ArticleSource(Protocol):
     """What the stage needs of an article fetcher (articles.ArticleFetcher)."""
 
-    async def fetch(self, link: str, feed_url: str, honour_robots: bool) -> ArticlePage: ...
+    async def fetch(self, link: str, policy: AddressPolicy, honour_robots: bool) -> ArticlePage: ...
 
 
 class Bodies:
@@ -78,8 +79,8 @@ class Bodies:
         if feed is None:  # the feed left the configuration, or stopped wanting bodies
             self._give_up(item, "skipped", "its feed no longer has fulltext = true")
             return PollOutcome(item["feed"], "skipped")
-        page = await self.articles.fetch(item["link"], feed.url, feed.robots)
-        if page.outcome == "retry":
+        page = await self.articles.fetch(item["link"], AddressPolicy.of_feed(feed), feed.robots)
+        if page.outcome in ("retry", "deferred"):
             return self._retry(feed, item, page)
         if page.outcome != "fetched":
             self._give_up(item, page.outcome, page.message)
@@ -98,11 +99,12 @@ class Bodies:
         return outcome
 
     def _retry(self, feed: FeedConfig, item: Mapping[str, Any], page: ArticlePage) -> PollOutcome:
-        if int(item["body_attempts"] or 0) + 1 >= MAX_ATTEMPTS:
+        attempted = page.outcome == "retry"
+        if attempted and int(item["body_attempts"] or 0) + 1 >= MAX_ATTEMPTS:
             self._give_up(item, "failed", f"{page.message} (tried {MAX_ATTEMPTS} times)")
             return PollOutcome(feed.name, "failed", error=page.message)
         with self.store.transaction():
-            self.store.retry_body(item["id"], page.not_before or self.clock())
+            self.store.retry_body(item["id"], page.not_before or self.clock(), attempted)
         log.debug("feed %s: article %s: %s; tried again later", feed.name, redact_url(item["link"]), page.message)
         return PollOutcome(feed.name, "retry", error=page.message)
 

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import httpcore
 import httpx
@@ -20,6 +20,7 @@ from ..errors import AddressRefusedError, FeedGone, FetchError, HostUnreachable
 from ..logs import redact_url
 from ..models import FetchResult
 from .addresses import AddressRefused, Hop, PinnedBackend, Resolver, system_resolver
+from .origins import AddressPolicy, Origin, checked_origin
 
 MAX_REDIRECTS = 5
 MAX_RETRY_AFTER = 24 * 3600.0
@@ -29,12 +30,15 @@ ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
 HTML_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+LOCAL_FEED_ADVICE = (
+    "a feed on a local network is fetched only when its url names the address itself "
+    "(http://10.0.0.5/feed.xml), localhost, or the feed says local = true"
+)
 # Errors of the network rather than of the answer: another attempt later may get through.
 _UNREACHABLE = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
-HopPolicy = Callable[[str, Hop | None], Hop]
-"""The address policy of a hop to a host (lower-cased), given the exchange's first hop
-(None for the first hop itself)."""
+HopPolicy = Callable[[Origin], Hop]
+"""The address policy of one hop of an exchange, by the origin it goes to (AddressPolicy's)."""
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -74,7 +78,14 @@ def parse_max_age(cache_control: str | None) -> float | None:
 class FeedFetcher(Protocol):
     """What a poll needs of a fetcher (the Fetcher below, or one wrapped to time it)."""
 
-    async def fetch(self, url: str, etag: str | None = None, last_modified: str | None = None) -> FetchResult: ...
+    async def fetch(
+        self,
+        url: str,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        *,
+        policy: AddressPolicy | None = None,
+    ) -> FetchResult: ...
 
 
 class PageFetcher(Protocol):
@@ -84,7 +95,7 @@ class PageFetcher(Protocol):
         self,
         url: str,
         *,
-        local_host: str | None,
+        policy: AddressPolicy,
         accept: str = HTML_ACCEPT,
         truncate_at: int | None = None,
         wanted_type: Callable[[str], bool] | None = None,
@@ -130,30 +141,43 @@ class Fetcher:
         self._per_host_limit = per_host
         self._hosts: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(self._per_host_limit))
 
-    async def fetch(self, url: str, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
+    async def fetch(
+        self,
+        url: str,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        *,
+        policy: AddressPolicy | None = None,
+    ) -> FetchResult:
+        """A feed document. `policy`: the feed's (AddressPolicy.of_feed); by default the one
+        `url` itself calls for, as for a URL given on the command line."""
+        policy = policy or AddressPolicy.of_url(url)
         headers = self._headers(ACCEPT)
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        async with self._limits(url), self._follow(url, headers, _feed_hop) as answer:
-            return await self._feed_result(answer, url, etag, last_modified)
+        try:
+            async with self._limits(url), self._follow(url, headers, policy.feed_hop) as answer:
+                return await self._feed_result(answer, url, etag, last_modified)
+        except AddressRefusedError as exc:
+            if exc.status is not None:  # a redirect: the feed's own address was fine
+                raise
+            raise AddressRefusedError(f"{exc.message}; {LOCAL_FEED_ADVICE}") from None
 
     async def fetch_page(
         self,
         url: str,
         *,
-        local_host: str | None,
+        policy: AddressPolicy,
         accept: str = HTML_ACCEPT,
         truncate_at: int | None = None,
         wanted_type: Callable[[str], bool] | None = None,
     ) -> FetchResult:
         """A web page (an item's article, a robots.txt), under the limits and User-Agent of feeds.
 
-        The link came from a feed's document, so each hop (the first request and every
-        redirect) to a host other than `local_host` (the host of that feed, a local bridge
-        serving its own pages perhaps) may connect to public addresses only; a hop to
-        `local_host` may connect where a feed could. A refusal is an AddressRefusedError.
+        The link came from a feed's document: each hop (the first request and every redirect)
+        connects where `policy.page_hop` (the feed's) lets it. A refusal is an AddressRefusedError.
 
         A response other than 2xx is a FetchError with its status (and Retry-After for 429
         and 503); one that could not be had for the network's sake is a HostUnreachable.
@@ -161,12 +185,7 @@ class Fetcher:
         where a longer body would otherwise fail. `wanted_type`: when it says no to the
         response's Content-Type, the body is not read (the result's body is empty).
         """
-        local = local_host.lower() if local_host else None
-
-        def page_hop(host: str, first: Hop | None) -> Hop:
-            return Hop(allow_private=None if host == local else False)
-
-        async with self._limits(url), self._follow(url, self._headers(accept), page_hop) as answer:
+        async with self._limits(url), self._follow(url, self._headers(accept), policy.page_hop) as answer:
             response = answer.response
             if not 200 <= response.status_code < 300:
                 raise _status_error(response)
@@ -185,7 +204,7 @@ class Fetcher:
     @contextlib.asynccontextmanager
     async def _limits(self, url: str) -> AsyncIterator[None]:
         """The concurrency caps and the one deadline of an exchange, and its errors in words."""
-        host = _checked_host(url)
+        host = checked_origin(url).host
         async with self._global, self._hosts[host]:
             try:
                 # One deadline for the whole exchange: a server dripping a byte at a
@@ -211,7 +230,7 @@ class Fetcher:
         first: Hop | None = None
         redirect_status: int | None = None
         for _ in range(MAX_REDIRECTS + 1):
-            hop = hop_for(_checked_host(current), first)
+            hop = hop_for(checked_origin(current))
             try:
                 response = await self._send(current, headers, hop)
             except AddressRefused as exc:
@@ -222,7 +241,7 @@ class Fetcher:
                 status = response.status_code
                 if status in (301, 302, 303, 307, 308) and "location" in response.headers:
                     target = urljoin(current, response.headers["location"])
-                    _checked_host(target)
+                    checked_origin(target)
                     if target in seen:
                         raise FetchError(f"redirect loop at {redact_url(target)}", status=status)
                     seen.add(target)
@@ -308,14 +327,6 @@ class _Answer:
     all_permanent: bool  # every redirect on the way was a permanent move
 
 
-def _feed_hop(host: str, first: Hop | None) -> Hop:
-    # A feed on the open web may not send us into a private network (cloud metadata at
-    # 169.254.169.254, services on loopback); a feed on such an address itself, a local
-    # bridge, may. Which the feed is, the connection of its first request says: the
-    # address the check passed is the one connected to (addresses.PinnedBackend).
-    return Hop(allow_private=None if first is None else first.private)
-
-
 def _refusal(
     url: str, current: str, redirect_status: int | None, first: Hop | None, exc: AddressRefused
 ) -> AddressRefusedError:
@@ -386,21 +397,6 @@ def install_backend(transport: httpx.AsyncBaseTransport, backend: httpcore.Async
             "install the httpx and httpcore versions pyproject.toml names"
         )
     pool._network_backend = backend
-
-
-def _checked_host(url: str) -> str:
-    """The URL's host, lower-cased; FetchError for a URL that cannot even be requested (no
-    host, a port out of range, a broken IPv6 address), which the socket layer would raise
-    as something else than an HTTP error."""
-    try:
-        parts = urlsplit(url)
-        if not parts.hostname:
-            raise ValueError("no host name")
-        if parts.port == 0:  # reading .port raises ValueError for one out of range
-            raise ValueError("port 0")
-    except ValueError as exc:
-        raise FetchError(f"not a valid URL ({exc}); check it") from None
-    return parts.hostname.lower()
 
 
 def make_transport() -> httpx.AsyncHTTPTransport:

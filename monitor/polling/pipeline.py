@@ -22,6 +22,7 @@ from ..store import FeedState, Store
 from .bodies import Bodies
 from .fetch import FeedFetcher
 from .ingest import Ingest, Validators
+from .origins import AddressPolicy
 from .schedule import Schedule
 
 log = logging.getLogger("monitor.polling.pipeline")
@@ -112,6 +113,7 @@ class Pipeline:
                 state.poll_url if state else feed.url,
                 state.etag if state else None,
                 state.last_modified if state else None,
+                policy=AddressPolicy.of_feed(feed),  # the configured url's, whatever move was adopted
             )
         except FetchError as exc:
             return self._failed(feed, exc, errors_before, state.server_ttl if state else None)

@@ -15,6 +15,10 @@ from urllib.parse import urlsplit
 
 # Characters of a line read; the rest is cut, as Google's parser does (at 16,664 bytes).
 MAX_LINE = 16 * 1024
+# Rules for our agent matched against each link: every one is a search of the link, so a file
+# of tens of thousands (500 KiB holds 28,000) would cost seconds a link. Real sites stay under
+# a few thousand; a file past this is read as disallowing everything, never as allowing more.
+MAX_RULES = 5000
 
 _LINES = re.compile(r"\r\n|\r|\n")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
@@ -87,12 +91,25 @@ class Rule:
         return target.find(last, at) >= 0
 
 
+def _record(line: str) -> tuple[str, str] | None:
+    """A line's key (lower-cased) and value, or None for a line that is neither. A line without
+    its colon is read as Google's parser reads it: two words, the key and the value (a site
+    that wrote `Disallow /private` meant it)."""
+    key, colon, value = line.partition(":")
+    if colon:
+        return key.strip().lower(), value.strip()
+    words = line.split()
+    return (words[0].lower(), words[1]) if len(words) == 2 else None
+
+
 @dataclass(frozen=True)
 class RobotsRules:
     """The rules of one robots.txt that apply to one agent, most specific first (an allow
-    before a disallow as specific): the first that matches decides."""
+    before a disallow as specific): the first that matches decides. `overflowed`: the file
+    held more than MAX_RULES for the agent, and is read as one `Disallow: /`."""
 
     rules: tuple[Rule, ...]
+    overflowed: bool = False
 
     @classmethod
     def parse(cls, text: str, agent: str) -> RobotsRules:
@@ -104,10 +121,10 @@ class RobotsRules:
         opening = False  # the last record read was a user-agent line: the next one joins its group
         for line in _LINES.split(text.removeprefix("\ufeff")):
             cut = len(line) > MAX_LINE
-            key, colon, value = line[:MAX_LINE].partition("#")[0].partition(":")
-            if not colon:
+            record = _record(line[:MAX_LINE].partition("#")[0])
+            if record is None:
                 continue
-            key, value = key.strip().lower(), value.strip()
+            key, value = record
             if key == "user-agent":
                 if not opening:
                     opening, in_ours, in_default = True, False, False
@@ -126,6 +143,8 @@ class RobotsRules:
                     if in_default:
                         default.append(rule)
         chosen = dict.fromkeys(ours if named_us else default)  # a rule repeated is matched once
+        if len(chosen) > MAX_RULES:
+            return cls((Rule.compile(False, "/"),), overflowed=True)
         return cls(tuple(sorted(chosen, key=lambda rule: (-rule.specificity, not rule.allow))))
 
     def allows(self, target: str) -> bool:

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, TextIO
 
+import httpcore
 import httpx
 
 from ..config import Config, FeedConfig
@@ -28,6 +29,7 @@ from ..desk.feed_health import FeedHealth
 from ..desk.spikes import Spikes
 from ..desk.story_updates import StoryUpdates
 from ..parsing.pool import ParserPool
+from ..polling.addresses import Resolver, system_resolver
 from ..polling.articles import ArticleFetcher
 from ..polling.bodies import ArticleSource, Bodies, Extractor
 from ..polling.fetch import FeedFetcher, fetcher_for
@@ -144,13 +146,16 @@ async def assemble(
     node: str = "",
     listen: tuple[str, int] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    resolver: Resolver = system_resolver,
+    network: httpcore.AsyncNetworkBackend | None = None,
     clock: Callable[[], float] = time.time,
     rng: random.Random | None = None,
     console: TextIO | None = None,
 ) -> AsyncIterator[Assembly]:
     """Open the system for `config`; everything opened is closed on the way out, last first.
     `liveness` (the daemon's) times fetches and, on `listen` (default: `[monitor] http`), serves
-    /healthz. `node` names this process in the cluster (default: `[monitor] node`, else the host)."""
+    /healthz. `node` names this process in the cluster (default: `[monitor] node`, else the host).
+    `resolver` and `network`: how every fetch, feeds' and pages', finds and reaches an address."""
     settings = config.settings
     listen = listen or settings.http
     async with AsyncExitStack() as opened:
@@ -160,7 +165,7 @@ async def assemble(
             settings.parse_workers, settings.parse_timeout, articles=any(f.fulltext for f in config.feeds)
         )
         opened.callback(parsers.close)
-        raw_fetcher = fetcher_for(settings, transport)
+        raw_fetcher = fetcher_for(settings, transport, resolver, network)
         opened.push_async_callback(raw_fetcher.aclose)
         fetcher: FeedFetcher = raw_fetcher
         if liveness is not None:
@@ -169,7 +174,7 @@ async def assemble(
             fetcher = TimedFetcher(raw_fetcher, liveness.metrics)
         # Article pages go through a Fetcher of their own (its own slots and connections), so
         # that no page fetch ever holds up a feed's poll.
-        page_fetcher = fetcher_for(settings)
+        page_fetcher = fetcher_for(settings, resolver=resolver, network=network)
         opened.push_async_callback(page_fetcher.aclose)
         articles = ArticleFetcher(
             page_fetcher,

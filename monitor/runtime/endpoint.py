@@ -27,6 +27,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from ..errors import MonitorError
 from ..models import FetchResult, PollOutcome
 from ..polling.fetch import FeedFetcher
+from ..polling.origins import AddressPolicy
 from ..store import DATABASE_ERRORS, Store, StoreUnavailable, open_store
 
 if TYPE_CHECKING:  # jinja2 is imported where the console is built (runtime/assembly.py)
@@ -131,9 +132,16 @@ class TimedFetcher:
         self._fetcher = fetcher
         self._metrics = metrics
 
-    async def fetch(self, url: str, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
+    async def fetch(
+        self,
+        url: str,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        *,
+        policy: AddressPolicy | None = None,
+    ) -> FetchResult:
         with self._metrics.fetch_seconds.time():
-            return await self._fetcher.fetch(url, etag, last_modified)
+            return await self._fetcher.fetch(url, etag, last_modified, policy=policy)
 
 
 class StoreReader:

@@ -71,11 +71,12 @@ class BodyQueries(Connection):
             (outcome, item_id),
         )
 
-    def retry_body(self, item_id: int, due: float) -> None:
-        """Try the item's page again at `due` (its host backs off)."""
+    def retry_body(self, item_id: int, due: float, attempted: bool = True) -> None:
+        """Try the item's page again at `due` (its origin backs off); `attempted`: a request for
+        it failed (counted towards giving up), rather than waiting out another page's backoff."""
         self.conn.execute(
-            "UPDATE items SET body_due = ?, body_attempts = body_attempts + 1 WHERE id = ? AND body_state = 'pending'",
-            (due, item_id),
+            "UPDATE items SET body_due = ?, body_attempts = body_attempts + ? WHERE id = ? AND body_state = 'pending'",
+            (due, int(attempted), item_id),
         )
 
     def count_bodies(self, feed: str, outcome: str, count: int = 1) -> None:

@@ -69,3 +69,17 @@ def test_control_characters_are_dropped_but_tab_newline_and_carriage_return_kept
     assert _clean(f"  a{every}b  ") == "a\t\n\rx\x7f\x85éb"
     assert _clean("\x00\x0b plain \x1f") == "plain"
     assert _clean(None) == "" and _clean(3) == ""
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_link_too_long_to_be_one_is_dropped_and_its_item_kept(fast):
+    hostile = "https://site.example/a?" + "q" * 60_000
+    body = (
+        "<rss version='2.0'><channel><title>t</title>"
+        f"<item><title>Long</title><guid>g1</guid><link>{hostile}</link></item>"
+        "<item><title>Short</title><guid>g2</guid><link>https://site.example/b</link></item>"
+        "</channel></rss>"
+    ).encode()
+    parsed = parse_feed(body, fast=fast)
+    assert [(i.title, i.link) for i in parsed.items] == [("Long", ""), ("Short", "https://site.example/b")]
+    assert parsed.warnings == ("1 item links longer than 4096 characters ignored (the items are kept)",)

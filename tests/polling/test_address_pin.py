@@ -64,10 +64,10 @@ def test_redirect_from_a_public_host_into_loopback_is_refused(tmp_path, feed_ser
     feed_server.serve("/admin", FEED)
     feed_server.handlers["/f"] = redirect(feed_server.url("/admin"))
 
-    async def resolver(host):  # "localhost" plays a public site; 127.0.0.1 stays loopback
-        return [PUBLIC] if host == "localhost" else [host]
+    async def resolver(host):  # "site.test" plays a public site; 127.0.0.1 stays loopback
+        return [PUBLIC] if host == "site.test" else [host]
 
-    public_url = f"http://localhost:{feed_server.port}/f"
+    public_url = f"http://site.test:{feed_server.port}/f"
     [refused] = fetch_all(tmp_path, [public_url], resolver, Routed(feed_server.port))
     assert isinstance(refused, FetchError) and "public address to a private one" in str(refused)
     assert refused.status == 302 and feed_server.url("/admin") in str(refused)
@@ -77,20 +77,36 @@ def test_redirect_from_a_public_host_into_loopback_is_refused(tmp_path, feed_ser
     assert local.status == 200 and local.url == feed_server.url("/admin")
 
 
-def test_a_feed_name_answering_public_and_private_addresses_is_refused(tmp_path, feed_server):
+@pytest.mark.parametrize("answers", [["127.0.0.1"], [PUBLIC, "127.0.0.1"]])
+def test_a_feed_name_answering_a_private_address_is_refused_unconnected(tmp_path, feed_server, answers):
     feed_server.serve("/f", FEED)
 
     async def resolver(host):
-        return [PUBLIC, "127.0.0.1"]
+        return answers
 
-    url = f"http://reader:s3cret@localhost:{feed_server.port}/f?token=abc"
-    [refused] = fetch_all(tmp_path, [url], resolver, Routed(feed_server.port))
+    url = f"http://reader:s3cret@site.test:{feed_server.port}/f?token=abc"
+    network = Routed(feed_server.port)
+    [refused] = fetch_all(tmp_path, [url], resolver, network)
     assert isinstance(refused, FetchError)
     message = str(refused)
-    assert f"http://***@localhost:{feed_server.port}/f?token=***" in message
-    assert "both public and private addresses" in message and "configure its private address" in message
+    assert f"http://***@site.test:{feed_server.port}/f?token=***" in message
+    assert "site.test resolves to a private address" in message and "local = true" in message
     assert "s3cret" not in message and "abc" not in message
-    assert feed_server.log == []
+    assert feed_server.log == [] and network.connected == []
+
+
+def test_a_feed_marked_local_may_be_on_a_private_address_by_name(tmp_path, feed_server):
+    feed_server.serve("/f", FEED)
+
+    async def resolver(host):
+        return ["127.0.0.1"]
+
+    url = f"http://rss-bridge:{feed_server.port}/f"
+    path = config_file(tmp_path, {"f": url}, feed_extra={"local": True})
+    outcome, _ = poll(path, "f", resolver=resolver)
+    assert outcome.status == "ok", outcome.error
+    unmarked, _ = poll(config_file(tmp_path, {"f": url}), "f", resolver=resolver)
+    assert unmarked.status == "error" and "resolves to a private address" in unmarked.error
 
 
 def test_a_rebinding_name_never_leads_to_loopback(tmp_path, feed_server):
@@ -105,12 +121,12 @@ def test_a_rebinding_name_never_leads_to_loopback(tmp_path, feed_server):
             return answers.pop() if answers else ["127.0.0.1"]
 
         network = Routed(site.port)
-        url = f"http://localhost:{feed_server.port}/f"
+        url = f"http://site.test:{feed_server.port}/f"
         first, second = fetch_all(tmp_path, [url, url], resolver, network)
     finally:
         site.close()
     assert first.status == 200 and first.body == FEED
-    assert isinstance(second, FetchError) and "public address before and now to a private one" in str(second)
+    assert isinstance(second, FetchError) and "site.test resolves to a private address" in str(second)
     assert "127.0.0.1" not in network.connected and feed_server.log == []
 
 
@@ -150,6 +166,11 @@ REFUSED = "public address to a private one"
         ("0x7f.0.0.1", REFUSED),
         ("127.1", REFUSED),
         ("0177.0.0.1", "not a valid URL"),  # httpx itself will not build this one
+        # IPv6 forms that carry an IPv4 address a translator or tunnel would reach
+        ("[64:ff9b::7f00:1]", REFUSED),
+        ("[::127.0.0.1]", REFUSED),
+        ("[::ffff:0:127.0.0.1]", REFUSED),
+        ("[2002:7f00:1::1]", REFUSED),
     ],
 )
 def test_numeric_forms_of_loopback_in_redirects_from_a_public_feed_are_refused(tmp_path, feed_server, host, why):
@@ -157,10 +178,10 @@ def test_numeric_forms_of_loopback_in_redirects_from_a_public_feed_are_refused(t
     feed_server.handlers["/f"] = redirect(f"http://{host}:{feed_server.port}/admin")
 
     async def resolver(name):  # a resolver that hands names back as they are
-        return [PUBLIC] if name == "localhost" else [name]
+        return [PUBLIC] if name == "site.test" else [name]
 
     network = Routed(feed_server.port)
-    [refused] = fetch_all(tmp_path, [f"http://localhost:{feed_server.port}/f"], resolver, network)
+    [refused] = fetch_all(tmp_path, [f"http://site.test:{feed_server.port}/f"], resolver, network)
     assert isinstance(refused, FetchError) and why in str(refused)
     assert "/admin" not in paths(feed_server) and network.connected == [PUBLIC]
 
@@ -189,16 +210,35 @@ def test_parse_address_reads_what_the_socket_layer_reads(text, address):
 
 @pytest.mark.parametrize(
     "address",
-    ["2130706433", "0x7f.0.0.1", "0177.0.0.1", "127.1", "0xa9fea9fe", "[::1]", "::ffff:127.0.0.1", "fe80::1%eth0"],
+    [
+        "2130706433",
+        "0x7f.0.0.1",
+        "0177.0.0.1",
+        "127.1",
+        "0xa9fea9fe",
+        "[::1]",
+        "::ffff:127.0.0.1",
+        "fe80::1%eth0",
+        "64:ff9b::a00:1",  # NAT64 to 10.0.0.1
+        "64:ff9b::a9fe:a9fe",  # NAT64 to the metadata address
+        "64:ff9b:1::808:808",  # local-use NAT64: never global, whatever it embeds
+        "2002:a00:1::1",  # 6to4 of 10.0.0.1
+        "::a00:1",  # IPv4-compatible 10.0.0.1
+        "::ffff:0:a00:1",  # SIIT's IPv4-translated 10.0.0.1
+        "fec0::1",  # site-local
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
+    ],
 )
 def test_every_form_of_a_private_address_is_private(address):
     assert is_private_address(address)
 
 
-def test_public_addresses_and_names_are_not_private():
-    assert not is_private_address("93.184.216.34")
-    assert not is_private_address("2606:2800:220:1:248:1893:25c8:1946")
-    assert not is_private_address("example.com")
+@pytest.mark.parametrize(
+    "address",
+    ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "64:ff9b::808:808", "2002:808:808::1", "example.com"],
+)
+def test_public_addresses_and_names_are_not_private(address):
+    assert not is_private_address(address)
 
 
 def test_a_feed_on_loopback_itself_still_polls(tmp_path, feed_server):

@@ -19,11 +19,13 @@ from servers import FeedServer
 from monitor.errors import AddressRefusedError, FetchError
 from monitor.polling.articles import ArticleFetcher, ArticlePage
 from monitor.polling.fetch import HTML_ACCEPT, Fetcher, make_transport
+from monitor.polling.origins import AddressPolicy
 from monitor.polling.robots import RobotsCache
+from monitor.polling.robotstxt import MAX_RULES, RobotsRules
 
 PAGE = b"<!DOCTYPE html><html><head><title>Story</title></head><body><p>The story.</p></body></html>"
 HTML = "text/html; charset=utf-8"
-FEED = "http://feeds.example/rss.xml"
+FEED = AddressPolicy.of_url("http://feeds.example/rss.xml")  # the policy of the feed the links are in
 UNROUTED = "93.184.216.35"  # public, and nothing answers there
 UA = "monitor/0.1 (+https://github.com/monitor-news/monitor)"
 PACE = 5.0
@@ -127,7 +129,8 @@ def test_a_local_bridge_serves_its_own_pages_but_sends_nowhere_else_private(feed
     bridge = f"http://localhost:{feed_server.port}"
 
     async def scenario(articles):
-        return [await articles.fetch(f"{bridge}/{p}", f"{bridge}/feed.xml", True) for p in ("a", "b")]
+        feed = AddressPolicy.of_url(f"{bridge}/feed.xml")
+        return [await articles.fetch(f"{bridge}/{p}", feed, True) for p in ("a", "b")]
 
     same_host, elsewhere = run(feed_server, scenario)
     assert (same_host.outcome, same_host.html, same_host.url) == ("fetched", PAGE, f"{bridge}/a")
@@ -138,6 +141,25 @@ def test_a_local_bridge_serves_its_own_pages_but_sends_nowhere_else_private(feed
         (f"localhost:{feed_server.port}", "/a"),
         (f"localhost:{feed_server.port}", "/b"),
     ]
+
+
+def test_a_local_feeds_exception_is_its_own_origin_not_its_host(feed_server):
+    # A feed on 127.0.0.1:A links to 127.0.0.1:B (another daemon's console, an admin panel).
+    other = FeedServer()
+    try:
+        other.serve("/", b"<html><body><p>Outbox: 3 pending</p></body></html>", content_type=HTML)
+        feed_server.serve("/a", PAGE, content_type=HTML)
+        bridge = AddressPolicy.of_url(feed_server.url("/feed.xml"))
+
+        async def scenario(articles):
+            return [await articles.fetch(link, bridge, False) for link in (other.url("/"), feed_server.url("/a"))]
+
+        elsewhere, own = run(feed_server, scenario)
+        assert elsewhere.outcome == "address" and "127.0.0.1 resolves to a private address" in elsewhere.message
+        assert other.log == []
+    finally:
+        other.close()
+    assert own.outcome == "fetched" and own.html == PAGE
 
 
 def test_a_redirect_from_a_public_page_into_a_private_address_is_refused(feed_server):
@@ -261,6 +283,34 @@ def test_only_the_first_500_kib_of_robots_txt_are_read(feed_server):
     assert (early.outcome, late.outcome) == ("robots", "fetched")
 
 
+def test_a_robots_txt_with_more_rules_than_a_site_needs_disallows_everything(feed_server, caplog):
+    lines = [b"User-agent: *"] + [b"Disallow: /*q%d" % n for n in range(MAX_RULES + 1)]
+    feed_server.serve("/robots.txt", b"\n".join(lines), content_type="text/plain")
+    feed_server.serve("/story", PAGE, content_type=HTML)
+    [page] = fetch_each(feed_server, ["http://news.example/story"])
+    assert page.outcome == "robots" and feed_server.statuses("/story") == []
+    assert f"robots.txt of news.example holds more than {MAX_RULES} rules for monitor" in caplog.text
+
+
+def test_a_long_link_against_many_rules_is_matched_off_the_event_loop(feed_server):
+    lines = [b"User-agent: *"] + [b"Disallow: /*q%d" % n for n in range(MAX_RULES)]
+    feed_server.serve("/robots.txt", b"\n".join(lines), content_type="text/plain")
+    link = "http://news.example/story?" + "q" * 4000
+    feed_server.handlers[link.removeprefix("http://news.example")] = respond(200, PAGE, {"Content-Type": HTML})
+    matched_in: list[str] = []
+    allows = RobotsRules.allows
+
+    def watched(rules, target):
+        matched_in.append(threading.current_thread().name)
+        return allows(rules, target)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RobotsRules, "allows", watched)
+        [page] = fetch_each(feed_server, [link])
+    assert page.outcome == "fetched"
+    assert matched_in and threading.main_thread().name not in matched_in
+
+
 # Pace
 
 
@@ -325,7 +375,7 @@ def test_403_fails_the_item_and_backs_the_host_off(feed_server):
 
     first, held, feed, later = run(feed_server, scenario, clock)
     assert first.outcome == "failed" and "HTTP 403 Forbidden; news.example backs off 60 s" in first.message
-    assert held.outcome == "retry" and held.not_before == NOW + 60 and "news.example backs off" in held.message
+    assert held.outcome == "deferred" and held.not_before == NOW + 60 and "news.example backs off" in held.message
     assert feed.status == 200 and later.outcome == "fetched"
     assert [p for _, p in requests(feed_server)] == ["/paywalled", "/rss", "/next"]
 
@@ -341,7 +391,7 @@ def test_retry_after_sets_how_long_the_host_backs_off(feed_server):
 
     first, held = run(feed_server, scenario, clock)
     assert first.outcome == "retry" and first.not_before == NOW + 120
-    assert held.outcome == "retry" and held.not_before == NOW + 120 and "20 s more" in held.message
+    assert held.outcome == "deferred" and held.not_before == NOW + 120 and "20 s more" in held.message
     assert len(requests(feed_server)) == 1
 
 
@@ -366,6 +416,26 @@ def test_server_errors_back_off_exponentially_until_a_success(feed_server):
     waits, fetched, after_success = run(feed_server, scenario, clock)
     assert waits == [60, 120, 240, 480, 960, 1920, 3600, 3600]
     assert fetched.outcome == "fetched" and after_success == 60
+
+
+def test_backoff_is_per_origin_and_waiting_it_out_is_no_attempt(feed_server):
+    # site.example:81 and site.example (port 80) are one host, two origins (both routed here).
+    feed_server.handlers["/slow"] = respond(503)
+    feed_server.serve("/other", PAGE, content_type=HTML)
+    clock = Clock(NOW)
+
+    async def scenario(articles):
+        return [
+            await articles.fetch(link, FEED, False)
+            for link in ("http://site.example:81/slow", "http://site.example:81/other", "http://site.example/other")
+        ]
+
+    failed, waiting, unrelated = run(feed_server, scenario, clock)
+    assert failed.outcome == "retry" and "site.example:81 backs off 60 s" in failed.message
+    assert waiting.outcome == "deferred" and waiting.not_before == NOW + 60
+    assert "site.example:81 backs off for 60 s more" in waiting.message
+    assert unrelated.outcome == "fetched"
+    assert requests(feed_server) == [("site.example:81", "/slow"), ("site.example", "/other")]
 
 
 @pytest.mark.parametrize("status", [404, 410, 400])
@@ -451,12 +521,20 @@ def test_a_timed_out_article_is_a_retry(feed_server):
 
 @pytest.mark.parametrize(
     "link",
-    ["ftp://news.example/story", "mailto:desk@news.example", "http:///story", "http://news.example:99999/", "story"],
+    [
+        "ftp://news.example/story",
+        "mailto:desk@news.example",
+        "http:///story",
+        "http://news.example:99999/",
+        "story",
+        "http://news.example/" + "a" * 5000,
+    ],
 )
 def test_links_that_are_not_http_pages_fail_unrequested(feed_server, link):
     [page] = fetch_each(feed_server, [link])
-    assert page.outcome == "failed" and page.message.endswith("is not an http(s) link with a host")
-    assert feed_server.log == []
+    assert page.outcome == "failed"
+    assert page.message.endswith("is not an http(s) link with a host, of at most 4096 characters")
+    assert len(page.message) < 300 and feed_server.log == []
 
 
 def test_the_feeds_own_host_is_recognised_whatever_its_case(feed_server):
@@ -464,7 +542,9 @@ def test_the_feeds_own_host_is_recognised_whatever_its_case(feed_server):
 
     async def scenario(articles):
         return await articles.fetch(
-            f"http://LOCALHOST:{feed_server.port}/a", f"http://Localhost:{feed_server.port}/", False
+            f"http://LOCALHOST:{feed_server.port}/a",
+            AddressPolicy.of_url(f"http://Localhost:{feed_server.port}/"),
+            False,
         )
 
     assert run(feed_server, scenario).outcome == "fetched"
@@ -475,7 +555,7 @@ def test_a_page_fetch_raises_its_status_and_retry_after(feed_server):
 
     async def scenario(articles):
         with pytest.raises(FetchError) as failed:
-            await articles.fetcher.fetch_page("http://news.example/x", local_host=None)
+            await articles.fetcher.fetch_page("http://news.example/x", policy=FEED)
         return failed.value
 
     error = run(feed_server, scenario)

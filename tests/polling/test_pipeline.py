@@ -134,9 +134,9 @@ def test_parser_workers_start_before_a_never_read_feed_is_fetched_and_not_for_a_
     async def first(pipeline, pool):
         fetch, started_at_fetch = pipeline.fetcher.fetch, []
 
-        async def noting_fetch(*args):
+        async def noting_fetch(*args, **kwargs):
             started_at_fetch.append(pool._starting is not None)
-            return await fetch(*args)
+            return await fetch(*args, **kwargs)
 
         pipeline.fetcher.fetch = noting_fetch
         summary = await run_once(pipeline)

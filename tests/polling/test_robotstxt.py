@@ -15,6 +15,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from monitor.polling.fetch import Fetcher, make_transport
+from monitor.polling.origins import AddressPolicy
 from monitor.polling.robots import RobotsCache
 from monitor.polling.robotstxt import MAX_LINE, RobotsRules, Rule, normalise, request_target
 
@@ -122,6 +123,8 @@ disallow: /
     "unknown-lines": "# about us\nUser-agent: *\nCrawl-delay: 10\nNoindex: /a\nDisallow /b\nDisallow: /c # not /d\nSitemap: http://x/s.xml\n",
     "queries": "User-agent: *\nDisallow: /*?\nDisallow: /*.pdf$\nAllow: /*?page=\n",
     "everything": "User-agent: *\nDisallow: /\n",
+    # Google's parser: a line without its colon is its key and value when it is two words exactly.
+    "no-colon": "user-agent monitor\ndisallow /private\nDisallow /a /b\nallow\t/private/ok\n",
 }
 
 CASES = [
@@ -210,7 +213,7 @@ CASES = [
     ("crlf", "monitor", "/a/b", True),
     ("cr", "monitor", "/a", False),
     ("unknown-lines", "monitor", "/a", True),
-    ("unknown-lines", "monitor", "/b", True),
+    ("unknown-lines", "monitor", "/b", False),
     ("unknown-lines", "monitor", "/c", False),
     ("unknown-lines", "monitor", "/d", True),
     ("queries", "monitor", "/list?sort=new", False),
@@ -220,6 +223,10 @@ CASES = [
     ("queries", "monitor", "/paper.pdf/summary", True),
     ("everything", "monitor", "/robots.txt", True),
     ("everything", "monitor", "/robots.txt.bak", False),
+    ("no-colon", "monitor", "/private/x", False),
+    ("no-colon", "monitor", "/private/ok", True),
+    ("no-colon", "monitor", "/a", True),
+    ("no-colon", "otherbot", "/private/x", True),
 ]
 
 
@@ -432,7 +439,7 @@ def test_the_cache_asks_the_matcher_with_the_query(feed_server):
         robots = RobotsCache(fetcher, user_agent=UA, clock=Clock(NOW))
         try:
             return [
-                await robots.allows(f"http://news.example{target}", local_host=None)
+                await robots.allows(f"http://news.example{target}", AddressPolicy.of_url("http://news.example/feed"))
                 for target in ("/list?sort=new", "/list", "/list?page=2#top", "/paper.pdf")
             ]
         finally:
