@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 MIN_WEB_TOKEN = 16  # characters of [monitor] web_token
+# A configuration of 10,000 feeds is about 2 MiB of TOML; past this, it is not one.
+MAX_CONFIG_BYTES = 32 * 2**20
 MAKE_TOKEN = "e.g. from `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
 
 
@@ -96,19 +98,38 @@ class CredentialEnv(Mapping[str, str]):
 
 
 def load_config(path: Path | str, env: Mapping[str, str] = os.environ) -> Config:
+    """The configuration in the file at `path`; ConfigError for anything that keeps it from
+    being read (the file, its encoding, its TOML, its size or depth, every problem in it)."""
     path = Path(path)
     env = CredentialEnv(env)
     try:
-        raw = path.read_bytes()
+        raw = _read_at_most(path, MAX_CONFIG_BYTES)
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read the configuration: {exc.strerror or exc}"]) from None
+    if raw is None:
+        raise ConfigError([f"{path}: larger than {MAX_CONFIG_BYTES // 2**20} MiB; is it the configuration?"])
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: the file is not UTF-8 text; save it as UTF-8"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    except RecursionError:
+        # tomllib reads nested arrays and tables recursively: a few thousand levels exhaust the stack.
+        raise ConfigError([f"{path}: not valid TOML: arrays or tables nested too deeply"]) from None
     return _Loader(path, env).load(data)
+
+
+def _read_at_most(path: Path, limit: int) -> bytes | None:
+    """The file's bytes, or None past `limit` (read in pieces: read(limit) would allocate it all)."""
+    pieces, total = [], 0
+    with path.open("rb") as file:
+        while piece := file.read(64 * 1024):
+            total += len(piece)
+            if total > limit:
+                return None
+            pieces.append(piece)
+    return b"".join(pieces)
 
 
 class _Loader:

@@ -20,6 +20,7 @@ from ..errors import AddressRefusedError, FeedGone, FetchError, HostUnreachable
 from ..logs import redact_url
 from ..models import FetchResult
 from .addresses import AddressRefused, Hop, PinnedBackend, Resolver, system_resolver
+from .inflate import BodyTooLarge, content_coding, read_inflated
 from .origins import AddressPolicy, Origin, checked_origin
 
 MAX_REDIRECTS = 5
@@ -304,18 +305,16 @@ class Fetcher:
         return response
 
     async def _read_capped(self, response: httpx.Response, truncate_at: int | None = None) -> bytes:
-        # Counted after decompression, so a gzip bomb stops at the cap.
+        """The body, decompressed here (inflate.py) so that a gzip bomb stops at the cap: a
+        FetchError past max_bytes, or the first `truncate_at` bytes kept."""
         limit = self.max_bytes if truncate_at is None else min(truncate_at, self.max_bytes)
-        chunks, total = [], 0
-        async for chunk in response.aiter_bytes():
-            if total + len(chunk) > limit:
-                if truncate_at is None:
-                    raise FetchError(f"response larger than {self.max_bytes // 1024} KiB; not read further")
-                chunks.append(chunk[: limit - total])
-                break
-            total += len(chunk)
-            chunks.append(chunk)
-        return b"".join(chunks)
+        coding = content_coding(response.headers.get("content-encoding", ""))
+        try:
+            return await read_inflated(response.aiter_raw(), coding, limit, keep_cut=truncate_at is not None)
+        except BodyTooLarge as cut:
+            if cut.kept is None:
+                raise FetchError(f"response larger than {self.max_bytes // 1024} KiB; not read further") from None
+            return cut.kept
 
 
 @dataclass

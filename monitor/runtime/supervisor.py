@@ -108,8 +108,18 @@ class Supervisor:
 
     def reload(self) -> None:
         """SIGHUP: put the re-read config in force when it is valid, else keep the one running
-        (its problems logged)."""
+        (its problems logged). Whatever happens, systemd hears READY=1 at the end: a reload
+        left "reloading" would hold every later `systemctl reload` and restart."""
         self.sd.reloading(time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000)
+        try:
+            self._reload()
+        except Exception:
+            self.liveness.metrics.reloads.labels("rejected").inc()
+            log.exception("reload failed, still running the previous configuration")
+        finally:
+            self.sd.ready(self.status_line())
+
+    def _reload(self) -> None:
         old = self.assembly.config
         log.info("reloading %s", old.path)
         result = reload_config(old, self.env)
@@ -128,7 +138,6 @@ class Supervisor:
                 "s" if len(result.problems) != 1 else "",
                 "\n".join(result.problems),
             )
-            self.sd.ready(self.status_line())
             return
         if self.on_config:
             self.on_config(config)
@@ -139,7 +148,6 @@ class Supervisor:
         reloads.labels("applied").inc()
         summary = "; ".join(result.changes) or "no changes"
         log.info("reloaded: %d feeds, %d rules (%s)", len(pipeline.enabled_feeds()), len(config.rules), summary)
-        self.sd.ready(self.status_line())
 
     # -- stop ---------------------------------------------------------------------
 

@@ -93,6 +93,13 @@ def test_match_exit_codes_and_json(run_cli, tmp_path):
     assert missing_file.returncode == 1 and "nope.xml: cannot read" in missing_file.stderr
 
 
+def test_a_config_nested_too_deeply_to_read_is_a_config_error(run_cli, tmp_path):
+    (tmp_path / "config.toml").write_text("deep = " + "[" * 5000 + "]" * 5000 + "\n")
+    result = run_cli("check")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "config.toml: not valid TOML: arrays or tables nested too deeply" in result.stderr
+
+
 def test_no_config_is_a_usage_error(run_cli):
     result = run_cli("feeds")
     assert result.returncode == 2 and "config.example.toml" in result.stderr

@@ -138,6 +138,14 @@ def test_broken_toml_names_the_file(tmp_path):
     assert str(tmp_path / "config.toml") in err.value.problems[0] and "not valid TOML" in err.value.problems[0]
 
 
+def test_a_file_too_large_to_be_a_configuration_is_refused_unparsed(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"# padding\n" * (32 * 2**20 // 10 + 1))
+    with pytest.raises(ConfigError) as refused:
+        load_config(path, env={})
+    assert refused.value.problems == [f"{path}: larger than 32 MiB; is it the configuration?"]
+
+
 def test_example_config_passes_check_with_variables_unset(run_cli, tmp_path):
     shutil.copy(ROOT / "config.example.toml", tmp_path / "config.toml")
     result = run_cli("check")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import email.utils
 import gzip
 import time
+import tracemalloc
+import zlib
 from pathlib import Path
 
 import pytest
@@ -231,6 +233,52 @@ def test_body_is_capped_after_decompression(tmp_path, feed_server, bomb):
     path = config_file(tmp_path, {"f": feed_server.url("/f")}, monitor={"max_bytes": 1048576})
     outcome, _ = poll(path, "f")
     assert outcome.status == "error" and "larger than 1024 KiB" in outcome.error
+
+
+def test_a_gzip_bomb_is_inflated_no_further_than_the_cap(tmp_path, feed_server):
+    # 64 MiB of zeros in 64 KiB of gzip: one network read used to be inflated whole.
+    bomb = gzip.compress(bytes(64 * 1024 * 1024), compresslevel=9)
+    feed_server.handlers["/f"] = respond(200, bomb, {"Content-Encoding": "gzip"})
+    path = config_file(tmp_path, {"f": feed_server.url("/f")}, monitor={"max_bytes": 1048576})
+    poll(path, "f")  # once untraced: what a first poll imports is no part of the measure
+    tracemalloc.start()
+    try:
+        outcome, _ = poll(path, "f")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert outcome.status == "error" and "larger than 1024 KiB" in outcome.error
+    assert peak < 8 * 1048576  # the cap and what a poll holds anyway, never the bomb's 64 MiB
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encode"),
+    [
+        ("gzip", gzip.compress),
+        ("x-gzip", gzip.compress),
+        ("deflate", zlib.compress),  # with its zlib wrapper, as the RFC says
+        ("deflate", lambda data: zlib.compress(data)[2:-4]),  # raw, as some servers send it
+        ("identity", lambda data: data),
+    ],
+)
+def test_a_feed_is_read_in_each_coding_asked_for(tmp_path, feed_server, encoding, encode):
+    feed_server.handlers["/f"] = respond(200, encode(FEED), {"Content-Encoding": encoding})
+    outcome, _ = poll(config_file(tmp_path, {"f": feed_server.url("/f")}), "f")
+    assert outcome.status == "ok" and outcome.new_items >= 3
+
+
+@pytest.mark.parametrize(
+    ("encoding", "reason"),
+    [
+        ("br", "encoded as 'br', which was not asked for"),
+        ("gzip, gzip", "encoded as 'gzip, gzip', which was not asked for"),
+        ("gzip", "could not be decompressed"),  # not gzip at all
+    ],
+)
+def test_a_coding_not_asked_for_or_broken_fails_the_feed(tmp_path, feed_server, encoding, reason):
+    feed_server.handlers["/f"] = respond(200, FEED, {"Content-Encoding": encoding})
+    outcome, _ = poll(config_file(tmp_path, {"f": feed_server.url("/f")}), "f")
+    assert outcome.status == "error" and reason in outcome.error
 
 
 @pytest.mark.parametrize(

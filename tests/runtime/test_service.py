@@ -37,6 +37,10 @@ class NotifyListener:
                 return
             self.messages.append(dict(line.split("=", 1) for line in data.decode().splitlines()))
 
+    def keys(self) -> list[str]:
+        """The first key of each message so far, in order (READY, RELOADING, WATCHDOG…)."""
+        return [next(iter(m)) for m in list(self.messages)]
+
     def has(self, key: str, value: str | None = None) -> bool:
         return any(key in m and (value is None or m[key] == value) for m in list(self.messages))
 
@@ -201,6 +205,34 @@ def test_sighup_applies_a_valid_config_and_rejects_an_invalid_one(tmp_path, feed
     assert 'unknown channel "nowhere"' in rejected["msg"] and "^" in rejected["msg"]
     applied = next(r for r in records if r["msg"].startswith("reloaded:"))
     assert "feeds: +1 (b), -1 (c)" in applied["msg"] and "rules: +1 (rift)" in applied["msg"]
+
+
+def test_a_reload_of_a_file_too_deep_to_read_is_rejected_and_systemd_hears_ready(tmp_path, feed_server, daemons):
+    url = feed_server.serve("/a.xml", (FIXTURES / "story/toi_v1.xml").read_bytes())
+    port = free_port()
+    write_config(tmp_path, feeds={"a": url}, monitor={"interval": "1s", "http": f"127.0.0.1:{port}"})
+    listener = NotifyListener()
+    try:
+        d = DaemonProc(tmp_path, env={"NOTIFY_SOCKET": listener.name})
+        daemons.append(d)
+        wait_for(lambda: listener.has("READY", "1"))
+        config = tmp_path / "config.toml"
+        good = config.read_text()
+        config.write_text(good + "deep = " + "[" * 5000 + "]" * 5000 + "\n")
+        d.signal(signal.SIGHUP)
+        wait_for(lambda: "reload rejected" in d.log())
+        # RELOADING=1, then READY=1 again: systemd is not left waiting for the reload to end.
+        wait_for(lambda: listener.keys()[listener.keys().index("RELOADING") :].count("READY") == 1)
+        assert "arrays or tables nested too deeply" in d.log() and "Traceback" not in d.log()
+        polls = len(feed_server.statuses("/a.xml"))
+        wait_for(lambda: len(feed_server.statuses("/a.xml")) >= polls + 2)  # the old config goes on
+        assert get(f"http://127.0.0.1:{port}/healthz")[0] == 200
+        config.write_text(good)
+        d.signal(signal.SIGHUP)
+        wait_for(lambda: "reloaded: 1 feeds" in d.log())
+        assert d.stop() == 0
+    finally:
+        listener.close()
 
 
 def test_sigterm_during_a_busy_cycle_loses_nothing(tmp_path, feed_server, webhook, daemons):
