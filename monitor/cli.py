@@ -18,19 +18,29 @@ import click
 
 from . import reports
 from .config import Config, find_config, load_config, parse_duration
-from .errors import MonitorError, UsageError
+from .errors import ConfigError, MonitorError, UsageError
+from .redaction import Redactor, redacted_output
 
 log = logging.getLogger("monitor")
 
 
 class Context:
-    def __init__(self, config_path: str | None) -> None:
+    """What every command shares: the config file, read once, and the gate every byte written
+    passes (redaction.py), taught each secret the config holds as it is read."""
+
+    def __init__(self, config_path: str | None, redactor: Redactor) -> None:
         self.config_path = config_path
+        self.redactor = redactor
         self._config: Config | None = None
 
     def config(self) -> Config:
         if self._config is None:
-            self._config = load_config(find_config(self.config_path))
+            try:
+                self._config = load_config(find_config(self.config_path))
+            except ConfigError as exc:
+                self.redactor.learn(exc.secrets)  # a problem may quote a line that holds one
+                raise
+            self.redactor.learn(self._config.secrets)
         return self._config
 
     def optional_config(self) -> Config | None:
@@ -58,7 +68,10 @@ pass_ctx = click.make_pass_decorator(Context)
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None) -> None:
     """monitor: watch news feeds, match watch rules, deliver each story once."""
-    ctx.obj = Context(config_path)
+    # main() passes its gate in; a caller of the group itself (click's test runner) gets one here.
+    redactor = ctx.obj if isinstance(ctx.obj, Redactor) else Redactor()
+    ctx.with_resource(redacted_output(redactor))
+    ctx.obj = Context(config_path, redactor)
 
 
 @cli.command()
@@ -110,13 +123,12 @@ def run(ctx: Context, once: bool, log_format: str, log_level: str | None, node: 
             f"--http listens on {address[0]}:{address[1]}, beyond this machine, and the console would be open to "
             'anyone who reaches it: set [monitor] web_token = "${MONITOR_WEB_TOKEN}", or listen on 127.0.0.1:PORT'
         )
-    secrets: set[str] = set()
 
     def apply_logging(cfg: Config) -> None:
-        # After a reload, secrets of the old channels stay redacted too: their values may
-        # still be in flight (an old pipeline finishing a poll, a delivery error).
-        secrets.update(cfg.secrets)
-        setup_logging(log_level or cfg.settings.log_level, secrets, fmt=log_format)
+        # After a reload, secrets of the old channels stay redacted too (the redactor forgets
+        # none): their values may still be in flight (an old pipeline finishing a poll).
+        ctx.redactor.learn(cfg.secrets)
+        setup_logging(log_level or cfg.settings.log_level, ctx.redactor, fmt=log_format)
 
     apply_logging(config)
     for warning in config.warnings:
@@ -138,7 +150,9 @@ def run(ctx: Context, once: bool, log_format: str, log_level: str | None, node: 
         from .runtime.supervisor import Supervisor
 
         liveness = Liveness()
-        async with assemble(config, liveness=liveness, node=node or "", listen=address) as assembly:
+        async with assemble(
+            config, liveness=liveness, node=node or "", listen=address, redactor=ctx.redactor
+        ) as assembly:
             await Daemon(assembly, Supervisor(assembly, liveness, on_config=apply_logging)).run()
 
     asyncio.run(once_() if once else daemon())
@@ -149,14 +163,13 @@ def run(ctx: Context, once: bool, log_format: str, log_level: str | None, node: 
 def check(ctx: Context) -> None:
     """Validate the config and every rule; exit 2 listing every problem."""
     from .delivery.channels import Notifier
-    from .errors import ConfigError
 
     config = ctx.config()
+    for warning in config.warnings:  # first: one may say why a problem below arose
+        click.echo(f"warning: {warning}", err=True)
     problems = Notifier(config.channels).validate()
     if problems:
         raise ConfigError([f"{config.path}: {p}" for p in problems])
-    for warning in config.warnings:
-        click.echo(f"warning: {warning}", err=True)
     click.echo(
         f"{config.path}: ok: {len(config.feeds)} feeds, {len(config.rules)} rules, "
         f"{len(config.aliases)} aliases, {sum(c.enabled for c in config.channels.values())}/"
@@ -367,7 +380,6 @@ def import_opml(ctx: Context, file: str, dry_run: bool, as_json: bool) -> None:
 def _write_checked_config(path: Path, text: str) -> None:
     """Replace the config only when the new text loads: validate a copy beside it first."""
     from .config import load_config
-    from .errors import ConfigError
     from .opml import write_atomically
 
     probe = path.with_name(f".{path.name}.check")
@@ -420,8 +432,10 @@ def migrate_db(ctx: Context, target: str, replace: bool, as_json: bool) -> None:
     """Copy the config's SQLite database into PostgreSQL: history, outbox and ids, all or nothing."""
     from dataclasses import asdict
 
+    from .databases import database_password
     from .store.migrate import migrate_database
 
+    ctx.redactor.learn(p for p in (database_password(target),) if p)
     config = ctx.config()
     migration = migrate_database(config.settings.database, target, replace)
     if as_json:
@@ -516,7 +530,7 @@ def notify_test(ctx: Context, channel: str) -> None:
     from .logs import setup_logging
 
     config = ctx.config()
-    setup_logging("warning", config.secrets)
+    setup_logging("warning", ctx.redactor)
     ch = config.channels.get(channel)
     if ch is None:
         known = ", ".join(sorted(config.channels)) or "none defined"
@@ -546,22 +560,31 @@ def _short(value: Any) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: every error is turned into a message and an exit code here."""
+    """Entry point: every error is turned into a message and an exit code here, and everything
+    the process writes, these messages included, goes through one redactor."""
+    redactor = Redactor()
+    with redacted_output(redactor):
+        code = _run(argv, redactor)
+    sys.exit(code)
+
+
+def _run(argv: list[str] | None, redactor: Redactor) -> int:
     try:
-        cli.main(args=argv, prog_name="monitor", standalone_mode=False)
+        cli.main(args=argv, prog_name="monitor", standalone_mode=False, obj=redactor)
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
-        sys.exit(2)
+        return 2
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        sys.exit(130)
+        return 130
     except MonitorError as exc:
         click.echo(f"error: {exc.render()}", err=True)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except KeyboardInterrupt:
-        sys.exit(130)
+        return 130
+    return 0
 
 
 if __name__ == "__main__":

@@ -16,9 +16,9 @@ import click
 from .config import Config, Settings
 from .delivery.render import snippet_spans
 from .errors import MonitorError
-from .logs import redact_url
 from .models import Item, ParsedFeed
 from .parsing.facts import search_text
+from .redaction import redact_url
 from .rules import CompiledQuery, Document, compile_query
 from .rules.backtest import backtest as stored_matches
 from .store import open_store

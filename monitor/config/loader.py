@@ -10,14 +10,16 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from ..databases import database_password, is_postgres_url
 from ..destinations import destination_kind
 from ..errors import ConfigError, RuleError
-from ..logs import url_secrets
+from ..redaction import credentials_in_url, destination_secrets
 from ..rules import compile_query
 from .declare import MISSING, Special, TextList, declared, keys
 from .model import (
+    CONSOLE_URL,
     SLACK_MIN_GAP,
     ChannelConfig,
     Config,
@@ -132,6 +134,26 @@ def _read_at_most(path: Path, limit: int) -> bytes | None:
     return b"".join(pieces)
 
 
+# What ends a URL's user info, or is misread inside it (RFC 3986 3.2.1: `:` only splits the user
+# name from the password, `+` and `=` are allowed as they are; `%` is, before two hex digits).
+_USER_INFO_ENDS = frozenset("/?#@[]")
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _stray_percent(value: str, at: int) -> bool:
+    """A `%` at `at` that does not start a percent-encoded byte."""
+    return value[at] == "%" and not (len(value) >= at + 3 and value[at + 1] in _HEX and value[at + 2] in _HEX)
+
+
+def _in_user_info(template: str, at: int) -> bool:
+    """Whether position `at` of a URL as written lies in its user info (between `://` and `@`)."""
+    start = template.find("://")
+    if start < 0 or at < start:
+        return False
+    between = template[start + 3 : at]
+    return not any(c in between for c in "/?#@") and "@" in template[at:]
+
+
 class _Loader:
     """One pass over the parsed TOML that records every problem it finds."""
 
@@ -185,8 +207,10 @@ class _Loader:
                 out[d.name] = fallback
         return out
 
-    def interpolate(self, value: str) -> tuple[str, list[str]]:
-        """Replace ${VAR}; return the text and the names of unset variables."""
+    def interpolate(self, value: str, url_of: str = "") -> tuple[str, list[str]]:
+        """Replace ${VAR}; return the text and the names of unset variables. `url_of`: the key,
+        when `value` is a URL: a value put into its user info that a URL parser would cut is
+        warned about (never shown)."""
         missing: list[str] = []
 
         def sub(m: re.Match[str]) -> str:
@@ -194,10 +218,29 @@ class _Loader:
             if name not in self.env or self.env[name] == "":
                 missing.append(name)
                 return m.group(0)
-            self.secrets.add(self.env[name])
-            return self.env[name]
+            found = self.env[name]
+            self.secrets.add(found)
+            if url_of and _in_user_info(value, m.start()):
+                self.warn_unencoded(url_of, name, found)
+            return found
 
         return _ENV_REF.sub(sub, value), missing
+
+    def warn_unencoded(self, where: str, name: str, value: str) -> None:
+        """A password substituted into a URL's user info ends where a URL parser sees `/ ? # @`
+        (or is misread at `%`, `[`, `]`, a space): say which of its characters to encode, and how,
+        without showing any of it."""
+        cut = sorted(
+            {c for at, c in enumerate(value) if c in _USER_INFO_ENDS or c.isspace() or _stray_percent(value, at)}
+        )
+        if not cut:
+            return
+        shown = ", ".join(f"{c!r} as {quote(c, safe='')}" for c in cut)
+        self.warnings.append(
+            f"{self.path}: {where}: ${{{name}}} holds characters that end or garble a password in a URL "
+            f"({shown}); store it percent-encoded: python3 -c 'import os, urllib.parse; "
+            f'print(urllib.parse.quote(os.environ["{name}"], safe=""))\''
+        )
 
     def load(self, data: dict[str, Any]) -> Config:
         self.unknown_keys("top level", data, keys(Config))
@@ -216,7 +259,7 @@ class _Loader:
                 f"or use one of: {known}",
             )
         if self.problems:
-            raise ConfigError(self.problems)
+            raise ConfigError(self.problems, secrets=self.secrets)
         return Config(
             path=self.path,
             settings=settings,
@@ -226,7 +269,7 @@ class _Loader:
             channels=channels,
             dedup=dedup,
             warnings=tuple(self.warnings),
-            secrets=frozenset(s for s in self.secrets if len(s) >= 4),
+            secrets=frozenset(self.secrets),
             delivery=delivery,
         )
 
@@ -234,13 +277,14 @@ class _Loader:
         self.unknown_keys("[monitor]", t, keys(Settings))
         values = self.read(Settings, "[monitor]", t)
         values["web_token"] = self.web_token(values["web_token"], values["http"])
-        db_text, missing = self.interpolate(values["database"])
+        written = values["database"]
+        db_text, missing = self.interpolate(written, "[monitor] database" if is_postgres_url(written) else "")
         if missing:
             self.problem("[monitor] database", f"uses ${{{missing[0]}}}, which is not set; set it or write the path")
         if is_postgres_url(db_text):
-            written = database_password(db_text)  # as secret as one from ${PGPASSWORD}
-            if written:
-                self.secrets.add(written)
+            # A password written inline is as secret as one from ${PGPASSWORD}, and so is the
+            # $PGPASSWORD that libpq reads by itself when the URL has none.
+            self.secrets.update(p for p in (database_password(db_text), self.env.get("PGPASSWORD")) if p)
             return Settings(**{**values, "database": db_text})
         database = Path(db_text).expanduser()
         if not database.is_absolute():
@@ -329,7 +373,7 @@ class _Loader:
         """The channel's URLs with ${VAR} replaced, and why it is disabled ("" when it is not)."""
         resolved, unset = [], []
         for url in urls:
-            text, missing = self.interpolate(url)
+            text, missing = self.interpolate(url, f"[channels.{name}] urls")
             unset.extend(missing)
             resolved.append(text)
         reason = ""
@@ -344,7 +388,8 @@ class _Loader:
                 "to enable the channel"
             )
         for text in resolved:
-            self.secrets.update(url_secrets(text))
+            if text != CONSOLE_URL:
+                self.secrets.update(destination_secrets(text))
         return tuple(resolved), reason
 
     def template(self, where: str, value: Any) -> str:
@@ -397,7 +442,8 @@ class _Loader:
             values = self.read(FeedConfig, label, t, {"interval": settings.interval, "fulltext": settings.fulltext})
             name, url = values["name"], values["url"]
             if url:
-                url, missing = self.interpolate(url)
+                url, missing = self.interpolate(url, f"{label} url")
+                self.secrets.update(credentials_in_url(url))
                 if missing:
                     self.problem(f"{label} url", f"uses ${{{missing[0]}}}, which is not set")
                 elif not re.match(r"^https?://[^/\s]+", url, re.I):

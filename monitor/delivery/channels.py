@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from ..config import CONSOLE_URL, ChannelConfig
 from ..destinations import Dialect, Kind, destination_kind, dialect
 from ..errors import DeliveryError
-from ..logs import RedactFilter, url_secrets
+from ..redaction import Redactor, destination_secrets
 from ..store import Delivery
 from . import mailthread
 from .render import AlertView, Message, Template, render_alert, render_digest
@@ -52,16 +52,17 @@ class Notifier:
         self.console = console or sys.stdout
         self._apprise: dict[str, Any] = {}  # url -> apprise.Apprise
         self._templates = {n: Template(c.template, n) for n, c in channels.items() if c.template}
-        secrets: set[str] = set()
-        for ch in channels.values():
-            for url in ch.urls:
-                if url != CONSOLE_URL:
-                    secrets.add(url)
-                    secrets.update(url_secrets(url))
-        self._redact = RedactFilter(secrets)
+        # What a destination says back is stored (a delivery's last error): without its secrets.
+        self._redactor = Redactor(
+            secret
+            for ch in channels.values()
+            for url in ch.urls
+            if url != CONSOLE_URL
+            for secret in destination_secrets(url)
+        )
 
     def redact(self, text: str) -> str:
-        return self._redact.redact(text)
+        return self._redactor.redact(text)
 
     def targets(self, channel: str) -> list[str]:
         """Target ids of a channel's destinations; empty when disabled or unknown."""

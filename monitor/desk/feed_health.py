@@ -22,7 +22,7 @@ from itertools import pairwise
 from ..config import FeedConfig, Settings
 from ..delivery.fanout import FanOut
 from ..delivery.render import when
-from ..logs import redact_url
+from ..redaction import redact_url
 from ..store import FeedState, Store
 
 MIN_HISTORY = 5  # items needed before a feed's cadence means anything

@@ -15,7 +15,7 @@ from typing import Literal
 
 from ..errors import AddressRefusedError, FetchError
 from ..identity import MAX_LINK_CHARS
-from ..logs import redact_url
+from ..redaction import redact_url
 from .fetch import PageFetcher, worth_retrying
 from .origins import AddressPolicy, Origin, origin_of
 from .robots import RobotsCache

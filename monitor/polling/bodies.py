@@ -14,8 +14,8 @@ from typing import Any, Protocol
 
 from ..config import Config, FeedConfig
 from ..errors import ParseError
-from ..logs import redact_url
 from ..models import PollOutcome
+from ..redaction import redact_url
 from ..store import Store
 from .articles import ArticlePage
 from .ingest import Ingest

@@ -17,8 +17,8 @@ import httpx
 
 from ..config import Settings
 from ..errors import AddressRefusedError, FeedGone, FetchError, HostUnreachable
-from ..logs import redact_url
 from ..models import FetchResult
+from ..redaction import redact_url
 from .addresses import AddressRefused, Hop, PinnedBackend, Resolver, system_resolver
 from .inflate import BodyTooLarge, content_coding, read_inflated
 from .origins import AddressPolicy, Origin, checked_origin

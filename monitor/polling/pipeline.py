@@ -15,9 +15,9 @@ from ..config import Config, FeedConfig
 from ..delivery.outbox import DeliveryReport, Outbox
 from ..desk.feed_health import FeedHealth
 from ..errors import FeedGone, FetchError, ParseError
-from ..logs import redact_url
 from ..models import ParsedFeed, PollOutcome
 from ..parsing.facts import search_text, with_facts
+from ..redaction import redact_url
 from ..store import FeedState, Store
 from .bodies import Bodies
 from .fetch import FeedFetcher

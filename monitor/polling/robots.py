@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ..errors import AddressRefusedError, FetchError
-from ..logs import redact_url
+from ..redaction import redact_url
 from .fetch import PageFetcher, worth_retrying
 from .origins import AddressPolicy, Origin, origin_of
 from .robotstxt import MAX_RULES, RobotsRules, request_target

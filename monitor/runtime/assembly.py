@@ -38,6 +38,7 @@ from ..polling.pipeline import Parser, Pipeline, parse_in_thread
 from ..polling.robots import RobotsCache
 from ..polling.schedule import Schedule, too_fast_for_a_remote_site
 from ..polling.stories import StoryMatcher
+from ..redaction import Redactor
 from ..rules import compile_query
 from ..store import Store, default_node, open_store
 
@@ -151,11 +152,13 @@ async def assemble(
     clock: Callable[[], float] = time.time,
     rng: random.Random | None = None,
     console: TextIO | None = None,
+    redactor: Redactor | None = None,
 ) -> AsyncIterator[Assembly]:
     """Open the system for `config`; everything opened is closed on the way out, last first.
     `liveness` (the daemon's) times fetches and, on `listen` (default: `[monitor] http`), serves
     /healthz. `node` names this process in the cluster (default: `[monitor] node`, else the host).
-    `resolver` and `network`: how every fetch, feeds' and pages', finds and reaches an address."""
+    `resolver` and `network`: how every fetch, feeds' and pages', finds and reaches an address.
+    `redactor`: what the endpoint's answers pass through (by default, one of the config's secrets)."""
     settings = config.settings
     listen = listen or settings.http
     async with AsyncExitStack() as opened:
@@ -198,7 +201,9 @@ async def assemble(
             pages = StoreReader(settings.database)  # the console's own: a slow page never holds up /healthz
             opened.callback(pages.close)
             desk_console = Console(lambda: assembly.config, pages)
-            server = HealthServer(listen, liveness.heartbeat, liveness.metrics, reader, desk_console)
+            server = HealthServer(
+                listen, liveness.heartbeat, liveness.metrics, reader, desk_console, redactor or Redactor(config.secrets)
+            )
             server.start()
             opened.callback(server.close)
         yield assembly

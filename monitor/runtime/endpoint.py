@@ -28,6 +28,7 @@ from ..errors import MonitorError
 from ..models import FetchResult, PollOutcome
 from ..polling.fetch import FeedFetcher
 from ..polling.origins import AddressPolicy
+from ..redaction import Redactor
 from ..store import DATABASE_ERRORS, Store, StoreUnavailable, open_store
 
 if TYPE_CHECKING:  # jinja2 is imported where the console is built (runtime/assembly.py)
@@ -293,9 +294,13 @@ class HealthServer:
         metrics: Metrics,
         reader: StoreReader,
         console: Console | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         owner = self
         self.heartbeat, self.metrics, self.reader, self.console = heartbeat, metrics, reader, console
+        # Every answer passes it, headers and body: a page, /metrics and /healthz (a database
+        # error quoting its URL) alike.
+        self.redactor = redactor or Redactor()
 
         class Handler(BaseHTTPRequestHandler):
             server_version = "monitor"
@@ -328,10 +333,11 @@ class HealthServer:
                 self._send(reply.status, reply.content_type, reply.body, reply.headers)
 
             def _send(self, status: int, ctype: str, payload: bytes, headers: Iterable[tuple[str, str]] = ()) -> None:
+                payload = owner.redactor.redact_bytes(payload)
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
                 for name, value in headers:
-                    self.send_header(name, value)
+                    self.send_header(name, owner.redactor.redact(value))
                 self.send_header("Content-Length", str(len(payload)))
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from ..config import CONSOLE_URL, Config
+from ..config import Config
 from ..delivery.channels import target_id
 from ..delivery.outbox import delivery_state
 from ..destinations import destination_kind
 from ..errors import RuleError
-from ..logs import RedactFilter, redact_url, url_secrets
+from ..redaction import Redactor, redact_url
 from ..rules import compile_query
 from ..rules.backtest import backtest
 from ..store import Store
@@ -77,18 +77,14 @@ class Configured:
 
     config: Config
     kinds: Mapping[tuple[str, str], str]
-    redactor: RedactFilter
+    redactor: Redactor
 
     @classmethod
     def of(cls, config: Config) -> Configured:
-        kinds, secrets = {}, set(config.secrets)
-        for name, channel in config.channels.items():
-            for url in channel.urls:
-                kinds[name, target_id(url)] = _kind(url)
-                if url != CONSOLE_URL:
-                    secrets.add(url)
-                    secrets.update(url_secrets(url))
-        return cls(config, kinds, RedactFilter(secrets))
+        kinds = {
+            (name, target_id(url)): _kind(url) for name, channel in config.channels.items() for url in channel.urls
+        }
+        return cls(config, kinds, Redactor(config.secrets))
 
     def kind(self, channel: str, target: str) -> str:
         return self.kinds.get((channel, target), "no longer configured")
