@@ -199,3 +199,20 @@ def test_the_playground_and_backtest_count_one_window_by_arrival(tmp_path, feed_
     assert cli.returncode == 0, cli.stderr
     hits = [json.loads(line) for line in cli.stdout.splitlines()]
     assert sorted(h["title"] for h in hits) == ["Israel archive piece 1", "Israel archive piece 2"]
+
+
+def test_an_ipv6_article_link_keeps_its_host_on_every_page(tmp_path, feed_server, open_rig):
+    item = ("v6", "Israel on a literal address", "", "http://[2001:db8::1]:8080/a?q=[1]", time.time() - 60)
+    path = write_config(tmp_path, feeds={"v6": feed_server.serve("/v6.xml", rss([item]))}, monitor={"backfill": "1d"})
+    clock = Clock(time.time())
+    rig = open_rig(path, clock)
+    rig.poll("v6")
+    server = ConsoleServer(rig.config.settings.database, lambda: rig.config, clock)
+    try:
+        alerts = server.get("/").body
+        story = server.get(re.search(r'href="(/stories/\d+)"', alerts).group(1)).body
+        playground = server.get("/playground?q=Israel").body
+    finally:
+        server.close()
+    href = 'href="http://[2001:db8::1]:8080/a?q=%5B1%5D"'
+    assert href in alerts and href in story and href in playground
