@@ -1,6 +1,7 @@
 """Installing by hand, as the README says, gives a monitor that reads articles: a fresh
-`python3 -m venv` with the pip it bundles (not upgraded, as `make` does), `pip install` of this
-checkout, and an article page matched on its body by that install's `monitor`.
+`python3 -m venv` with the pip it bundles (`make` upgrades pip first; this test must not),
+`pip install` of this checkout, and an article page matched on its body by that install's
+`monitor`.
 
 The one test that uses the network: pip fetches monitor's dependencies from PyPI (its download
 cache serves what it already has). Where pip cannot reach its index the test is skipped, saying
@@ -32,7 +33,9 @@ UNREACHABLE = re.compile(
 def test_a_by_hand_install_with_the_pip_venv_bundles_reads_an_article(tmp_path, pypi_unreachable):
     source = tmp_path / "checkout"
     # What a build reads (pyproject.toml names the readme and the package), copied so that
-    # pip's build leaves nothing in the checkout.
+    # pip's build leaves nothing in the checkout. Installed as the README's service install does
+    # rather than editable (its by-hand `-e .`): the dependencies resolve the same either way,
+    # and it takes no longer.
     source.mkdir()
     shutil.copy(ROOT / "pyproject.toml", source)
     shutil.copy(ROOT / "README.md", source)
