@@ -228,12 +228,18 @@ def rules_explain(ctx: Context, query: str) -> None:
 
 @cli.command()
 @click.argument("rule_or_query")
-@click.option("--since", default="7d", show_default=True, help="How far back to look (e.g. 12h, 7d).")
+@click.option(
+    "--since",
+    default="7d",
+    show_default=True,
+    help="Items that arrived in this window (e.g. 12h, 7d): stored by monitor then, whatever their publication date.",
+)
 @click.option("--limit", default=0, type=int, help="Show at most this many items (0: all).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per item.")
 @pass_ctx
 def backtest(ctx: Context, rule_or_query: str, since: str, limit: int, as_json: bool) -> None:
-    """What a rule (by name) or a query would have matched among stored items, newest first."""
+    """What a rule (by name) or a query would have matched among the items that arrived in a window,
+    newest first."""
     try:
         window = parse_duration(since)
     except ValueError as exc:
@@ -247,7 +253,7 @@ def backtest(ctx: Context, rule_or_query: str, since: str, limit: int, as_json: 
     for hit in hits:
         click.echo(json.dumps(hit, ensure_ascii=False) if as_json else reports.format_hit(hit, sys.stdout.isatty()))
     if not as_json:
-        click.echo(f"{len(hits)} matching item{'s' if len(hits) != 1 else ''} in the last {since}", err=True)
+        click.echo(f"{len(hits)} matching item{'s' if len(hits) != 1 else ''} arrived in the last {since}", err=True)
     if not hits:
         sys.exit(1)
 

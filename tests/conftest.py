@@ -19,11 +19,16 @@ PG_SKIPPED = pytest.StashKey[str]()
 # The browser the console's tests drive: Debian's, never one downloaded by `playwright install`.
 CHROMIUM = "/usr/bin/chromium"
 BROWSER_SKIPPED = pytest.StashKey[str]()
+# Why the install test (tests/test_install.py) was skipped: pip could not reach its index.
+INSTALL_SKIPPED = pytest.StashKey[str]()
 
 
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "sqlite_only(reason): a test of what only SQLite has (its files, FTS5, the poller lock)"
+    )
+    config.addinivalue_line(
+        "markers", "pypi: installs monitor from PyPI into a fresh venv, the one test that uses the network"
     )
 
 
@@ -34,7 +39,7 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    for what, key in (("PostgreSQL", PG_SKIPPED), ("Browser", BROWSER_SKIPPED)):
+    for what, key in (("PostgreSQL", PG_SKIPPED), ("Browser", BROWSER_SKIPPED), ("Install", INSTALL_SKIPPED)):
         reason = config.stash.get(key, None)
         if reason:
             skipped = sum(reason in str(r.longrepr) for r in terminalreporter.stats.get("skipped", []))
@@ -144,10 +149,7 @@ def postgres_available(request) -> None:
 
     reason = pgkit.unavailable()
     if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL tests cannot run under CI: {reason}")
-        request.config.stash[PG_SKIPPED] = reason
-        pytest.skip(reason)
+        skip_unless_ci(request, PG_SKIPPED, "PostgreSQL", reason)
 
 
 @pytest.fixture(scope="session")
@@ -163,11 +165,24 @@ def browser_available(request) -> str:
         except ImportError:
             reason = "playwright is not installed (pip install -e '.[test]')"
     if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"browser tests cannot run under CI: {reason}")
-        request.config.stash[BROWSER_SKIPPED] = reason
-        pytest.skip(reason)
+        skip_unless_ci(request, BROWSER_SKIPPED, "browser", reason)
     return CHROMIUM
+
+
+@pytest.fixture
+def pypi_unreachable(request):
+    """pypi_unreachable(reason) skips the install test, with the reason, where pip cannot reach
+    its package index; under CI it fails the test instead."""
+    return lambda reason: skip_unless_ci(request, INSTALL_SKIPPED, "install", reason)
+
+
+def skip_unless_ci(request, key: pytest.StashKey[str], what: str, reason: str) -> None:
+    """Skip the test for a reason of this machine (noted for the session's summary line), but
+    fail it under CI=true, where every test must run."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} tests cannot run under CI: {reason}")
+    request.config.stash[key] = reason
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

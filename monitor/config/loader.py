@@ -181,6 +181,21 @@ class _Loader:
             return {}
         return value
 
+    def channel_tables(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """[channels.NAME] tables. Channels are found by name, so they are not an array: [[channels]]
+        with `name = …` (as feeds and rules are written) is refused with the spelling to use."""
+        value = data.get("channels", {})
+        if isinstance(value, dict):
+            return value
+        fix = "write each channel as a table named after it, [channels.NAME], with its keys"
+        if not isinstance(value, list):
+            self.problem("channels", f"{fix} (e.g. [channels.slack])")
+            return {}
+        names = [t["name"] for t in value if isinstance(t, dict) and isinstance(t.get("name"), str)]
+        tables = "here: " + ", ".join(f"[channels.{n}]" for n in names) if names else "e.g. [channels.slack]"
+        self.problem("[[channels]]", f"{fix} and no `name` ({tables})")
+        return {}
+
     def read(
         self, cls: type[DataclassInstance], where: str, t: Mapping[str, Any], defaults: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
@@ -246,7 +261,7 @@ class _Loader:
         self.unknown_keys("top level", data, keys(Config))
         settings = self.settings(self.table(data, "monitor"))
         aliases = self.aliases(self.table(data, "aliases"))
-        channels = self.channels(self.table(data, "channels"))
+        channels = self.channels(self.channel_tables(data))
         feeds = self.feeds(data.get("feeds", []), settings)
         rules = self.rules(data.get("rules", []), aliases, channels, feeds)
         dedup = self.dedup(self.table(data, "dedup"))

@@ -33,12 +33,18 @@ def parse_duration(value: Any) -> float:
 
 
 def parse_rate(value: Any) -> float:
-    """`"1/s"`, `"20/m"`, `"100/h"` (messages per unit) or 0 (no limit) → seconds between messages."""
+    """`"1/s"`, `"20/m"`, `"100/h"` (messages per unit) or 0 (no limit, quoted or not) → seconds
+    between messages."""
+    if isinstance(value, str) and re.fullmatch(r"\s*0+(?:\.0+)?\s*", value):
+        return 0.0
     if value == 0 and not isinstance(value, bool):
         return 0.0
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*/\s*([smh])\s*", value) if isinstance(value, str) else None
-    if not m or float(m.group(1)) <= 0:
+    if not m:
         raise ValueError(f'{value!r} is not a rate; write it like "1/s", "20/m" or "100/h" (0: no limit)')
+    if float(m.group(1)) == 0:
+        # Read literally it forbids every message, the opposite of the 0 that means no limit.
+        raise ValueError(f'{value!r} would let no message through; for no limit write 0, else a rate like "1/s"')
     return _DURATION_UNITS[m.group(2)] / float(m.group(1))
 
 

@@ -12,6 +12,7 @@ only as values (escaped on output for the kind), never as template source.
 from __future__ import annotations
 
 import html
+import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,10 @@ SUBJECT_MAX = 200
 _SLACK_SPECIAL = re.compile(r"([\\`*\[\]<>])")
 # Characters never allowed in a header line or a link we build.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+# What a link keeps as written: nothing that could end it in any kind's markup.
+_LINK_SAFE = ":/?#@!$&'*+,;=%-._~"
+# A host written as an IP literal (RFC 3986), and its port; hex, colons and dots only.
+_IP_LITERAL = re.compile(r"\[(?P<address>[0-9A-Fa-f:.]+)\](?P<port>(?::[0-9]*)?)")
 # Where a sentence of an article's body ends: ".", "!", "?" or "…" before white space, or a line break.
 _SENTENCE_END = re.compile(r"[.!?…](?=\s)|\n")
 
@@ -84,15 +89,32 @@ def header_text(text: str, limit: int = SUBJECT_MAX) -> str:
 
 
 def safe_link(url: str) -> str:
-    """An http(s) URL with every character that could end a link percent-encoded; else ""."""
+    """An http(s) URL with every character that could end a link percent-encoded; else "".
+    The brackets around an IPv6 host stay: encoded, they would name no host at all."""
     url = _CONTROL.sub("", url.strip())
     try:
-        scheme = urlsplit(url).scheme.lower()
+        parts = urlsplit(url)
     except ValueError:
         return ""
-    if scheme not in ("http", "https"):
+    if parts.scheme.lower() not in ("http", "https"):
         return ""
-    return quote(url, safe=":/?#@!$&'*+,;=%-._~")
+    userinfo, at, host = parts.netloc.rpartition("@")
+    literal = _IP_LITERAL.fullmatch(host)
+    if literal is None or not _is_ipv6(literal["address"]):
+        return quote(url, safe=_LINK_SAFE)
+    before, _, after = url.partition(f"//{parts.netloc}")
+    return (
+        f"{quote(before, safe=_LINK_SAFE)}//{quote(userinfo + at, safe=_LINK_SAFE)}"
+        f"[{literal['address']}]{literal['port']}{quote(after, safe=_LINK_SAFE)}"
+    )
+
+
+def _is_ipv6(address: str) -> bool:
+    try:
+        ipaddress.IPv6Address(address)
+    except ValueError:
+        return False
+    return True
 
 
 def _h(text: str) -> str:

@@ -126,10 +126,12 @@ class ItemStore(Protocol):
         ...
 
     def stored_items(
-        self, since: float | None, fts_query: str | None, limit: int | None = None, arrival: bool = False
+        self, since: float | None, fts_query: str | None, limit: int | None = None
     ) -> Iterator[dict[str, Any]]:
-        """Items newest first (by date; `arrival`: by when each was first stored, an index, so the first rows
-        come at once however many candidates there are), narrowed by an FTS5 expression when one is given."""
+        """The items that arrived (were first stored) since `since`, the newest arrival first, narrowed by an FTS5
+        expression when one is given: the one window of `monitor backtest` and the console's playground. Arrival,
+        not a publication date, which the feed may leave out or get wrong: it is when ingest matched each item
+        against the rules. Its index gives the first rows at once however many candidates there are."""
         ...
 
 

@@ -212,22 +212,21 @@ class ItemQueries(Connection):
         return alerts
 
     def _items_newest_first(
-        self, since: float | None, narrowing: str | None, params: list[Any], limit: int | None, arrival: bool = False
+        self, since: float | None, narrowing: str | None, params: list[Any], limit: int | None
     ) -> Iterator[dict[str, Any]]:
-        """Items newest first, since `since`, narrowed by a backend's full-text `narrowing` clause (an
-        `i.id IN (...)` over its index, with `params`). `arrival`: by when each was first stored
-        (items_first_seen), else by its date."""
-        date = "i.first_seen" if arrival else "coalesce(i.published, i.first_seen)"
+        """Items that arrived since `since`, the newest arrival first (items_first_seen), narrowed by a
+        backend's full-text `narrowing` clause (an `i.id IN (...)` over its index, with `params`)."""
         where: list[str] = []
         if since is not None:
-            where.append(f"{date} >= ?")
+            where.append("i.first_seen >= ?")
             params = [since, *params]
         if narrowing:
             where.append(narrowing)
         sql = "SELECT i.* FROM items i"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY {date} DESC, i.id DESC"
+        # Items of one poll arrive together: among them, the feed's newest first.
+        sql += " ORDER BY i.first_seen DESC, coalesce(i.published, i.first_seen) DESC, i.id DESC"
         if limit:
             sql += f" LIMIT {int(limit)}"
         for item in self._stream(sql, params):

@@ -148,16 +148,16 @@ class PostgresStore(
         """Autovacuum gives pruned rows' space back to the table."""
 
     def stored_items(
-        self, since: float | None, fts_query: str | None, limit: int | None = None, arrival: bool = False
+        self, since: float | None, fts_query: str | None, limit: int | None = None
     ) -> Iterator[dict[str, Any]]:
-        """Items newest first, narrowed by an FTS5 expression (as a tsquery) when one is given;
-        `arrival`: by when each was first stored."""
+        """The items that arrived since `since`, the newest first, narrowed by an FTS5 expression (as
+        a tsquery) when one is given."""
         if not fts_query:
-            return self._items_newest_first(since, None, [], limit, arrival)
+            return self._items_newest_first(since, None, [], limit)
         # Items not indexed yet (fts NULL) are candidates too: the rule engine matches every
         # candidate exactly.
         narrowing = "(to_tsvector('simple', i.fts) @@ to_tsquery('simple', ?) OR i.fts IS NULL)"
-        return self._items_newest_first(since, narrowing, [fts5_to_tsquery(fts_query)], limit, arrival)
+        return self._items_newest_first(since, narrowing, [fts5_to_tsquery(fts_query)], limit)
 
     def _stream(self, sql: str, params: list[Any]) -> Iterator[dict[str, Any]]:
         return self.stream(sql, params)

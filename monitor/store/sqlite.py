@@ -75,21 +75,21 @@ class SQLiteStore(
         self.conn.execute("PRAGMA incremental_vacuum")
 
     def stored_items(
-        self, since: float | None, fts_query: str | None, limit: int | None = None, arrival: bool = False
+        self, since: float | None, fts_query: str | None, limit: int | None = None
     ) -> Iterator[dict[str, Any]]:
-        """Items newest first, narrowed by an FTS5 expression when one is given; `arrival`: by when
-        each was first stored, its first rows at once however many candidates there are."""
+        """The items that arrived since `since`, the newest first, narrowed by an FTS5 expression when
+        one is given; the first rows come at once however many candidates there are."""
         if not fts_query:
-            return self._items_newest_first(since, None, [], limit, arrival)
+            return self._items_newest_first(since, None, [], limit)
         # The index runs a step behind ingest (index_pending): the items not in it yet are
         # candidates too (the rule engine matches every candidate exactly), unless pruned ('').
-        # By arrival, the "+" keeps SQLite walking items_first_seen newest first and testing each
-        # item against the index's answer, rather than reading every candidate to sort them.
+        # The "+" keeps SQLite walking items_first_seen newest first and testing each item
+        # against the index's answer, rather than reading every candidate to sort them.
         narrowing = (
-            f"{'+' if arrival else ''}i.id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ? UNION ALL"
+            "+i.id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ? UNION ALL"
             " SELECT id FROM items WHERE id > (SELECT indexed_upto FROM index_state) AND fts IS NOT '')"
         )
-        return self._items_newest_first(since, narrowing, [fts_query], limit, arrival)
+        return self._items_newest_first(since, narrowing, [fts_query], limit)
 
     def read_rows(self, table: str, columns: Sequence[str]) -> Iterator[tuple[Any, ...]]:
         """Every row of `table`, in the order stored, one at a time (migrate.py copies them)."""

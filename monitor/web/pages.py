@@ -254,8 +254,7 @@ def playground(store: Store, conf: Configured, now: float, params: Params) -> di
     configured = {f.name: f.title or f.name for f in conf.config.feeds}
     own_titles = {s.name: s.title for s in store.feed_states(count_items=False)}
     examined = _Counted()
-    # By arrival: the items that came in during the window, what the rule would have been asked.
-    rows = store.stored_items(now - WINDOWS[since], compiled.fts_query(), PLAYGROUND_EXAMINE, arrival=True)
+    rows = store.stored_items(now - WINDOWS[since], compiled.fts_query(), PLAYGROUND_EXAMINE)
     with _closing(rows):
         candidates = examined.count(rows)
         for row, m in backtest(compiled, candidates, configured, own_titles):

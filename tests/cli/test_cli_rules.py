@@ -88,7 +88,7 @@ def test_backtest_a_query_lists_newest_first_with_a_count(collected):
     result = collected("backtest", "Israel OR Iran OR Hezbollah", "--since", "100000d")
     assert result.returncode == 0
     # The Netanyahu item names none of them; the other three do.
-    assert "3 matching items in the last 100000d" in result.stderr
+    assert "3 matching items arrived in the last 100000d" in result.stderr
     titles = [line for line in result.stdout.splitlines() if not line.startswith("    ")]
     assert titles[0].startswith("**Israel** relayed")  # 07:15, the newest
     assert titles[-1].startswith("**Hezbollah** fires")  # 05:05, the oldest
@@ -101,8 +101,11 @@ def test_backtest_finds_arabic_words_with_attached_prefixes(collected):
     assert [h["title"] for h in hits] == ["وروسيا تدعو إلى التهدئة في غزة"]
 
 
-def test_backtest_respects_the_window_and_reports_no_match(collected):
-    assert collected("backtest", "Hezbollah", "--since", "1s").returncode == 1
+def test_backtest_respects_the_window_and_reports_no_match(collected, tmp_path):
+    with sqlite3.connect(tmp_path / "m.db") as db:  # as if `run --once` had stored them 8 days ago
+        db.execute("UPDATE items SET first_seen = first_seen - 8 * 86400")
+    assert collected("backtest", "Hezbollah", "--since", "7d").returncode == 1
+    assert collected("backtest", "Hezbollah", "--since", "9d").returncode == 0
     none = collected("backtest", "Zanzibar", "--since", "100000d")
     assert none.returncode == 1 and "0 matching items" in none.stderr
 

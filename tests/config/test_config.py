@@ -122,6 +122,24 @@ urls = ["console://"]
     assert all(p.startswith(str(path)) for p in err.value.problems)
 
 
+def test_channels_written_as_an_array_of_tables_are_told_to_be_named_tables(tmp_path):
+    written_like_feeds = """
+[[channels]]
+name = "slack"
+urls = ["console://"]
+
+[[channels]]
+name = "email"
+urls = ["console://"]
+"""
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, written_like_feeds), env={})
+    assert err.value.problems == [
+        f"{tmp_path / 'config.toml'}: [[channels]]: write each channel as a table named after it, [channels.NAME], "
+        "with its keys and no `name` (here: [channels.slack], [channels.email])"
+    ]
+
+
 def test_channel_with_unset_variable_is_disabled_with_one_warning(tmp_path):
     text = GOOD + '\n[channels.slack]\nurls = ["${SLACK_HOOK}", "${SLACK_HOOK}"]\n'
     config = load_config(write(tmp_path, text), env={})

@@ -97,3 +97,29 @@ dead_afterr = "1h"
     ):
         assert key in text, key
     assert 'did you mean "dead_after"' in text
+
+
+@pytest.mark.parametrize(
+    ("written", "gap"), [("0", 0.0), (" 0 ", 0.0), (0, 0.0), ("1/s", 1.0), ("20/m", 3.0), ("100/h", 36.0)]
+)
+def test_rate_limit_is_a_rate_or_zero_for_none_quoted_or_not(tmp_path, written, gap):
+    config = load(tmp_path, f'[channels.desk]\nurls = ["json://127.0.0.1:9/hook"]\nrate_limit = {written!r}\n')
+    assert config.channels["desk"].min_gap == gap
+
+
+@pytest.mark.parametrize(
+    ("written", "words"),
+    [
+        ("0/s", "'0/s' would let no message through; for no limit write 0"),
+        ("0/m", "'0/m' would let no message through; for no limit write 0"),
+        ("fast", "'fast' is not a rate"),
+        ("00x", "'00x' is not a rate"),
+        ("-1/s", "'-1/s' is not a rate"),
+        ("", "'' is not a rate"),
+    ],
+)
+def test_rate_limit_refuses_what_is_not_a_rate(tmp_path, written, words):
+    with pytest.raises(ConfigError) as err:
+        load(tmp_path, f'[channels.desk]\nurls = ["json://127.0.0.1:9/hook"]\nrate_limit = "{written}"\n')
+    [problem] = err.value.problems
+    assert f"[channels.desk] rate_limit: {words}" in problem

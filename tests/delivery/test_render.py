@@ -22,6 +22,7 @@ from monitor.delivery.render import (
     check_template,
     render_alert,
     render_digest,
+    safe_link,
     snippet_spans,
 )
 
@@ -147,6 +148,42 @@ def test_html_email_escapes_feed_text_and_marks_terms():
     assert "<img" not in m.body and "&lt;img" in m.body and "<b>wire" not in m.body
     assert "<mark>Israel</mark>" in m.body
     assert "javascript:" not in m.body  # not an http(s) link: no link at all
+
+
+@pytest.mark.parametrize(
+    ("kind", "linked"),
+    [
+        ("html", '<a href="http://[2001:db8::1]:8080/a%20b%22%3E?q=%5B1%5D">'),
+        ("slack", "(<http://[2001:db8::1]:8080/a%20b%22%3E?q=%5B1%5D>)"),
+        ("text", "\nhttp://[2001:db8::1]:8080/a%20b%22%3E?q=%5B1%5D\n"),
+    ],
+)
+def test_an_ipv6_hosts_brackets_survive_in_a_link_and_the_rest_is_still_escaped(kind, linked):
+    a = AlertView(rule="r", title="Israel", link='http://[2001:db8::1]:8080/a b">?q=[1]', feed="f")
+    assert linked in render_alert(a, kind).body
+
+
+def test_an_ipv6_link_reaches_slack_as_its_link(slack_posts):
+    url = "https://hooks.slack.com/services/T1ABCDEFG/B1ABCDEFG/abcdefghijklmnopqrstuvwx"
+    notifier = Notifier({"slack": ChannelConfig(name="slack", urls=(url,))})
+    alert = AlertView(rule="r", title="Israel", link="http://[2001:db8::1]/a", feed="f")
+    notifier.send("slack", target_id(url), notifier.compose("slack", target_id(url), [alert]))
+    [payload] = slack_posts
+    assert "<http://[2001:db8::1]/a|Israel>" in "\n".join(_texts(payload))
+
+
+@pytest.mark.parametrize(
+    ("link", "made"),
+    [
+        ("https://[::ffff:192.0.2.1]/", "https://[::ffff:192.0.2.1]/"),
+        ("http://[v1.x]/a", "http://%5Bv1.x%5D/a"),  # a future kind of address, not IPv6
+        ("http://user@[2001:db8::1]:8080/a", "http://user@[2001:db8::1]:8080/a"),
+        ("http://host/[2001:db8::1]", "http://host/%5B2001:db8::1%5D"),
+        ("http://[2001:db8::1/a", ""),  # not a URL: no link
+    ],
+)
+def test_only_the_brackets_of_an_ipv6_host_stay_as_written(link, made):
+    assert safe_link(link) == made
 
 
 def test_subject_has_no_line_breaks_and_snippet_is_about_300_characters():

@@ -1,6 +1,6 @@
 """What the web console reads (store/listings.py), on both backends: pages of alerts by keyset,
 filtered by rule, channel or story, with outlets and deliveries; a story whole; counts per rule;
-items by arrival for the playground."""
+the items that arrived in a window, for the playground and backtest."""
 
 from __future__ import annotations
 
@@ -120,23 +120,23 @@ def test_alerts_per_rule_since_a_time(open_store):
     assert store.rule_alert_counts(T + 201) == {}
 
 
-def test_items_by_arrival_are_newest_stored_first_within_the_window_whatever_their_date(open_store):
+def test_stored_items_are_those_that_arrived_in_the_window_newest_stored_first_whatever_their_date(open_store):
     store = open_store()
     desk = Desk(store)
     desk.item("wire", "Israel old news, stored first", T, published=T + 500)
     desk.item("wire", "Israel stored second, dated long ago", T + 10, published=T - 86400)
     desk.item("wire", "Israel stored last", T + 20, published=T + 15)
     desk.item("wire", "Nothing to see", T + 30)
-    not_indexed = [r["title"] for r in store.stored_items(T + 5, '"israel"', arrival=True)]
+    not_indexed = [r["title"] for r in store.stored_items(T + 5, '"israel"')]
     assert not_indexed[0] == "Nothing to see"  # every item not yet in the index is a candidate
     for _ in store.index_pending(search_text):
         pass
-    by_arrival = [r["title"] for r in store.stored_items(T + 5, '"israel"', arrival=True)]
-    by_date = [r["title"] for r in store.stored_items(T - 10**6, '"israel"')]
-    assert by_arrival == ["Israel stored last", "Israel stored second, dated long ago"]
-    assert by_date == ["Israel old news, stored first", "Israel stored last", "Israel stored second, dated long ago"]
-    assert [r["title"] for r in store.stored_items(T, '"israel"', limit=1, arrival=True)] == ["Israel stored last"]
-    assert len(list(store.stored_items(T, None, arrival=True))) == 4
+    in_window = [r["title"] for r in store.stored_items(T + 5, '"israel"')]
+    every = [r["title"] for r in store.stored_items(T - 10**6, '"israel"')]
+    assert in_window == ["Israel stored last", "Israel stored second, dated long ago"]
+    assert every == ["Israel stored last", "Israel stored second, dated long ago", "Israel old news, stored first"]
+    assert [r["title"] for r in store.stored_items(T, '"israel"', limit=1)] == ["Israel stored last"]
+    assert len(list(store.stored_items(T, None))) == 4
 
 
 def test_feed_states_count_items_only_when_asked(open_store):

@@ -4,11 +4,13 @@ what each page shows, that feed text stays text, and that no secret reaches a pa
 
 from __future__ import annotations
 
+import json
 import re
+import time
 
 import pytest
 from consolekit import CSP, HOSTILE_TITLE, IMG, PAGES, SCRIPT, ConsoleServer, rss
-from testkit import HOUR, T0, Clock, write_config
+from testkit import DAY, HOUR, T0, Clock, write_config
 
 ARCHIVE_TOKEN = "Archive-Secret-Token-4242"
 FEED_TOKEN = "feed-Secret-Token-777"
@@ -124,7 +126,7 @@ def test_feeds_rules_playground_and_outbox(desk, monkeypatch):
     assert re.search(r"<h2><a href=\"/\?rule=rift\">rift</a></h2>\s*<p class=\"counts\"><strong>2</strong>", rules)
 
     hit = server.get("/playground?q=Russia+NEAR/3+relayed").body
-    assert "<code>(russia NEAR/3 relayed)</code>" in hit and "1 match in the last 7d" in hit
+    assert "<code>(russia NEAR/3 relayed)</code>" in hit and "1 match arrived in the last 7d" in hit
     assert "<mark>relayed</mark> dissatisfaction to <mark>Russia</mark>" in hit
     refused = server.get("/playground?q=%28Russia+AND").body
     assert "This query is refused" in refused and "^ this &#34;(&#34; is never closed" in refused
@@ -165,3 +167,52 @@ def test_no_page_carries_a_secret_a_script_or_another_origin(desk):
     css = server.get("/static/console.css")
     assert css.status == 200 and css.headers["content-type"] == "text/css; charset=utf-8"
     assert "url(" not in css.body and "@import" not in css.body
+
+
+def test_the_playground_and_backtest_count_one_window_by_arrival(tmp_path, feed_server, open_rig, run_cli):
+    """Items stored now whose feed dates them a month back arrived in the last 7 days for both,
+    and neither counts an item stored 8 days ago whatever date its feed gives it."""
+    now = time.time()
+    month_old = [
+        (f"m{n}", f"Israel archive piece {n}", "", f"https://archive.example/{n}", now - 30 * DAY) for n in (1, 2)
+    ]
+    dated_today = [("e1", "Israel item stored long ago", "", "https://early.example/1", now - HOUR)]
+    feeds = {
+        "archive": feed_server.serve("/archive.xml", rss(month_old, "Archive")),
+        "early": feed_server.serve("/early.xml", rss(dated_today, "Early")),
+    }
+    clock = Clock(now - 8 * DAY)
+    rig = open_rig(write_config(tmp_path, feeds=feeds), clock)
+    rig.poll("early")
+    clock.advance(8 * DAY)
+    rig.poll("archive")
+
+    server = ConsoleServer(rig.config.settings.database, lambda: rig.config, clock)
+    try:
+        page = server.get("/playground?q=Israel&since=7d").body
+    finally:
+        server.close()
+    assert "2 matches arrived in the last 7d" in page
+    assert "archive piece 1" in page and "archive piece 2" in page and "stored long ago" not in page
+
+    cli = run_cli("backtest", "Israel", "--since", "7d", "--json")
+    assert cli.returncode == 0, cli.stderr
+    hits = [json.loads(line) for line in cli.stdout.splitlines()]
+    assert sorted(h["title"] for h in hits) == ["Israel archive piece 1", "Israel archive piece 2"]
+
+
+def test_an_ipv6_article_link_keeps_its_host_on_every_page(tmp_path, feed_server, open_rig):
+    item = ("v6", "Israel on a literal address", "", "http://[2001:db8::1]:8080/a?q=[1]", time.time() - 60)
+    path = write_config(tmp_path, feeds={"v6": feed_server.serve("/v6.xml", rss([item]))}, monitor={"backfill": "1d"})
+    clock = Clock(time.time())
+    rig = open_rig(path, clock)
+    rig.poll("v6")
+    server = ConsoleServer(rig.config.settings.database, lambda: rig.config, clock)
+    try:
+        alerts = server.get("/").body
+        story = server.get(re.search(r'href="(/stories/\d+)"', alerts).group(1)).body
+        playground = server.get("/playground?q=Israel").body
+    finally:
+        server.close()
+    href = 'href="http://[2001:db8::1]:8080/a?q=%5B1%5D"'
+    assert href in alerts and href in story and href in playground
