@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, TextIO
 import httpx
 
 from ..config import Config, FeedConfig
+from ..config.console_token import KEY as WEB_TOKEN_KEY
+from ..config.console_token import missing_token_problem
 from ..delivery.channels import Notifier
 from ..delivery.fanout import FanOut
 from ..delivery.holds import Holds
@@ -27,6 +29,7 @@ from ..delivery.outbox import Outbox
 from ..desk.feed_health import FeedHealth
 from ..desk.spikes import Spikes
 from ..desk.story_updates import StoryUpdates
+from ..errors import ConfigError
 from ..parsing.pool import ParserPool
 from ..polling.articles import ArticleFetcher
 from ..polling.bodies import ArticleSource, Bodies, Extractor
@@ -86,7 +89,9 @@ def build_pipeline(
 
 class Assembly:
     """The parts `assemble` opened (owned there, not here), and the pipeline of the
-    configuration in force. Putting a configuration in force syncs its feeds into the store."""
+    configuration in force. Putting a configuration in force syncs its feeds into the store;
+    one that would leave the console at `web_address` open to anyone is refused, at start
+    and at a reload alike."""
 
     def __init__(
         self,
@@ -98,7 +103,9 @@ class Assembly:
         clock: Callable[[], float],
         rng: random.Random,
         console: TextIO | None,
+        web_address: tuple[str, int] | None = None,
     ) -> None:
+        self.web_address = web_address  # where the HTTP endpoint serves the console, bound at start
         self.store = store
         self.fetcher = fetcher
         self.parsers = parsers
@@ -119,6 +126,11 @@ class Assembly:
         return self.pipeline
 
     def _put_in_force(self, config: Config, previous: Iterable[FeedConfig]) -> Pipeline:
+        # The file's `http` was checked by the loader; the address bound may be another
+        # (--http, $MONITOR_HTTP), and it is the one that counts.
+        problem = missing_token_problem(self.web_address, config.settings.web_token)
+        if problem:
+            raise ConfigError([f"{config.path}: {WEB_TOKEN_KEY}: {problem}"])
         pipeline = build_pipeline(
             config,
             self.store,
@@ -153,6 +165,7 @@ async def assemble(
     /healthz. `node` names this process in the cluster (default: `[monitor] node`, else the host)."""
     settings = config.settings
     listen = listen or settings.http
+    web_address = listen if liveness is not None else None
     async with AsyncExitStack() as opened:
         store = open_store(settings.database, poller=True, node=default_node(node or settings.node))
         opened.callback(store.close)
@@ -178,10 +191,12 @@ async def assemble(
             clock=clock,
             sleep=asyncio.sleep,
         )
-        assembly = Assembly(config, store, fetcher, parsers, articles, clock, rng or random.Random(), console)
+        assembly = Assembly(
+            config, store, fetcher, parsers, articles, clock, rng or random.Random(), console, web_address
+        )
         if liveness is not None:
             liveness.metrics.node.info({"node": store.node})
-        if liveness is not None and listen is not None:
+        if liveness is not None and web_address is not None:
             from ..web import Console
             from .endpoint import HealthServer, StoreCollector, StoreReader
 
@@ -193,7 +208,7 @@ async def assemble(
             pages = StoreReader(settings.database)  # the console's own: a slow page never holds up /healthz
             opened.callback(pages.close)
             desk_console = Console(lambda: assembly.config, pages)
-            server = HealthServer(listen, liveness.heartbeat, liveness.metrics, reader, desk_console)
+            server = HealthServer(web_address, liveness.heartbeat, liveness.metrics, reader, desk_console)
             server.start()
             opened.callback(server.close)
         yield assembly

@@ -166,11 +166,17 @@ def test_check_refuses_a_console_beyond_loopback_without_a_token(run_cli, tmp_pa
     assert TOKEN not in result.stdout + result.stderr
 
 
-def test_run_refuses_an_http_override_beyond_loopback_without_a_token(run_cli, tmp_path):
+@pytest.mark.parametrize(
+    ("args", "env", "address"),
+    [(("--http", "0.0.0.0:9464"), {}, "0.0.0.0:9464"), ((), {"MONITOR_HTTP": "[::]:9464"}, "[::]:9464")],
+)
+def test_run_refuses_to_serve_the_console_beyond_loopback_without_a_token(run_cli, tmp_path, args, env, address):
+    """The file alone is fine (no `http`); the address the daemon would serve on is not."""
     write(tmp_path)
-    result = run_cli("run", "--http", "0.0.0.0:9464")
-    assert result.returncode == 2
-    assert "--http listens on 0.0.0.0:9464" in result.stderr and "web_token" in result.stderr
+    result = run_cli("run", *args, env=env)
+    assert result.returncode == 2, result.stderr
+    assert f"[monitor] web_token: is required: the console listens on {address}" in result.stderr
+    assert "secrets.token_urlsafe" in result.stderr
 
 
 def test_relative_database_goes_to_the_state_directory(tmp_path):
