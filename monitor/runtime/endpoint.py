@@ -316,7 +316,7 @@ class HealthServer:
 
             def _console(self, console: Console) -> None:
                 headers = {name.lower(): value for name, value in self.headers.items()}
-                reply = console.handle(self.command, self.path, headers, self.rfile)
+                reply = console.handle(self.command, self.path, headers, self.rfile, self.client_address[0])
                 self._send(reply.status, reply.content_type, reply.body, reply.headers)
 
             def _send(self, status: int, ctype: str, payload: bytes, headers: Iterable[tuple[str, str]] = ()) -> None:

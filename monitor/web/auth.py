@@ -1,5 +1,6 @@
 """Who may read the console: anyone on this machine when no token is set; else whoever shows
-`[monitor] web_token`, as a bearer header or once through the login form, which sets a cookie.
+`[monitor] web_token`, as a bearer header or once through the login form, which sets a cookie
+(how often a client may guess is throttle.py's; whether a token is needed, config/console_token.py's).
 
 The cookie carries an HMAC of the token, not the token: a stolen cookie does not reveal it,
 and a new token ends every session. Every comparison takes constant time.
@@ -26,13 +27,14 @@ def token_matches(given: str, token: str) -> bool:
     return hmac.compare_digest(given.encode(), token.encode())
 
 
-def admitted(headers: Mapping[str, str], token: str) -> bool:
-    """Whether the request shows the token (`Authorization: Bearer …`) or the login cookie."""
-    if not token:
-        return True
+def shown_token(headers: Mapping[str, str]) -> str:
+    """What a request shows as the token (`Authorization: Bearer …`), or ""."""
     scheme, _, given = headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and given.strip():
-        return token_matches(given.strip(), token)
+    return given.strip() if scheme.lower() == "bearer" else ""
+
+
+def in_session(headers: Mapping[str, str], token: str) -> bool:
+    """Whether the request carries the login cookie of `token`."""
     cookies = SimpleCookie()
     try:
         cookies.load(headers.get("cookie", ""))

@@ -10,21 +10,22 @@ import logging
 
 import pytest
 from consolekit import CSP, ConsoleServer, request
-from testkit import T0, write_config
+from testkit import T0, Clock, write_config
 
 from monitor.config import load_config
+from monitor.web.throttle import LoginThrottle
 
 TOKEN = "k3Vq-8sXbT1p_Zr0aW9cLm"
 
 
 @pytest.fixture
 def console(tmp_path):
-    """console(token) -> a ConsoleServer over an empty store, its config asking for `token`."""
+    """console(token, throttle) -> a ConsoleServer over an empty store, its config asking for `token`."""
     opened = []
 
-    def open_console(token: str = "") -> ConsoleServer:
+    def open_console(token: str = "", throttle: LoginThrottle | None = None) -> ConsoleServer:
         config = load_config(write_config(tmp_path, monitor={"web_token": token} if token else {}), env={})
-        server = ConsoleServer(config.settings.database, lambda: config, lambda: T0)
+        server = ConsoleServer(config.settings.database, lambda: config, lambda: T0, throttle)
         opened.append(server)
         return server
 
@@ -33,13 +34,14 @@ def console(tmp_path):
         server.close()
 
 
-def login(server: ConsoleServer, token: str, after: str = "/feeds"):
+def login(server: ConsoleServer, token: str, after: str = "/feeds", source: str | None = None):
     form = f"token={token}&next={after}".encode()
     return request(
         server.url("/login"),
         "POST",
         {"Content-Type": "application/x-www-form-urlencoded", "Content-Length": str(len(form))},
         form,
+        source,
     )
 
 
@@ -75,6 +77,58 @@ def test_the_login_form_sets_a_cookie_derived_from_the_token_and_never_sends_a_b
     for elsewhere in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
         assert login(server, TOKEN, elsewhere).headers["location"] == "/"
     assert request(server.url("/login"), "POST", {"Content-Length": "100000"}, b"").status == 413
+
+
+GUESS = "not-the-token-but-a-guess"
+
+
+def test_wrong_tokens_are_throttled_per_client_address_without_comparing_the_guess(console, caplog):
+    clock = Clock(0.0)
+    server = console(TOKEN, LoginThrottle(clock))
+    guess, shown = {"Authorization": f"Bearer {GUESS}"}, {"Authorization": f"Bearer {TOKEN}"}
+    with caplog.at_level(logging.WARNING, logger="monitor.web"):
+        for _ in range(3):
+            assert server.get("/feeds", guess).status == 401
+        for _ in range(2):
+            assert login(server, GUESS).status == 401  # the login form's guesses count alike
+        held = server.get("/feeds", shown)  # the token itself, but it is not even compared now
+        assert held.status == 429 and held.headers["retry-after"] == "15" and "try again in 15 seconds" in held.body
+        assert login(server, TOKEN).status == 429 and "set-cookie" not in login(server, TOKEN).headers
+        # Another address is not held up by this one's guesses.
+        assert server.get("/feeds", shown, source="127.0.0.2").status == 200
+        assert server.get("/feeds", guess, source="127.0.0.2").status == 401
+        # Each wrong guess after a wait doubles the next one, up to 15 minutes.
+        waits = []
+        for _ in range(8):
+            clock.advance(int(server.get("/feeds", shown).headers["retry-after"]))
+            assert server.get("/feeds", guess).status == 401
+            waits.append(int(server.get("/feeds", guess).headers["retry-after"]))
+        assert waits == [30, 60, 120, 240, 480, 900, 900, 900]
+        clock.advance(900)
+        assert server.get("/feeds", shown).status == 200  # and the slate is clean
+        assert server.get("/feeds", guess).status == 401 and server.get("/feeds", shown).status == 200
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 5 + 1 + 8 + 1, warned  # each wrong guess, none of the answers held
+    assert all("a wrong token from 127.0." in m for m in warned)
+    assert (
+        "console: a wrong token from 127.0.0.1 in the login form (5 in a row); its next guess is answered in 15 s"
+        in warned
+    )
+    assert GUESS not in caplog.text and TOKEN not in caplog.text
+
+
+def test_the_throttle_remembers_a_bounded_number_of_addresses(console):
+    clock = Clock(0.0)
+    throttle = LoginThrottle(clock, clients=2)
+    server = console(TOKEN, throttle)
+    guess, shown = {"Authorization": f"Bearer {GUESS}"}, {"Authorization": f"Bearer {TOKEN}"}
+    for _ in range(5):
+        server.get("/feeds", guess, source="127.0.0.2")
+    assert server.get("/feeds", shown, source="127.0.0.2").status == 429
+    for newer in ("127.0.0.3", "127.0.0.4"):
+        server.get("/feeds", guess, source=newer)
+    assert throttle.remembered() == 2  # the oldest address was forgotten for the newer ones
+    assert server.get("/feeds", shown, source="127.0.0.2").status == 200
 
 
 def test_a_new_token_ends_every_session(tmp_path, console):
