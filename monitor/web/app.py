@@ -87,13 +87,18 @@ class Console:
             log.exception("console: %s %s failed", method, urlsplit(target).path)
             return self._page(500, "problem.html", {"message": "This page failed; the daemon's log says why."})
 
+    def answers_host(self, headers: Mapping[str, str]) -> bool:
+        """Whether a request with these headers is answered by the console, or by /metrics,
+        under the token in force (auth.host_allowed)."""
+        return auth.host_allowed(headers, self.config().settings.web_token)
+
     def _answer(self, method: str, target: str, headers: Mapping[str, str], body: Body, client: str) -> Response:
         parts = urlsplit(target)
         path, params = parts.path, parse_qs(parts.query)
         if path == "/static/console.css" and method == "GET":
             return Response(200, "text/css; charset=utf-8", self.stylesheet)
         token = self.config().settings.web_token
-        if not token and not auth.local_host(headers):
+        if not auth.host_allowed(headers, token):
             return self._page(400, "problem.html", {"message": "This console answers on this machine only."})
         if path == "/login":
             return self._login(method, headers, body, token, client)

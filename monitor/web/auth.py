@@ -50,10 +50,16 @@ def session_cookie(token: str) -> str:
     return f"{COOKIE}={session_value(token)}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_DAYS * 86400}"
 
 
+def host_allowed(headers: Mapping[str, str], token: str) -> bool:
+    """Whether the console (and /metrics) answers a request at all. With a token, whatever its
+    Host: the console is meant to be reached by other names, and asks for the token. Without
+    one, only a request addressed to this machine: a web page cannot read it through a name of
+    its own pointed at 127.0.0.1 (DNS rebinding)."""
+    return bool(token) or local_host(headers)
+
+
 def local_host(headers: Mapping[str, str]) -> bool:
-    """Whether the Host header names this machine. Without a token, the console answers only
-    such requests: a web page cannot read it through a name of its own pointed at 127.0.0.1
-    (DNS rebinding)."""
+    """Whether the Host header names this machine."""
     host = headers.get("host", "").strip()
     if host.startswith("["):
         name = host[1 : host.find("]")] if "]" in host else ""

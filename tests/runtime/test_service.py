@@ -122,6 +122,7 @@ def test_healthz_is_503_until_the_scheduler_ticks_and_when_it_stalls(tmp_path):
         clock.advance(60)
         status, body = get(url)
         assert status == 503 and "last ticked 60s ago" in json.loads(body)["checks"]["scheduler"]["problem"]
+        assert request(url, "HEAD").status == 503  # a load balancer's probe
         beat.tick()
         beat.stopping = True
         assert json.loads(get(url)[1])["checks"]["scheduler"]["problem"] == "stopping"

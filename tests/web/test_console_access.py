@@ -151,6 +151,27 @@ def test_without_a_token_only_this_machine_may_ask(console):
     assert server.get("/login").headers["location"] == "/"
 
 
+def test_without_a_token_metrics_answer_this_machine_only_and_healthz_anyone(console):
+    server = console()
+    for host in ("localhost", f"localhost:{server.port}", f"[::1]:{server.port}", f"127.0.0.1:{server.port}"):
+        assert server.get("/metrics", {"Host": host}).status == 200, host
+    # A page elsewhere, its name pointed at 127.0.0.1, would read every feed's name and the outbox.
+    rebound = server.get("/metrics", {"Host": f"attacker.example:{server.port}"})
+    assert rebound.status == 400 and "monitor_" not in rebound.body
+    assert server.get("/healthz", {"Host": f"lb.example:{server.port}"}).status == 200  # a load balancer's name
+    # With a token the console is meant to be reached by other names, and so is /metrics.
+    tokened = console(TOKEN)
+    assert tokened.get("/metrics", {"Host": f"desk.example:{tokened.port}"}).status == 200
+
+
+def test_healthz_answers_head_as_it_answers_get_without_the_body(console):
+    server = console()
+    got, head = server.get("/healthz"), request(server.url("/healthz"), "HEAD")
+    assert head.status == got.status == 200 and head.body == "" and got.body
+    assert head.headers.keys() == got.headers.keys() and head.headers["content-type"] == "application/json"
+    assert int(head.headers["content-length"]) > 0
+
+
 def test_the_console_only_reads(console):
     server = console()
     for method in ("POST", "PUT", "DELETE"):
