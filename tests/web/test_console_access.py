@@ -13,6 +13,7 @@ from consolekit import CSP, ConsoleServer, request
 from testkit import T0, Clock, write_config
 
 from monitor.config import load_config
+from monitor.web import auth
 from monitor.web.throttle import LoginThrottle
 
 TOKEN = "k3Vq-8sXbT1p_Zr0aW9cLm"
@@ -129,6 +130,41 @@ def test_the_throttle_remembers_a_bounded_number_of_addresses(console):
         server.get("/feeds", guess, source=newer)
     assert throttle.remembered() == 2  # the oldest address was forgotten for the newer ones
     assert server.get("/feeds", shown, source="127.0.0.2").status == 200
+
+
+def test_the_session_cookie_is_found_by_splitting_the_header_never_by_simplecookie(console, monkeypatch):
+    """http.cookies.SimpleCookie is quadratic in backslashes on this Python (CVE-2024-7592: one
+    40,000-backslash cookie costs seconds of CPU before any token is compared). The console
+    never hands it a header, and reads no Cookie header over 8 KiB."""
+    import http.cookies
+
+    handed: list[int] = []
+    monkeypatch.setattr(http.cookies.BaseCookie, "load", lambda _self, raw: handed.append(len(raw)))
+    server = console(TOKEN)
+    session = f"monitor_console={hmac.new(TOKEN.encode(), b'monitor console session', hashlib.sha256).hexdigest()}"
+    assert server.get("/rules", {"Cookie": f'theme=dark; {session}; quoted="a\\\\b"'}).status == 200
+    for hostile in ('monitor_console="' + "\\" * 40_000 + '"', 'monitor_console="' + "\\" * 8_000 + '"'):
+        assert server.get("/rules", {"Cookie": hostile}).status == 401
+    assert server.get("/rules", {"Cookie": "x=" + "y" * 9000 + "; " + session}).status == 401  # over 8 KiB: unread
+    assert handed == []
+    # A bearer header over 8 KiB is not read either: no guess, nothing for the throttle to count.
+    assert server.get("/rules", {"Authorization": "Bearer " + "x" * 9000}).status == 401
+    assert server.console.throttle.remembered() == 0
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("monitor_console=abc", "abc"),
+        ("a=1; monitor_console=abc; b=2", "abc"),
+        ("a=1;monitor_console= abc ;b", "abc"),
+        ("monitor_consolex=abc; xmonitor_console=def; monitor_console", None),
+        ("", None),
+        ('monitor_console="' + "\\" * 40_000 + '"', '"' + "\\" * 40_000 + '"'),  # read as it is, once
+    ],
+)
+def test_the_cookie_parser_takes_the_pair_named_monitor_console(header, value):
+    assert auth.cookie_value(header, auth.COOKIE) == value
 
 
 def test_a_new_token_ends_every_session(tmp_path, console):
