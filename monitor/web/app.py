@@ -102,13 +102,9 @@ class Console:
             return self._page(400, "problem.html", {"message": "This console answers on this machine only."})
         if path == "/login":
             return self._login(method, headers, body, token, client)
-        if token:
-            shown = auth.shown_token(headers)
-            refused = self._judge(shown, token, client, "a bearer header", target) if shown else None
-            if refused is not None:
-                return refused
-            if not shown and not auth.in_session(headers, token):
-                return self._login_form(401, target)
+        refused = self._admit(headers, token, client, target) if token else None
+        if refused is not None:
+            return refused
         if method != "GET":
             return self._page(405, "problem.html", {"message": "The console only reads."}, (("Allow", "GET"),))
         try:
@@ -153,6 +149,14 @@ class Console:
         if refused is not None:
             return refused
         return _redirect(after, (("Set-Cookie", auth.session_cookie(token)),))
+
+    def _admit(self, headers: Mapping[str, str], token: str, client: str, target: str) -> Response | None:
+        """None when the request shows the token in a bearer header, or carries the session
+        cookie; else the answer."""
+        shown = auth.shown_token(headers)
+        if shown:
+            return self._judge(shown, token, client, "a bearer header", target)
+        return None if auth.in_session(headers, token) else self._login_form(401, target)
 
     def _judge(self, guess: str, token: str, client: str, shown_in: str, after: str) -> Response | None:
         """None when `guess` is the token; else the answer. A client that guessed wrong too
