@@ -146,9 +146,9 @@ def measure(database: Path | str, folder: Path, runs: int) -> None:
         base = f"http://127.0.0.1:{server.address[1]}"
         print(f"{'page':<42} {'render':>16} {'through HTTP':>16}   (ms: median / worst of {runs})")
         for label, path in pages(deepest, story).items():
-            reply = console.handle("GET", path, headers, _NoBody())
+            reply = console.handle("GET", path, headers, _NoBody(), "127.0.0.1")
             assert reply.status == 200, (path, reply.status, reply.body[:300])
-            render = timed(lambda path=path: console.handle("GET", path, headers, _NoBody()), runs)
+            render = timed(lambda path=path: console.handle("GET", path, headers, _NoBody(), "127.0.0.1"), runs)
             http = timed(lambda path=path: urllib.request.urlopen(base + path, timeout=30).read(), runs)
             print(
                 f"{label:<42} {render[0]:>7.1f} / {render[1]:>6.1f} {http[0]:>7.1f} / {http[1]:>6.1f}"

@@ -10,8 +10,13 @@ it, and the event loop never waits on it". Each case is a function, runnable alo
   10 ms ticker while the cycle fetched the article bodies.
 - `loop_stall_at_the_caps`: the same with what monitor still reads: links of 4,000 characters
   against a robots.txt of 5,000 rules (robotstxt.MAX_RULES).
+- `cookie_cost`: one Cookie header holding a quoted value of 40,000 backslashes (the shape of
+  CVE-2024-7592) read through http.cookies.SimpleCookie, as the console read cookies before, and
+  through its own parser (monitor/web/auth.py: `cookie_value` on the whole header, and
+  `in_session` as a request meets it, 8 KiB cap first). CPU time of this process
+  (time.process_time); the console's parser is timed over 1,000 repetitions and averaged.
 
-    .venv/bin/python bench/hostile.py [gzip_peak] [loop_stall] [--max-bytes 10485760]
+    .venv/bin/python bench/hostile.py [CASE ...] [--max-bytes 10485760]
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
+from http.cookies import SimpleCookie
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +47,7 @@ from monitor.errors import FetchError  # noqa: E402
 from monitor.polling.fetch import Fetcher, make_transport  # noqa: E402
 from monitor.runtime.assembly import assemble  # noqa: E402
 from monitor.runtime.daemon import CycleSummary, fetch_bodies  # noqa: E402
+from monitor.web import auth  # noqa: E402
 
 MIB = 1024 * 1024
 
@@ -163,10 +170,35 @@ def loop_stall_at_the_caps() -> float:
     return loop_stall(link_chars=4000, rules=5000)
 
 
-CASES: dict[str, Callable[..., float]] = {
+def cpu_seconds(work: Callable[[], object], runs: int = 1) -> float:
+    """CPU seconds of one call of `work`, averaged over `runs` calls."""
+    start = time.process_time()
+    for _ in range(runs):
+        work()
+    return (time.process_time() - start) / runs
+
+
+def cookie_cost(backslashes: int = 40_000, runs: int = 1000) -> dict[str, float]:
+    """CPU seconds of one hostile Cookie header: SimpleCookie (before), the console's parser on
+    the whole header, and the console's check as a request meets it (after)."""
+    header = f'{auth.COOKIE}="' + "\\" * backslashes + '"'
+    token = "k3Vq-8sXbT1p_Zr0aW9cLm"
+    costs = {
+        "SimpleCookie().load": cpu_seconds(lambda: SimpleCookie().load(header)),
+        "auth.cookie_value, whole header": cpu_seconds(lambda: auth.cookie_value(header, auth.COOKIE), runs),
+        "auth.in_session (8 KiB cap first)": cpu_seconds(lambda: auth.in_session({"cookie": header}, token), runs),
+    }
+    print(f"one Cookie header of {backslashes:,} backslashes, CPU seconds (Python {sys.version.split()[0]}):")
+    for label, seconds in costs.items():
+        print(f"  {label:<36} {seconds:.3g}")
+    return costs
+
+
+CASES: dict[str, Callable[..., object]] = {
     "gzip_peak": gzip_peak,
     "loop_stall": loop_stall,
     "loop_stall_at_the_caps": loop_stall_at_the_caps,
+    "cookie_cost": cookie_cost,
 }
 
 

@@ -13,6 +13,7 @@ import bench_rules
 import compare
 import console
 import fulltext
+import hostile
 
 
 def main() -> None:
@@ -33,6 +34,9 @@ def main() -> None:
     print()
     print("== article bodies, the whole path: 120 pages behind a feed, body: rules, CPU per article ==")
     fulltext.main([])
+    print()
+    print("== hostile inputs: a gzip bomb's heap peak, the event loop's longest wait, a hostile cookie's CPU ==")
+    hostile.main([])
 
 
 if __name__ == "__main__":

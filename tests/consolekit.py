@@ -18,6 +18,7 @@ from testkit import monitor_exe
 from monitor.config import Config
 from monitor.runtime.endpoint import HealthServer, Heartbeat, Metrics, StoreReader
 from monitor.web import Console
+from monitor.web.throttle import LoginThrottle
 
 # What a hostile outlet puts in a headline: were it ever markup, the page would run it.
 SCRIPT = "<script>window.pwned = 'script'</script>"
@@ -49,10 +50,16 @@ class ConsoleServer:
     """The daemon's HTTP endpoint with the console, over the store at `database`; `config()`
     is the configuration in force. Close it (the tests' fixtures do)."""
 
-    def __init__(self, database: Path | str, config: Callable[[], Config], clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        database: Path | str,
+        config: Callable[[], Config],
+        clock: Callable[[], float],
+        throttle: LoginThrottle | None = None,
+    ) -> None:
         self.health_reader = StoreReader(database)
         self.reader = StoreReader(database)
-        self.console = Console(config, self.reader, clock)
+        self.console = Console(config, self.reader, clock, throttle)
         beat = Heartbeat()
         beat.tick()
         self.server = HealthServer(("127.0.0.1", 0), beat, Metrics(), self.health_reader, self.console)
@@ -62,8 +69,8 @@ class ConsoleServer:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def get(self, path: str, headers: Mapping[str, str] | None = None) -> Reply:
-        return request(self.url(path), headers=headers)
+    def get(self, path: str, headers: Mapping[str, str] | None = None, source: str | None = None) -> Reply:
+        return request(self.url(path), headers=headers, source=source)
 
     def close(self) -> None:
         self.server.close()
@@ -77,11 +84,18 @@ class Reply:
 
 
 def request(
-    url: str, method: str = "GET", headers: Mapping[str, str] | None = None, body: bytes | None = None
+    url: str,
+    method: str = "GET",
+    headers: Mapping[str, str] | None = None,
+    body: bytes | None = None,
+    source: str | None = None,
 ) -> Reply:
-    """One request, no redirect followed; header names of the reply in lower case."""
+    """One request, no redirect followed; header names of the reply in lower case. `source`: the
+    client's address (any of 127.0.0.0/8 reaches a server on 127.0.0.1, as another client)."""
     parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    conn = http.client.HTTPConnection(
+        parts.hostname, parts.port, timeout=30, source_address=(source, 0) if source else None
+    )
     try:
         conn.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), body=body, headers=headers or {})
         response = conn.getresponse()

@@ -17,6 +17,8 @@ from ..destinations import destination_kind
 from ..errors import ConfigError, RuleError
 from ..redaction import credentials_in_url, destination_secrets
 from ..rules import compile_query
+from .console_token import KEY as WEB_TOKEN_KEY
+from .console_token import missing_token_problem, weak_token_problem
 from .declare import MISSING, Special, TextList, declared, keys
 from .model import (
     CONSOLE_URL,
@@ -29,15 +31,13 @@ from .model import (
     RuleConfig,
     Settings,
 )
-from .values import digest_problem, is_loopback
+from .values import digest_problem
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
-MIN_WEB_TOKEN = 16  # characters of [monitor] web_token
 # A configuration of 10,000 feeds is about 2 MiB of TOML; past this, it is not one.
 MAX_CONFIG_BYTES = 32 * 2**20
-MAKE_TOKEN = "e.g. from `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
 
 
 def find_config(explicit: str | None, env: Mapping[str, str] = os.environ) -> Path:
@@ -310,9 +310,9 @@ class _Loader:
         return Settings(**{**values, "database": database})
 
     def web_token(self, written: str, http: tuple[str, int] | None) -> str:
-        """The console's token with ${VAR} read; one is required to listen beyond loopback, where
-        anyone who can reach the port would otherwise read the desk. Never quoted in a problem."""
-        where = "[monitor] web_token"
+        """The console's token with ${VAR} read, checked against the file's `http` by the rules of
+        console_token.py (the daemon checks it again against the address it serves on)."""
+        where = WEB_TOKEN_KEY
         token, missing = self.interpolate(written)
         if missing:
             self.problem(
@@ -323,16 +323,9 @@ class _Loader:
             return ""
         if token:
             self.secrets.add(token)  # written out in the file, it is as secret as one from ${VAR}
-        if token and len(token) < MIN_WEB_TOKEN:
-            self.problem(where, f"is too short to guess at: use at least {MIN_WEB_TOKEN} characters, {MAKE_TOKEN}")
-        elif http is not None and not token and not is_loopback(http[0]):
-            host, port = http
-            self.problem(
-                where,
-                f"is required: [monitor] http listens on {host}:{port}, beyond this machine, and the console "
-                f'would be open to anyone who reaches it; set web_token = "${{MONITOR_WEB_TOKEN}}" ({MAKE_TOKEN}) '
-                'or listen on "127.0.0.1:PORT"',
-            )
+        for problem in (weak_token_problem(token), missing_token_problem(http, token)):
+            if problem:
+                self.problem(where, problem)
         return token
 
     def dedup(self, t: dict[str, Any]) -> DedupSettings:

@@ -21,6 +21,8 @@ import httpcore
 import httpx
 
 from ..config import Config, FeedConfig
+from ..config.console_token import KEY as WEB_TOKEN_KEY
+from ..config.console_token import missing_token_problem
 from ..delivery.channels import Notifier
 from ..delivery.fanout import FanOut
 from ..delivery.holds import Holds
@@ -28,6 +30,7 @@ from ..delivery.outbox import Outbox
 from ..desk.feed_health import FeedHealth
 from ..desk.spikes import Spikes
 from ..desk.story_updates import StoryUpdates
+from ..errors import ConfigError
 from ..parsing.pool import ParserPool
 from ..polling.addresses import Resolver, system_resolver
 from ..polling.articles import ArticleFetcher
@@ -89,7 +92,9 @@ def build_pipeline(
 
 class Assembly:
     """The parts `assemble` opened (owned there, not here), and the pipeline of the
-    configuration in force. Putting a configuration in force syncs its feeds into the store."""
+    configuration in force. Putting a configuration in force syncs its feeds into the store;
+    one that would leave the console at `web_address` open to anyone is refused, at start
+    and at a reload alike."""
 
     def __init__(
         self,
@@ -101,7 +106,9 @@ class Assembly:
         clock: Callable[[], float],
         rng: random.Random,
         console: TextIO | None,
+        web_address: tuple[str, int] | None = None,
     ) -> None:
+        self.web_address = web_address  # where the HTTP endpoint serves the console, bound at start
         self.store = store
         self.fetcher = fetcher
         self.parsers = parsers
@@ -122,6 +129,7 @@ class Assembly:
         return self.pipeline
 
     def _put_in_force(self, config: Config, previous: Iterable[FeedConfig]) -> Pipeline:
+        refuse_an_open_console(config, self.web_address)
         pipeline = build_pipeline(
             config,
             self.store,
@@ -137,6 +145,15 @@ class Assembly:
         _warn_new_fast_polling(previous, config.feeds)
         self.store.sync_feeds(((f.name, f.url) for f in config.feeds), self.clock())
         return pipeline
+
+
+def refuse_an_open_console(config: Config, web_address: tuple[str, int] | None) -> None:
+    """ConfigError when `config` would leave the console served at `web_address` open to anyone.
+    The file's `http` was checked by the loader; the address bound may be another (--http,
+    $MONITOR_HTTP), and it is the one that counts."""
+    problem = missing_token_problem(web_address, config.settings.web_token)
+    if problem:
+        raise ConfigError([f"{config.path}: {WEB_TOKEN_KEY}: {problem}"])
 
 
 @asynccontextmanager
@@ -161,6 +178,8 @@ async def assemble(
     `redactor`: what the endpoint's answers pass through (by default, one of the config's secrets)."""
     settings = config.settings
     listen = listen or settings.http
+    web_address = listen if liveness is not None else None
+    refuse_an_open_console(config, web_address)  # before anything is opened (or created)
     async with AsyncExitStack() as opened:
         store = open_store(settings.database, poller=True, node=default_node(node or settings.node))
         opened.callback(store.close)
@@ -186,10 +205,12 @@ async def assemble(
             clock=clock,
             sleep=asyncio.sleep,
         )
-        assembly = Assembly(config, store, fetcher, parsers, articles, clock, rng or random.Random(), console)
+        assembly = Assembly(
+            config, store, fetcher, parsers, articles, clock, rng or random.Random(), console, web_address
+        )
         if liveness is not None:
             liveness.metrics.node.info({"node": store.node})
-        if liveness is not None and listen is not None:
+        if liveness is not None and web_address is not None:
             from ..web import Console
             from .endpoint import HealthServer, StoreCollector, StoreReader
 
@@ -202,7 +223,12 @@ async def assemble(
             opened.callback(pages.close)
             desk_console = Console(lambda: assembly.config, pages)
             server = HealthServer(
-                listen, liveness.heartbeat, liveness.metrics, reader, desk_console, redactor or Redactor(config.secrets)
+                web_address,
+                liveness.heartbeat,
+                liveness.metrics,
+                reader,
+                desk_console,
+                redactor or Redactor(config.secrets),
             )
             server.start()
             opened.callback(server.close)

@@ -315,11 +315,19 @@ class HealthServer:
                     status, body = health_report(owner.heartbeat, owner.reader)
                     self._send(status, "application/json", json.dumps(body).encode())
                 elif path == "/metrics":
-                    self._send(200, CONTENT_TYPE_LATEST, generate_latest(owner.metrics.registry))
+                    # Feed names, the host and the outbox: what the console's own Host rule
+                    # keeps from a page elsewhere. /healthz says less and answers any name.
+                    if owner.console is not None and not owner.console.answers_host(self._headers()):
+                        self._send(400, "text/plain; charset=utf-8", b"/metrics answers on this machine only\n")
+                    else:
+                        self._send(200, CONTENT_TYPE_LATEST, generate_latest(owner.metrics.registry))
                 elif owner.console is not None:
                     self._console(owner.console)
                 else:
                     self._send(404, "text/plain; charset=utf-8", b"not found: try /healthz or /metrics\n")
+
+            def do_HEAD(self) -> None:  # what GET answers, without the body: load balancers probe so
+                self.do_GET()
 
             def do_POST(self) -> None:  # the console's login form
                 if owner.console is not None:
@@ -328,9 +336,12 @@ class HealthServer:
                     self._send(405, "text/plain; charset=utf-8", b"GET /healthz or /metrics\n")
 
             def _console(self, console: Console) -> None:
-                headers = {name.lower(): value for name, value in self.headers.items()}
-                reply = console.handle(self.command, self.path, headers, self.rfile)
+                method = "GET" if self.command == "HEAD" else self.command
+                reply = console.handle(method, self.path, self._headers(), self.rfile, self.client_address[0])
                 self._send(reply.status, reply.content_type, reply.body, reply.headers)
+
+            def _headers(self) -> dict[str, str]:
+                return {name.lower(): value for name, value in self.headers.items()}
 
             def _send(self, status: int, ctype: str, payload: bytes, headers: Iterable[tuple[str, str]] = ()) -> None:
                 payload = owner.redactor.redact_bytes(payload)
@@ -341,7 +352,8 @@ class HealthServer:
                 self.send_header("Content-Length", str(len(payload)))
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()
-                self.wfile.write(payload)
+                if self.command != "HEAD":
+                    self.wfile.write(payload)
 
         try:
             server_class = _Server6 if ":" in address[0] else _Server

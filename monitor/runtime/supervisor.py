@@ -18,7 +18,7 @@ from typing import Any
 
 from ..config import Config
 from ..delivery.outbox import DeliveryReport
-from ..errors import MonitorError
+from ..errors import ConfigError, MonitorError
 from ..models import PollOutcome
 from ..store import DATABASE_ERRORS, StoreUnavailable
 from .assembly import Assembly
@@ -125,11 +125,13 @@ class Supervisor:
         result = reload_config(old, self.env)
         reloads = self.liveness.metrics.reloads
         config = result.config
+        pipeline = None
         try:
             pipeline = self.assembly.rebuild(config) if config is not None else None
+        except ConfigError as exc:  # valid alone, not for this daemon: its console's address
+            result.problems.extend(exc.problems)
         except MonitorError as exc:
             result.problems.append(exc.render())
-            pipeline = None
         if config is None or pipeline is None:
             reloads.labels("rejected").inc()
             log.error(

@@ -21,6 +21,7 @@ from ..config import Config
 from ..store import DATABASE_ERRORS, Store
 from . import auth, pages
 from .present import environment
+from .throttle import LoginThrottle
 
 log = logging.getLogger("monitor.web")
 
@@ -61,36 +62,50 @@ class Response:
 
 
 class Console:
-    """The pages, over `reader` and the configuration in force (`config()`, renewed by a reload)."""
+    """The pages, over `reader` and the configuration in force (`config()`, renewed by a reload).
+    `clock` dates the pages; `throttle` counts wrong tokens by client address."""
 
-    def __init__(self, config: Callable[[], Config], reader: Reader, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: Callable[[], Config],
+        reader: Reader,
+        clock: Callable[[], float] = time.time,
+        throttle: LoginThrottle | None = None,
+    ) -> None:
         self.config = config
         self.reader = reader
         self.clock = clock
+        self.throttle = throttle if throttle is not None else LoginThrottle(time.monotonic)
         self.templates = environment()
         self.stylesheet = files("monitor.web").joinpath("static/console.css").read_bytes()
         self._shown: pages.Configured | None = None
 
-    def handle(self, method: str, target: str, headers: Mapping[str, str], body: Body) -> Response:
-        """Answer one request. `headers`: names in lower case."""
+    def handle(self, method: str, target: str, headers: Mapping[str, str], body: Body, client: str) -> Response:
+        """Answer one request from the address `client`. `headers`: names in lower case."""
         try:
-            return self._answer(method, target, headers, body)
+            return self._answer(method, target, headers, body, client)
         except Exception:
             log.exception("console: %s %s failed", method, urlsplit(target).path)
             return self._page(500, "problem.html", {"message": "This page failed; the daemon's log says why."})
 
-    def _answer(self, method: str, target: str, headers: Mapping[str, str], body: Body) -> Response:
+    def answers_host(self, headers: Mapping[str, str]) -> bool:
+        """Whether a request with these headers is answered by the console, or by /metrics,
+        under the token in force (auth.host_allowed)."""
+        return auth.host_allowed(headers, self.config().settings.web_token)
+
+    def _answer(self, method: str, target: str, headers: Mapping[str, str], body: Body, client: str) -> Response:
         parts = urlsplit(target)
         path, params = parts.path, parse_qs(parts.query)
         if path == "/static/console.css" and method == "GET":
             return Response(200, "text/css; charset=utf-8", self.stylesheet)
         token = self.config().settings.web_token
-        if not token and not auth.local_host(headers):
+        if not auth.host_allowed(headers, token):
             return self._page(400, "problem.html", {"message": "This console answers on this machine only."})
         if path == "/login":
-            return self._login(method, headers, body, token)
-        if not auth.admitted(headers, token):
-            return self._login_form(401, target, wrong=bool(headers.get("authorization")))
+            return self._login(method, headers, body, token, client)
+        refused = self._admit(headers, token, client, target) if token else None
+        if refused is not None:
+            return refused
         if method != "GET":
             return self._page(405, "problem.html", {"message": "The console only reads."}, (("Allow", "GET"),))
         try:
@@ -129,7 +144,7 @@ class Console:
 
     # -- the token -------------------------------------------------------------------
 
-    def _login(self, method: str, headers: Mapping[str, str], body: Body, token: str) -> Response:
+    def _login(self, method: str, headers: Mapping[str, str], body: Body, token: str, client: str) -> Response:
         if not token:
             return _redirect("/")
         if method != "POST":
@@ -139,9 +154,33 @@ class Console:
             return self._page(413, "problem.html", {"message": "That is not the login form."})
         form = parse_qs(body.read(int(length)).decode("utf-8", "replace"))
         after = _local_path((form.get("next") or ["/"])[0])
-        if not auth.token_matches((form.get("token") or [""])[0], token):
-            return self._login_form(401, after, wrong=True)
+        refused = self._judge((form.get("token") or [""])[0], token, client, "the login form", after)
+        if refused is not None:
+            return refused
         return _redirect(after, (("Set-Cookie", auth.session_cookie(token)),))
+
+    def _admit(self, headers: Mapping[str, str], token: str, client: str, target: str) -> Response | None:
+        """None when the request shows the token in a bearer header, or carries the session
+        cookie; else the answer."""
+        shown = auth.shown_token(headers)
+        if shown:
+            return self._judge(shown, token, client, "a bearer header", target)
+        return None if auth.in_session(headers, token) else self._login_form(401, target)
+
+    def _judge(self, guess: str, token: str, client: str, shown_in: str, after: str) -> Response | None:
+        """None when `guess` is the token; else the answer. A client that guessed wrong too
+        often is told to wait, its guess not even compared."""
+        wait = self.throttle.wait(client)
+        if wait:
+            message = f"Too many wrong tokens from your address: try again in {wait} seconds."
+            return self._page(429, "problem.html", {"message": message}, (("Retry-After", str(wait)),))
+        if auth.token_matches(guess, token):
+            self.throttle.succeeded(client)
+            return None
+        wrong, wait = self.throttle.failed(client)
+        held = f"; its next guess is answered in {wait} s" if wait else ""
+        log.warning("console: a wrong token from %s in %s (%d in a row)%s", client, shown_in, wrong, held)
+        return self._login_form(401, after, wrong=True)
 
     def _login_form(self, status: int, after: str, wrong: bool = False) -> Response:
         extra = (("WWW-Authenticate", 'Bearer realm="monitor"'),) if status == 401 else ()

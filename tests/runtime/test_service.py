@@ -12,6 +12,7 @@ import threading
 import uuid
 from pathlib import Path
 
+from consolekit import request
 from daemonkit import DaemonProc, free_port, get
 from storykit import feed_doc
 from testkit import RIFT, Clock, wait_for, write_config
@@ -49,6 +50,7 @@ class NotifyListener:
 
 
 RIFT_RULE = {"name": "rift", "query": RIFT, "notify": ["hook"]}
+CONSOLE_TOKEN = "k3Vq-8sXbT1p_Zr0aW9cLm"
 
 
 def db_query(db: Path, sql: str) -> list[tuple]:
@@ -124,6 +126,7 @@ def test_healthz_is_503_until_the_scheduler_ticks_and_when_it_stalls(tmp_path):
         clock.advance(60)
         status, body = get(url)
         assert status == 503 and "last ticked 60s ago" in json.loads(body)["checks"]["scheduler"]["problem"]
+        assert request(url, "HEAD").status == 503  # a load balancer's probe
         beat.tick()
         beat.stopping = True
         assert json.loads(get(url)[1])["checks"]["scheduler"]["problem"] == "stopping"
@@ -233,6 +236,41 @@ def test_a_reload_of_a_file_too_deep_to_read_is_rejected_and_systemd_hears_ready
         assert d.stop() == 0
     finally:
         listener.close()
+
+
+def test_a_reload_that_would_open_the_console_beyond_loopback_is_rejected(tmp_path, feed_server, daemons):
+    """Served on every interface by --http (as monitor@.service does through $MONITOR_HTTP), the
+    file's `http` unset: taking the token out of the file, or emptying it, is refused against the
+    address bound, the console stays closed to a request naming 127.0.0.1, and systemd hears
+    READY=1 after each refusal as after any other."""
+    port = free_port()
+    feeds = {"a": feed_server.serve("/a.xml", (FIXTURES / "story/toi_v1.xml").read_bytes())}
+    hourly = {"interval": "1h"}
+    write_config(tmp_path, feeds=feeds, rules=[], channels={}, monitor={**hourly, "web_token": CONSOLE_TOKEN})
+    listener = NotifyListener()
+    try:
+        d = DaemonProc(tmp_path, "--http", f"0.0.0.0:{port}", env={"NOTIFY_SOCKET": listener.name})
+        daemons.append(d)
+        wait_for(lambda: listener.has("READY", "1"))
+        feeds_page = f"http://127.0.0.1:{port}/feeds"
+        as_this_machine = {"Host": f"127.0.0.1:{port}"}
+        assert request(feeds_page, headers=as_this_machine).status == 401
+        for rejected, without_a_token in enumerate(({}, {"web_token": ""}), start=1):
+            write_config(tmp_path, feeds=feeds, rules=[], channels={}, monitor={**hourly, **without_a_token})
+            readies = sum(m.get("READY") == "1" for m in list(listener.messages))
+            d.signal(signal.SIGHUP)
+            wait_for(lambda n=rejected: d.log().count("reload rejected") + d.log().count("reloaded:") == n)
+            assert d.log().count("reload rejected") == rejected, d.log()
+            wait_for(lambda n=readies: sum(m.get("READY") == "1" for m in list(listener.messages)) > n)
+            assert request(feeds_page, headers=as_this_machine).status == 401, without_a_token
+        bearer = {**as_this_machine, "Authorization": f"Bearer {CONSOLE_TOKEN}"}
+        assert request(feeds_page, headers=bearer).status == 200  # the previous configuration, token and all
+        assert d.stop() == 0
+    finally:
+        listener.close()
+    log = d.log()
+    assert log.count("[monitor] web_token: is required: the console listens on 0.0.0.0:") == 2, log
+    assert "reloaded:" not in log and CONSOLE_TOKEN not in log
 
 
 def test_sigterm_during_a_busy_cycle_loses_nothing(tmp_path, feed_server, webhook, daemons):
