@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import subprocess
+from collections import Counter
 from contextlib import ExitStack, closing
 from pathlib import Path
 
@@ -14,13 +16,11 @@ FIXTURES = Path(__file__).parent / "fixtures"
 # Every test that opens a store (through the `database` fixture, or `open_store` / `open_rig`,
 # which use it) runs once on each; a test marked sqlite_only on the first alone.
 BACKENDS = ("sqlite", "postgresql")
-# Why the session's PostgreSQL tests were skipped, for the one line that says so.
-PG_SKIPPED = pytest.StashKey[str]()
 # The browser the console's tests drive: Debian's, never one downloaded by `playwright install`.
 CHROMIUM = "/usr/bin/chromium"
-BROWSER_SKIPPED = pytest.StashKey[str]()
-# Why the install test (tests/test_install.py) was skipped: pip could not reach its index.
-INSTALL_SKIPPED = pytest.StashKey[str]()
+# How skip_unless_ci words a skip, so that the summary can count them from the reports alone
+# (under pytest-xdist the skips happen in the workers, the summary in the controller).
+SKIPPED_FOR = re.compile(r"Skipped: (\w+) tests cannot run here: (.*)", re.S)
 
 
 def pytest_configure(config):
@@ -39,11 +39,15 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    for what, key in (("PostgreSQL", PG_SKIPPED), ("Browser", BROWSER_SKIPPED), ("Install", INSTALL_SKIPPED)):
-        reason = config.stash.get(key, None)
-        if reason:
-            skipped = sum(reason in str(r.longrepr) for r in terminalreporter.stats.get("skipped", []))
-            terminalreporter.write_line(f"{what} tests skipped ({skipped}): {reason}", yellow=True)
+    """One line for each kind of test this machine could not run, and why (skip_unless_ci)."""
+    skipped: Counter[tuple[str, str]] = Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        message = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        found = SKIPPED_FOR.match(message)
+        if found:
+            skipped[found[1], found[2]] += 1
+    for (what, reason), count in skipped.items():
+        terminalreporter.write_line(f"{what} tests skipped ({count}): {reason}", yellow=True)
 
 
 @pytest.fixture
@@ -142,18 +146,18 @@ def run_cli(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def postgres_available(request) -> None:
+def postgres_available() -> None:
     """Skips, with the reason, a test that needs a PostgreSQL server where none can run here
     (tests/pgkit.py), and fails it under CI."""
     import pgkit
 
     reason = pgkit.unavailable()
     if reason:
-        skip_unless_ci(request, PG_SKIPPED, "PostgreSQL", reason)
+        skip_unless_ci("PostgreSQL", reason)
 
 
 @pytest.fixture(scope="session")
-def browser_available(request) -> str:
+def browser_available() -> str:
     """The path of the browser the console's tests drive; skips them, with the reason, where it
     or playwright is missing, and fails them under CI."""
     reason = ""
@@ -165,24 +169,23 @@ def browser_available(request) -> str:
         except ImportError:
             reason = "playwright is not installed (pip install -e '.[test]')"
     if reason:
-        skip_unless_ci(request, BROWSER_SKIPPED, "browser", reason)
+        skip_unless_ci("Browser", reason)
     return CHROMIUM
 
 
 @pytest.fixture
-def pypi_unreachable(request):
+def pypi_unreachable():
     """pypi_unreachable(reason) skips the install test, with the reason, where pip cannot reach
     its package index; under CI it fails the test instead."""
-    return lambda reason: skip_unless_ci(request, INSTALL_SKIPPED, "install", reason)
+    return lambda reason: skip_unless_ci("Install", reason)
 
 
-def skip_unless_ci(request, key: pytest.StashKey[str], what: str, reason: str) -> None:
-    """Skip the test for a reason of this machine (noted for the session's summary line), but
+def skip_unless_ci(what: str, reason: str) -> None:
+    """Skip the test for a reason of this machine (counted in the session's summary line), but
     fail it under CI=true, where every test must run."""
     if os.environ.get("CI") == "true":
         pytest.fail(f"{what} tests cannot run under CI: {reason}")
-    request.config.stash[key] = reason
-    pytest.skip(reason)
+    pytest.skip(f"{what} tests cannot run here: {reason}")
 
 
 @pytest.fixture(scope="session")
