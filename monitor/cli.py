@@ -19,7 +19,7 @@ import click
 from . import reports
 from .config import Config, find_config, load_config, parse_duration
 from .errors import ConfigError, MonitorError, UsageError
-from .redaction import Redactor, redacted_output
+from .redaction import Redactor, Secrets, redacted_output
 
 log = logging.getLogger("monitor")
 
@@ -435,7 +435,7 @@ def migrate_db(ctx: Context, target: str, replace: bool, as_json: bool) -> None:
     from .databases import database_password
     from .store.migrate import migrate_database
 
-    ctx.redactor.learn(p for p in (database_password(target),) if p)
+    ctx.redactor.learn(Secrets.of(passwords=[database_password(target) or ""]))
     config = ctx.config()
     migration = migrate_database(config.settings.database, target, replace)
     if as_json:

@@ -6,7 +6,7 @@ exit codes: `exit_code` 2 means bad usage or configuration, 1 a runtime failure.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from .redaction import Secrets
 
 
 class MonitorError(Exception):
@@ -35,10 +35,10 @@ class ConfigError(MonitorError):
     exit_code = 2
     hint = "fix the listed keys and run `monitor check` again"
 
-    def __init__(self, problems: list[str], secrets: Iterable[str] = ()) -> None:
+    def __init__(self, problems: list[str], secrets: Secrets | None = None) -> None:
         self.problems = list(problems)
         # What the file holds as secret, as far as it was read: never to be shown with a problem.
-        self.secrets = frozenset(secrets)
+        self.secrets = secrets or Secrets()
         super().__init__("\n".join(self.problems))
 
     def render(self) -> str:

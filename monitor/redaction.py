@@ -4,9 +4,9 @@ doors every written byte passes through.
 What is secret is what the configuration says (config/loader.py collects it into
 `Config.secrets`): values from `${VAR}` and systemd credentials, passwords written into URLs,
 the console's token, destinations' URLs and the credentials in them. A value may reach an output
-whole, percent-encoded, HTML- or JSON-escaped, or cut up by a parser at URL delimiters (apprise
-printing "tp@Pw" of a password holding `/` and `#`), so each is redacted in every one of those
-spellings (`spellings`).
+whole, percent-encoded, HTML- or JSON-escaped, and a password cut up by a parser at URL
+delimiters too (apprise printing "tp@Pw" of a password holding `/` and `#`), so each is
+redacted in every one of those spellings (`spellings`).
 
 The doors: the process's standard output and error (`redacted_output`, installed by cli.py:
 command output, `--json`, error messages, log lines, tracebacks, whatever a library prints), the
@@ -24,6 +24,7 @@ import re
 import sys
 import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import TextIO
 from urllib.parse import quote, quote_plus, unquote, urlsplit, urlunsplit
 
@@ -55,6 +56,26 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+@dataclass(frozen=True)
+class Secrets:
+    """What is secret: `values` masked whole wherever they appear (a destination's URL, a value
+    from ${VAR} used as a path), `passwords` also in every piece a URL parser could cut them
+    into (a password or token, a value put into a URL's user info or a secret query value)."""
+
+    values: frozenset[str] = frozenset()
+    passwords: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, values: Iterable[str] = (), passwords: Iterable[str] = ()) -> Secrets:
+        return cls(frozenset(v for v in values if v), frozenset(p for p in passwords if p))
+
+    def __or__(self, other: Secrets) -> Secrets:
+        return Secrets(self.values | other.values, self.passwords | other.passwords)
+
+    def __contains__(self, text: object) -> bool:
+        return text in self.values or text in self.passwords
+
+
 def credentials_in_url(url: str) -> set[str]:
     """The password of a URL's user info and its secret-looking query values (token=, key=…)."""
     out: set[str] = set()
@@ -72,17 +93,18 @@ def credentials_in_url(url: str) -> set[str]:
     return {s for s in out if len(s) >= MIN_SECRET}
 
 
-def destination_secrets(url: str) -> set[str]:
-    """What of a destination URL is secret: all of it, its credentials, and its path tokens.
+def destination_secrets(url: str) -> Secrets:
+    """What of a destination URL is secret: all of it, its path tokens, and its credentials
+    (passwords).
 
     apprise and its HTTP libraries may log any part on their own (a Slack webhook's token is its
     path), so each part is redacted wherever it appears, not only the whole URL.
     """
-    out = {url, *credentials_in_url(url)}
+    out = {url}
     try:
         parts = urlsplit(url)
     except ValueError:
-        return out
+        return Secrets.of(out)
     for segment in re.split(r"[/?&=:@]", parts.path + "?" + parts.query):
         # Long opaque segments are tokens (Slack's T…/B…/secret); short ones are words like "hook".
         if len(segment) >= 8 and re.search(r"\d", segment) and not re.fullmatch(r"\d+", segment):
@@ -93,7 +115,7 @@ def destination_secrets(url: str) -> set[str]:
         # Every segment of these URLs is part of the credential.
         netloc = "" if parts.scheme.lower().startswith("http") else parts.netloc
         out.update(s for s in re.split(r"[/:@]", netloc + parts.path) if len(s) >= 4 and s != "services")
-    return {s for s in out if len(s) >= MIN_SECRET}
+    return Secrets.of((s for s in out if len(s) >= MIN_SECRET), credentials_in_url(url))
 
 
 def pieces(secret: str) -> set[str]:
@@ -107,15 +129,12 @@ def pieces(secret: str) -> set[str]:
     return {secret[a:b] for i, a in enumerate(ordered) for b in ordered[i + 1 :]}
 
 
-def spellings(secret: str) -> set[str]:
-    """Every form of `secret`, and of its pieces, that an output may carry, at least MIN_SECRET
-    long: as it is, percent-encoded (either case) or decoded, HTML-, JSON- or repr-escaped.
-
-    A URL (a destination, a webhook in ${VAR}) is not cut up: its pieces would be "https" and
-    host names, and what of it is secret is listed on its own (destination_secrets). Nor is a
-    value under PIECES_FROM characters: its pieces would be common words."""
+def spellings(secret: str, cut: bool = True) -> set[str]:
+    """Every form of `secret`, and with `cut` of its pieces, that an output may carry, at least
+    MIN_SECRET long: as it is, percent-encoded (either case) or decoded, HTML-, JSON- or
+    repr-escaped. A value under PIECES_FROM characters is not cut: its pieces would be common words."""
     found: set[str] = set()
-    cut = "://" not in secret and len(secret) >= PIECES_FROM
+    cut = cut and len(secret) >= PIECES_FROM
     for base in {secret, unquote(secret)}:
         for piece in pieces(base) if cut else (base,):
             encoded = quote(piece, safe="")
@@ -140,18 +159,20 @@ class Redactor:
     MASK. Thread-safe: the HTTP endpoint redacts from its threads while a reload teaches it the
     new configuration's secrets (it never forgets one: an old value may still be in flight)."""
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._known: frozenset[str] = frozenset()
+    def __init__(self, secrets: Secrets | None = None) -> None:
+        self._known: set[tuple[str, bool]] = set()
         self._spellings: tuple[str, ...] = ()
         self._lock = threading.Lock()
-        self.learn(secrets)
+        if secrets is not None:
+            self.learn(secrets)
 
-    def learn(self, secrets: Iterable[str]) -> None:
-        new = {s for s in secrets if len(s) >= MIN_SECRET} - self._known
+    def learn(self, secrets: Secrets) -> None:
+        given = {(v, False) for v in secrets.values} | {(p, True) for p in secrets.passwords}
+        new = {(s, cut) for s, cut in given if len(s) >= MIN_SECRET} - self._known
         if not new:
             return
         with self._lock:
-            found = set(self._spellings).union(*(spellings(s) for s in new))
+            found = set(self._spellings).union(*(spellings(s, cut) for s, cut in new))
             self._known |= new
             # Longest first: a whole secret is masked as one, before any piece of it.
             self._spellings = tuple(sorted(found, key=lambda s: (-len(s), s)))

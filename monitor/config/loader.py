@@ -15,7 +15,7 @@ from urllib.parse import quote
 from ..databases import database_password, is_postgres_url
 from ..destinations import destination_kind
 from ..errors import ConfigError, RuleError
-from ..redaction import credentials_in_url, destination_secrets
+from ..redaction import Secrets, credentials_in_url, destination_secrets
 from ..rules import compile_query
 from .console_token import KEY as WEB_TOKEN_KEY
 from .console_token import missing_token_problem, weak_token_problem
@@ -162,7 +162,7 @@ class _Loader:
         self.env = env
         self.problems: list[str] = []
         self.warnings: list[str] = []
-        self.secrets: set[str] = set()
+        self.secrets = Secrets()
 
     def problem(self, where: str, what: str) -> None:
         self.problems.append(f"{self.path}: {where}: {what}")
@@ -234,9 +234,11 @@ class _Loader:
                 missing.append(name)
                 return m.group(0)
             found = self.env[name]
-            self.secrets.add(found)
             if url_of and _in_user_info(value, m.start()):
+                self.secrets |= Secrets.of(passwords=[found])
                 self.warn_unencoded(url_of, name, found)
+            else:
+                self.secrets |= Secrets.of([found])
             return found
 
         return _ENV_REF.sub(sub, value), missing
@@ -284,7 +286,7 @@ class _Loader:
             channels=channels,
             dedup=dedup,
             warnings=tuple(self.warnings),
-            secrets=frozenset(self.secrets),
+            secrets=self.secrets,
             delivery=delivery,
         )
 
@@ -299,7 +301,7 @@ class _Loader:
         if is_postgres_url(db_text):
             # A password written inline is as secret as one from ${PGPASSWORD}, and so is the
             # $PGPASSWORD that libpq reads by itself when the URL has none.
-            self.secrets.update(p for p in (database_password(db_text), self.env.get("PGPASSWORD")) if p)
+            self.secrets |= Secrets.of(passwords=[database_password(db_text) or "", self.env.get("PGPASSWORD", "")])
             return Settings(**{**values, "database": db_text})
         database = Path(db_text).expanduser()
         if not database.is_absolute():
@@ -322,7 +324,8 @@ class _Loader:
             )
             return ""
         if token:
-            self.secrets.add(token)  # written out in the file, it is as secret as one from ${VAR}
+            # Written out in the file, it is as secret as one from ${VAR}.
+            self.secrets |= Secrets.of(passwords=[token])
         for problem in (weak_token_problem(token), missing_token_problem(http, token)):
             if problem:
                 self.problem(where, problem)
@@ -397,7 +400,7 @@ class _Loader:
             )
         for text in resolved:
             if text != CONSOLE_URL:
-                self.secrets.update(destination_secrets(text))
+                self.secrets |= destination_secrets(text)
         return tuple(resolved), reason
 
     def template(self, where: str, value: Any) -> str:
@@ -451,7 +454,7 @@ class _Loader:
             name, url = values["name"], values["url"]
             if url:
                 url, missing = self.interpolate(url, f"{label} url")
-                self.secrets.update(credentials_in_url(url))
+                self.secrets |= Secrets.of(passwords=credentials_in_url(url))
                 if missing:
                     self.problem(f"{label} url", f"uses ${{{missing[0]}}}, which is not set")
                 elif not re.match(r"^https?://[^/\s]+", url, re.I):

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..redaction import Secrets
 from .declare import Choice, Duration, Flag, Number, Parsed, Special, Text, TextList, Whole, setting
 from .values import parse_listen_or_off, parse_quiet, parse_rate, parse_zone
 
@@ -215,7 +216,7 @@ class Config:
     channels: Mapping[str, ChannelConfig] = field(metadata=setting(Special()))
     dedup: DedupSettings = field(default_factory=DedupSettings, metadata=setting(Special()))
     warnings: tuple[str, ...] = ()
-    secrets: frozenset[str] = field(default_factory=frozenset)  # env values to redact from logs
+    secrets: Secrets = field(default_factory=Secrets)  # what every output masks (redaction.py)
     delivery: DeliverySettings = field(default_factory=DeliverySettings, metadata=setting(Special()))
 
     def feed(self, name: str) -> FeedConfig | None:

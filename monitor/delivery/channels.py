@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from ..config import CONSOLE_URL, ChannelConfig
 from ..destinations import Dialect, Kind, destination_kind, dialect
 from ..errors import DeliveryError
-from ..redaction import Redactor, destination_secrets
+from ..redaction import Redactor, Secrets, destination_secrets
 from ..store import Delivery
 from . import mailthread
 from .render import AlertView, Message, Template, render_alert, render_digest
@@ -53,13 +53,10 @@ class Notifier:
         self._apprise: dict[str, Any] = {}  # url -> apprise.Apprise
         self._templates = {n: Template(c.template, n) for n, c in channels.items() if c.template}
         # What a destination says back is stored (a delivery's last error): without its secrets.
-        self._redactor = Redactor(
-            secret
-            for ch in channels.values()
-            for url in ch.urls
-            if url != CONSOLE_URL
-            for secret in destination_secrets(url)
-        )
+        secrets = Secrets()
+        for url in (url for ch in channels.values() for url in ch.urls if url != CONSOLE_URL):
+            secrets |= destination_secrets(url)
+        self._redactor = Redactor(secrets)
 
     def redact(self, text: str) -> str:
         return self._redactor.redact(text)

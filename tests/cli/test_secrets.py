@@ -17,13 +17,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from testkit import write_config
 
-from monitor.redaction import Redactor, redacted_output
+from monitor.config import CredentialEnv, load_config
+from monitor.redaction import Redactor, Secrets, redacted_output
 
 pytestmark = pytest.mark.usefixtures("postgres_available")
 
 SPECIAL = "/@:#?%+= "
 NON_ASCII = "éشжß"
 WINDOW = 6  # no run of this many characters of a password may be in any output
+TOKEN = "Vb3_pQ9-zX2kLm7-Rt5wYc8-Hn4sJd6"  # the console's, from ${MONITOR_WEB_TOKEN}
 
 
 def generated_password(seed: int, length: int = 32) -> str:
@@ -94,7 +96,7 @@ COMMANDS = [
 def test_a_generated_password_reaches_no_output_of_any_command(run_cli, tmp_path, refused_database, password):
     database, port = refused_database
     configure(tmp_path, database)
-    token = "Vb3_pQ9-zX2kLm7-Rt5wYc8-Hn4sJd6"
+    token = TOKEN
     env = {"PGPASSWORD": password, "SMTP_PASSWORD": password, "MONITOR_WEB_TOKEN": token}
     results = {command: run_cli(*command, env=env, timeout=90) for command in COMMANDS}
     for command, result in results.items():
@@ -121,7 +123,7 @@ def test_a_password_encoded_as_check_says_reaches_a_server_that_refuses_it(run_c
     configure(tmp_path, database)
     password = PASSWORDS[0]
     encoded = quote(password, safe="")
-    env = {"PGPASSWORD": encoded, "SMTP_PASSWORD": encoded, "MONITOR_WEB_TOKEN": "Vb3_pQ9-zX2kLm7-Rt5wYc8"}
+    env = {"PGPASSWORD": encoded, "SMTP_PASSWORD": encoded, "MONITOR_WEB_TOKEN": TOKEN}
     for command in (("check",), ("feeds", "--json"), ("run", "--once")):
         result = run_cli(*command, env=env)
         assert not leaked(password, result.stdout, result.stderr), (command, result.stderr)
@@ -148,14 +150,26 @@ def test_migrate_db_never_shows_the_targets_password(run_cli, tmp_path, postgres
     after=st.text(max_size=20),
 )
 def test_every_spelling_of_a_secret_is_masked_in_any_text(secret, before, after):
-    redactor = Redactor([secret])
+    redactor = Redactor(Secrets.of(passwords=[secret]))
     for spelling in (secret, quote(secret, safe=""), json.dumps(secret)[1:-1]):
         masked = redactor.redact(before + spelling + after)
         assert spelling not in masked
 
 
+def test_a_password_is_masked_in_pieces_and_a_value_from_a_variable_whole(tmp_path):
+    # A path from ${DATA} is a value to hide, not a password: its pieces ("monitor", "analyst")
+    # are ordinary words that every other line may hold.
+    configure(tmp_path, "${DATA}/monitor.db")
+    env = {"DATA": "/home/analyst/monitor-data", "SMTP_PASSWORD": "ab1/tp@Pw#x9", "MONITOR_WEB_TOKEN": TOKEN}
+    redactor = Redactor(load_config(tmp_path / "config.toml", env=CredentialEnv(env)).secrets)
+    line = "monitor started for analyst: /home/analyst/monitor-data/monitor.db"
+    assert redactor.redact(line) == "monitor started for analyst: ***/monitor.db"
+    # apprise cuts the mail password at `/` and `#`, and prints what lies between.
+    assert redactor.redact("Dropped invalid To email (tp@Pw)") == "Dropped invalid To email (***)"
+
+
 def test_the_process_streams_are_redacted_even_a_line_written_in_parts(capsys):
-    redactor = Redactor(["hunter2-very-secret"])
+    redactor = Redactor(Secrets.of(passwords=["hunter2-very-secret"]))
     with redacted_output(redactor):
         sys.stdout.write("the password is hunter2-")
         sys.stdout.write("very-secret, said the log\n")

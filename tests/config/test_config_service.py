@@ -12,7 +12,7 @@ import pytest
 from monitor.config import load_config
 from monitor.errors import ConfigError
 from monitor.logs import setup_logging
-from monitor.redaction import Redactor
+from monitor.redaction import Redactor, Secrets
 
 BASE = """
 [monitor]
@@ -210,7 +210,7 @@ def test_secrets_from_systemd_credentials(tmp_path):
 def test_json_log_lines_are_redacted_including_tracebacks():
     stream = io.StringIO()
     secret = "hunter2-very-secret"
-    setup_logging("info", Redactor([secret]), stream=stream, fmt="json")
+    setup_logging("info", Redactor(Secrets.of(passwords=[secret])), stream=stream, fmt="json")
     log = logging.getLogger("monitor.test")
     log.info("sending to %s", f"https://user:{secret}@example.org/x")
     try:
