@@ -38,8 +38,10 @@ PIECES_FROM = 8  # characters of a value that is cut into pieces
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
 # A password in any URL's user info, known to be secret or not (the user name is no secret).
 _URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s@:]*):[^/\s@]+@")
-_SECRET_KEY = re.compile(r"(?i)token|key|secret|pass|auth|sig")
-_SECRET_QUERY = re.compile(r"(?i)((?:token|key|secret|password|pass|sig|auth)[^=&]*=)[^&]*")
+# A query key naming one of these holds a credential (`password=` and `apikey=` among them).
+_SECRET_KEYS = "token|key|secret|pass|auth|sig"
+_SECRET_KEY = re.compile(rf"(?i){_SECRET_KEYS}")
+_SECRET_QUERY = re.compile(rf"(?i)((?:{_SECRET_KEYS})[^=&]*=)[^&]*")
 _PERCENT = re.compile(r"%[0-9A-F]{2}")
 
 

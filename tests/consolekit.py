@@ -16,6 +16,7 @@ from xml.sax.saxutils import escape
 from testkit import monitor_exe
 
 from monitor.config import Config
+from monitor.redaction import Redactor
 from monitor.runtime.endpoint import HealthServer, Heartbeat, Metrics, StoreReader
 from monitor.web import Console
 from monitor.web.throttle import LoginThrottle
@@ -62,7 +63,9 @@ class ConsoleServer:
         self.console = Console(config, self.reader, clock, throttle)
         beat = Heartbeat()
         beat.tick()
-        self.server = HealthServer(("127.0.0.1", 0), beat, Metrics(), self.health_reader, self.console)
+        # The daemon's gate, as the daemon builds it: every secret of the configuration.
+        redactor = Redactor(config().secrets)
+        self.server = HealthServer(("127.0.0.1", 0), beat, Metrics(), self.health_reader, self.console, redactor)
         self.server.start()
         self.port = self.server.address[1]
 

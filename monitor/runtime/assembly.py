@@ -93,8 +93,8 @@ def build_pipeline(
 class Assembly:
     """The parts `assemble` opened (owned there, not here), and the pipeline of the
     configuration in force. Putting a configuration in force syncs its feeds into the store;
-    one that would leave the console at `web_address` open to anyone is refused, at start
-    and at a reload alike."""
+    a reload that would leave the console at `web_address` open to anyone is refused (at start,
+    `assemble` refuses it before anything is opened)."""
 
     def __init__(
         self,
@@ -125,11 +125,11 @@ class Assembly:
 
     def rebuild(self, config: Config) -> Pipeline:
         """Put `config` in force (a reload): a new pipeline over the same parts."""
+        refuse_an_open_console(config, self.web_address)
         self.pipeline = self._put_in_force(config, previous=self.config.feeds)
         return self.pipeline
 
     def _put_in_force(self, config: Config, previous: Iterable[FeedConfig]) -> Pipeline:
-        refuse_an_open_console(config, self.web_address)
         pipeline = build_pipeline(
             config,
             self.store,

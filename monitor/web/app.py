@@ -78,7 +78,6 @@ class Console:
         self.throttle = throttle if throttle is not None else LoginThrottle(time.monotonic)
         self.templates = environment()
         self.stylesheet = files("monitor.web").joinpath("static/console.css").read_bytes()
-        self._shown: pages.Configured | None = None
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: Body, client: str) -> Response:
         """Answer one request from the address `client`. `headers`: names in lower case."""
@@ -117,7 +116,7 @@ class Console:
             return self._page(503, "problem.html", {"message": "The database does not answer; try again shortly."})
 
     def _route(self, path: str, params: pages.Params) -> Response:
-        conf, now = self._configured(), self.clock()
+        conf, now = pages.Configured.of(self.config()), self.clock()
         story = _STORY.fullmatch(path)
         routes: dict[str, tuple[str, Callable[[Store], dict[str, Any]]]] = {
             "/": ("alerts.html", lambda s: pages.alert_stream(s, conf, params)),
@@ -133,14 +132,6 @@ class Console:
         else:
             raise pages.PageProblem(404, "There is no such page.")
         return self._page(200, template, self.reader.call(read), here=path)
-
-    def _configured(self) -> pages.Configured:
-        """The configuration in force as pages show it, made again only when a reload replaced it
-        (its redactor knows every spelling of every secret: not work to redo for each page)."""
-        config = self.config()
-        if self._shown is None or self._shown.config is not config:
-            self._shown = pages.Configured.of(config)
-        return self._shown
 
     # -- the token -------------------------------------------------------------------
 
