@@ -251,6 +251,10 @@ def title_signature(title: str) -> TitleSignature:
     return TitleSignature(frozenset(words), frozenset(numbers), frozenset(names))
 
 
+# Content words two headlines must share, at the least, to be one story.
+MIN_SHARED_WORDS = 4
+
+
 def same_story(a: TitleSignature, b: TitleSignature, threshold: float) -> bool:
     """Near-identical headlines, without conflicting numbers or names.
 
@@ -263,7 +267,7 @@ def same_story(a: TitleSignature, b: TitleSignature, threshold: float) -> bool:
     if threshold <= 0:
         return False
     shared = a.words & b.words
-    if len(shared) < 4 or len(shared) / min(len(a.words), len(b.words)) < threshold:
+    if len(shared) < MIN_SHARED_WORDS or len(shared) / min(len(a.words), len(b.words)) < threshold:
         return False
     if (a.numbers - b.numbers) and (b.numbers - a.numbers):
         return False

@@ -1,25 +1,30 @@
 """Ingest one parsed document: store its items, join them to stories, alert on what is new.
 
-Everything happens inside one transaction, in named steps whose order matters:
+In two parts, so that the write lock (one writer at a time on SQLite, the cluster's advisory
+lock on PostgreSQL) is held only for the statements that decide and write:
 
-1. `_is_baseline`: the first poll (or every id changed at once) records without alerting.
-2. `_store`: item by item, each alerted on (step 3) before the next is stored. For each:
-   identity (known key, else the same link and title under another key), story
-   assignment, the update notice (it must read the story's outlets *before* this item
-   joins them, and an edited headline *before* it is overwritten), then the write.
-3. `_alert`: rules matched on what is new or edited (an edit alerts only when it is what
-   made the item match), one alert per (rule, story), fanned out to the rule's channels.
-   Then, for a `fulltext` feed, the item is queued for its article page (new, or its link
-   changed); `body_arrived` alerts again, later, on what the body makes match.
-4. `_spikes`: once the items are in, each spike rule that matched looks at its last hour.
-5. `_finish`: the baseline mark and the poll's record (validators, next poll).
+1. Unlocked, reading only this feed's own rows (only the node holding its lease writes them):
+   `_is_baseline` (the first poll, or every id changed at once, records without alerting);
+   `_changes`: what each item is (unchanged, new, an edit or a new key for a stored item),
+   its document and the rules it matches (an edit alerts only when it is what made the item
+   match). Nothing is written.
+2. In one transaction, a few statements per step whatever the number of items:
+   `_write`: the new items' stories (assigned together: stories.py), the update notices
+   (they must read a story's outlets *before* this item joins them, and an edited headline
+   *before* it is overwritten), the items. Then `_alert`, item by item in the document's
+   order: one alert per (rule, story), fanned out to the rule's channels; a `fulltext`
+   feed's item queued for its article page (new, or its link changed); `body_arrived`
+   alerts again, later, on what the body makes match. An item whose identity depends on an
+   earlier one of the same document (a repeated link) is stored after them, one by one
+   (`_store_one`), as it must see them. Then `_spikes` (each spike rule that matched looks
+   at its last hour) and `_finish` (the baseline mark and the poll's record).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Config, FeedConfig, RuleConfig
@@ -29,7 +34,7 @@ from ..desk.spikes import Spikes
 from ..desk.story_updates import StoryUpdates
 from ..models import Item, ItemFacts, ParsedFeed, PollOutcome, feed_label, stored_fields
 from ..parsing.facts import facts_of, search_text
-from ..rules import CompiledQuery, Document, RuleSet
+from ..rules import CompiledQuery, Document, Match, RuleSet
 from ..store import Store
 from .schedule import Schedule
 from .stories import StoryMatcher
@@ -57,6 +62,27 @@ class Stored:
     previous: Document | None  # the stored version an edit replaced; None for a new item
     body: str = ""  # the article body it keeps (an edit of an item whose link did not change)
     wants_body: bool = False  # new, or its link changed: its article is to be fetched (`fulltext` feeds)
+
+
+@dataclass
+class Change:
+    """An item of the document that is new or differs from its stored version, as read before
+    the lock: what is to be written, and the rules it makes match (when it alerts at all)."""
+
+    item: Item
+    facts: ItemFacts
+    row: Mapping[str, Any] | None  # the stored version (found by key, or by link and title); None: new
+    alerts: bool  # outside a baseline, or inside its backfill window
+    matches: list[tuple[str, Match]] = field(default_factory=list)  # the rules it alerts on
+    previous: Document | None = None  # the stored version, as the rules read it
+    body: str = ""  # the body an edit keeps
+    index_text: str = ""  # an edit's full-text index text (parsing.facts.search_text)
+    moved: bool = False  # an edit whose link changed: its body is dropped, its page wanted again
+
+    @property
+    def edited(self) -> bool:
+        """Not only a new key for a stored item: what it says changed."""
+        return self.row is None or self.row["content_hash"] != self.facts.digest
 
 
 class Ingest:
@@ -98,17 +124,19 @@ class Ingest:
         now = self.clock()
         outcome = PollOutcome(feed.name, "ok", http_status=validators.status, warnings=list(parsed.warnings))
         label = feed_label(feed.title or feed.name, parsed.title)
+        facts = facts_of(parsed)
+        baseline = self._is_baseline(feed, parsed, facts, outcome)
+        changes, later = self._changes(feed, label, parsed, facts, baseline, now)
         with self.store.transaction():
-            facts = facts_of(parsed)
-            baseline = self._is_baseline(feed, parsed, facts, outcome)
+            notify_updates = self.updates.enabled and not baseline
             spiking: set[str] = set()
-            for item, stored in self._store(feed, label, parsed, facts, baseline, now, outcome):
-                if self._alerts_on(item, baseline, now):
-                    doc = Document.build({**item.fields(label), "body": stored.body})
-                    spiking |= self._alert(feed, doc, stored, now, outcome)
-                    if feed.fulltext and stored.wants_body and item.link:
-                        self.store.want_body(stored.item_id, now)
-                        outcome.bodies_wanted += 1
+            for change, stored in self._write(feed, label, changes, notify_updates, now, outcome):
+                spiking |= self._settle(feed, change, stored, now, outcome)
+            for item, item_facts in later:
+                for change, stored in self._store_one(
+                    feed, label, item, item_facts, baseline, notify_updates, now, outcome
+                ):
+                    spiking |= self._settle(feed, change, stored, now, outcome)
             if outcome.bodies_wanted:
                 self._trim_body_queue(outcome)
             self._spikes(spiking, now)
@@ -120,18 +148,20 @@ class Ingest:
         makes match: one alert per rule and story still, so a rule the headline already
         alerted on stays quiet. Nothing happens when the item changed its link meanwhile."""
         outcome = PollOutcome(feed.name, "ok")
+        state = self.store.feed_state(feed.name)
+        label = feed_label(feed.title or feed.name, state.title if state else None)
+        row = self.store.find_item(feed.name, item["key"])
+        if row is None or row["id"] != item["id"] or row["link"] != item["link"]:
+            return outcome
+        doc = Document.build(stored_fields({**row, "body": body}, label))
+        matches = self._matches(feed, doc, previous=None)
         with self.store.transaction():
-            state = self.store.feed_state(feed.name)
-            label = feed_label(feed.title or feed.name, state.title if state else None)
-            row = self.store.find_item(feed.name, item["key"])
-            if row is None or row["id"] != item["id"] or row["link"] != item["link"]:
-                return outcome
-            doc = Document.build(stored_fields({**row, "body": body}, label))
             # The document's own index text: the body is tokenised once, for the rules and the index.
-            self.store.store_body(row["id"], body, doc.fts_text())
+            if not self.store.store_body(row["id"], body, doc.fts_text(), link=row["link"]):
+                return outcome  # its link changed since it was read
             self.store.count_bodies(feed.name, "fetched")
             stored = Stored(int(row["id"]), int(row["story_id"]), previous=None)
-            self._spikes(self._alert(feed, doc, stored, now, outcome), now)
+            self._spikes(self._alert(feed, matches, stored, now, outcome), now)
         return outcome
 
     def _trim_body_queue(self, outcome: PollOutcome) -> None:
@@ -164,7 +194,7 @@ class Ingest:
         known = self.store.known_links(feed, (f.canonical for f in facts))
         return known * 2 >= len(items)
 
-    def _store(
+    def _changes(
         self,
         feed: FeedConfig,
         label: str,
@@ -172,68 +202,148 @@ class Ingest:
         all_facts: tuple[ItemFacts, ...],
         baseline: bool,
         now: float,
-        outcome: PollOutcome,
-    ) -> Iterator[tuple[Item, Stored]]:
-        """Write what is new or changed, one item at a time: the caller alerts on each before
-        the next is written (a later item of the document may join the same story)."""
+    ) -> tuple[list[Change], list[tuple[Item, ItemFacts]]]:
+        """What is new or changed, read without the lock; and, in order, the items from the first
+        whose identity depends on an earlier item of this document (a link or a stored item
+        two of them share): those are stored one by one after the others (`_store_one`)."""
         # One query for what this feed already holds: an unchanged item (most of a changed
         # feed) costs a dict lookup, and a feed with nothing stored needs no look-ups at all.
         stored_digests = self.store.item_digests(feed.name, [i.key for i in parsed.items])
-        feed_has_items = bool(stored_digests) or self.store.has_items(feed.name)
-        inserted: set[tuple[str, str]] = set()  # (canonical link, title) stored by this loop
-        notify_updates = self.updates.enabled and not baseline
-        for item, facts in zip(parsed.items, all_facts, strict=True):
-            if stored_digests.get(item.key) == facts.digest:
-                continue
-            row = None
-            if feed_has_items or (facts.canonical, item.title) in inserted:
-                row = self.store.find_item(feed.name, item.key) or self.store.find_item_by_link(
-                    feed.name, facts.canonical, item.title
-                )
+        pending = [
+            (i, f) for i, f in zip(parsed.items, all_facts, strict=True) if stored_digests.get(i.key) != f.digest
+        ]
+        if not pending:
+            return [], []
+        by_key: dict[str, dict[str, Any]] = {}
+        by_link: dict[tuple[str, str], dict[str, Any]] = {}
+        if stored_digests or self.store.has_items(feed.name):
+            by_key = self.store.find_items(feed.name, [i.key for i, _ in pending])
+            by_link = self.store.find_items_by_link(
+                feed.name, [(f.canonical, i.title) for i, f in pending if i.key not in by_key]
+            )
+        changes: list[Change] = []
+        rows_taken: set[int] = set()
+        links_new: set[str] = set()
+        for n, (item, facts) in enumerate(pending):
+            row = by_key.get(item.key) or by_link.get((facts.canonical, item.title))
             if row is None:
-                stored = self._insert(feed, label, item, facts, notify_updates, now)
-                inserted.add((facts.canonical, item.title))
-                outcome.new_items += 1
-                yield item, stored
-                continue
-            if row["key"] != item.key:
-                # Found under its old key (GUID churn, a link no longer repeated): adopt the new one.
-                self.store.rekey_item(row["id"], item.key)
-                stored_digests.pop(row["key"], None)
-            if row["content_hash"] != facts.digest:
-                stored = self._update(feed, label, item, facts, row, notify_updates, now)
-                outcome.changed_items += 1
-                yield item, stored
+                depends = bool(facts.canonical) and facts.canonical in links_new
+                links_new.add(facts.canonical)
+            else:
+                depends = row["id"] in rows_taken
+                rows_taken.add(row["id"])
+            if depends:
+                return changes, pending[n:]
+            changes.append(self._change(feed, label, item, facts, row, baseline, now))
+        return changes, []
 
-    def _insert(
-        self, feed: FeedConfig, label: str, item: Item, facts: ItemFacts, notify_updates: bool, now: float
-    ) -> Stored:
-        story_id = self.stories.assign(feed.name, item, facts, now)
-        outlets_before = self.updates.outlets(story_id) if notify_updates else []
-        item_id = self.store.insert_item(feed.name, item, facts, story_id, now)
-        if outlets_before:
-            self.updates.new_source(feed.name, label, story_id, item, outlets_before, now)
-        return Stored(item_id, story_id, previous=None, wants_body=True)
-
-    def _update(
+    def _change(
         self,
         feed: FeedConfig,
         label: str,
         item: Item,
         facts: ItemFacts,
-        row: Mapping[str, Any],
+        row: Mapping[str, Any] | None,
+        baseline: bool,
+        now: float,
+    ) -> Change:
+        change = Change(item, facts, row, alerts=self._alerts_on(item, baseline, now))
+        if row is not None:
+            # The body belongs to the page at the link: a new link wants its page fetched again.
+            change.moved = row["canonical_url"] != facts.canonical
+            change.body = "" if change.moved else row["body"] or ""
+            change.previous = Document.build(stored_fields(row, label))
+            change.index_text = search_text(item.title, item.summary, change.body)
+        if change.alerts and change.edited:
+            doc = Document.build({**item.fields(label), "body": change.body})
+            change.matches = self._matches(feed, doc, change.previous)
+        return change
+
+    def _write(
+        self,
+        feed: FeedConfig,
+        label: str,
+        changes: list[Change],
         notify_updates: bool,
         now: float,
-    ) -> Stored:
+        outcome: PollOutcome,
+    ) -> list[tuple[Change, Stored]]:
+        """Store the changes (inside the transaction): the new items' stories and notices, the
+        new items in one statement, then the edits. What was stored or edited, in document order."""
+        new = [c for c in changes if c.row is None]
+        stories = self.stories.assign_many(feed.name, [(c.item, c.facts) for c in new], now)
+        outlets = self._outlets(feed.name, stories) if notify_updates else {}
+        ids = self.store.insert_items(
+            feed.name, [(c.item, c.facts, story) for c, story in zip(new, stories, strict=True)], now
+        )
+        for change, story in zip(new, stories, strict=True):
+            if outlets.get(story):  # its first item from this feed: a later one finds the feed among them
+                self.updates.new_source(feed.name, label, story, change.item, outlets.pop(story), now)
+        outcome.new_items += len(new)
+        inserted = iter(
+            Stored(item_id, story, None, wants_body=True) for item_id, story in zip(ids, stories, strict=True)
+        )
+        written: list[tuple[Change, Stored]] = []
+        for change in changes:
+            stored = next(inserted) if change.row is None else self._edit(feed, change, notify_updates, now, outcome)
+            if stored is not None:
+                written.append((change, stored))
+        return written
+
+    def _outlets(self, feed: str, stories: list[int]) -> dict[int, list[str]]:
+        """The outlets of each story the new items join, read before they join it (StoryUpdates)."""
+        return {story: self.updates.outlets(story) for story in dict.fromkeys(stories)}
+
+    def _edit(
+        self, feed: FeedConfig, change: Change, notify_updates: bool, now: float, outcome: PollOutcome
+    ) -> Stored | None:
+        """A stored item under a new key, or edited: None when only its key changed."""
+        row, item = change.row, change.item
+        assert row is not None
         item_id, story_id = int(row["id"]), int(row["story_id"])
-        previous = Document.build(stored_fields(row, label))
+        if row["key"] != item.key:
+            # Found under its old key (GUID churn, a link no longer repeated): adopt the new one.
+            self.store.rekey_item(item_id, item.key)
+        if not change.edited:
+            return None
         if notify_updates:
             self.updates.edited(feed.name, story_id, row["title"] or "", item, now)
-        # The body belongs to the page at the link: a new link wants its page fetched again.
-        moved = row["canonical_url"] != facts.canonical
-        body = "" if moved else row["body"] or ""
-        self.store.update_item(item_id, item, facts, search_text(item.title, item.summary, body), now)
-        return Stored(item_id, story_id, previous, body=body, wants_body=moved)
+        self.store.update_item(item_id, item, change.facts, change.index_text, now)
+        outcome.changed_items += 1
+        return Stored(item_id, story_id, change.previous, body=change.body, wants_body=change.moved)
+
+    def _store_one(
+        self,
+        feed: FeedConfig,
+        label: str,
+        item: Item,
+        facts: ItemFacts,
+        baseline: bool,
+        notify_updates: bool,
+        now: float,
+        outcome: PollOutcome,
+    ) -> list[tuple[Change, Stored]]:
+        """One item whose identity depends on an earlier one of the document, read and written
+        inside the transaction, after them."""
+        row = self.store.find_item(feed.name, item.key) or self.store.find_item_by_link(
+            feed.name, facts.canonical, item.title
+        )
+        if row is not None and row["key"] == item.key and row["content_hash"] == facts.digest:
+            return []  # the same as an earlier item of this document made it
+        return self._write(
+            feed, label, [self._change(feed, label, item, facts, row, baseline, now)], notify_updates, now, outcome
+        )
+
+    def _settle(self, feed: FeedConfig, change: Change, stored: Stored, now: float, outcome: PollOutcome) -> set[str]:
+        """After an item is stored: its alerts and, for a `fulltext` feed, its article page
+        wanted. Returns the spike rules among the alerts."""
+        if not change.alerts:
+            return set()
+        spiking = self._alert(feed, change.matches, stored, now, outcome)
+        if feed.fulltext and stored.wants_body and change.item.link:
+            self.store.want_body(stored.item_id, now)
+            outcome.bodies_wanted += 1
+        return spiking
 
     def _alerts_on(self, item: Item, baseline: bool, now: float) -> bool:
         """The first poll records what exists without alerting on old news, except items
@@ -243,13 +353,21 @@ class Ingest:
         backfill = self.config.settings.backfill
         return bool(backfill and item.published and item.published.timestamp() >= now - backfill)
 
-    def _alert(self, feed: FeedConfig, doc: Document, stored: Stored, now: float, outcome: PollOutcome) -> set[str]:
+    def _matches(self, feed: FeedConfig, doc: Document, previous: Document | None) -> list[tuple[str, Match]]:
+        """The rules `doc` matches; for an edit, those its previous version did not (an edit
+        alerts only when it is what made the item relevant). No database: run before the lock."""
+        return [
+            (rule_name, match)
+            for rule_name, match in self.ruleset_for(feed).match(doc)
+            if previous is None or self.compiled[rule_name].match(previous) is None
+        ]
+
+    def _alert(
+        self, feed: FeedConfig, matches: list[tuple[str, Match]], stored: Stored, now: float, outcome: PollOutcome
+    ) -> set[str]:
         """Record and enqueue the item's new alerts; returns the spike rules among them."""
         spiking: set[str] = set()
-        for rule_name, match in self.ruleset_for(feed).match(doc):
-            # An edit alerts only when it is what made the item relevant.
-            if stored.previous is not None and self.compiled[rule_name].match(stored.previous) is not None:
-                continue
+        for rule_name, match in matches:
             occurrences = [(o.field, o.start, o.end) for o in match.occurrences]
             alert_id = self.store.record_alert(
                 rule_name, stored.story_id, stored.item_id, match.terms, occurrences, now
@@ -272,8 +390,6 @@ class Ingest:
                 log.info("rule %s: %s", rule_name, spike)
 
     def _finish(self, feed: FeedConfig, parsed: ParsedFeed, baseline: bool, validators: Validators, now: float) -> None:
-        if baseline:
-            self.store.mark_baselined(feed.name)
         v = validators
         self.store.record_poll(
             feed.name,
@@ -284,6 +400,7 @@ class Ingest:
             title=parsed.title or None,
             body_hash=v.body_hash,
             server_ttl=v.server_ttl,
+            baselined=baseline,
             next_poll=self.schedule.next_poll(now, self.schedule.interval(feed, v.server_ttl)),
         )
 

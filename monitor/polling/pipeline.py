@@ -83,13 +83,18 @@ class Pipeline:
     def claim(self, now: float, limit: int) -> list[FeedConfig]:
         """Lease up to `limit` enabled feeds that are due and that no live node holds, most
         overdue first (store.claim_feeds); recording each one's poll frees it."""
-        return [self._enabled[name] for name in self.store.claim_feeds(self._enabled, now, self.lease, limit)]
+        claimed = self.store.claim_feeds(now, self.lease, limit)
+        unknown = [name for name in claimed if name not in self._enabled]
+        if unknown:  # another node put a newer configuration in force: its feeds are its to poll
+            log.info("feeds not in this configuration left to the other nodes: %s", ", ".join(unknown))
+            self.store.release_feeds(unknown)
+        return [self._enabled[name] for name in claimed if name in self._enabled]
 
     def expect_parsing(self) -> None:
         """Before a round of polls: a feed never read is sure to need a parse, so start the
         parser's workers now, alongside the first fetches, rather than after the first body.
         A round that only hears 304s starts none."""
-        if self.start_parser and self.store.any_never_read(f.name for f in self.enabled_feeds()):
+        if self.start_parser and self.store.any_never_read():
             self.start_parser()
 
     async def poll(self, feed: FeedConfig) -> PollOutcome:

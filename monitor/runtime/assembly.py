@@ -143,7 +143,9 @@ class Assembly:
             extract=self.parsers.extract,
         )
         _warn_new_fast_polling(previous, config.feeds)
-        self.store.sync_feeds(((f.name, f.url) for f in config.feeds), self.clock())
+        self.store.sync_feeds(
+            ((f.name, f.url) for f in config.feeds), self.clock(), off=(f.name for f in config.feeds if not f.enabled)
+        )
         return pipeline
 
 

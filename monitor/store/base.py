@@ -10,7 +10,7 @@ overrides only what has no common spelling (the full-text index, reclaiming spac
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -39,6 +39,15 @@ class Connection:
 
     def durable(self) -> AbstractContextManager[Any]:
         raise NotImplementedError
+
+    def query_many(self, sql: str, params: Sequence[Sequence[Any]]) -> list[list[Any]]:
+        """`sql` run once per parameter set, each one's rows in the sets' order. PostgreSQL
+        sends them all before reading the first answer (postgres.py): one wait, not one each."""
+        return [self.conn.execute(sql, p).fetchall() for p in params]
+
+    def insert_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
+        """`INSERT … RETURNING id` once per row: the ids, in the rows' order."""
+        return [int(found[0][0]) for found in self.query_many(sql, rows)]
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         return rows_as_dicts(self.conn.execute(sql, params))

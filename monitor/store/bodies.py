@@ -56,13 +56,16 @@ class BodyQueries(Connection):
         )
         return sorted(rows, key=lambda r: r["id"])
 
-    def store_body(self, item_id: int, body: str, search_text: str) -> None:
+    def store_body(self, item_id: int, body: str, search_text: str, link: str | None = None) -> bool:
         """The article's main text; the item's full-text index text (`search_text`, with the body)
-        is replaced with it (re-indexed at once by trigger when the item is indexed already)."""
-        self.conn.execute(
-            "UPDATE items SET body = ?, body_state = 'fetched', body_due = NULL, fts = ? WHERE id = ?",
-            (body, search_text, item_id),
+        is replaced with it (re-indexed at once by trigger when the item is indexed already).
+        With `link`, only while the item still has that link. Whether it was stored."""
+        cur = self.conn.execute(
+            "UPDATE items SET body = ?, body_state = 'fetched', body_due = NULL, fts = ? WHERE id = ?"
+            " AND link = coalesce(?, link)",
+            (body, search_text, item_id, link),
         )
+        return bool(cur.rowcount)
 
     def no_body(self, item_id: int, outcome: str) -> None:
         """The item stays with its headline and summary: `outcome` says why ('failed', 'robots', 'address')."""

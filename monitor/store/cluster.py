@@ -33,18 +33,27 @@ def default_node(name: str | None = None) -> str:
 class ClusterQueries(Connection):
     """The leases and nodes tables. Part of every store (sqlite.py, postgres.py)."""
 
-    def claim_feeds(self, names: Iterable[str], now: float, lease: float, limit: int) -> list[str]:
-        """Lease up to `limit` of these feeds that are due and that no live node holds, most
-        overdue first."""
+    def claim_feeds(self, now: float, lease: float, limit: int) -> list[str]:
+        """Lease up to `limit` polled feeds (sync_feeds) that are due and that no live node
+        holds, most overdue first. One statement over feeds_due: an idle tick reads no row."""
         if limit <= 0:
             return []
         rows = self.conn.execute(
             "UPDATE feeds SET lease_node = ?, lease_until = ? WHERE name IN (SELECT name FROM feeds"
-            " WHERE next_poll <= ? AND disabled_reason IS NULL AND (lease_until IS NULL OR lease_until <= ?)"
-            f" AND name {self.in_list} ORDER BY next_poll LIMIT ?{self.skip_locked}) RETURNING name, next_poll",
-            (self.node, now + lease, now, now, self.as_list(names), limit),
+            " WHERE next_poll <= ? AND polled = 1 AND disabled_reason IS NULL"
+            f" AND (lease_until IS NULL OR lease_until <= ?) ORDER BY next_poll LIMIT ?{self.skip_locked})"
+            " RETURNING name, next_poll",
+            (self.node, now + lease, now, now, limit),
         ).fetchall()
         return [name for name, _ in sorted(rows, key=lambda r: (r[1], r[0]))]
+
+    def release_feeds(self, names: Iterable[str]) -> None:
+        """Give back leases this node took but will not poll (feeds its configuration does not
+        know: another node has put a newer configuration in force)."""
+        self.conn.execute(
+            f"UPDATE feeds SET lease_node = NULL, lease_until = NULL WHERE lease_node = ? AND name {self.in_list}",
+            (self.node, self.as_list(names)),
+        )
 
     def hold_lease(self, job: str, now: float, lease: float) -> bool:
         """Take or renew the lease of a once-per-cluster job; False while another live node holds it."""

@@ -7,7 +7,7 @@ as the frozen records of records.py or as plain dicts keyed by column name.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -32,8 +32,9 @@ class Database(Protocol):
 class FeedLedger(Protocol):
     """Each feed's polling state: validators, errors, schedule, redirects, baseline."""
 
-    def sync_feeds(self, feeds: Iterable[tuple[str, str]], now: float) -> None:
-        """Make the feeds table know every configured (name, url); new feeds are due now."""
+    def sync_feeds(self, feeds: Iterable[tuple[str, str]], now: float, off: Iterable[str] = ()) -> None:
+        """Put a configuration in force: every configured (name, url) known, new feeds due now,
+        and the configured feeds not `off` the ones claimed."""
         ...
 
     def feed_state(self, name: str) -> FeedState | None: ...
@@ -42,8 +43,8 @@ class FeedLedger(Protocol):
         """Every known feed; `items` counted only with `count_items` (a read of every item's key)."""
         ...
 
-    def any_never_read(self, names: Iterable[str]) -> bool:
-        """Has any of these feeds never had a document read (nothing stored of one)?"""
+    def any_never_read(self) -> bool:
+        """Has any polled feed never had a document read (nothing stored of one)?"""
         ...
 
     def record_poll(
@@ -60,8 +61,10 @@ class FeedLedger(Protocol):
         disabled_reason: str | None = None,
         body_hash: str | None = None,
         server_ttl: float | None = None,
+        baselined: bool = False,
     ) -> None:
-        """Record one poll's outcome. `error` None means success (errors reset)."""
+        """Record one poll's outcome. `error` None means success (errors reset); `baselined`: it stored the
+        feed's baseline."""
         ...
 
     def record_redirect(self, name: str, target: str | None, count: int, adopt: bool) -> None:
@@ -88,9 +91,17 @@ class ItemStore(Protocol):
         """The stored version of an item (its searchable fields and digest), or None."""
         ...
 
+    def find_items(self, feed: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """find_item for many keys at once, by key (those stored)."""
+        ...
+
     def find_item_by_link(self, feed: str, url: str, title: str) -> dict[str, Any] | None:
         """The same item stored under another key: a link that was repeated inside an earlier document (so keyed by
         title and date then) and is unique now."""
+        ...
+
+    def find_items_by_link(self, feed: str, links: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """find_item_by_link for many (canonical link, title) at once, by (link, title) (those stored)."""
         ...
 
     def known_keys(self, feed: str, keys: Iterable[str]) -> int: ...
@@ -103,6 +114,10 @@ class ItemStore(Protocol):
 
     def insert_item(self, feed: str, item: Item, facts: ItemFacts, story_id: int, now: float) -> int:
         """A new item; its full-text index text (`fts`) is left NULL for index_pending."""
+        ...
+
+    def insert_items(self, feed: str, items: Sequence[tuple[Item, ItemFacts, int]], now: float) -> list[int]:
+        """New items of one feed, each (item, facts, story id): their ids, in order, from one round trip."""
         ...
 
     def update_item(self, item_id: int, item: Item, facts: ItemFacts, search_text: str, now: float) -> None:
@@ -140,6 +155,10 @@ class StoryStore(Protocol):
 
     def story_by_url(self, url: str) -> int | None: ...
 
+    def stories_by_urls(self, urls: Iterable[str]) -> dict[str, int]:
+        """The story of each of these canonical URLs that has one."""
+        ...
+
     def new_story(
         self,
         url: str,
@@ -150,11 +169,34 @@ class StoryStore(Protocol):
         signature: str | None = None,
     ) -> int: ...
 
+    def new_stories(
+        self, stories: Sequence[tuple[str, str, float | None, Iterable[str], str | None]], now: float
+    ) -> list[int]:
+        """New stories, each (canonical url, headline, published, headline terms, signature): their ids, in order."""
+        ...
+
     def story_candidates(
-        self, terms: Iterable[str], exclude_feed: str, around: float, window: float, min_shared: int = 4
+        self,
+        terms: Iterable[str],
+        exclude_feed: str,
+        around: float,
+        window: float,
+        min_shared: int = 4,
+        probe: Iterable[str] | None = None,
     ) -> list[tuple[int, str, str | None]]:
         """(id, headline, headline signature) of the stories sharing at least `min_shared` headline terms, dated
-        within `window` of `around`, that have no item from `exclude_feed` (a feed's own items never merge)."""
+        within `window` of `around`, that have no item from `exclude_feed` (a feed's own items never merge). Only
+        the postings of the `probe` terms are read: any len(terms) - min_shared + 1 of them find every such story."""
+        ...
+
+    def story_candidates_many(
+        self,
+        asks: Sequence[tuple[Iterable[str], Iterable[str] | None, float]],
+        exclude_feed: str,
+        window: float,
+        min_shared: int = 4,
+    ) -> list[list[tuple[int, str, str | None]]]:
+        """story_candidates for many headlines of one feed, each (terms, probe, around), in one round trip."""
         ...
 
     def story_feeds(self, story_id: int) -> list[str]: ...
@@ -297,9 +339,13 @@ class Cluster(Protocol):
 
     node: str  # this process, as leases and listings name it
 
-    def claim_feeds(self, names: Iterable[str], now: float, lease: float, limit: int) -> list[str]:
-        """Lease up to `limit` of these feeds that are due and that no live node holds, most overdue first;
-        recording a poll frees the lease."""
+    def claim_feeds(self, now: float, lease: float, limit: int) -> list[str]:
+        """Lease up to `limit` polled feeds that are due and that no live node holds, most overdue
+        first; recording a poll frees the lease."""
+        ...
+
+    def release_feeds(self, names: Iterable[str]) -> None:
+        """Give back leases taken on feeds this node will not poll."""
         ...
 
     def hold_lease(self, job: str, now: float, lease: float) -> bool:
@@ -360,7 +406,9 @@ class BodyQueue(Protocol):
         """Due queued items (id, feed, key, link, body_attempts), oldest first, leased to this node."""
         ...
 
-    def store_body(self, item_id: int, body: str, search_text: str) -> None: ...
+    def store_body(self, item_id: int, body: str, search_text: str, link: str | None = None) -> bool:
+        """Store an article's main text (with `link`: only while the item still has it); whether it was."""
+        ...
 
     def no_body(self, item_id: int, outcome: str) -> None: ...
 

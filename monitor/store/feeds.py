@@ -12,25 +12,32 @@ from .records import FeedState
 class FeedQueries(Connection):
     """The feeds table. Part of every store (sqlite.py, postgres.py)."""
 
-    def sync_feeds(self, feeds: Iterable[tuple[str, str]], now: float) -> None:
-        """Make the feeds table know every configured (name, url); new feeds are due now."""
+    def sync_feeds(self, feeds: Iterable[tuple[str, str]], now: float, off: Iterable[str] = ()) -> None:
+        """Put a configuration's feeds in force: every configured (name, url) known, new feeds
+        due now, and `polled` set on exactly the configured feeds not turned `off`, so that a
+        claim reads the table alone. A few statements whatever the number of feeds."""
+        configured = dict(feeds)
+        polled = sorted(set(configured) - set(off))
         with self.transaction():
-            for name, url in feeds:
-                row = self.conn.execute("SELECT url FROM feeds WHERE name = ?", (name,)).fetchone()
-                if row is None:
-                    self.conn.execute(
-                        "INSERT INTO feeds (name, url, next_poll, consecutive_errors, baselined)"
-                        " VALUES (?, ?, ?, 0, 0)",
-                        (name, url, now),
-                    )
-                elif row[0] != url:
-                    # A new URL is a new document: forget validators and any adopted move.
-                    self.conn.execute(
-                        "UPDATE feeds SET url = ?, etag = NULL, last_modified = NULL, adopted_url = NULL,"
-                        " redirect_target = NULL, redirect_count = 0, body_hash = NULL,"
-                        " disabled_reason = NULL, next_poll = ? WHERE name = ?",
-                        (url, now, name),
-                    )
+            known = dict(self.conn.execute("SELECT name, url FROM feeds").fetchall())
+            new = [(name, url, now) for name, url in configured.items() if name not in known]
+            if new:
+                self.conn.executemany(
+                    "INSERT INTO feeds (name, url, next_poll, consecutive_errors, baselined) VALUES (?, ?, ?, 0, 0)",
+                    new,
+                )
+            moved = [(url, now, name) for name, url in configured.items() if name in known and known[name] != url]
+            if moved:
+                # A new URL is a new document: forget validators and any adopted move.
+                self.conn.executemany(
+                    "UPDATE feeds SET url = ?, etag = NULL, last_modified = NULL, adopted_url = NULL,"
+                    " redirect_target = NULL, redirect_count = 0, body_hash = NULL,"
+                    " disabled_reason = NULL, next_poll = ? WHERE name = ?",
+                    moved,
+                )
+            flag = f"CASE WHEN name {self.in_list} THEN 1 ELSE 0 END"
+            names = self.as_list(polled)
+            self.conn.execute(f"UPDATE feeds SET polled = {flag} WHERE polled != {flag}", (names, names))
 
     def feed_state(self, name: str) -> FeedState | None:
         rows = self._query("SELECT * FROM feeds WHERE name = ?", (name,))
@@ -69,12 +76,10 @@ class FeedQueries(Connection):
             polled_by=r["polled_by"],
         )
 
-    def any_never_read(self, names: Iterable[str]) -> bool:
-        """Has any of these feeds never had a document read (nothing stored of one)?"""
+    def any_never_read(self) -> bool:
+        """Has any polled feed never had a document read (nothing stored of one)?"""
         return (
-            self.conn.execute(
-                f"SELECT 1 FROM feeds WHERE body_hash IS NULL AND name {self.in_list} LIMIT 1", (self.as_list(names),)
-            ).fetchone()
+            self.conn.execute("SELECT 1 FROM feeds WHERE body_hash IS NULL AND polled = 1 LIMIT 1").fetchone()
             is not None
         )
 
@@ -95,16 +100,31 @@ class FeedQueries(Connection):
         disabled_reason: str | None = None,
         body_hash: str | None = None,
         server_ttl: float | None = None,
+        baselined: bool = False,
     ) -> None:
-        """Record one poll's outcome. `error` None means success (errors reset)."""
+        """Record one poll's outcome. `error` None means success (errors reset); `baselined`: the
+        poll stored the feed's baseline (mark_baselined)."""
         if error is None:
             self.conn.execute(
                 "UPDATE feeds SET last_poll = ?, last_success = ?, last_status = ?, consecutive_errors = 0,"
                 " last_error = NULL, next_poll = ?, etag = coalesce(?, etag),"
                 " last_modified = coalesce(?, last_modified),"
                 " title = coalesce(?, title), body_hash = coalesce(?, body_hash), server_ttl = coalesce(?, server_ttl),"
-                f" {self._POLLED} WHERE name = ?",
-                (now, now, status, next_poll, etag, last_modified, title, body_hash, server_ttl, self.node, name),
+                f" baselined = CASE WHEN ? = 1 THEN 1 ELSE baselined END, {self._POLLED} WHERE name = ?",
+                (
+                    now,
+                    now,
+                    status,
+                    next_poll,
+                    etag,
+                    last_modified,
+                    title,
+                    body_hash,
+                    server_ttl,
+                    int(baselined),
+                    self.node,
+                    name,
+                ),
             )
         else:
             self.conn.execute(

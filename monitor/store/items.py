@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from ..models import Item, ItemFacts
 from .base import Connection
+
+# How far behind its last mark retention looks again (ItemQueries.prune).
+PRUNE_OVERLAP = 86400.0
 
 
 class ItemQueries(Connection):
@@ -25,30 +28,43 @@ class ItemQueries(Connection):
     def has_items(self, feed: str) -> bool:
         return self.conn.execute("SELECT 1 FROM items WHERE feed = ? LIMIT 1", (feed,)).fetchone() is not None
 
+    _ITEM_FIELDS = "id, key, story_id, content_hash, title, summary, body, author, tags, link, canonical_url, lang"
+
     def find_item(self, feed: str, key: str) -> dict[str, Any] | None:
         """The stored version of an item (its searchable fields and digest), or None."""
+        return self.find_items(feed, [key]).get(key)
+
+    def find_items(self, feed: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The stored version of each of these keys the feed has, by key."""
         rows = self._query(
-            "SELECT id, key, story_id, content_hash, title, summary, body, author, tags, link, canonical_url, lang"
-            " FROM items"
-            " WHERE feed = ? AND key = ?",
-            (feed, key),
+            f"SELECT {self._ITEM_FIELDS} FROM items WHERE feed = ? AND key {self.in_list}",
+            (feed, self.as_list(set(keys))),
         )
-        if not rows:
-            return None
-        row = rows[0]
-        row["tags"] = tuple(json.loads(row["tags"] or "[]"))
-        return row
+        for row in rows:
+            row["tags"] = tuple(json.loads(row["tags"] or "[]"))
+        return {row["key"]: row for row in rows}
 
     def find_item_by_link(self, feed: str, url: str, title: str) -> dict[str, Any] | None:
         """The same item stored under another key: a link that was repeated inside an
         earlier document (so keyed by title and date then) and is unique now."""
-        if not url:
-            return None
-        row = self.conn.execute(
-            "SELECT key FROM items WHERE feed = ? AND canonical_url = ? AND title = ? ORDER BY id LIMIT 1",
-            (feed, url, title),
-        ).fetchone()
-        return self.find_item(feed, row[0]) if row else None
+        return self.find_items_by_link(feed, [(url, title)]).get((url, title))
+
+    def find_items_by_link(self, feed: str, links: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """find_item_by_link for many (canonical link, title) at once: the first item stored of each."""
+        wanted = {(url, title) for url, title in links if url}
+        if not wanted:
+            return {}
+        rows = self._query(
+            f"SELECT {self._ITEM_FIELDS} FROM items WHERE feed = ? AND canonical_url {self.in_list} ORDER BY id",
+            (feed, self.as_list({url for url, _ in wanted})),
+        )
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for row in rows:
+            link = (row["canonical_url"], row["title"])
+            if link in wanted and link not in found:
+                row["tags"] = tuple(json.loads(row["tags"] or "[]"))
+                found[link] = row
+        return found
 
     def rekey_item(self, item_id: int, key: str) -> None:
         self.conn.execute("UPDATE items SET key = ? WHERE id = ?", (key, item_id))
@@ -77,21 +93,31 @@ class ItemQueries(Connection):
 
     def insert_item(self, feed: str, item: Item, facts: ItemFacts, story_id: int, now: float) -> int:
         """A new item; its full-text index text (`fts`) is left NULL for index_pending."""
-        cur = self.conn.execute(
+        return self.insert_items(feed, [(item, facts, story_id)], now)[0]
+
+    def insert_items(self, feed: str, items: Sequence[tuple[Item, ItemFacts, int]], now: float) -> list[int]:
+        """New items of one feed, each with its story: their ids, in order."""
+        return self.insert_many(
             "INSERT INTO items (title, summary, author, tags, link, canonical_url, lang, published, content_hash,"
             " feed, key, story_id, first_seen, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
-            (*self._item_values(item, facts), feed, item.key, story_id, now, now),
+            [(*self._item_values(item, facts), feed, item.key, story_id, now, now) for item, facts, story_id in items],
         )
-        return int(cur.fetchone()[0])
 
     def story_by_url(self, url: str) -> int | None:
-        # Through items, so every URL of a story leads to it, not only its first. The first item
-        # stored under the URL decides (an edit may have brought another story's item to it):
-        # without the ORDER BY, PostgreSQL answers in the order rows last changed.
-        row = self.conn.execute(
-            "SELECT story_id FROM items WHERE canonical_url = ? ORDER BY id LIMIT 1", (url,)
-        ).fetchone()
-        return int(row[0]) if row else None
+        return self.stories_by_urls([url]).get(url)
+
+    def stories_by_urls(self, urls: Iterable[str]) -> dict[str, int]:
+        """The story of each of these canonical URLs that has one. Through items, so every URL
+        of a story leads to it, not only its first; the first item stored under a URL decides
+        (an edit may have brought another story's item to it)."""
+        return {
+            url: int(story)
+            for url, story in self.conn.execute(
+                "SELECT canonical_url, story_id FROM items WHERE id IN"
+                f" (SELECT min(id) FROM items WHERE canonical_url {self.in_list} GROUP BY canonical_url)",
+                (self.as_list(set(urls)),),
+            ).fetchall()
+        }
 
     def new_story(
         self,
@@ -102,54 +128,110 @@ class ItemQueries(Connection):
         now: float,
         signature: str | None = None,
     ) -> int:
-        cur = self.conn.execute(
+        return self.new_stories([(url, title, published, list(terms), signature)], now)[0]
+
+    def new_stories(
+        self, stories: Sequence[tuple[str, str, float | None, Iterable[str], str | None]], now: float
+    ) -> list[int]:
+        """New stories, each (canonical url, headline, published, headline terms, signature), with
+        their terms: their ids, in order. Three statements however many."""
+        ids = self.insert_many(
             "INSERT INTO stories (canonical_url, title, published, first_seen, signature) VALUES (?, ?, ?, ?, ?)"
             " RETURNING id",
-            (url or None, title, published, now, signature),
+            [(url or None, title, published, now, signature) for url, title, published, _, signature in stories],
         )
-        story_id = int(cur.fetchone()[0])
-        self.conn.executemany(
-            "INSERT INTO story_terms (story_id, term, at) VALUES (?, ?, ?)",
-            ((story_id, t, now if published is None else published) for t in set(terms)),
-        )
-        return story_id
+        terms = [
+            (story_id, term, now if published is None else published)
+            for story_id, (_, _, published, story_terms, _) in zip(ids, stories, strict=True)
+            for term in set(story_terms)
+        ]
+        if terms:
+            self.conn.executemany("INSERT INTO story_terms (story_id, term, at) VALUES (?, ?, ?)", terms)
+        return ids
+
+    # Stories sharing at least `min_shared` headline terms, dated inside the window, without an
+    # item from the feed asking (a feed's own items never merge). Only the postings of the
+    # probe terms are read (story_terms_term_at, inside the window); the shared terms are then
+    # counted per story found (story_terms_story), never over a common term's whole posting list.
+    _CANDIDATES = (
+        "SELECT s.id, s.title, s.signature FROM (SELECT t.story_id, count(*) AS shared"
+        " FROM (SELECT DISTINCT story_id FROM story_terms WHERE term {in_list} AND at BETWEEN ? AND ?) p"
+        " JOIN story_terms t ON t.story_id = p.story_id WHERE t.term {in_list}"
+        " GROUP BY t.story_id HAVING count(*) >= ?) c JOIN stories s ON s.id = c.story_id"
+        " WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.story_id = s.id AND i.feed = ?)"
+        " ORDER BY c.shared DESC, s.id LIMIT 20"
+    )
 
     def story_candidates(
-        self, terms: Iterable[str], exclude_feed: str, around: float, window: float, min_shared: int = 4
+        self,
+        terms: Iterable[str],
+        exclude_feed: str,
+        around: float,
+        window: float,
+        min_shared: int = 4,
+        probe: Iterable[str] | None = None,
     ) -> list[tuple[int, str, str | None]]:
         """(id, headline, headline signature) of the stories sharing at least `min_shared`
         headline terms, dated within `window` of `around`, that have no item from
-        `exclude_feed` (a feed's own items never merge)."""
-        terms = list(set(terms))
-        if len(terms) < min_shared:
-            return []
-        return [
-            (int(r[0]), r[1], r[2])
-            for r in self.conn.execute(
-                # Count shared terms inside the window first (story_terms_term_at alone), then
-                # check the feed of the few stories that share enough, per story, not per term.
-                f"SELECT s.id, s.title, s.signature FROM (SELECT story_id, count(*) AS shared FROM story_terms"
-                f" WHERE term {self.in_list} AND at BETWEEN ? AND ? GROUP BY story_id HAVING count(*) >= ?) c"
-                f" JOIN stories s ON s.id = c.story_id"
-                f" WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.story_id = s.id AND i.feed = ?)"
-                f" ORDER BY c.shared DESC, s.id LIMIT 20",
-                (self.as_list(terms), around - window, around + window, min_shared, exclude_feed),
+        `exclude_feed`, most shared first. `probe`: terms of which every such story has one
+        (any len(terms) - min_shared + 1 of them do; the rarest cost least); all by default."""
+        return self.story_candidates_many([(terms, probe, around)], exclude_feed, window, min_shared)[0]
+
+    def story_candidates_many(
+        self,
+        asks: Sequence[tuple[Iterable[str], Iterable[str] | None, float]],
+        exclude_feed: str,
+        window: float,
+        min_shared: int = 4,
+    ) -> list[list[tuple[int, str, str | None]]]:
+        """story_candidates for many headlines of one feed, each (terms, probe, around): one
+        answer per ask, in order, from one round trip."""
+        params: list[tuple[Any, ...]] = []
+        slots: list[int | None] = []
+        for words, probe, around in asks:
+            terms = set(words)
+            if len(terms) < min_shared:
+                slots.append(None)
+                continue
+            slots.append(len(params))
+            params.append(
+                (
+                    self.as_list(sorted(terms if probe is None else terms & set(probe))),
+                    around - window,
+                    around + window,
+                    self.as_list(sorted(terms)),
+                    min_shared,
+                    exclude_feed,
+                )
             )
-        ]
+        found = self.query_many(self._CANDIDATES.format(in_list=self.in_list), params) if params else []
+        return [[] if slot is None else [(int(r[0]), r[1], r[2]) for r in found[slot]] for slot in slots]
 
     def prune(self, before: float) -> int:
         """Drop the text of items first seen before `before`, keeping their identity
         (feed, key, content digest, story, title): a feed that re-publishes old items
-        never re-alerts, and the database stays bounded."""
+        never re-alerts, and the database stays bounded. Reads only what aged out since the
+        last prune (the mark `pruned_before`, less a day: an item stored by a node whose clock
+        runs behind is still reached), not the whole history again."""
+        row = self.conn.execute("SELECT value FROM marks WHERE name = 'pruned_before'").fetchone()
+        since = row[0] - PRUNE_OVERLAP if row else float("-inf")
         cur = self.conn.execute(
             "UPDATE items SET summary = '', body = NULL, author = '', tags = '[]', fts = ''"
-            " WHERE first_seen < ? AND (summary != '' OR body IS NOT NULL OR fts IS NULL OR fts != '')",
-            (before,),
+            " WHERE first_seen >= ? AND first_seen < ?"
+            " AND (summary != '' OR body IS NOT NULL OR fts IS NULL OR fts != '')",
+            (since, before),
         )
         self.conn.execute(
-            "DELETE FROM story_terms WHERE story_id IN (SELECT id FROM stories WHERE first_seen < ?)", (before,)
+            "DELETE FROM story_terms WHERE story_id IN"
+            " (SELECT id FROM stories WHERE first_seen >= ? AND first_seen < ?)",
+            (since, before),
         )
-        return cur.rowcount
+        self.conn.execute(
+            "INSERT INTO marks (name, value) VALUES ('pruned_before', ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (before if row is None else max(before, row[0]),),  # a longer retention: older was pruned already
+        )
+        return int(cur.rowcount)
 
     def record_alert(
         self,

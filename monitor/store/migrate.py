@@ -33,6 +33,7 @@ TABLES = (
     "feed_health",
     "rule_state",
     "body_counts",
+    "marks",
 )
 # Columns not copied: a feed's lease names a node of the old database.
 LEFT_BEHIND = frozenset({"lease_node", "lease_until"})

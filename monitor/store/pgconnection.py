@@ -12,7 +12,7 @@ every node at once.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
@@ -155,6 +155,19 @@ class PostgresConnection(Connection):
                 yield self
             finally:
                 self._local.conn = None
+
+    def query_many(self, sql: str, params: Sequence[Sequence[Any]]) -> list[list[Any]]:
+        """Every execution sent before the first answer is read (psycopg pipelines executemany):
+        one round trip for the lot."""
+        if len(params) < 2:
+            return super().query_many(sql, params)
+        with self.connection() as conn, conn.cursor() as cur:
+            cur.executemany(_dialect(sql), params, returning=True)
+            found = []
+            for _ in params:
+                found.append(cur.fetchall())
+                cur.nextset()
+        return found
 
     def durable(self) -> Any:
         """synchronous_commit is on by default: every commit is on disk when it returns."""

@@ -18,7 +18,7 @@ from .feeds import FeedQueries
 from .items import ItemQueries
 from .listings import ListingQueries
 from .pgbulk import BulkWrites
-from .schema import BODY_COLUMNS, BODY_TABLES, SCHEMA_VERSION
+from .schema import BODY_COLUMNS, BODY_TABLES, CLAIM_COLUMN, SCHEMA_VERSION, V10_STATEMENTS
 
 _REAL = "double precision"
 # Version 8 is the first PostgreSQL schema: everything SQLite's seven migrations built,
@@ -75,6 +75,7 @@ MIGRATIONS: dict[int, list[str]] = {
         *(f"ALTER TABLE items ADD COLUMN {column} {decl.replace('REAL', _REAL)}" for column, decl in BODY_COLUMNS),
         *BODY_TABLES,
     ],
+    10: [CLAIM_COLUMN, *(sql.replace("REAL", _REAL) for sql in V10_STATEMENTS)],
 }
 
 # An FTS5 narrowing expression (rules/explain.py to_fts): quoted tokens, a * for a prefix,

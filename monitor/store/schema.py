@@ -7,7 +7,7 @@ from .connection import SQLiteConnection
 
 # Each _migrate_* step below brings an older file up to this version; what each version
 # added is in its docstring, and a newer file than this is refused.
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 # The full-text index only narrows a backtest: every candidate is then matched exactly by the
 # rule engine. So it keeps neither token positions nor document sizes (no phrase, NEAR or bm25
@@ -16,6 +16,14 @@ FTS_OPTIONS = "detail=none, columnsize=0"
 
 # v9, in SQL both databases speak (postgres.py runs the same statements).
 BODY_COLUMNS = (("body", "TEXT"), ("body_state", "TEXT"), ("body_due", "REAL"), ("body_attempts", "INTEGER"))
+# v10, in SQL both databases speak (postgres.py runs the same statements): which feeds the
+# configuration in force polls, so that a claim carries no list of names; stories by date, and
+# where retention stopped last, so that it reads only what aged out since.
+CLAIM_COLUMN = "ALTER TABLE feeds ADD COLUMN polled INTEGER NOT NULL DEFAULT 0"
+V10_STATEMENTS = (
+    "CREATE INDEX stories_first_seen ON stories(first_seen)",
+    "CREATE TABLE marks (name TEXT PRIMARY KEY, value REAL NOT NULL)",
+)
 BODY_TABLES = (
     "CREATE TABLE body_counts (feed TEXT NOT NULL, outcome TEXT NOT NULL, count INTEGER NOT NULL,"
     " PRIMARY KEY (feed, outcome))",
@@ -175,6 +183,7 @@ class SchemaMixin(SQLiteConnection):
             self._migrate_index_behind()
             self._migrate_cluster()
             self._migrate_bodies()
+            self._migrate_claims()
             self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def _migrate_lean_indexes(self) -> None:
@@ -245,6 +254,18 @@ class SchemaMixin(SQLiteConnection):
             if column not in have:
                 self.conn.execute(f"ALTER TABLE items ADD COLUMN {column} {decl}")
         for sql in BODY_TABLES:
+            self.conn.execute(
+                sql.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS").replace(
+                    "CREATE INDEX", "CREATE INDEX IF NOT EXISTS"
+                )
+            )
+
+    def _migrate_claims(self) -> None:
+        """v10: feeds.polled (sync_feeds sets it from the configuration put in force), stories
+        by first_seen, and `marks` (retention's watermark). Guarded by the columns."""
+        if "polled" not in {row[1] for row in self.conn.execute("PRAGMA table_info(feeds)")}:
+            self.conn.execute(CLAIM_COLUMN)
+        for sql in V10_STATEMENTS:
             self.conn.execute(
                 sql.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS").replace(
                     "CREATE INDEX", "CREATE INDEX IF NOT EXISTS"

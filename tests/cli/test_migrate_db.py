@@ -26,6 +26,7 @@ TABLES = [
     "feed_health",
     "rule_state",
     "body_counts",
+    "marks",
 ]
 SECRET = "S3cretPassw0rdXYZ"
 DOWN = "json://127.0.0.1:9/hook"  # nothing listens: its deliveries stay pending

@@ -16,18 +16,17 @@ def test_a_due_feed_is_leased_to_one_node_until_its_poll_is_recorded_or_the_leas
     a.sync_feeds(FEEDS[:3], T0)
     for n, (name, _) in enumerate(FEEDS[:3]):  # f2 most overdue, then f1, f0
         a.record_poll(name, now=T0, next_poll=T0 - n, status=200)
-    names = [name for name, _ in FEEDS[:3]]
-    assert a.claim_feeds(names, T0, LEASE, limit=2) == ["f2", "f1"]
-    assert b.claim_feeds(names, T0, LEASE, limit=5) == ["f0"]
-    assert a.claim_feeds(names, T0 + 1, LEASE, limit=5) == b.claim_feeds(names, T0 + 1, LEASE, limit=5) == []
+    assert a.claim_feeds(T0, LEASE, limit=2) == ["f2", "f1"]
+    assert b.claim_feeds(T0, LEASE, limit=5) == ["f0"]
+    assert a.claim_feeds(T0 + 1, LEASE, limit=5) == b.claim_feeds(T0 + 1, LEASE, limit=5) == []
     # A recorded poll frees the lease: f2 is due again at once, f0 in ten minutes.
     a.record_poll("f2", now=T0 + 2, next_poll=T0 + 2, status=200)
     b.record_poll("f0", now=T0 + 2, next_poll=T0 + 600, status=200)
-    assert b.claim_feeds(names, T0 + 3, LEASE, limit=5) == ["f2"]
+    assert b.claim_feeds(T0 + 3, LEASE, limit=5) == ["f2"]
     assert (b.feed_state("f2").polled_by, b.feed_state("f0").polled_by) == ("a:1", "b:2")
     # a dies holding f1: its lease runs out and b takes the feed.
-    assert b.claim_feeds(names, T0 + LEASE, LEASE, limit=5) == ["f1"]
-    assert b.claim_feeds(names, T0, LEASE, limit=0) == []
+    assert b.claim_feeds(T0 + LEASE, LEASE, limit=5) == ["f1"]
+    assert b.claim_feeds(T0, LEASE, limit=0) == []
 
 
 def test_claims_racing_from_many_nodes_never_hand_a_feed_to_two(open_store):
@@ -40,7 +39,7 @@ def test_claims_racing_from_many_nodes_never_hand_a_feed_to_two(open_store):
 
     def claim(n: int) -> None:
         start.wait()
-        while got := stores[n].claim_feeds(names, T0, LEASE, limit=3):
+        while got := stores[n].claim_feeds(T0, LEASE, limit=3):
             claimed[n].extend(got)
 
     threads = [threading.Thread(target=claim, args=(n,)) for n in range(len(stores))]
@@ -67,7 +66,7 @@ def test_nodes_beat_leave_and_are_forgotten(open_store):
     a.sync_feeds(FEEDS[:2], T0)
     a.beat(T0, started=T0)
     b.beat(T0 + 5, started=T0)
-    assert a.hold_lease("deliver", T0, LEASE) and a.claim_feeds(["f0", "f1"], T0, LEASE, limit=5) == ["f0", "f1"]
+    assert a.hold_lease("deliver", T0, LEASE) and a.claim_feeds(T0, LEASE, limit=5) == ["f0", "f1"]
     b.record_poll("f0", now=T0, next_poll=T0 + 600, status=200)
     nodes = {n["node"]: n for n in b.cluster_nodes(T0 + 5)}
     assert [n["node"] for n in b.cluster_nodes(T0 + 5)] == ["host-b:20", "host-a:10"]  # newest heartbeat first
@@ -84,22 +83,29 @@ def test_nodes_beat_leave_and_are_forgotten(open_store):
     }
     assert (nodes["host-b:20"]["feeds_polled_last"], nodes["host-b:20"]["jobs"]) == (1, [])
     a.leave(T0 + 10)  # a clean stop frees what it held at once
-    assert b.hold_lease("deliver", T0 + 11, LEASE) and b.claim_feeds(["f1"], T0 + 11, LEASE, limit=5) == ["f1"]
+    assert b.hold_lease("deliver", T0 + 11, LEASE) and b.claim_feeds(T0 + 11, LEASE, limit=5) == ["f1"]
     assert {n["node"]: n["stopped"] for n in b.cluster_nodes(T0 + 5)} == {"host-a:10": T0 + 10, "host-b:20": None}
     a.beat(T0 + 20, started=T0 + 20)  # back again
     assert {n["node"]: n["stopped"] for n in b.cluster_nodes(T0 + 5)} == {"host-a:10": None, "host-b:20": None}
     assert b.forget_nodes(T0 + 10) == 1 and [n["node"] for n in b.cluster_nodes(T0 + 5)] == ["host-a:10"]
 
 
-def test_a_claim_takes_the_most_overdue_configured_enabled_feeds_up_to_its_limit(open_store):
+def test_a_claim_takes_the_most_overdue_polled_feeds_up_to_its_limit(open_store):
     a, b = open_store(node="a:1"), open_store(node="b:2")
-    for name, due in (("new", T0 - 10), ("old", T0 - 100), ("mid", T0 - 50), ("gone", T0 - 500), ("off", T0 - 90)):
-        a.sync_feeds([(name, f"http://x/{name}")], due)
+    due = {"new": T0 - 10, "old": T0 - 100, "mid": T0 - 50, "gone": T0 - 500, "off": T0 - 90, "paused": T0 - 400}
+    a.sync_feeds([(name, f"http://x/{name}") for name in due], T0)
+    for name, when in due.items():
+        a.record_poll(name, now=when, next_poll=when, status=200)
     a.record_poll("off", now=T0 - 90, next_poll=T0 - 90, status=410, error="gone", disabled_reason="410 Gone")
-    configured = ["new", "old", "mid", "off"]  # "gone" is in the database but no longer in the config
-    assert a.claim_feeds(configured, T0, 6, 2) == ["old", "mid"]
-    assert b.claim_feeds(configured, T0, 6, 5) == ["new"]
-    assert b.claim_feeds(configured, T0, 6, 0) == []
+    # The configuration put in force next: "gone" is no longer in it, "paused" is turned off.
+    a.sync_feeds([(name, f"http://x/{name}") for name in due if name != "gone"], T0, off=["paused"])
+    assert a.claim_feeds(T0, 6, 2) == ["old", "mid"]
+    assert b.claim_feeds(T0, 6, 5) == ["new"]
+    assert b.claim_feeds(T0, 6, 0) == []
+    assert a.feed_state("gone") is not None  # known still: its items and history stay
+    # Turned on again, "paused" is claimed like any other.
+    a.sync_feeds([(name, f"http://x/{name}") for name in due], T0)
+    assert b.claim_feeds(T0, 6, 5) == ["gone", "paused"]
 
 
 def test_leaving_frees_a_nodes_leases_at_once_and_the_listing_shows_it(open_store):
@@ -108,8 +114,8 @@ def test_leaving_frees_a_nodes_leases_at_once_and_the_listing_shows_it(open_stor
     a.sync_feeds([(n, f"http://x/{n}") for n in names], T0)
     a.beat(T0, T0 - 60)
     b.beat(T0, T0 - 30)
-    assert a.claim_feeds(names, T0, 6, 2) == ["f1", "f2"]
-    assert b.claim_feeds(names, T0, 6, 2) == ["f3"]
+    assert a.claim_feeds(T0, 6, 2) == ["f1", "f2"]
+    assert b.claim_feeds(T0, 6, 2) == ["f3"]
     a.record_poll("f2", now=T0, next_poll=T0 + 3600, status=200)
     assert a.hold_lease("deliver", T0, 6)
     nodes = {n["node"]: n for n in b.cluster_nodes(T0 + 1)}
@@ -129,7 +135,7 @@ def test_leaving_frees_a_nodes_leases_at_once_and_the_listing_shows_it(open_stor
 
     a.leave(T0 + 2)
     assert b.hold_lease("deliver", T0 + 2, 6)
-    assert b.claim_feeds(names, T0 + 2, 6, 10) == ["f1"]
+    assert b.claim_feeds(T0 + 2, 6, 10) == ["f1"]
     nodes = {n["node"]: n for n in b.cluster_nodes(T0 + 3)}
     assert (nodes["a:1"]["stopped"], nodes["a:1"]["jobs"], nodes["a:1"]["feeds_leased"]) == (T0 + 2, [], 0)
     assert ([j["job"] for j in nodes["b:2"]["jobs"]], nodes["b:2"]["feeds_leased"]) == (["deliver"], 2)

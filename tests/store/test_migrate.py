@@ -78,7 +78,7 @@ def _fill(store: SQLiteStore) -> None:
     assert sum(store.index_pending(search_text)) == 3
     store.prune(T0 + 0.5)  # k0's text dropped
     _story(store, "post", "p0", "Late story, not indexed yet", T0 + 50)
-    store.claim_feeds(["wire", "post"], T0 + 60, 300, 10)
+    store.claim_feeds(T0 + 60, 300, 10)
     store.hold_lease("deliver", T0 + 60, 300)
     store.beat(T0 + 60, T0)
 

@@ -48,6 +48,6 @@ def test_due_feeds_are_claimed_most_overdue_first_and_by_name_when_as_overdue(op
     )
     store.record_poll("wire", now=5.0, next_poll=5.0, status=200)  # its row changes: last in PostgreSQL's order
     # A lease of 0 s lapses at once: each claim sees every due feed again.
-    assert store.claim_feeds(["wire", "bulletin", "agency"], 10.0, 0, 10) == ["wire", "agency", "bulletin"]
+    assert store.claim_feeds(10.0, 0, 10) == ["wire", "agency", "bulletin"]
     store.record_poll("wire", now=10.0, next_poll=10.0, status=200)
-    assert store.claim_feeds(["wire", "bulletin", "agency"], 10.0, 0, 10) == ["agency", "bulletin", "wire"]
+    assert store.claim_feeds(10.0, 0, 10) == ["agency", "bulletin", "wire"]

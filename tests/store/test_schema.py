@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from testkit import write_config
+from testkit import T0, write_config
 
 from monitor.models import Item
 from monitor.parsing.facts import item_facts, search_text
@@ -141,3 +141,34 @@ def test_version_6_story_index_gains_the_feed_and_candidates_probe_it_once(tmp_p
     assert "USING COVERING INDEX items_story_feed (story_id=? AND feed=?)" in plan, plan
     store.close()
     assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+# A schema-9 database, as the monitor before version 10 left it.
+TO_VERSION_9 = {
+    "sqlite": [
+        "DROP INDEX stories_first_seen",
+        "DROP TABLE marks",
+        "ALTER TABLE feeds DROP COLUMN polled",
+        "PRAGMA user_version=9",
+    ],
+    "postgresql": [
+        "DROP INDEX stories_first_seen",
+        "DROP TABLE marks",
+        "ALTER TABLE feeds DROP COLUMN polled",
+        "UPDATE schema_version SET version = 9",
+    ],
+}
+
+
+def test_version_9_feeds_are_claimed_once_a_configuration_is_put_in_force_again(open_store, backend):
+    store = open_store()
+    store.sync_feeds([("wire", "https://x.org/w"), ("post", "https://x.org/p")], T0)
+    for sql in TO_VERSION_9[backend]:
+        store.conn.execute(sql)
+    store.close()
+
+    store = open_store()
+    assert store.claim_feeds(T0, 60, 10) == []  # nothing is polled before a configuration says so
+    store.sync_feeds([("wire", "https://x.org/w"), ("post", "https://x.org/p")], T0, off=["post"])
+    assert store.claim_feeds(T0, 60, 10) == ["wire"]
+    assert store.prune(T0) == 0 and store.count_rows("marks") == 1

@@ -1,0 +1,114 @@
+"""A document's items are decided and written together, in a few statements, under the write
+lock only while deciding and writing: yet every story, alert and notice comes out as if each
+item had been stored one by one, on both backends."""
+
+from __future__ import annotations
+
+import threading
+
+from deskkit import HOUR, T0, desk_config, rss
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from monitor.polling.stories import StoryMatcher, TermRarity
+from monitor.rules.index import RuleSet
+
+HEADLINE = "Israel relayed to Russia its dissatisfaction over Syria strikes"
+
+
+def _rig(tmp_path, open_rig):
+    path = desk_config(
+        tmp_path, {"wire": "https://wire.example/rss", "post": "https://post.example/rss"}, ["json://127.0.0.1:9/"]
+    )
+    rig = open_rig(path)
+    for feed in ("wire", "post"):  # the first poll of each is its baseline
+        rig.ingest(feed, rss([(f"{feed}-0", "Weather in Haifa", T0 - HOUR)]))
+    return rig
+
+
+def _story(rig, feed: str, key: str) -> int:
+    return rig.store.find_item(feed, "guid:" + key)["story_id"]
+
+
+def test_a_documents_items_join_stories_as_if_stored_one_by_one(tmp_path, open_rig):
+    rig = _rig(tmp_path, open_rig)
+    assert rig.ingest("post", rss([("p1", HEADLINE, T0)])).alerts == 1
+    outcome = rig.ingest(
+        "wire",
+        rss(
+            [
+                ("a", HEADLINE + ", officials say", T0),  # the post's story, by its headline: no second alert
+                ("b", HEADLINE + ", diplomats say", T0),  # alike, but the post's story has a wire item now
+                ("c", "Israel and Russia sign a grain deal", T0),
+                ("c-again", "Israel and Russia sign a grain deal (updated)", T0),  # c's link, guid differs
+            ]
+        ).replace(b"https://example.com/c-again", b"https://example.com/c"),
+    )
+    assert (outcome.new_items, outcome.alerts) == (4, 2)  # b and c: one alert per story
+    assert _story(rig, "wire", "a") == _story(rig, "post", "p1")
+    assert _story(rig, "wire", "b") not in (_story(rig, "post", "p1"), _story(rig, "wire", "a"))
+    assert _story(rig, "wire", "c-again") == _story(rig, "wire", "c")
+    assert rig.store.count_rows("alerts") == 3
+
+
+def test_no_lock_is_held_while_the_rules_read_a_document(tmp_path, open_rig, open_store, monkeypatch):
+    rig = _rig(tmp_path, open_rig)
+    other = open_store(node="other:2")  # another node on the same database
+    finished: list[bool] = []
+    match = RuleSet.match
+
+    def match_while_another_node_writes(ruleset, doc):
+        writer = threading.Thread(target=lambda: _write(other))
+        writer.start()
+        writer.join(timeout=20)  # only a lock held here would keep it waiting
+        finished.append(not writer.is_alive())
+        writer.join()
+        return match(ruleset, doc)
+
+    monkeypatch.setattr(RuleSet, "match", match_while_another_node_writes)
+    assert rig.ingest("wire", rss([("n1", HEADLINE, T0)])).alerts == 1
+    assert finished == [True]
+
+
+def _write(store) -> None:
+    with store.transaction():
+        store.beat(T0, T0)
+
+
+def test_a_claimed_feed_this_configuration_does_not_know_is_left_to_the_others(tmp_path, open_rig, open_store):
+    rig = _rig(tmp_path, open_rig)
+    newer = open_store(node="newer:2")  # a node that put a configuration with one more feed in force
+    newer.sync_feeds(
+        [("wire", "https://wire.example/rss"), ("post", "https://post.example/rss"), ("x", "https://x")], T0
+    )
+    for name in ("wire", "post"):
+        rig.store.record_poll(name, now=T0, next_poll=T0 + HOUR, status=200)
+    assert rig.pipeline.claim(T0, 10) == []
+    assert newer.claim_feeds(T0, 60, 10) == ["x"]
+
+
+WORDS = [f"w{n}" for n in range(12)]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    stored=st.lists(st.sets(st.sampled_from(WORDS), min_size=1, max_size=8), min_size=1, max_size=12),
+    asked=st.sets(st.sampled_from(WORDS), min_size=4, max_size=9),
+    seen=st.lists(st.sampled_from(WORDS), max_size=40),
+)
+def test_probing_the_rarest_terms_finds_every_candidate_all_terms_find(new_database, stored, asked, seen):
+    from monitor.store import open_store
+
+    store = open_store(new_database())
+    try:
+        with store.transaction():
+            for n, terms in enumerate(stored):
+                store.new_story(f"https://x.org/{n}", f"story {n}", T0, terms, T0)
+        rarity = TermRarity()
+        rarity.saw(seen)  # any history of what was common: it changes the cost, never the answer
+        matcher = StoryMatcher(store, 0.5, HOUR, rarity)
+        probe = matcher.probe(frozenset(asked))
+        assert len(probe) == len(asked) - 3
+        assert store.story_candidates(asked, "f", T0, HOUR, probe=probe) == store.story_candidates(asked, "f", T0, HOUR)
+    finally:
+        store.close()
