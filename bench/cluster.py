@@ -8,10 +8,15 @@ fsync and synchronous_commit on); K daemons `monitor run` on one config. Per set
   every feed fetched, parsed and stored as its baseline);
 - changed: a new item in 10% of the feeds, every feed made due at once (the others answer
   304), until every feed has been polled again.
+- idle (with --idle S): then S seconds with nothing due (the interval is an hour): the share
+  of one core each daemon spends on its ticks, claims and jobs.
 Wall time, then CPU seconds (utime + stime, reaped children included) of each daemon's
-process tree and of the PostgreSQL server's.
+process tree and of the PostgreSQL server's. With --before, every setting runs twice in a
+row, first with that older `monitor` executable (a venv of an earlier commit), then with
+this one: before and after alternate on one machine in one run.
 
-    .venv/bin/python bench/cluster.py [--feeds 10000] [--nodes 1,2,3] [--no-sqlite]
+    .venv/bin/python bench/cluster.py [--feeds 10000] [--nodes 1,2,3] [--no-sqlite] [--idle 300]
+        [--before /path/to/old/.venv/bin/monitor]
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -94,6 +100,38 @@ class Database:
         self._run("UPDATE feeds SET next_poll = 0")
 
 
+class LockWaits:
+    """Samples pg_stat_activity every 0.2 s while a cycle runs: how many of the daemons'
+    connections are waiting for the cluster's write lock (an advisory lock), on average and
+    as a share of the samples with any. What a finer lock than one per cluster could win back."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.target, autocommit=True) as conn:
+            while not self._stop.wait(0.2):
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'monitor'"
+                    " AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+                ).fetchone()
+                self.samples.append(int(row[0]) if row else 0)
+
+    def stop(self) -> tuple[float, float]:
+        """(mean connections waiting, share of samples with one waiting)."""
+        self._stop.set()
+        self._thread.join()
+        if not self.samples:
+            return 0.0, 0.0
+        return sum(self.samples) / len(self.samples), sum(1 for s in self.samples if s) / len(self.samples)
+
+
 def pgkit_url(target: str) -> bool:
     return target.startswith("postgresql://")
 
@@ -108,7 +146,9 @@ def wait_until(done: Callable[[], bool], daemons: list[subprocess.Popen[bytes]],
         time.sleep(0.5)
 
 
-def run_setting(work: Path, label: str, target: str, nodes: int, n: int, pg_pid: int | None) -> dict[str, object]:
+def run_setting(
+    work: Path, label: str, target: str, nodes: int, n: int, pg_pid: int | None, monitor: Path, idle: float
+) -> dict[str, object]:
     served = work / "served"
     paths = feeds.write_feeds(served, n)
     server = feeds.Server(served)
@@ -120,11 +160,12 @@ def run_setting(work: Path, label: str, target: str, nodes: int, n: int, pg_pid:
     try:
         pg0 = tree_cpu(pg_pid) if pg_pid else 0.0
         start_wall, start_epoch = time.monotonic(), time.time()
+        waits = LockWaits(target) if pg_pid else None
         for k in range(nodes):
             env = {**os.environ, "MONITOR_NODE": f"node{k}"}
             daemons.append(
                 subprocess.Popen(
-                    [str(MONITOR), "--config", str(cfg), "run"],
+                    [str(monitor), "--config", str(cfg), "run"],
                     cwd=work,
                     stdout=logs[k],
                     stderr=subprocess.STDOUT,
@@ -133,6 +174,8 @@ def run_setting(work: Path, label: str, target: str, nodes: int, n: int, pg_pid:
             )
         wait_until(lambda: database.polled_since(start_epoch) >= n, daemons)
         cold = time.monotonic() - start_wall
+        if waits:
+            result["cold_lock_waits"] = waits.stop()
         cpu_cold = [tree_cpu(d.pid) for d in daemons]
         pg_cold = (tree_cpu(pg_pid) - pg0) if pg_pid else 0.0
         result.update(cold_s=cold, cold_cpu=cpu_cold, cold_db_cpu=pg_cold)
@@ -146,9 +189,12 @@ def run_setting(work: Path, label: str, target: str, nodes: int, n: int, pg_pid:
         pg1 = tree_cpu(pg_pid) if pg_pid else 0.0
         cpu1 = [tree_cpu(d.pid) for d in daemons]
         start_wall, start_epoch = time.monotonic(), time.time()
+        waits = LockWaits(target) if pg_pid else None
         database.make_all_due()
         wait_until(lambda: database.polled_since(start_epoch) >= n, daemons)
         changed = time.monotonic() - start_wall
+        if waits:
+            result["changed_lock_waits"] = waits.stop()
         cpu_changed = [tree_cpu(d.pid) - c for d, c in zip(daemons, cpu1, strict=True)]
         pg_changed = (tree_cpu(pg_pid) - pg1) if pg_pid else 0.0
         result.update(changed_s=changed, changed_cpu=cpu_changed, changed_db_cpu=pg_changed)
@@ -156,6 +202,18 @@ def run_setting(work: Path, label: str, target: str, nodes: int, n: int, pg_pid:
             f"{label}: changed {changed:.1f} s, node CPU {[round(c, 1) for c in cpu_changed]}, db CPU {pg_changed:.1f}",
             flush=True,
         )
+        if idle:
+            time.sleep(10)  # the last polls' jobs (deliveries, index) settle
+            pg2 = tree_cpu(pg_pid) if pg_pid else 0.0
+            cpu2 = [tree_cpu(d.pid) for d in daemons]
+            time.sleep(idle)
+            share = [100 * (tree_cpu(d.pid) - c) / idle for d, c in zip(daemons, cpu2, strict=True)]
+            pg_share = 100 * (tree_cpu(pg_pid) - pg2) / idle if pg_pid else 0.0
+            result.update(idle_share=share, idle_db_share=pg_share)
+            print(
+                f"{label}: idle {idle:.0f} s, % of one core per node {[round(c, 2) for c in share]}, db {pg_share:.2f}",
+                flush=True,
+            )
     finally:
         for d in daemons:
             d.send_signal(signal.SIGTERM)
@@ -172,12 +230,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--feeds", type=int, default=10_000)
     ap.add_argument("--nodes", default="1,2,3", help="daemon counts to run on PostgreSQL ('' for none)")
     ap.add_argument("--no-sqlite", action="store_true", help="skip the one-node SQLite run")
+    ap.add_argument("--idle", type=float, default=0, help="seconds of idle daemons to measure after each setting")
+    ap.add_argument("--before", type=Path, help="an older monitor executable, run before this one in every setting")
     args = ap.parse_args(argv)
     counts = [int(x) for x in args.nodes.split(",") if x]
+    versions = [("before", args.before), ("after", MONITOR)] if args.before else [("", MONITOR)]
     results = []
     if not args.no_sqlite:
-        with tempfile.TemporaryDirectory() as tmp:
-            results.append(run_setting(Path(tmp), "sqlite", str(Path(tmp) / "bench.db"), 1, args.feeds, None))
+        for version, monitor in versions:
+            with tempfile.TemporaryDirectory() as tmp:
+                label = f"sqlite {version}".strip()
+                database = str(Path(tmp) / "bench.db")
+                results.append(run_setting(Path(tmp), label, database, 1, args.feeds, None, monitor, args.idle))
     if counts:
         reason = pgkit.unavailable()
         if reason:
@@ -186,23 +250,42 @@ def main(argv: list[str] | None = None) -> None:
         try:
             pg_pid = int((pg.data / "postmaster.pid").read_text().split()[0])
             for nodes in counts:
-                schema = pg.new_schema()
-                with tempfile.TemporaryDirectory() as tmp:
-                    label = f"postgresql x{nodes}"
-                    results.append(run_setting(Path(tmp), label, pg.url(schema), nodes, args.feeds, pg_pid))
-                pg.drop_schema(schema)
+                for version, monitor in versions:
+                    schema = pg.new_schema()
+                    with tempfile.TemporaryDirectory() as tmp:
+                        label = f"postgresql x{nodes} {version}".strip()
+                        results.append(
+                            run_setting(Path(tmp), label, pg.url(schema), nodes, args.feeds, pg_pid, monitor, args.idle)
+                        )
+                    pg.drop_schema(schema)
         finally:
             pg.close()
     print(f"\n{args.feeds} feeds, {os.cpu_count()} cores\n")
-    print("| setting | cold s | cold CPU s per node | DB CPU s | 10%-changed s | changed CPU s per node | DB CPU s |")
-    print("|---|---:|---|---:|---:|---|---:|")
+    idle = " idle % of a core per node | DB |" if args.idle else ""
+    print(
+        f"| setting | cold s | cold CPU s per node | DB CPU s | 10%-changed s | changed CPU s per node | DB CPU s |{idle}"
+    )
+    print("|---|---:|---|---:|---:|---|---:|" + ("---|---:|" if args.idle else ""))
     for r in results:
         cold_cpu = ", ".join(f"{c:.0f}" for c in r["cold_cpu"])  # type: ignore[attr-defined]
         changed_cpu = ", ".join(f"{c:.1f}" for c in r["changed_cpu"])  # type: ignore[attr-defined]
-        print(
+        row = (
             f"| {r['setting']} | {r['cold_s']:.1f} | {cold_cpu} | {r['cold_db_cpu']:.0f} | {r['changed_s']:.1f} | "
             f"{changed_cpu} | {r['changed_db_cpu']:.1f} |"
         )
+        if args.idle:
+            shares = ", ".join(f"{c:.2f}" for c in r["idle_share"])  # type: ignore[attr-defined]
+            row += f" {shares} | {r['idle_db_share']:.2f} |"
+        print(row, flush=True)
+    waited = [r for r in results if "cold_lock_waits" in r]
+    if waited:
+        print("\nWaiting for the cluster's write lock (connections waiting, mean; share of 0.2 s samples with any):")
+        for r in waited:
+            (cold_mean, cold_any), (changed_mean, changed_any) = r["cold_lock_waits"], r["changed_lock_waits"]  # type: ignore[misc]
+            print(
+                f"- {r['setting']}: cold {cold_mean:.2f} ({100 * cold_any:.0f}%), "
+                f"changed {changed_mean:.2f} ({100 * changed_any:.0f}%)"
+            )
 
 
 if __name__ == "__main__":

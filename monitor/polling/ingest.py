@@ -125,8 +125,11 @@ class Ingest:
         outcome = PollOutcome(feed.name, "ok", http_status=validators.status, warnings=list(parsed.warnings))
         label = feed_label(feed.title or feed.name, parsed.title)
         facts = facts_of(parsed)
-        baseline = self._is_baseline(feed, parsed, facts, outcome)
-        changes, later = self._changes(feed, label, parsed, facts, baseline, now)
+        # One query for what this feed already holds: an unchanged item (most of a changed
+        # feed) costs a dict lookup, and a feed with nothing stored needs no look-ups at all.
+        stored_digests = self.store.item_digests(feed.name, [i.key for i in parsed.items])
+        baseline = self._is_baseline(feed, parsed, facts, stored_digests, outcome)
+        changes, later = self._changes(feed, label, parsed, facts, stored_digests, baseline, now)
         with self.store.transaction():
             notify_updates = self.updates.enabled and not baseline
             spiking: set[str] = set()
@@ -155,9 +158,9 @@ class Ingest:
             return outcome
         doc = Document.build(stored_fields({**row, "body": body}, label))
         matches = self._matches(feed, doc, previous=None)
+        index_text = doc.fts_text()  # the body tokenised once, for the rules and the index
         with self.store.transaction():
-            # The document's own index text: the body is tokenised once, for the rules and the index.
-            if not self.store.store_body(row["id"], body, doc.fts_text(), link=row["link"]):
+            if not self.store.store_body(row["id"], body, index_text, link=row["link"]):
                 return outcome  # its link changed since it was read
             self.store.count_bodies(feed.name, "fetched")
             stored = Stored(int(row["id"]), int(row["story_id"]), previous=None)
@@ -174,11 +177,16 @@ class Ingest:
             )
 
     def _is_baseline(
-        self, feed: FeedConfig, parsed: ParsedFeed, facts: tuple[ItemFacts, ...], outcome: PollOutcome
+        self,
+        feed: FeedConfig,
+        parsed: ParsedFeed,
+        facts: tuple[ItemFacts, ...],
+        stored_digests: Mapping[str, str],
+        outcome: PollOutcome,
     ) -> bool:
         state = self.store.feed_state(feed.name)
         baseline = state is None or not state.baselined
-        if not baseline and self._ids_churned(feed.name, parsed.items, facts):
+        if not baseline and not stored_digests and self._ids_churned(feed.name, parsed.items, facts):
             outcome.warnings.append(
                 "every item id changed at once while their links did not (a CMS migration?); "
                 "re-baselined without alerting"
@@ -188,8 +196,8 @@ class Ingest:
         return baseline
 
     def _ids_churned(self, feed: str, items: tuple[Item, ...], facts: tuple[ItemFacts, ...]) -> bool:
-        """No item known by its key, yet most of their links already stored."""
-        if len(items) < 5 or self.store.known_keys(feed, (i.key for i in items)):
+        """No item known by its key (the caller knows), yet most of their links already stored."""
+        if len(items) < 5:
             return False
         known = self.store.known_links(feed, (f.canonical for f in facts))
         return known * 2 >= len(items)
@@ -200,15 +208,13 @@ class Ingest:
         label: str,
         parsed: ParsedFeed,
         all_facts: tuple[ItemFacts, ...],
+        stored_digests: Mapping[str, str],
         baseline: bool,
         now: float,
     ) -> tuple[list[Change], list[tuple[Item, ItemFacts]]]:
         """What is new or changed, read without the lock; and, in order, the items from the first
         whose identity depends on an earlier item of this document (a link or a stored item
         two of them share): those are stored one by one after the others (`_store_one`)."""
-        # One query for what this feed already holds: an unchanged item (most of a changed
-        # feed) costs a dict lookup, and a feed with nothing stored needs no look-ups at all.
-        stored_digests = self.store.item_digests(feed.name, [i.key for i in parsed.items])
         pending = [
             (i, f) for i, f in zip(parsed.items, all_facts, strict=True) if stored_digests.get(i.key) != f.digest
         ]

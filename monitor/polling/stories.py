@@ -18,7 +18,7 @@ class TermRarity:
     depends on it, never which stories are found (StoryMatcher.probe). Bounded: past `limit`
     terms every count is halved and those at zero forgotten."""
 
-    def __init__(self, limit: int = 100_000) -> None:
+    def __init__(self, limit: int = 50_000) -> None:
         self.limit = limit
         self._seen: Counter[str] = Counter()
 

@@ -142,10 +142,22 @@ class Assembly:
             articles=self.articles,
             extract=self.parsers.extract,
         )
+        previous = list(previous)
         _warn_new_fast_polling(previous, config.feeds)
-        self.store.sync_feeds(
+        stopped = self.store.sync_feeds(
             ((f.name, f.url) for f in config.feeds), self.clock(), off=(f.name for f in config.feeds if not f.enabled)
         )
+        # A reload's own removals are in its "reloaded:" line. These were polled by another
+        # node, or before this start: on several nodes the configuration put in force last
+        # decides, and this one may be older than the others'.
+        unseen = [name for name in stopped if name not in {f.name for f in previous}]
+        if unseen:
+            log.warning(
+                "%d feed(s) polled until now are no longer polled: not in %s, or turned off there: %s",
+                len(unseen),
+                config.path,
+                ", ".join(unseen[:20]) + (", …" if len(unseen) > 20 else ""),
+            )
         return pipeline
 
 

@@ -32,9 +32,9 @@ class Database(Protocol):
 class FeedLedger(Protocol):
     """Each feed's polling state: validators, errors, schedule, redirects, baseline."""
 
-    def sync_feeds(self, feeds: Iterable[tuple[str, str]], now: float, off: Iterable[str] = ()) -> None:
+    def sync_feeds(self, feeds: Iterable[tuple[str, str]], now: float, off: Iterable[str] = ()) -> list[str]:
         """Put a configuration in force: every configured (name, url) known, new feeds due now,
-        and the configured feeds not `off` the ones claimed."""
+        and the configured feeds not `off` the ones claimed. Returns the feeds no longer polled."""
         ...
 
     def feed_state(self, name: str) -> FeedState | None: ...
@@ -103,8 +103,6 @@ class ItemStore(Protocol):
     def find_items_by_link(self, feed: str, links: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         """find_item_by_link for many (canonical link, title) at once, by (link, title) (those stored)."""
         ...
-
-    def known_keys(self, feed: str, keys: Iterable[str]) -> int: ...
 
     def known_links(self, feed: str, canonical_urls: Iterable[str]) -> int:
         """How many of these canonical URLs the feed already has items for."""

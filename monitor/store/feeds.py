@@ -12,14 +12,17 @@ from .records import FeedState
 class FeedQueries(Connection):
     """The feeds table. Part of every store (sqlite.py, postgres.py)."""
 
-    def sync_feeds(self, feeds: Iterable[tuple[str, str]], now: float, off: Iterable[str] = ()) -> None:
+    def sync_feeds(self, feeds: Iterable[tuple[str, str]], now: float, off: Iterable[str] = ()) -> list[str]:
         """Put a configuration's feeds in force: every configured (name, url) known, new feeds
         due now, and `polled` set on exactly the configured feeds not turned `off`, so that a
-        claim reads the table alone. A few statements whatever the number of feeds."""
+        claim reads the table alone. A few statements whatever the number of feeds. Returns
+        the feeds polled until now that no longer are."""
         configured = dict(feeds)
         polled = sorted(set(configured) - set(off))
         with self.transaction():
-            known = dict(self.conn.execute("SELECT name, url FROM feeds").fetchall())
+            rows = self.conn.execute("SELECT name, url, polled FROM feeds").fetchall()
+            known = {name: url for name, url, _ in rows}
+            stopped = sorted({name for name, _, was in rows if was} - set(polled))
             new = [(name, url, now) for name, url in configured.items() if name not in known]
             if new:
                 self.conn.executemany(
@@ -38,6 +41,7 @@ class FeedQueries(Connection):
             flag = f"CASE WHEN name {self.in_list} THEN 1 ELSE 0 END"
             names = self.as_list(polled)
             self.conn.execute(f"UPDATE feeds SET polled = {flag} WHERE polled != {flag}", (names, names))
+        return stopped
 
     def feed_state(self, name: str) -> FeedState | None:
         rows = self._query("SELECT * FROM feeds WHERE name = ?", (name,))
@@ -157,15 +161,6 @@ class FeedQueries(Connection):
         ).fetchone()
         return int(row[0])
 
-    def known_keys(self, feed: str, keys: Iterable[str]) -> int:
-        keys = list(set(keys))
-        if not keys:
-            return 0
-        row = self.conn.execute(
-            f"SELECT count(*) FROM items WHERE feed = ? AND key {self.in_list}", (feed, self.as_list(keys))
-        )
-        return int(row.fetchone()[0])
-
     def mark_baselined(self, name: str) -> None:
         self.conn.execute("UPDATE feeds SET baselined = 1 WHERE name = ?", (name,))
 
@@ -180,8 +175,9 @@ class FeedQueries(Connection):
 
     def outbox_counts(self) -> dict[str, int]:
         """Deliveries not yet sent, by status ('pending', and 'dead' once deliveries age out)."""
+        # By the index on (status, next_attempt): what waits, never the history of what was sent.
         return dict(
             self.conn.execute(
-                "SELECT status, count(*) FROM deliveries WHERE status != 'sent' GROUP BY status"
+                "SELECT status, count(*) FROM deliveries WHERE status IN ('pending', 'dead') GROUP BY status"
             ).fetchall()
         )

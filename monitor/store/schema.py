@@ -17,11 +17,12 @@ FTS_OPTIONS = "detail=none, columnsize=0"
 # v9, in SQL both databases speak (postgres.py runs the same statements).
 BODY_COLUMNS = (("body", "TEXT"), ("body_state", "TEXT"), ("body_due", "REAL"), ("body_attempts", "INTEGER"))
 # v10, in SQL both databases speak (postgres.py runs the same statements): which feeds the
-# configuration in force polls, so that a claim carries no list of names; stories by date, and
-# where retention stopped last, so that it reads only what aged out since.
+# configuration in force polls, so that a claim carries no list of names; stories and alerts by
+# date, and where retention stopped last, so that it reads only what aged out since.
 CLAIM_COLUMN = "ALTER TABLE feeds ADD COLUMN polled INTEGER NOT NULL DEFAULT 0"
 V10_STATEMENTS = (
     "CREATE INDEX stories_first_seen ON stories(first_seen)",
+    "CREATE INDEX alerts_created ON alerts(created)",  # alerts today (STATUS=), not all alerts ever
     "CREATE TABLE marks (name TEXT PRIMARY KEY, value REAL NOT NULL)",
 )
 BODY_TABLES = (

@@ -351,9 +351,10 @@ def test_restart_resumes_the_schedule_without_a_burst(tmp_path, feed_server, dae
     wait_for(lambda: db_query(tmp_path / "m.db", "SELECT count(*) FROM feeds WHERE last_poll IS NOT NULL") == [(3,)])
     assert first.stop() == 0
 
-    # Restart with one feed added: it is due at once, the others not for an hour.
+    # Restart with one feed added and one removed: d is due at once, a and b not for an hour,
+    # and c, removed while the daemon was stopped, is said to be polled no more.
     feeds["d"] = feed_server.serve("/d.xml", body)
-    write_config(tmp_path, feeds=feeds, rules=[], channels={}, monitor=hourly)
+    write_config(tmp_path, feeds={n: u for n, u in feeds.items() if n != "c"}, rules=[], channels={}, monitor=hourly)
     second = DaemonProc(tmp_path)
     daemons.append(second)
     wait_for(lambda: feed_server.statuses("/d.xml"))
@@ -367,6 +368,7 @@ def test_restart_resumes_the_schedule_without_a_burst(tmp_path, feed_server, dae
     wait_for(lambda: ticks() >= 3)  # several dispatch rounds after the restart
     assert second.stop() == 0
     assert [len(feed_server.statuses(f"/{n}.xml")) for n in ("a", "b", "c", "d")] == [1, 1, 1, 1]
+    assert "1 feed(s) polled until now are no longer polled" in second.log() and ": c" in second.log()
 
 
 def test_an_http_port_in_use_is_a_clear_error(tmp_path, run_cli, feed_server):

@@ -98,13 +98,14 @@ def test_a_claim_takes_the_most_overdue_polled_feeds_up_to_its_limit(open_store)
         a.record_poll(name, now=when, next_poll=when, status=200)
     a.record_poll("off", now=T0 - 90, next_poll=T0 - 90, status=410, error="gone", disabled_reason="410 Gone")
     # The configuration put in force next: "gone" is no longer in it, "paused" is turned off.
-    a.sync_feeds([(name, f"http://x/{name}") for name in due if name != "gone"], T0, off=["paused"])
+    stopped = a.sync_feeds([(name, f"http://x/{name}") for name in due if name != "gone"], T0, off=["paused"])
+    assert stopped == ["gone", "paused"]
     assert a.claim_feeds(T0, 6, 2) == ["old", "mid"]
     assert b.claim_feeds(T0, 6, 5) == ["new"]
     assert b.claim_feeds(T0, 6, 0) == []
     assert a.feed_state("gone") is not None  # known still: its items and history stay
     # Turned on again, "paused" is claimed like any other.
-    a.sync_feeds([(name, f"http://x/{name}") for name in due], T0)
+    assert a.sync_feeds([(name, f"http://x/{name}") for name in due], T0) == []
     assert b.claim_feeds(T0, 6, 5) == ["gone", "paused"]
 
 

@@ -148,12 +148,14 @@ TO_VERSION_9 = {
     "sqlite": [
         "DROP INDEX stories_first_seen",
         "DROP TABLE marks",
+        "DROP INDEX alerts_created",
         "ALTER TABLE feeds DROP COLUMN polled",
         "PRAGMA user_version=9",
     ],
     "postgresql": [
         "DROP INDEX stories_first_seen",
         "DROP TABLE marks",
+        "DROP INDEX alerts_created",
         "ALTER TABLE feeds DROP COLUMN polled",
         "UPDATE schema_version SET version = 9",
     ],
