@@ -80,13 +80,17 @@ class DeskQueries(Connection):
     def item_times(self, feed: str, limit: int = 30) -> list[float]:
         """When the feed's latest items appeared, newest first: their publication time, unless
         that is later than when we first saw them (a future date is the feed's mistake)."""
+        # Every item's time is at most its first_seen, so the `limit` newest times are all at or
+        # after the oldest time among the `limit` latest arrivals: only the items first seen
+        # since then are read (items_feed_seen), not the feed's whole history.
+        when = "CASE WHEN published < first_seen THEN published ELSE first_seen END"
         return [
             r[0]
             for r in self.conn.execute(
-                "SELECT CASE WHEN published < first_seen THEN published ELSE first_seen END AS t FROM items"
-                " WHERE feed = ?"
+                f"SELECT {when} AS t FROM items WHERE feed = ? AND first_seen >= (SELECT min({when}) FROM"
+                " (SELECT published, first_seen FROM items WHERE feed = ? ORDER BY first_seen DESC LIMIT ?) latest)"
                 " ORDER BY t DESC LIMIT ?",
-                (feed, limit),
+                (feed, feed, limit, limit),
             )
         ]
 

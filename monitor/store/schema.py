@@ -23,6 +23,7 @@ CLAIM_COLUMN = "ALTER TABLE feeds ADD COLUMN polled INTEGER NOT NULL DEFAULT 0"
 V10_STATEMENTS = (
     "CREATE INDEX stories_first_seen ON stories(first_seen)",
     "CREATE INDEX alerts_created ON alerts(created)",  # alerts today (STATUS=), not all alerts ever
+    "CREATE INDEX items_feed_seen ON items(feed, first_seen)",  # a feed's latest items (feed health)
     "CREATE TABLE marks (name TEXT PRIMARY KEY, value REAL NOT NULL)",
 )
 BODY_TABLES = (

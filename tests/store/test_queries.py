@@ -3,6 +3,9 @@ reads them in id order, PostgreSQL in the order they last changed."""
 
 from __future__ import annotations
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from monitor.models import Item
 from monitor.parsing.facts import item_facts
 
@@ -51,3 +54,25 @@ def test_due_feeds_are_claimed_most_overdue_first_and_by_name_when_as_overdue(op
     assert store.claim_feeds(10.0, 0, 10) == ["wire", "agency", "bulletin"]
     store.record_poll("wire", now=10.0, next_poll=10.0, status=200)
     assert store.claim_feeds(10.0, 0, 10) == ["agency", "bulletin", "wire"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(st.tuples(st.integers(0, 50), st.one_of(st.none(), st.integers(-20, 70))), min_size=0, max_size=40),
+    st.integers(1, 8),
+)
+def test_a_feeds_latest_item_times_read_its_recent_arrivals_only_yet_are_the_newest(new_database, items, limit):
+    from monitor.store import open_store
+
+    store = open_store(new_database())
+    try:
+        with store.transaction():
+            story = store.new_story("", "t", None, [], 0.0)
+            for n, (seen, published) in enumerate(items):
+                item = Item(key=f"k{n}", title="t", summary="", link="", published=None)
+                item_id = store.insert_item("f", item, item_facts(item), story, float(seen))
+                store.conn.execute("UPDATE items SET published = ? WHERE id = ?", (published, item_id))
+        times = [float(min(p, s)) if p is not None else float(s) for s, p in items]
+        assert store.item_times("f", limit) == sorted(times, reverse=True)[:limit]
+    finally:
+        store.close()
