@@ -232,16 +232,25 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-sqlite", action="store_true", help="skip the one-node SQLite run")
     ap.add_argument("--idle", type=float, default=0, help="seconds of idle daemons to measure after each setting")
     ap.add_argument("--before", type=Path, help="an older monitor executable, run before this one in every setting")
+    ap.add_argument("--before-nodes", help="the PostgreSQL node counts run with --before too (default: all)")
     args = ap.parse_args(argv)
     counts = [int(x) for x in args.nodes.split(",") if x]
+    before_counts = [int(x) for x in args.before_nodes.split(",") if x] if args.before_nodes else counts
     versions = [("before", args.before), ("after", MONITOR)] if args.before else [("", MONITOR)]
+
+    def idle_for(nodes: int, monitor: Path) -> float:
+        """Idle daemons are measured on one node of this monitor: what the goal is about."""
+        return args.idle if nodes == 1 and monitor == MONITOR else 0.0
+
     results = []
     if not args.no_sqlite:
         for version, monitor in versions:
             with tempfile.TemporaryDirectory() as tmp:
                 label = f"sqlite {version}".strip()
                 database = str(Path(tmp) / "bench.db")
-                results.append(run_setting(Path(tmp), label, database, 1, args.feeds, None, monitor, args.idle))
+                results.append(
+                    run_setting(Path(tmp), label, database, 1, args.feeds, None, monitor, idle_for(1, monitor))
+                )
     if counts:
         reason = pgkit.unavailable()
         if reason:
@@ -251,11 +260,22 @@ def main(argv: list[str] | None = None) -> None:
             pg_pid = int((pg.data / "postmaster.pid").read_text().split()[0])
             for nodes in counts:
                 for version, monitor in versions:
+                    if version == "before" and nodes not in before_counts:
+                        continue
                     schema = pg.new_schema()
                     with tempfile.TemporaryDirectory() as tmp:
                         label = f"postgresql x{nodes} {version}".strip()
                         results.append(
-                            run_setting(Path(tmp), label, pg.url(schema), nodes, args.feeds, pg_pid, monitor, args.idle)
+                            run_setting(
+                                Path(tmp),
+                                label,
+                                pg.url(schema),
+                                nodes,
+                                args.feeds,
+                                pg_pid,
+                                monitor,
+                                idle_for(nodes, monitor),
+                            )
                         )
                     pg.drop_schema(schema)
         finally:
@@ -274,8 +294,8 @@ def main(argv: list[str] | None = None) -> None:
             f"{changed_cpu} | {r['changed_db_cpu']:.1f} |"
         )
         if args.idle:
-            shares = ", ".join(f"{c:.2f}" for c in r["idle_share"])  # type: ignore[attr-defined]
-            row += f" {shares} | {r['idle_db_share']:.2f} |"
+            shares = ", ".join(f"{c:.2f}" for c in r.get("idle_share", []))  # type: ignore[attr-defined]
+            row += f" {shares or '–'} | {r['idle_db_share']:.2f} |" if shares else " – | – |"
         print(row, flush=True)
     waited = [r for r in results if "cold_lock_waits" in r]
     if waited:
