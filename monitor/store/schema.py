@@ -264,9 +264,12 @@ class SchemaMixin(SQLiteConnection):
 
     def _migrate_claims(self) -> None:
         """v10: feeds.polled (sync_feeds sets it from the configuration put in force), stories
-        by first_seen, and `marks` (retention's watermark). Guarded by the columns."""
+        by first_seen, and `marks` (retention's watermark); feeds by next_poll, which PostgreSQL
+        always had: without it every claim (one a second) read the whole feeds table. Guarded
+        by the columns."""
         if "polled" not in {row[1] for row in self.conn.execute("PRAGMA table_info(feeds)")}:
             self.conn.execute(CLAIM_COLUMN)
+        self.conn.execute("CREATE INDEX IF NOT EXISTS feeds_due ON feeds(next_poll)")
         for sql in V10_STATEMENTS:
             self.conn.execute(
                 sql.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS").replace(

@@ -167,3 +167,16 @@ def test_version_9_feeds_are_claimed_once_a_configuration_is_put_in_force_again(
     assert store.claim_feeds(T0, 60, 10) == ["wire"]
     assert store.prune(T0) == 0 and store.count_rows("marks") == 1
     assert store.item_times("wire") == []  # over items_feed_seen, made again
+
+
+@pytest.mark.sqlite_only("SQLite's query plan")
+def test_a_claim_finds_due_feeds_by_index_and_reads_no_other(open_store):
+    store = open_store()
+    store.sync_feeds([(f"f{n}", f"https://x.org/{n}") for n in range(50)], T0 + 3600)  # none due at T0
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    assert store.claim_feeds(T0, 60, 10) == []
+    store.conn.set_trace_callback(None)
+    (claim,) = [s for s in statements if s.startswith("UPDATE feeds")]
+    plan = [row[3] for row in store.conn.execute("EXPLAIN QUERY PLAN " + claim)]
+    assert any("USING INDEX feeds_due" in step for step in plan) and not any(s.startswith("SCAN") for s in plan)
