@@ -34,20 +34,31 @@ class Connection:
         """`values` as the parameter `in_list` reads."""
         return json.dumps(list(values), ensure_ascii=False)
 
+    def rows_table(self, columns: Sequence[tuple[str, str]]) -> str:
+        """Rows sent as one parameter (`as_rows`), read as a table with these (name, SQL type)
+        columns: `FROM {self.rows_table(...)} AS t`. Many rows in one statement, whose text is
+        the same however many."""
+        return (
+            "(SELECT "
+            + ", ".join(f"value ->> {n} AS {name}" for n, (name, _) in enumerate(columns))
+            + " FROM json_each(?))"
+        )
+
+    def as_rows(self, rows: Iterable[Sequence[Any]]) -> str:
+        """`rows` as the parameter `rows_table` reads."""
+        return json.dumps([list(row) for row in rows], ensure_ascii=False)
+
+    def reserve_ids(self, table: str, count: int) -> list[int]:
+        """`count` ids for new rows of `table`, inside the transaction that writes them: the
+        one writer of a SQLite file takes those after the largest."""
+        (top,) = self.conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()
+        return list(range(top + 1, top + 1 + count))
+
     def transaction(self) -> AbstractContextManager[Any]:
         raise NotImplementedError
 
     def durable(self) -> AbstractContextManager[Any]:
         raise NotImplementedError
-
-    def query_many(self, sql: str, params: Sequence[Sequence[Any]]) -> list[list[Any]]:
-        """`sql` run once per parameter set, each one's rows in the sets' order. PostgreSQL
-        sends them all before reading the first answer (postgres.py): one wait, not one each."""
-        return [self.conn.execute(sql, p).fetchall() for p in params]
-
-    def insert_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
-        """`INSERT … RETURNING id` once per row: the ids, in the rows' order."""
-        return [int(found[0][0]) for found in self.query_many(sql, rows)]
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         return rows_as_dicts(self.conn.execute(sql, params))

@@ -95,13 +95,39 @@ class ItemQueries(Connection):
         """A new item; its full-text index text (`fts`) is left NULL for index_pending."""
         return self.insert_items(feed, [(item, facts, story_id)], now)[0]
 
+    _ITEM_ROW = (
+        ("id", "bigint"),
+        ("title", "text"),
+        ("summary", "text"),
+        ("author", "text"),
+        ("tags", "text"),
+        ("link", "text"),
+        ("canonical_url", "text"),
+        ("lang", "text"),
+        ("published", "double precision"),
+        ("content_hash", "text"),
+        ("feed", "text"),
+        ("key", "text"),
+        ("story_id", "bigint"),
+        ("first_seen", "double precision"),
+        ("updated", "double precision"),
+    )
+
     def insert_items(self, feed: str, items: Sequence[tuple[Item, ItemFacts, int]], now: float) -> list[int]:
-        """New items of one feed, each with its story: their ids, in order."""
-        return self.insert_many(
-            "INSERT INTO items (title, summary, author, tags, link, canonical_url, lang, published, content_hash,"
-            " feed, key, story_id, first_seen, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
-            [(*self._item_values(item, facts), feed, item.key, story_id, now, now) for item, facts, story_id in items],
+        """New items of one feed, each with its story, in one statement: their ids, in order."""
+        if not items:
+            return []
+        ids = self.reserve_ids("items", len(items))
+        rows = [
+            (item_id, *self._item_values(item, facts), feed, item.key, story_id, now, now)
+            for item_id, (item, facts, story_id) in zip(ids, items, strict=True)
+        ]
+        columns = ", ".join(name for name, _ in self._ITEM_ROW)
+        self.conn.execute(
+            f"INSERT INTO items ({columns}) SELECT {columns} FROM {self.rows_table(self._ITEM_ROW)} AS t",
+            (self.as_rows(rows),),
         )
+        return ids
 
     def story_by_url(self, url: str) -> int | None:
         return self.stories_by_urls([url]).get(url)
@@ -134,11 +160,27 @@ class ItemQueries(Connection):
         self, stories: Sequence[tuple[str, str, float | None, Iterable[str], str | None]], now: float
     ) -> list[int]:
         """New stories, each (canonical url, headline, published, headline terms, signature), with
-        their terms: their ids, in order. Three statements however many."""
-        ids = self.insert_many(
-            "INSERT INTO stories (canonical_url, title, published, first_seen, signature) VALUES (?, ?, ?, ?, ?)"
-            " RETURNING id",
-            [(url or None, title, published, now, signature) for url, title, published, _, signature in stories],
+        their terms: their ids, in order. Two statements and the ids, however many."""
+        if not stories:
+            return []
+        ids = self.reserve_ids("stories", len(stories))
+        story_row = (
+            ("id", "bigint"),
+            ("canonical_url", "text"),
+            ("title", "text"),
+            ("published", "double precision"),
+            ("first_seen", "double precision"),
+            ("signature", "text"),
+        )
+        self.conn.execute(
+            "INSERT INTO stories (id, canonical_url, title, published, first_seen, signature) SELECT id,"
+            f" canonical_url, title, published, first_seen, signature FROM {self.rows_table(story_row)} AS t",
+            (
+                self.as_rows(
+                    (story_id, url or None, title, published, now, signature)
+                    for story_id, (url, title, published, _, signature) in zip(ids, stories, strict=True)
+                ),
+            ),
         )
         terms = [
             (story_id, term, now if published is None else published)
@@ -146,20 +188,36 @@ class ItemQueries(Connection):
             for term in set(story_terms)
         ]
         if terms:
-            self.conn.executemany("INSERT INTO story_terms (story_id, term, at) VALUES (?, ?, ?)", terms)
+            term_row = (("story_id", "bigint"), ("term", "text"), ("at", "double precision"))
+            self.conn.execute(
+                "INSERT INTO story_terms (story_id, term, at)"
+                f" SELECT story_id, term, at FROM {self.rows_table(term_row)} AS t",
+                (self.as_rows(terms),),
+            )
         return ids
 
-    # Stories sharing at least `min_shared` headline terms, dated inside the window, without an
-    # item from the feed asking (a feed's own items never merge). Only the postings of the
-    # probe terms are read (story_terms_term_at, inside the window); the shared terms are then
-    # counted per story found (story_terms_story), never over a common term's whole posting list.
+    # Stories sharing at least `min_shared` headline terms with each asking headline (k), dated
+    # inside its window, without an item from the feed asking (a feed's own items never merge).
+    # Only the postings of the probe terms are read (story_terms_term_at, inside the window);
+    # the shared terms are then counted per story found (story_terms_story), never over a
+    # common term's whole posting list. At most 20 per headline, the most shared first.
     _CANDIDATES = (
-        "SELECT s.id, s.title, s.signature FROM (SELECT t.story_id, count(*) AS shared"
-        " FROM (SELECT DISTINCT story_id FROM story_terms WHERE term {in_list} AND at BETWEEN ? AND ?) p"
-        " JOIN story_terms t ON t.story_id = p.story_id WHERE t.term {in_list}"
-        " GROUP BY t.story_id HAVING count(*) >= ?) c JOIN stories s ON s.id = c.story_id"
-        " WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.story_id = s.id AND i.feed = ?)"
-        " ORDER BY c.shared DESC, s.id LIMIT 20"
+        "WITH q AS {asks},"
+        " p AS (SELECT DISTINCT q.k, t.story_id FROM q JOIN story_terms t ON t.term = q.term"
+        " AND t.at BETWEEN q.lo AND q.hi WHERE q.probe = 1),"
+        " c AS (SELECT p.k, p.story_id, count(*) AS shared FROM p JOIN story_terms t ON t.story_id = p.story_id"
+        " JOIN q ON q.k = p.k AND q.term = t.term GROUP BY p.k, p.story_id HAVING count(*) >= ?),"
+        " r AS (SELECT c.k, s.id, s.title, s.signature, row_number() OVER (PARTITION BY c.k"
+        " ORDER BY c.shared DESC, s.id) AS n FROM c JOIN stories s ON s.id = c.story_id"
+        " WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.story_id = s.id AND i.feed = ?))"
+        " SELECT k, id, title, signature FROM r WHERE n <= 20 ORDER BY k, n"
+    )
+    _ASK_ROW = (
+        ("k", "integer"),
+        ("term", "text"),
+        ("probe", "integer"),
+        ("lo", "double precision"),
+        ("hi", "double precision"),
     )
 
     def story_candidates(
@@ -185,27 +243,20 @@ class ItemQueries(Connection):
         min_shared: int = 4,
     ) -> list[list[tuple[int, str, str | None]]]:
         """story_candidates for many headlines of one feed, each (terms, probe, around): one
-        answer per ask, in order, from one round trip."""
-        params: list[tuple[Any, ...]] = []
-        slots: list[int | None] = []
-        for words, probe, around in asks:
+        answer per ask, in order, from one statement."""
+        rows = []
+        for k, (words, probe, around) in enumerate(asks):
             terms = set(words)
             if len(terms) < min_shared:
-                slots.append(None)
                 continue
-            slots.append(len(params))
-            params.append(
-                (
-                    self.as_list(sorted(terms if probe is None else terms & set(probe))),
-                    around - window,
-                    around + window,
-                    self.as_list(sorted(terms)),
-                    min_shared,
-                    exclude_feed,
-                )
-            )
-        found = self.query_many(self._CANDIDATES.format(in_list=self.in_list), params) if params else []
-        return [[] if slot is None else [(int(r[0]), r[1], r[2]) for r in found[slot]] for slot in slots]
+            probing = terms if probe is None else terms & set(probe)
+            rows += [(k, term, int(term in probing), around - window, around + window) for term in sorted(terms)]
+        found: list[list[tuple[int, str, str | None]]] = [[] for _ in asks]
+        if rows:
+            sql = self._CANDIDATES.format(asks=self.rows_table(self._ASK_ROW))
+            for k, story, title, signature in self.conn.execute(sql, (self.as_rows(rows), min_shared, exclude_feed)):
+                found[int(k)].append((int(story), title, signature))
+        return found
 
     def prune(self, before: float) -> int:
         """Drop the text of items first seen before `before`, keeping their identity

@@ -81,6 +81,22 @@ class PostgresConnection(Connection):
     def as_list(self, values: Iterable[Any]) -> list[Any]:
         return list(values)  # an array parameter
 
+    def rows_table(self, columns: Sequence[tuple[str, str]]) -> str:
+        return (
+            "(SELECT "
+            + ", ".join(f"(value ->> {n})::{kind} AS {name}" for n, (name, kind) in enumerate(columns))
+            + " FROM json_array_elements(?::json) AS rows(value))"
+        )
+
+    def reserve_ids(self, table: str, count: int) -> list[int]:
+        """From the table's sequence: several nodes take ids at once without meeting."""
+        return [
+            int(r[0])
+            for r in self.conn.execute(
+                "SELECT nextval(pg_get_serial_sequence(?, 'id')) FROM generate_series(1, ?)", (table, count)
+            ).fetchall()
+        ]
+
     def __init__(self, url: str, busy_timeout: float = 30.0) -> None:
         import psycopg
         from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -155,19 +171,6 @@ class PostgresConnection(Connection):
                 yield self
             finally:
                 self._local.conn = None
-
-    def query_many(self, sql: str, params: Sequence[Sequence[Any]]) -> list[list[Any]]:
-        """Every execution sent before the first answer is read (psycopg pipelines executemany):
-        one round trip for the lot."""
-        if len(params) < 2:
-            return super().query_many(sql, params)
-        with self.connection() as conn, conn.cursor() as cur:
-            cur.executemany(_dialect(sql), params, returning=True)
-            found = []
-            for _ in params:
-                found.append(cur.fetchall())
-                cur.nextset()
-        return found
 
     def durable(self) -> Any:
         """synchronous_commit is on by default: every commit is on disk when it returns."""

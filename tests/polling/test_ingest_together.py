@@ -10,6 +10,8 @@ from deskkit import HOUR, T0, desk_config, rss
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from monitor.models import Item
+from monitor.parsing.facts import item_facts
 from monitor.polling.stories import StoryMatcher, TermRarity
 from monitor.rules.index import RuleSet
 
@@ -88,27 +90,41 @@ def test_a_claimed_feed_this_configuration_does_not_know_is_left_to_the_others(t
 
 
 WORDS = [f"w{n}" for n in range(12)]
+STORY = st.tuples(st.sets(st.sampled_from(WORDS), min_size=1, max_size=8), st.integers(-3, 3), st.sampled_from("fg"))
+ASK = st.tuples(st.sets(st.sampled_from(WORDS), min_size=0, max_size=9), st.integers(-3, 3))
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    stored=st.lists(st.sets(st.sampled_from(WORDS), min_size=1, max_size=8), min_size=1, max_size=12),
-    asked=st.sets(st.sampled_from(WORDS), min_size=4, max_size=9),
+    stored=st.lists(STORY, min_size=1, max_size=12),
+    asks=st.lists(ASK, min_size=1, max_size=4),
     seen=st.lists(st.sampled_from(WORDS), max_size=40),
 )
-def test_probing_the_rarest_terms_finds_every_candidate_all_terms_find(new_database, stored, asked, seen):
+def test_the_candidates_of_many_headlines_probing_their_rarest_terms_are_exactly_those_sharing_four(
+    new_database, stored, asks, seen
+):
     from monitor.store import open_store
 
     store = open_store(new_database())
     try:
         with store.transaction():
-            for n, terms in enumerate(stored):
-                store.new_story(f"https://x.org/{n}", f"story {n}", T0, terms, T0)
+            for n, (terms, hours, feed) in enumerate(stored):
+                story = store.new_story("", f"story {n}", T0 + hours * HOUR, terms, T0)
+                item = Item(key=f"k{n}", title=f"story {n}", summary="", link="")
+                store.insert_item(feed, item, item_facts(item), story, T0)
         rarity = TermRarity()
         rarity.saw(seen)  # any history of what was common: it changes the cost, never the answer
         matcher = StoryMatcher(store, 0.5, HOUR, rarity)
-        probe = matcher.probe(frozenset(asked))
-        assert len(probe) == len(asked) - 3
-        assert store.story_candidates(asked, "f", T0, HOUR, probe=probe) == store.story_candidates(asked, "f", T0, HOUR)
+        found = store.story_candidates_many(
+            [(terms, matcher.probe(frozenset(terms)), T0 + hours * HOUR) for terms, hours in asks], "f", HOUR
+        )
+        for (terms, hours), answer in zip(asks, found, strict=True):
+            shared = {
+                n + 1: len(words & terms)
+                for n, (words, at, feed) in enumerate(stored)
+                if feed != "f" and abs(at - hours) <= 1 and len(terms) >= 4
+            }
+            expected = sorted((n for n, count in shared.items() if count >= 4), key=lambda n: (-shared[n], n))[:20]
+            assert [story for story, _, _ in answer] == expected
     finally:
         store.close()
