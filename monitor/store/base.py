@@ -35,18 +35,21 @@ class Connection:
         return json.dumps(list(values), ensure_ascii=False)
 
     def rows_table(self, columns: Sequence[tuple[str, str]]) -> str:
-        """Rows sent as one parameter (`as_rows`), read as a table with these (name, SQL type)
-        columns: `FROM {self.rows_table(...)} AS t`. Many rows in one statement, whose text is
-        the same however many."""
-        return (
-            "(SELECT "
-            + ", ".join(f"value ->> {n} AS {name}" for n, (name, _) in enumerate(columns))
-            + " FROM json_each(?))"
-        )
+        """Many rows as a table with these (name, SQL type) columns, in one statement whose text
+        is the same however many: `FROM {self.rows_table(columns)} AS t`, its parameters
+        `*self.rows_params(columns, rows)`. On SQLite one JSON parameter (json_each)."""
+        picks = ", ".join(f"value ->> {n} AS {name}" for n, (name, _) in enumerate(columns))
+        return f"(SELECT {picks} FROM json_each(?))"
 
-    def as_rows(self, rows: Iterable[Sequence[Any]]) -> str:
-        """`rows` as the parameter `rows_table` reads."""
-        return json.dumps([list(row) for row in rows], ensure_ascii=False)
+    def rows_params(self, columns: Sequence[tuple[str, str]], rows: Iterable[Sequence[Any]]) -> tuple[Any, ...]:
+        """The parameters of `rows_table(columns)` for `rows`."""
+        return (json.dumps([list(row) for row in rows], ensure_ascii=False),)
+
+    def insert_rows(self, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]) -> None:
+        """Append `rows` to `table`. SQLite, in-process, runs one prepared statement per row
+        (cheaper than reading them out of JSON); PostgreSQL one statement for all (postgres.py)."""
+        names = ", ".join(name for name, _ in columns)
+        self.conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})", rows)
 
     def reserve_ids(self, table: str, count: int) -> list[int]:
         """`count` ids for new rows of `table`, inside the transaction that writes them: the

@@ -118,14 +118,13 @@ class ItemQueries(Connection):
         if not items:
             return []
         ids = self.reserve_ids("items", len(items))
-        rows = [
-            (item_id, *self._item_values(item, facts), feed, item.key, story_id, now, now)
-            for item_id, (item, facts, story_id) in zip(ids, items, strict=True)
-        ]
-        columns = ", ".join(name for name, _ in self._ITEM_ROW)
-        self.conn.execute(
-            f"INSERT INTO items ({columns}) SELECT {columns} FROM {self.rows_table(self._ITEM_ROW)} AS t",
-            (self.as_rows(rows),),
+        self.insert_rows(
+            "items",
+            self._ITEM_ROW,
+            [
+                (item_id, *self._item_values(item, facts), feed, item.key, story_id, now, now)
+                for item_id, (item, facts, story_id) in zip(ids, items, strict=True)
+            ],
         )
         return ids
 
@@ -164,23 +163,20 @@ class ItemQueries(Connection):
         if not stories:
             return []
         ids = self.reserve_ids("stories", len(stories))
-        story_row = (
-            ("id", "bigint"),
-            ("canonical_url", "text"),
-            ("title", "text"),
-            ("published", "double precision"),
-            ("first_seen", "double precision"),
-            ("signature", "text"),
-        )
-        self.conn.execute(
-            "INSERT INTO stories (id, canonical_url, title, published, first_seen, signature) SELECT id,"
-            f" canonical_url, title, published, first_seen, signature FROM {self.rows_table(story_row)} AS t",
+        self.insert_rows(
+            "stories",
             (
-                self.as_rows(
-                    (story_id, url or None, title, published, now, signature)
-                    for story_id, (url, title, published, _, signature) in zip(ids, stories, strict=True)
-                ),
+                ("id", "bigint"),
+                ("canonical_url", "text"),
+                ("title", "text"),
+                ("published", "double precision"),
+                ("first_seen", "double precision"),
+                ("signature", "text"),
             ),
+            [
+                (story_id, url or None, title, published, now, signature)
+                for story_id, (url, title, published, _, signature) in zip(ids, stories, strict=True)
+            ],
         )
         terms = [
             (story_id, term, now if published is None else published)
@@ -188,11 +184,8 @@ class ItemQueries(Connection):
             for term in set(story_terms)
         ]
         if terms:
-            term_row = (("story_id", "bigint"), ("term", "text"), ("at", "double precision"))
-            self.conn.execute(
-                "INSERT INTO story_terms (story_id, term, at)"
-                f" SELECT story_id, term, at FROM {self.rows_table(term_row)} AS t",
-                (self.as_rows(terms),),
+            self.insert_rows(
+                "story_terms", (("story_id", "bigint"), ("term", "text"), ("at", "double precision")), terms
             )
         return ids
 
@@ -254,7 +247,8 @@ class ItemQueries(Connection):
         found: list[list[tuple[int, str, str | None]]] = [[] for _ in asks]
         if rows:
             sql = self._CANDIDATES.format(asks=self.rows_table(self._ASK_ROW))
-            for k, story, title, signature in self.conn.execute(sql, (self.as_rows(rows), min_shared, exclude_feed)):
+            params = (*self.rows_params(self._ASK_ROW, rows), min_shared, exclude_feed)
+            for k, story, title, signature in self.conn.execute(sql, params):
                 found[int(k)].append((int(story), title, signature))
         return found
 

@@ -82,10 +82,19 @@ class PostgresConnection(Connection):
         return list(values)  # an array parameter
 
     def rows_table(self, columns: Sequence[tuple[str, str]]) -> str:
-        return (
-            "(SELECT "
-            + ", ".join(f"(value ->> {n})::{kind} AS {name}" for n, (name, kind) in enumerate(columns))
-            + " FROM json_array_elements(?::json) AS rows(value))"
+        """One array parameter per column, read by unnest: no per-row statement, no JSON."""
+        arrays = ", ".join(f"?::{kind}[]" for _, kind in columns)
+        return f"(SELECT * FROM unnest({arrays}) AS rows({', '.join(name for name, _ in columns)}))"
+
+    def rows_params(self, columns: Sequence[tuple[str, str]], rows: Iterable[Sequence[Any]]) -> tuple[Any, ...]:
+        rows = list(rows)
+        return tuple([row[n] for row in rows] for n in range(len(columns)))
+
+    def insert_rows(self, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]) -> None:
+        names = ", ".join(name for name, _ in columns)
+        self.conn.execute(
+            f"INSERT INTO {table} ({names}) SELECT {names} FROM {self.rows_table(columns)} AS t",
+            self.rows_params(columns, rows),
         )
 
     def reserve_ids(self, table: str, count: int) -> list[int]:
