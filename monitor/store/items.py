@@ -36,13 +36,15 @@ class ItemQueries(Connection):
 
     def find_items(self, feed: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The stored version of each of these keys the feed has, by key."""
-        rows = self._query(
-            f"SELECT {self._ITEM_FIELDS} FROM items WHERE feed = ? AND key {self.in_list}",
-            (feed, self.as_list(set(keys))),
-        )
+        rows = self._stored_items(f"key {self.in_list}", (feed, self.as_list(set(keys))))
+        return {row["key"]: row for row in rows}
+
+    def _stored_items(self, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        """A feed's stored items (`feed = ?` first in `params`) as ingest compares them, by id."""
+        rows = self._query(f"SELECT {self._ITEM_FIELDS} FROM items WHERE feed = ? AND {where} ORDER BY id", params)
         for row in rows:
             row["tags"] = tuple(json.loads(row["tags"] or "[]"))
-        return {row["key"]: row for row in rows}
+        return rows
 
     def find_item_by_link(self, feed: str, url: str, title: str) -> dict[str, Any] | None:
         """The same item stored under another key: a link that was repeated inside an
@@ -54,17 +56,10 @@ class ItemQueries(Connection):
         wanted = {(url, title) for url, title in links if url}
         if not wanted:
             return {}
-        rows = self._query(
-            f"SELECT {self._ITEM_FIELDS} FROM items WHERE feed = ? AND canonical_url {self.in_list} ORDER BY id",
-            (feed, self.as_list({url for url, _ in wanted})),
-        )
         found: dict[tuple[str, str], dict[str, Any]] = {}
-        for row in rows:
-            link = (row["canonical_url"], row["title"])
-            if link in wanted and link not in found:
-                row["tags"] = tuple(json.loads(row["tags"] or "[]"))
-                found[link] = row
-        return found
+        for row in self._stored_items(f"canonical_url {self.in_list}", (feed, self.as_list({u for u, _ in wanted}))):
+            found.setdefault((row["canonical_url"], row["title"]), row)
+        return {link: row for link, row in found.items() if link in wanted}
 
     def rekey_item(self, item_id: int, key: str) -> None:
         self.conn.execute("UPDATE items SET key = ? WHERE id = ?", (key, item_id))
