@@ -4,12 +4,14 @@ served by bench/feedserver.py in its own process."""
 from __future__ import annotations
 
 import csv
+import html
 import json
 import re
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+from xml.sax.saxutils import escape as xml_escape
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "feeds"
@@ -49,6 +51,14 @@ def _tagged(value: bytes, tag: bytes) -> bytes:
     return value + b"-" + tag
 
 
+_PUBLISHED = re.compile(rb"://(?:b\d+\.)+|(?:-b\d+)+$")
+
+
+def _retagged(value: bytes, tag: bytes) -> bytes:
+    """An earlier new item's id or link under `tag` instead of its own: the same length each time."""
+    return _tagged(_PUBLISHED.sub(lambda m: b"://" if m.group().startswith(b"://") else b"", value), tag)
+
+
 _JSON_ID = re.compile(rb'("(?:id|url|external_url)"\s*:\s*")([^"]+)(")')
 
 
@@ -77,30 +87,57 @@ _FIELD = re.compile(
     rb"(<(?:guid|id|link)\b[^>]*>\s*(?:<!\[CDATA\[)?\s*)([^<\]]+?)(\s*(?:\]\]>)?\s*</(?:guid|id|link)>)"
 )
 _HREF = re.compile(rb'(<link\b[^>]*\bhref="|\brdf:about=")([^"]+)(")')
-_TITLE = re.compile(rb"(<title\b[^>]*>)(\s*(?:<!\[CDATA\[)?)")
+# An item's headline text, inside CDATA or not.
+_TITLE_TEXT = re.compile(rb"<title\b[^>]*>\s*(?:<!\[CDATA\[)?\s*(.*?)\s*(?:\]\]>)?\s*</title>", re.S)
 
 
-def add_item(body: bytes, generation: int) -> bytes:
-    """The document with one new item in front: a copy of its first item under a new
-    id, link and headline, as when an outlet publishes a story."""
-    tag = b"b%d" % generation
+def headlines() -> list[str]:
+    """Every item headline of the fixtures, as text: the vocabulary new items are written in."""
+    found: list[str] = []
+    for _, body in fixture_docs():
+        if body.lstrip()[:1] == b"{":
+            found += [str(i.get("title") or "") for i in json.loads(body).get("items") or []]
+            continue
+        for item in _ITEM.finditer(body):
+            m = _TITLE_TEXT.search(item.group())
+            if m:
+                found.append(html.unescape(m.group(1).decode("utf-8", "replace")).strip())
+    return [h for h in found if len(h.split()) >= 6]
+
+
+def new_headline(pool: list[str], feed: int, generation: int) -> str:
+    """A headline no earlier item had: the first half of one real headline and the second of
+    another, picked by feed and generation. News in real words, a new story each time (a
+    real headline repeated would join its first story, and cost nothing to match)."""
+    first = pool[(generation * 7919 + feed * 31) % len(pool)].split()
+    second = pool[(generation * 104729 + feed * 17 + 1) % len(pool)].split()
+    return "Breaking: " + " ".join(first[: len(first) // 2] + second[len(second) // 2 :])
+
+
+def add_item(body: bytes, headline: str, tag: bytes) -> bytes:
+    """The document with one new item in front, a copy of its first under a new id and link
+    (`tag`) and `headline`, and its last item gone: a feed carries its latest items, so a
+    document keeps its length whatever has been published (as an outlet's feed does)."""
     if body.lstrip()[:1] == b"{":
-        return _add_json_item(body, tag, generation)
-    m = _ITEM.search(body)
-    if m is None:
+        return _add_json_item(body, headline, tag)
+    items = list(_ITEM.finditer(body))
+    if not items:
         return body
-    item = m.group()
+    item = items[0].group()
 
     def new_url(value: bytes) -> bytes:
-        return _tagged(value, tag)
+        return _retagged(value, tag)
 
     item = _FIELD.sub(lambda f: f.group(1) + new_url(f.group(2)) + f.group(3), item)
     item = _HREF.sub(lambda f: f.group(1) + new_url(f.group(2)) + f.group(3), item)
-    item = _TITLE.sub(lambda f: f.group(1) + f.group(2) + b"Breaking %d: " % generation, item, count=1)
-    return body[: m.start()] + item + body[m.start() :]
+    text = xml_escape(headline).encode()
+    item = _TITLE_TEXT.sub(lambda f: f.group().replace(f.group(1), text, 1), item, count=1)
+    last = items[-1]
+    kept = body[: last.start()] + body[last.end() :] if len(items) > 1 else body
+    return kept[: items[0].start()] + item + kept[items[0].start() :]
 
 
-def _add_json_item(body: bytes, tag: bytes, generation: int) -> bytes:
+def _add_json_item(body: bytes, headline: str, tag: bytes) -> bytes:
     doc = json.loads(body)
     items = doc.get("items") or []
     if not items:
@@ -108,19 +145,21 @@ def _add_json_item(body: bytes, tag: bytes, generation: int) -> bytes:
     item = dict(items[0])
     for key in ("id", "url", "external_url"):
         if isinstance(item.get(key), str):
-            item[key] = _tagged(item[key].encode(), tag).decode()
-    item["title"] = f"Breaking {generation}: {item.get('title', '')}"
-    doc["items"] = [item, *items]
+            item[key] = _retagged(item[key].encode(), tag).decode()
+    item["title"] = headline
+    doc["items"] = [item, *items[:-1]] if len(items) > 1 else [item, *items]
     return json.dumps(doc, ensure_ascii=False).encode()
 
 
 def change_feeds(folder: Path, paths: list[str], fraction: float, generation: int) -> list[str]:
-    """Publish a new item in every 1/fraction-th feed; the paths changed."""
+    """Publish a new item in every 1/fraction-th feed (a new headline, the oldest item
+    dropped); the paths changed."""
     step = max(1, round(1 / fraction))
     changed = paths[::step]
-    for p in changed:
+    pool = headlines()
+    for n, p in enumerate(changed):
         f = folder / p.lstrip("/")
-        f.write_bytes(add_item(f.read_bytes(), generation))
+        f.write_bytes(add_item(f.read_bytes(), new_headline(pool, n, generation), b"b%d" % generation))
     return changed
 
 

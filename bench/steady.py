@@ -10,7 +10,8 @@ SAMPLE seconds: CPU = utime + stime (+ reaped children's) from /proc, memory = s
 After the first (cold) cycle and one more interval to settle, it reports:
 - CPU over the next MEASURE minutes as a percentage of one core (goal: under 5%);
 - per interval: CPU seconds, and the tree's PSS at the end of it and its largest sample
-  (goal: under 150 MB and no growth cycle over cycle).
+  (goal: under 150 MB and no growth cycle over cycle);
+- CPU per interval of the first ten settled intervals against the last ten (goal: within 10%).
 
     .venv/bin/python bench/steady.py [--feeds 1000] [--interval 300] [--minutes 60] [--measure 10]
 """
@@ -156,6 +157,14 @@ def run(proc: subprocess.Popen, server: feeds.Server, paths: list[str], served: 
         f"\nCPU over {len(measured)} intervals ({len(measured) * args.interval / 60:.0f} min) after settling: "
         f"{share:.2f}% of one core (goal < 5%)"
     )
+    if len(history) >= 21:
+        # Growth with what is stored: the first ten settled intervals against the last ten.
+        first = sum(c for c, _, _ in history[1:11]) / 10
+        last = sum(c for c, _, _ in history[-10:]) / 10
+        print(
+            f"CPU per interval: intervals 2-11 {first:.2f} s, intervals {len(history) - 9}-{len(history)} "
+            f"{last:.2f} s ({100 * (last - first) / first:+.1f}%; goal within 10%)"
+        )
     if history:
         ends = [m for _, m, _ in history]
         print(
