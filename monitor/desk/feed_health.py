@@ -104,16 +104,19 @@ class FeedHealth:
         self.settings = settings
         self.fanout = fanout
 
-    def observe(self, feed: FeedConfig, now: float, new_items: int = 0) -> str | None:
+    def observe(self, feed: FeedConfig, now: float, new_items: int = 0, state: FeedState | None = None) -> str | None:
         """Assess the feed after a poll; on a change of state, store it and enqueue one message.
-        Returns the message title when one was enqueued (or would have been, without a channel)."""
+        `state`: the feed's row and health as the poll left them, when the poll has them (else
+        read here). Returns the message title when one was enqueued (or would have been, without
+        a channel)."""
         # Reads first, outside a transaction: most polls change nothing and should not take
         # the write lock. Only this feed's poll writes its row, and a feed is never polled twice
         # at once, so nothing can change between the reads and the write.
-        state = self.store.feed_state(feed.name)
+        if state is None:
+            state = self.store.feed_state(feed.name)
         if state is None:
             return None
-        prev = self.store.feed_health(feed.name)
+        prev = state.health
         checked = prev["checked"] if prev else None
         silent = ""
         if not new_items and (

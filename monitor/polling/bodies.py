@@ -20,6 +20,7 @@ from ..store import Store
 from .articles import ArticlePage
 from .ingest import Ingest
 from .origins import AddressPolicy
+from .storework import StoreWork
 
 log = logging.getLogger("monitor.polling.bodies")
 
@@ -47,6 +48,7 @@ class Bodies:
         extract: Extractor,
         ingest: Ingest,
         clock: Callable[[], float],
+        store_work: StoreWork | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -54,6 +56,7 @@ class Bodies:
         self.extract = extract
         self.ingest = ingest
         self.clock = clock
+        self.store_work = store_work or StoreWork()  # where a body's ingest runs (storework.py)
         settings = config.settings
         # Pages fetched at once by this node: the per-host pace keeps each site to one request
         # a `article_pace`, so this only bounds how many sites are read in parallel.
@@ -93,7 +96,7 @@ class Bodies:
         if not body.strip():
             self._give_up(item, "failed", "no main text found on the page (a paywall or a page of links?)")
             return PollOutcome(feed.name, "failed", error="no main text")
-        outcome = self.ingest.body_arrived(feed, item, body, self.clock())
+        outcome = await self.store_work(self.ingest.body_arrived, feed, item, body, self.clock())
         if outcome.alerts:
             log.info("feed %s: %d alerts on the body of %s", feed.name, outcome.alerts, redact_url(item["link"]))
         return outcome

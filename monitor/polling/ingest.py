@@ -35,7 +35,7 @@ from ..desk.story_updates import StoryUpdates
 from ..models import Item, ItemFacts, ParsedFeed, PollOutcome, feed_label, stored_fields
 from ..parsing.facts import facts_of, search_text
 from ..rules import CompiledQuery, Document, Match, RuleSet
-from ..store import Store
+from ..store import FeedState, Store
 from .schedule import Schedule
 from .stories import StoryMatcher
 
@@ -119,8 +119,15 @@ class Ingest:
             self._rulesets[feed.name] = rs
         return rs
 
-    def __call__(self, feed: FeedConfig, parsed: ParsedFeed, validators: Validators = Validators()) -> PollOutcome:
-        """Store the items, evaluate rules on what is new or changed, enqueue deliveries."""
+    def __call__(
+        self,
+        feed: FeedConfig,
+        parsed: ParsedFeed,
+        validators: Validators = Validators(),
+        known: FeedState | None = None,
+    ) -> PollOutcome:
+        """Store the items, evaluate rules on what is new or changed, enqueue deliveries.
+        `known`: the feed's row as this poll read it before fetching (else read here)."""
         now = self.clock()
         outcome = PollOutcome(feed.name, "ok", http_status=validators.status, warnings=list(parsed.warnings))
         label = feed_label(feed.title or feed.name, parsed.title)
@@ -128,7 +135,9 @@ class Ingest:
         # One query for what this feed already holds: an unchanged item (most of a changed
         # feed) costs a dict lookup, and a feed with nothing stored needs no look-ups at all.
         stored_digests = self.store.item_digests(feed.name, [i.key for i in parsed.items])
-        baseline = self._is_baseline(feed, parsed, facts, stored_digests, outcome)
+        baseline = self._is_baseline(
+            feed, known or self.store.feed_state(feed.name), parsed, facts, stored_digests, outcome
+        )
         changes, later = self._changes(feed, label, parsed, facts, stored_digests, baseline, now)
         with self.store.transaction():
             notify_updates = self.updates.enabled and not baseline
@@ -179,12 +188,12 @@ class Ingest:
     def _is_baseline(
         self,
         feed: FeedConfig,
+        state: FeedState | None,
         parsed: ParsedFeed,
         facts: tuple[ItemFacts, ...],
         stored_digests: Mapping[str, str],
         outcome: PollOutcome,
     ) -> bool:
-        state = self.store.feed_state(feed.name)
         baseline = state is None or not state.baselined
         if not baseline and not stored_digests and self._ids_churned(feed.name, parsed.items, facts):
             outcome.warnings.append(

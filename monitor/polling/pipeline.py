@@ -10,12 +10,14 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from functools import partial
 
 from ..config import Config, FeedConfig
 from ..delivery.outbox import DeliveryReport, Outbox
 from ..desk.feed_health import FeedHealth
 from ..errors import FeedGone, FetchError, ParseError
-from ..models import ParsedFeed, PollOutcome
+from ..models import FetchResult, ParsedFeed, PollOutcome
 from ..parsing.facts import search_text, with_facts
 from ..redaction import redact_url
 from ..store import FeedState, Store
@@ -24,10 +26,14 @@ from .fetch import FeedFetcher
 from .ingest import Ingest, Validators
 from .origins import AddressPolicy
 from .schedule import Schedule
+from .storework import StoreWork
 
 log = logging.getLogger("monitor.polling.pipeline")
 
 Parser = Callable[[bytes, str, str], Awaitable[ParsedFeed]]
+# A poll's outcome, and the feed's row and health as the poll left them when that is known
+# without reading them again (feed health needs them: a 304 costs two statements).
+Recorded = tuple[PollOutcome, FeedState | None]
 
 FORGET_NODES_AFTER = 86400.0  # `monitor cluster` lists a node gone silent for this long no more
 
@@ -37,6 +43,12 @@ async def parse_in_thread(body: bytes, url: str, content_type: str) -> ParsedFee
     from ..parsing.feed import parse_feed  # here, not at the top: feedparser + lxml cost ~30 ms of start-up
 
     return await asyncio.to_thread(lambda: with_facts(parse_feed(body, url, content_type)))
+
+
+def _with_health(after: FeedState | None, before: FeedState | None) -> FeedState | None:
+    """The row a poll recorded, with the health row read before it: only this feed's polls
+    write that row, and a feed is never polled twice at once."""
+    return replace(after, health=before.health) if after and before else None
 
 
 class Pipeline:
@@ -55,6 +67,7 @@ class Pipeline:
         clock: Callable[[], float],
         start_parser: Callable[[], object] | None = None,
         bodies: Bodies | None = None,
+        store_work: StoreWork | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -67,6 +80,7 @@ class Pipeline:
         self.clock = clock
         self.start_parser = start_parser  # starts the parser's workers ahead of its first parse
         self.bodies = bodies if bodies is not None and bodies.wanted else None  # article bodies, if any feed wants them
+        self.store_work = store_work or StoreWork()  # where a poll's store work runs (storework.py)
         # Feeds between the start of their fetch and the end of their parse. Fetching outruns
         # parsing, and every body fetched ahead waits in memory; twice the fetch concurrency
         # keeps every fetch slot busy and the parser fed. The daemon claims no more than this.
@@ -100,19 +114,27 @@ class Pipeline:
     async def poll(self, feed: FeedConfig) -> PollOutcome:
         """Fetch, parse and ingest one feed. Never raises for the feed's own faults."""
         async with self._in_flight:
-            outcome = await self._poll(feed)
+            # A read outside any transaction: it never waits for the write lock, so it need not
+            # queue behind other polls' store work.
+            state = self.store.feed_state(feed.name)
+            record = await self._fetch(feed, state)
+            return await self.store_work(self._settle, feed, record)
+
+    def _settle(self, feed: FeedConfig, record: Callable[[], Recorded]) -> PollOutcome:
+        """The poll's store work (store_work.py runs it): its record, then feed health."""
+        outcome, after = record()
         for warning in outcome.warnings:
             log.warning("feed %s: %s", feed.name, warning)
-        change = self.health.observe(feed, self.clock(), outcome.new_items)
+        change = self.health.observe(feed, self.clock(), outcome.new_items, after)
         if change:
             log.info("feed health: %s", change)
         return outcome
 
-    async def _poll(self, feed: FeedConfig) -> PollOutcome:
-        state = self.store.feed_state(feed.name)
+    async def _fetch(self, feed: FeedConfig, state: FeedState | None) -> Callable[[], Recorded]:
+        """The network and the parser: what the poll found, as the store work that records it."""
         if state and state.disabled_reason:
-            return PollOutcome(feed.name, "disabled", http_status=state.last_status, error=state.disabled_reason)
-        errors_before = state.consecutive_errors if state else 0
+            outcome = PollOutcome(feed.name, "disabled", http_status=state.last_status, error=state.disabled_reason)
+            return lambda: (outcome, state)
         try:
             result = await self.fetcher.fetch(
                 state.poll_url if state else feed.url,
@@ -121,28 +143,15 @@ class Pipeline:
                 policy=AddressPolicy.of_feed(feed),  # the configured url's, whatever move was adopted
             )
         except FetchError as exc:
-            return self._failed(feed, exc, errors_before, state.server_ttl if state else None)
+            return partial(self._failed, feed, exc, state)
         body_hash = hashlib.sha256(result.body).hexdigest() if result.body is not None else None
         if result.not_modified or (state and body_hash == state.body_hash):
             # Unchanged: a 304, or a server without validators sending the same bytes.
-            now = self.clock()
-            interval = self.schedule.interval(feed, result.max_age or (state.server_ttl if state else None))
-            self.store.record_poll(
-                feed.name,
-                now=now,
-                status=result.status,
-                etag=result.etag,
-                last_modified=result.last_modified,
-                next_poll=self.schedule.next_poll(now, interval),
-            )
-            outcome = PollOutcome(feed.name, "not-modified", http_status=result.status)
-            # An unchanged answer from the new address counts towards adopting it.
-            self._track_redirect(feed, state, result.permanent_redirect, outcome)
-            return outcome
+            return partial(self._unchanged, feed, state, result)
         try:
             parsed = await self.parser(result.body or b"", result.url, result.content_type)
         except ParseError as exc:
-            return self._failed(feed, exc, errors_before, state.server_ttl if state else None)
+            return partial(self._failed, feed, exc, state)
         hints = [h for h in (result.max_age, parsed.ttl_seconds) if h]
         validators = Validators(
             status=result.status,
@@ -151,18 +160,45 @@ class Pipeline:
             body_hash=body_hash,
             server_ttl=max(hints) if hints else None,
         )
-        outcome = self.ingest(feed, parsed, validators)
-        self._track_redirect(feed, state, result.permanent_redirect, outcome)
-        return outcome
+        return partial(self._ingest, feed, state, result.permanent_redirect, parsed, validators)
+
+    def _unchanged(self, feed: FeedConfig, state: FeedState | None, result: FetchResult) -> Recorded:
+        now = self.clock()
+        interval = self.schedule.interval(feed, result.max_age or (state.server_ttl if state else None))
+        after = self.store.record_poll(
+            feed.name,
+            now=now,
+            status=result.status,
+            etag=result.etag,
+            last_modified=result.last_modified,
+            next_poll=self.schedule.next_poll(now, interval),
+        )
+        outcome = PollOutcome(feed.name, "not-modified", http_status=result.status)
+        # An unchanged answer from the new address counts towards adopting it.
+        adopted = self._track_redirect(feed, state, result.permanent_redirect, outcome)
+        return outcome, None if adopted else _with_health(after, state)
+
+    def _ingest(
+        self,
+        feed: FeedConfig,
+        state: FeedState | None,
+        moved_to: str | None,
+        parsed: ParsedFeed,
+        validators: Validators,
+    ) -> Recorded:
+        outcome = self.ingest(feed, parsed, validators, known=state)
+        self._track_redirect(feed, state, moved_to, outcome)
+        return outcome, None  # the ingest recorded the poll in its own transaction
 
     def _track_redirect(
         self, feed: FeedConfig, state: FeedState | None, target: str | None, outcome: PollOutcome
-    ) -> None:
-        """Adopt a permanent move only once it has answered consistently and parsed as a feed."""
+    ) -> bool:
+        """Adopt a permanent move only once it has answered consistently and parsed as a feed.
+        Returns whether it was adopted now."""
         if not target:
             if state and state.redirect_target:
                 self.store.record_redirect(feed.name, None, 0, adopt=False)
-            return
+            return False
         needed = self.config.settings.adopt_redirect_after
         count = (state.redirect_count if state and state.redirect_target == target else 0) + 1
         adopt = count >= needed
@@ -174,19 +210,22 @@ class Pipeline:
             )
         else:
             log.info("feed %s: permanent redirect to %s seen %d/%d times", feed.name, redact_url(target), count, needed)
+        return adopt
 
-    def _failed(self, feed: FeedConfig, exc: Exception, errors_before: int, server_ttl: float | None) -> PollOutcome:
+    def _failed(self, feed: FeedConfig, exc: Exception, state: FeedState | None) -> Recorded:
         now = self.clock()
         status = getattr(exc, "status", None)
         message = str(exc)
         disabled = message if isinstance(exc, FeedGone) else None
-        interval = self.schedule.interval(feed, server_ttl)
+        interval = self.schedule.interval(feed, state.server_ttl if state else None)
+        errors_before = state.consecutive_errors if state else 0
         next_poll = self.schedule.after_error(now, interval, errors_before, getattr(exc, "retry_after", None))
-        self.store.record_poll(
+        after = self.store.record_poll(
             feed.name, now=now, status=status, error=message, next_poll=next_poll, disabled_reason=disabled
         )
         log.warning("feed %s: %s%s", feed.name, message, " (feed disabled)" if disabled else "")
-        return PollOutcome(feed.name, "disabled" if disabled else "error", http_status=status, error=message)
+        outcome = PollOutcome(feed.name, "disabled" if disabled else "error", http_status=status, error=message)
+        return outcome, _with_health(after, state)
 
     def prune(self) -> int:
         """Retention: drop old items' text, keep their identity, and forget the nodes not heard

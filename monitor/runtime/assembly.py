@@ -40,6 +40,7 @@ from ..polling.ingest import Ingest
 from ..polling.pipeline import Parser, Pipeline, parse_in_thread
 from ..polling.robots import RobotsCache
 from ..polling.schedule import Schedule, too_fast_for_a_remote_site
+from ..polling.storework import StoreWork
 from ..polling.stories import StoryMatcher
 from ..redaction import Redactor
 from ..rules import compile_query
@@ -64,9 +65,11 @@ def build_pipeline(
     console: TextIO | None = None,
     articles: ArticleSource | None = None,
     extract: Extractor | None = None,
+    store_work: StoreWork | None = None,
 ) -> Pipeline:
     """A pipeline for `config` over parts the caller owns. Opens nothing, writes nothing.
-    With `articles` and `extract`, `fulltext` feeds get their items' bodies."""
+    With `articles` and `extract`, `fulltext` feeds get their items' bodies. `store_work`:
+    where polls run their store work (default: inline, on the event loop)."""
     notifier = Notifier(config.channels, console)
     outbox = Outbox(store, notifier, config.channels, config.delivery, clock=clock, sleep=sleep)
     holds = Holds(store, config.channels, outbox.hold_until)
@@ -86,8 +89,10 @@ def build_pipeline(
         clock,
     )
     health = FeedHealth(store, config.settings, fanout)
-    bodies = Bodies(config, store, articles, extract, ingest, clock) if articles and extract else None
-    return Pipeline(config, store, fetcher, parser, schedule, ingest, health, outbox, clock, start_parser, bodies)
+    bodies = Bodies(config, store, articles, extract, ingest, clock, store_work) if articles and extract else None
+    return Pipeline(
+        config, store, fetcher, parser, schedule, ingest, health, outbox, clock, start_parser, bodies, store_work
+    )
 
 
 class Assembly:
@@ -107,9 +112,11 @@ class Assembly:
         rng: random.Random,
         console: TextIO | None,
         web_address: tuple[str, int] | None = None,
+        store_work: StoreWork | None = None,
     ) -> None:
         self.web_address = web_address  # where the HTTP endpoint serves the console, bound at start
         self.store = store
+        self.store_work = store_work
         self.fetcher = fetcher
         self.parsers = parsers
         self.articles = articles
@@ -141,6 +148,7 @@ class Assembly:
             console=self.console,
             articles=self.articles,
             extract=self.parsers.extract,
+            store_work=self.store_work,
         )
         previous = list(previous)
         _warn_new_fast_polling(previous, config.feeds)
@@ -197,6 +205,10 @@ async def assemble(
     async with AsyncExitStack() as opened:
         store = open_store(settings.database, poller=True, node=default_node(node or settings.node))
         opened.callback(store.close)
+        # Polls' store work on a thread of its own where the store allows it (PostgreSQL),
+        # closed before the store: it waits for the unit running.
+        store_work = StoreWork(threaded=store.threadsafe)
+        opened.callback(store_work.close)
         parsers = ParserPool(
             settings.parse_workers, settings.parse_timeout, articles=any(f.fulltext for f in config.feeds)
         )
@@ -220,7 +232,7 @@ async def assemble(
             sleep=asyncio.sleep,
         )
         assembly = Assembly(
-            config, store, fetcher, parsers, articles, clock, rng or random.Random(), console, web_address
+            config, store, fetcher, parsers, articles, clock, rng or random.Random(), console, web_address, store_work
         )
         if liveness is not None:
             liveness.metrics.node.info({"node": store.node})

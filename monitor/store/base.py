@@ -29,6 +29,7 @@ class Connection:
     skip_locked = ""
     # This process, in leases and in `monitor feeds` / `monitor cluster`.
     node: str = ""
+    threadsafe = False  # contract.Database
 
     def as_list(self, values: Iterable[Any]) -> Any:
         """`values` as the parameter `in_list` reads."""

@@ -18,6 +18,10 @@ from .records import Delivery, FeedState
 class Database(Protocol):
     """The connection itself."""
 
+    # Whether another thread may use the store while the opener's does: PostgreSQL's pool
+    # yes, SQLite's one connection no (polling/storework.py runs polls' store work by it).
+    threadsafe: bool
+
     def transaction(self) -> AbstractContextManager[Any]:
         """Everything inside commits together or not at all; nested calls join the outer one."""
         ...
@@ -37,7 +41,9 @@ class FeedLedger(Protocol):
         and the configured feeds not `off` the ones claimed. Returns the feeds no longer polled."""
         ...
 
-    def feed_state(self, name: str) -> FeedState | None: ...
+    def feed_state(self, name: str) -> FeedState | None:
+        """The feed's row with its feed health row (`health`), in one read."""
+        ...
 
     def feed_states(self, count_items: bool = True) -> list[FeedState]:
         """Every known feed; `items` counted only with `count_items` (a read of every item's key)."""
@@ -62,9 +68,9 @@ class FeedLedger(Protocol):
         body_hash: str | None = None,
         server_ttl: float | None = None,
         baselined: bool = False,
-    ) -> None:
+    ) -> FeedState | None:
         """Record one poll's outcome. `error` None means success (errors reset); `baselined`: it stored the
-        feed's baseline."""
+        feed's baseline. Returns the row as recorded (no `health`), None for a feed not known."""
         ...
 
     def record_redirect(self, name: str, target: str | None, count: int, adopt: bool) -> None:

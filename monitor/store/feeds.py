@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .base import Connection
+from .base import Connection, rows_as_dicts
 from .records import FeedState
 
 
@@ -44,8 +44,20 @@ class FeedQueries(Connection):
         return stopped
 
     def feed_state(self, name: str) -> FeedState | None:
-        rows = self._query("SELECT * FROM feeds WHERE name = ?", (name,))
-        return self._feed(rows[0]) if rows else None
+        """The feed's row, with its feed health row (`health`): a poll reads both at once."""
+        rows = self._query(
+            "SELECT feeds.*, h.state AS health_state, h.since AS health_since, h.detail AS health_detail,"
+            " h.checked AS health_checked FROM feeds LEFT JOIN feed_health h ON h.name = feeds.name"
+            " WHERE feeds.name = ?",
+            (name,),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        health = None
+        if r["health_state"] is not None:
+            health = {k: r[f"health_{k}"] for k in ("state", "since", "detail", "checked")} | {"name": name}
+        return self._feed(r, health=health)
 
     def feed_states(self, count_items: bool = True) -> list[FeedState]:
         """Every known feed by name; with `count_items`, how many items each has stored (a read of
@@ -56,7 +68,7 @@ class FeedQueries(Connection):
         return [self._feed(r, counts.get(r["name"], 0)) for r in self._query("SELECT * FROM feeds ORDER BY name")]
 
     @staticmethod
-    def _feed(r: dict[str, Any], items: int = 0) -> FeedState:
+    def _feed(r: dict[str, Any], items: int = 0, health: dict[str, Any] | None = None) -> FeedState:
         return FeedState(
             name=r["name"],
             url=r["url"],
@@ -78,6 +90,7 @@ class FeedQueries(Connection):
             server_ttl=r["server_ttl"],
             title=r["title"],
             polled_by=r["polled_by"],
+            health=health,
         )
 
     def any_never_read(self) -> bool:
@@ -105,16 +118,17 @@ class FeedQueries(Connection):
         body_hash: str | None = None,
         server_ttl: float | None = None,
         baselined: bool = False,
-    ) -> None:
+    ) -> FeedState | None:
         """Record one poll's outcome. `error` None means success (errors reset); `baselined`: the
-        poll stored the feed's baseline (mark_baselined)."""
+        poll stored the feed's baseline (mark_baselined). Returns the feed's row as recorded
+        (without its `health`), None for a feed not known."""
         if error is None:
-            self.conn.execute(
+            cursor = self.conn.execute(
                 "UPDATE feeds SET last_poll = ?, last_success = ?, last_status = ?, consecutive_errors = 0,"
                 " last_error = NULL, next_poll = ?, etag = coalesce(?, etag),"
                 " last_modified = coalesce(?, last_modified),"
                 " title = coalesce(?, title), body_hash = coalesce(?, body_hash), server_ttl = coalesce(?, server_ttl),"
-                f" baselined = CASE WHEN ? = 1 THEN 1 ELSE baselined END, {self._POLLED} WHERE name = ?",
+                f" baselined = CASE WHEN ? = 1 THEN 1 ELSE baselined END, {self._POLLED} WHERE name = ? RETURNING *",
                 (
                     now,
                     now,
@@ -131,12 +145,14 @@ class FeedQueries(Connection):
                 ),
             )
         else:
-            self.conn.execute(
+            cursor = self.conn.execute(
                 "UPDATE feeds SET last_poll = ?, last_status = ?, consecutive_errors = consecutive_errors + 1,"
                 " last_error = ?, next_poll = ?, disabled_reason = coalesce(?, disabled_reason),"
-                f" {self._POLLED} WHERE name = ?",
+                f" {self._POLLED} WHERE name = ? RETURNING *",
                 (now, status, error, next_poll, disabled_reason, self.node, name),
             )
+        rows = rows_as_dicts(cursor)
+        return self._feed(rows[0]) if rows else None
 
     def record_redirect(self, name: str, target: str | None, count: int, adopt: bool) -> None:
         """Track a permanent move; `adopt` makes the feed poll `target` from now on."""

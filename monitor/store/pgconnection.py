@@ -77,6 +77,8 @@ class _Executor:
 class PostgresConnection(Connection):
     in_list = "= ANY(?)"
     skip_locked = " FOR UPDATE SKIP LOCKED"
+    # A statement borrows a pooled connection; a transaction holds its thread's own.
+    threadsafe = True
 
     def as_list(self, values: Iterable[Any]) -> list[Any]:
         return list(values)  # an array parameter

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class FeedState:
     server_ttl: float | None = None  # the server's own idea of an interval (ttl, max-age)
     title: str | None = None  # the feed's own title, as it last said
     polled_by: str | None = None  # the node that polled it last (cluster.py)
+    # Its feed_health row (state, since, detail, checked), where the read joined it: feed_state().
+    health: dict[str, Any] | None = None
 
     @property
     def poll_url(self) -> str:

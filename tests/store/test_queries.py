@@ -3,6 +3,8 @@ reads them in id order, PostgreSQL in the order they last changed."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -76,3 +78,25 @@ def test_a_feeds_latest_item_times_read_its_recent_arrivals_only_yet_are_the_new
         assert store.item_times("f", limit) == sorted(times, reverse=True)[:limit]
     finally:
         store.close()
+
+
+def test_a_poll_reads_a_feeds_row_with_its_health_and_gets_back_the_row_it_recorded(open_store):
+    store = open_store()
+    store.sync_feeds([("wire", "https://wire.example/rss"), ("post", "https://post.example/rss")], 0.0)
+    assert store.feed_state("wire").health is None  # never assessed
+    store.set_feed_health("wire", "failing", 3.0, "3 consecutive errors", 4.0)
+    health = {"name": "wire", "state": "failing", "since": 3.0, "detail": "3 consecutive errors", "checked": 4.0}
+    assert store.feed_state("wire").health == store.feed_health("wire") == health
+    assert store.feed_state("post").health is None
+
+    failed = store.record_poll("wire", now=5.0, next_poll=65.0, status=503, error="HTTP 503")
+    assert (failed.consecutive_errors, failed.last_error, failed.last_poll, failed.next_poll) == (
+        1,
+        "HTTP 503",
+        5.0,
+        65.0,
+    )
+    recovered = store.record_poll("wire", now=6.0, next_poll=66.0, status=304, etag='"v2"')
+    assert (recovered.consecutive_errors, recovered.last_success, recovered.etag) == (0, 6.0, '"v2"')
+    assert recovered == replace(store.feed_state("wire"), health=None)  # the row as a read finds it
+    assert store.record_poll("unknown", now=7.0, next_poll=67.0, status=200) is None
