@@ -58,6 +58,11 @@ class Connection:
         (top,) = self.conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()
         return list(range(top + 1, top + 1 + count))
 
+    def execute_fresh(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        """`conn.execute`, planned for the tables as they are now: for a statement whose best plan
+        depends on how many rows they hold (postgres.py). SQLite keeps no plan that could age."""
+        return self.conn.execute(sql, params)
+
     def transaction(self) -> AbstractContextManager[Any]:
         raise NotImplementedError
 

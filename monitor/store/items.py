@@ -132,7 +132,7 @@ class ItemQueries(Connection):
         (an edit may have brought another story's item to it)."""
         return {
             url: int(story)
-            for url, story in self.conn.execute(
+            for url, story in self.execute_fresh(
                 "SELECT canonical_url, story_id FROM items WHERE id IN"
                 f" (SELECT min(id) FROM items WHERE canonical_url {self.in_list} GROUP BY canonical_url)",
                 (self.as_list(set(urls)),),
@@ -243,7 +243,7 @@ class ItemQueries(Connection):
         if rows:
             sql = self._CANDIDATES.format(asks=self.rows_table(self._ASK_ROW))
             params = (*self.rows_params(self._ASK_ROW, rows), min_shared, exclude_feed)
-            for k, story, title, signature in self.conn.execute(sql, params):
+            for k, story, title, signature in self.execute_fresh(sql, params):
                 found[int(k)].append((int(story), title, signature))
         return found
 

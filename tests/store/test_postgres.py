@@ -192,6 +192,19 @@ def test_backtest_finds_the_same_items_on_both_backends(tmp_path, postgres_url):
         assert {t for t in fts.split() if _fts_safe(t)} <= set(lexemes), key
 
 
+def test_lookups_whose_plan_depends_on_table_size_are_planned_each_time(postgres_url):
+    """The server keeps one plan for a prepared statement, made for the tables as they were: a
+    story lookup prepared while `items` was nearly empty would scan all of it ever after."""
+    with closing(open_store(postgres_url)) as store, store.transaction():
+        for _ in range(10):  # twice psycopg's threshold for preparing a statement
+            store.stories_by_urls(["https://x.org/a"])
+            store.story_candidates_many([(("israel", "russia", "syria", "strike", "talks"), None, 0.0)], "f", 3600)
+            store.conn.execute("SELECT count(*) FROM feeds").fetchone()
+        prepared = [r[0] for r in store.conn.execute("SELECT statement FROM pg_prepared_statements")]
+    assert any("count(*) FROM feeds" in s for s in prepared)  # what a statement run ten times becomes
+    assert not [s for s in prepared if "FROM items" in s or "story_terms" in s]
+
+
 def test_a_skipped_postgresql_half_is_one_line_and_a_failure_under_ci(tmp_path):
     """The suite itself, on one test, without server binaries."""
     test = f"{Path(__file__).parent / 'test_schema.py'}::test_a_database_from_a_newer_monitor_is_refused_with_advice"
