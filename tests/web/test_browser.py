@@ -125,20 +125,27 @@ def test_every_page_in_a_browser_with_hostile_headlines_on_loopback(tmp_path, fe
         page = context.new_page()
         page.goto(base + "/playground")
         page.locator("#q").fill("dissatisfaction NEAR/3 Russia")
-        page.locator("button", has_text="Try").click()
+        _submit(page, "Try")
         assert "q=dissatisfaction+NEAR%2F3+Russia" in page.url
         assert page.locator(".explained code").first.inner_text() == "(dissatisfaction NEAR/3 russia)"
         hits = page.locator(".hit")
         assert hits.count() == 1
         assert hits.first.locator("mark").all_inner_texts() == ["dissatisfaction", "Russia"]
         page.locator("#q").fill("(Russia AND")
-        page.locator("button", has_text="Try").click()
+        _submit(page, "Try")
         assert '^ this "(" is never closed' in page.locator(".refusal pre").inner_text()
         page.goto(base + "/")
         page.locator("select[name=rule]").select_option("rift")
-        page.locator("button", has_text="Show").click()
+        _submit(page, "Show")
         assert page.url.endswith("/?rule=rift&channel=") and page.locator(".alert").count() == 2
         context.close()
+
+
+def _submit(page, button: str) -> None:
+    """Submit a form without JavaScript, and wait for the page it leads to to load (a click
+    returns once the navigation has started, before the new page's elements are there)."""
+    page.locator("button", has_text=button).click()
+    page.wait_for_load_state()
 
 
 def test_off_loopback_the_browser_is_asked_for_the_token_once(tmp_path, feed_server, webhook, browser):
