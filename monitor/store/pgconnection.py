@@ -29,6 +29,15 @@ _LOCK_CLASS = 0x6D6F6E74
 _CONNECT_TIMEOUT = 5
 
 
+def _unsynced(conn: Any) -> None:
+    """A new pooled connection commits without waiting for the disk, as SQLite's
+    synchronous=NORMAL does: a commit is visible at once and on disk within a fraction of a
+    second; a crash of the server can lose the last ones, which the next polls redo from the
+    feeds. `durable()` waits for the disk. Every poll records itself: synced, each would wait
+    for an fsync."""
+    conn.execute("SET synchronous_commit = off")
+
+
 class StoreUnavailable(MonitorError):
     """The database server cannot be reached (down, restarting, network): retried, not a bug."""
 
@@ -144,6 +153,7 @@ class PostgresConnection(Connection):
             min_size=1,
             max_size=4,
             kwargs={"autocommit": True},
+            configure=_unsynced,
             check=ConnectionPool.check_connection,  # a connection the server dropped is replaced, not used
             timeout=min(busy_timeout, _CONNECT_TIMEOUT * 2),
             name="monitor",
@@ -190,9 +200,13 @@ class PostgresConnection(Connection):
             finally:
                 self._local.conn = None
 
-    def durable(self) -> Any:
-        """synchronous_commit is on by default: every commit is on disk when it returns."""
-        return self.transaction()
+    @contextmanager
+    def durable(self) -> Iterator[PostgresConnection]:
+        """A transaction whose commit is on disk when it returns, and with it every commit before
+        it (the WAL is written in order): what was sent is never forgotten."""
+        with self.transaction():
+            self.conn.execute("SET LOCAL synchronous_commit = on")
+            yield self
 
     def stream(self, sql: str, params: Iterable[Any]) -> Iterator[dict[str, Any]]:
         """Rows one at a time through a server-side cursor (a backtest may read every item),

@@ -205,6 +205,23 @@ def test_lookups_whose_plan_depends_on_table_size_are_planned_each_time(postgres
     assert not [s for s in prepared if "FROM items" in s or "story_terms" in s]
 
 
+def test_only_a_durable_commit_waits_for_the_disk(postgres_url):
+    """As on SQLite (synchronous=NORMAL, FULL for durable()): the outbox's sent marks are synced,
+    and with them every commit before; polls and ingests are not."""
+
+    def synced(store) -> str:
+        return store.conn.execute("SHOW synchronous_commit").fetchone()[0]
+
+    with closing(open_store(postgres_url)) as store:
+        assert synced(store) == "off"
+        with store.transaction():
+            assert synced(store) == "off"
+        with store.durable():
+            assert synced(store) == "on"
+        with store.transaction():
+            assert synced(store) == "off"
+
+
 def test_a_skipped_postgresql_half_is_one_line_and_a_failure_under_ci(tmp_path):
     """The suite itself, on one test, without server binaries."""
     test = f"{Path(__file__).parent / 'test_schema.py'}::test_a_database_from_a_newer_monitor_is_refused_with_advice"
