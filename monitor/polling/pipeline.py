@@ -121,7 +121,7 @@ class Pipeline:
             return await self.store_work(self._settle, feed, record)
 
     def _settle(self, feed: FeedConfig, record: Callable[[], Recorded]) -> PollOutcome:
-        """The poll's store work (store_work.py runs it): its record, then feed health."""
+        """The poll's store work (storework.py runs it): its record, then feed health."""
         outcome, after = record()
         for warning in outcome.warnings:
             log.warning("feed %s: %s", feed.name, warning)

@@ -1,7 +1,7 @@
 """Where a poll's store work runs: on a thread of its own when the store can be used from one.
 
 A poll is network and parsing (the event loop and the parser workers), then store work: the
-feed's row read, the ingest's statements, the poll recorded, feed health. On PostgreSQL each
+ingest's statements, the poll recorded, feed health. On PostgreSQL each
 statement is a round trip; run on the event loop, every fetch and parse of the other feeds
 would wait for the server's answer, and the daemon and the server would take turns. On a
 thread of its own, the loop goes on fetching while the server works. One thread: the units
@@ -30,10 +30,6 @@ class StoreWork:
 
     def __init__(self, threaded: bool = False) -> None:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="monitor-store") if threaded else None
-
-    @property
-    def threaded(self) -> bool:
-        return self._thread is not None
 
     async def __call__(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         if self._thread is None:
