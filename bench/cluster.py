@@ -46,7 +46,10 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def config(folder: Path, database: str, urls: list[str]) -> Path:
-    lines = [f'[monitor]\ndatabase = "{database}"\ninterval = "1h"\njitter = 0\nconcurrency = 20\nper_host = 20\n']
+    lines = [
+        f'[monitor]\ndatabase = "{database}"\ninterval = "1h"\nschedule = "fixed"\njitter = 0\nconcurrency = 20\n'
+        "per_host = 20\n"
+    ]
     lines += [f'[[feeds]]\nname = "feed-{i}"\nurl = "{u}"\nignore_server_ttl = true\n' for i, u in enumerate(urls)]
     lines.append('[[rules]]\nname = "rift"\nquery = "Russia AND Israel"\nnotify = ["screen"]\n')
     lines.append('[[rules]]\nname = "breaking"\nquery = "breaking"\nnotify = ["screen"]\n')

@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "config.toml"
         config.write_text(
-            f'[monitor]\ndatabase = "m.db"\ninterval = "{args.interval:g}s"\njitter = 0\n\n'
+            f'[monitor]\ndatabase = "m.db"\ninterval = "{args.interval:g}s"\nschedule = "fixed"\njitter = 0\n\n'
             f'[[feeds]]\nname = "latency"\nurl = "{url}"\n{fulltext}\n'
             f'[[rules]]\nname = "{HEADLINE_RULE}"\nquery = "Russia AND Israel"\nnotify = ["hook"]\n\n'
             f'[[rules]]\nname = "{BODY_RULE}"\nquery = \'body:"foreign minister"\'\nnotify = ["hook"]\n\n'

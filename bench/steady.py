@@ -2,8 +2,9 @@
 
 Runs `monitor run` (the daemon, not --once) against N local feeds (bench/feeds.py, served by
 bench/feedserver.py in its own process) at a poll interval of INTERVAL, publishing a new item
-in 10% of the feeds once per interval. Every feed sets `ignore_server_ttl`, so no server hint
-stretches the schedule: each feed really is polled once per interval.
+in 10% of the feeds once per interval, on the fixed schedule. Every feed sets
+`ignore_server_ttl`, so no server hint stretches the schedule: each feed really is polled once
+per interval.
 
 It samples the daemon's whole process tree (main process, forkserver, parser workers) every
 SAMPLE seconds: CPU = utime + stime (+ reaped children's) from /proc, memory = sum of PSS.
@@ -37,7 +38,10 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def config(folder: Path, urls: list[str], interval: float) -> Path:
-    lines = [f'[monitor]\ndatabase = "steady.db"\ninterval = "{interval:g}s"\nconcurrency = 20\nper_host = 20\n']
+    lines = [
+        f'[monitor]\ndatabase = "steady.db"\ninterval = "{interval:g}s"\nschedule = "fixed"\nconcurrency = 20\n'
+        "per_host = 20\n"
+    ]
     lines += [f'[[feeds]]\nname = "feed-{i}"\nurl = "{u}"\nignore_server_ttl = true\n' for i, u in enumerate(urls)]
     lines.append('[[rules]]\nname = "rift"\nquery = "Russia AND Israel"\nnotify = ["screen"]\n')
     lines.append('[[rules]]\nname = "breaking"\nquery = "breaking"\nnotify = ["screen"]\n')

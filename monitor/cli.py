@@ -256,7 +256,8 @@ def backtest(ctx: Context, rule_or_query: str, since: str, limit: int, as_json: 
 @click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per feed.")
 @pass_ctx
 def feeds(ctx: Context, as_json: bool) -> None:
-    """Each feed's health (ok, failing, gone, moved, silent): last poll, status, errors, next poll, items."""
+    """Each feed's health (ok, failing, gone, moved, silent): last poll, status, errors, next poll, items, and
+    how often it is polled and why."""
     rows = reports.feed_rows(ctx.config())
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
@@ -273,6 +274,8 @@ def feeds(ctx: Context, as_json: bool) -> None:
             f"last={_short(r['last_poll'])} ok={_short(r['last_success'])} next={_short(r['next_poll'])} "
             f"by={r['polled_by'] or '-'}"
         )
+        if r["schedule"]:
+            click.echo(f"{'':<28}{r['schedule']}")
         if r["health"] not in (None, "ok"):
             # Since when, and why: the same words the health channel was sent.
             for n, line in enumerate((r["health_detail"] or "").splitlines()):

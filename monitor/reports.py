@@ -200,7 +200,13 @@ def feed_rows(config: Config) -> list[dict[str, Any]]:
                 "name": feed.name,
                 "url": redact_url(feed.url),
                 "enabled": feed.enabled,
-                "interval": feed.interval,
+                "interval": feed.interval,  # as configured
+                # What the schedule chose at the last poll, why (polling/schedule.py), and the
+                # publishing rate in items a day it went by (adaptive; None before it is known).
+                "poll_interval": s.poll_interval if s else None,
+                "poll_reason": s.poll_reason if s else None,
+                "rate_per_day": s.poll_rate if s else None,
+                "schedule": s.schedule_text if s else "",  # the three, for people
                 "last_poll": _iso(s.last_poll) if s else None,
                 "last_success": _iso(s.last_success) if s else None,
                 "last_status": s.last_status if s else None,

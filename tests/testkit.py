@@ -56,7 +56,8 @@ def write_config(
 
     feeds: name -> url, or name -> the feed's keys (url among them).
     monitor: keys over the defaults `database` (the test's: "m.db", or its PostgreSQL schema),
-    `jitter = 0` (no random spread).
+    `jitter = 0` (no random spread) and `schedule = "fixed"` (every feed at its interval: the
+    tests of the adaptive schedule ask for it).
     channels: name -> keys; by default one console channel, "screen".
     rules: by default one rule, "r", matching nearly any English headline and notifying every channel.
     Pass rules=[] or channels={} for a config without them.
@@ -66,7 +67,12 @@ def write_config(
     if rules is None:
         rules = [{"name": "r", "query": CATCH_ALL, "notify": list(channels)}]
     doc: dict[str, Any] = {
-        "monitor": {"database": os.environ.get(DATABASE_ENV, "m.db"), "jitter": 0, **(monitor or {})},
+        "monitor": {
+            "database": os.environ.get(DATABASE_ENV, "m.db"),
+            "jitter": 0,
+            "schedule": "fixed",
+            **(monitor or {}),
+        },
         "feeds": [{"name": name, **({"url": f} if isinstance(f, str) else f)} for name, f in (feeds or {}).items()],
         "rules": [dict(r) for r in rules],
         "channels": {name: dict(keys) for name, keys in channels.items()},

@@ -294,6 +294,12 @@ class _Loader:
         self.unknown_keys("[monitor]", t, keys(Settings))
         values = self.read(Settings, "[monitor]", t)
         values["web_token"] = self.web_token(values["web_token"], values["http"])
+        if values["min_interval"] > values["max_interval"]:
+            self.problem(
+                "[monitor] min_interval",
+                f"{values['min_interval']:g}s is longer than max_interval ({values['max_interval']:g}s); "
+                "lower min_interval or raise max_interval",
+            )
         written = values["database"]
         db_text, missing = self.interpolate(written, "[monitor] database" if is_postgres_url(written) else "")
         if missing:
@@ -462,7 +468,7 @@ class _Loader:
             if name in seen:
                 self.problem(f"{label} name", f'duplicate feed name "{name}"; give each feed its own name')
             seen.add(name)
-            feeds.append(FeedConfig(**{**values, "url": url}))
+            feeds.append(FeedConfig(**{**values, "url": url, "pinned": "interval" in t}))
         return feeds
 
     def rules(

@@ -26,6 +26,12 @@ class Settings:
     # A SQLite path (resolved by the loader) or a postgresql:// URL (kept as text).
     database: Path | str = field(metadata=setting(Text(), default="monitor.db"))
     interval: float = field(default=DEFAULT_INTERVAL, metadata=setting(Duration(above=0)))
+    # "adaptive": each feed as often as it publishes, the set spending what `interval` would
+    # (polling/rates.py); "fixed": every feed at its interval
+    schedule: str = field(default="adaptive", metadata=setting(Choice(("adaptive", "fixed"))))
+    # the bounds of an adaptive interval (widened to take `interval` in)
+    min_interval: float = field(default=60.0, metadata=setting(Duration(above=0)))
+    max_interval: float = field(default=3600.0, metadata=setting(Duration(above=0)))
     backfill: float = field(default=0.0, metadata=setting(Duration()))
     jitter: float = field(  # fraction of the interval
         default=0.1,
@@ -119,6 +125,8 @@ class FeedConfig:
     # on a local network by a name (a bridge at http://rss-bridge/…): it, and its own article pages,
     # may be fetched from private addresses; a url naming a private address or localhost needs no flag
     local: bool = field(default=False, metadata=setting(Flag()))
+    # the feed sets its own interval: an adaptive schedule leaves it there (set by the loader)
+    pinned: bool = False
 
 
 @dataclass(frozen=True)

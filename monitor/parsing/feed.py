@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import re
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,12 +69,7 @@ def parse_feed(body: bytes, url: str = "", content_type: str = "", fast: bool = 
         warnings.append(f"{long_links} item links longer than {MAX_LINK_CHARS} characters ignored (the items are kept)")
     if parsed.get("bozo") and entries:
         warnings.append(f"feed is not well-formed ({parsed.get('bozo_exception')}); parsed what could be read")
-    ttl = meta.get("ttl")
-    ttl_seconds = None
-    try:
-        ttl_seconds = float(ttl) * 60 if ttl else None
-    except (TypeError, ValueError):
-        pass
+    ttl_seconds = server_hint(meta)
     return ParsedFeed(
         title=_clean(html_to_text(_clean(meta.get("title", ""))))[:MAX_TITLE],
         lang=feed_lang,
@@ -81,6 +77,35 @@ def parse_feed(body: bytes, url: str = "", content_type: str = "", fast: bool = 
         ttl_seconds=ttl_seconds,
         warnings=tuple(warnings),
     )
+
+
+# <sy:updatePeriod>: the period <sy:updateFrequency> (default 1) divides.
+_UPDATE_PERIODS = {"hourly": 3600, "daily": 86400, "weekly": 7 * 86400, "monthly": 30 * 86400, "yearly": 365 * 86400}
+
+
+def server_hint(meta: Mapping[str, Any]) -> float | None:
+    """How often the document says it is worth fetching, in seconds: RSS <ttl> (minutes) or
+    <sy:updatePeriod>/<sy:updateFrequency>, the longer; None when it says neither."""
+    hints = []
+    ttl = _positive(meta.get("ttl"))
+    if ttl:
+        hints.append(ttl * 60)
+    period = _UPDATE_PERIODS.get(str(meta.get("sy_updateperiod") or "").strip().lower())
+    if period:
+        hints.append(period / max(1.0, _positive(meta.get("sy_updatefrequency")) or 1.0))
+    return max(hints) if hints else None
+
+
+def _positive(value: Any) -> float | None:
+    """A positive finite number written in a document, or None."""
+    text = str(value or "").strip()
+    if not text or len(text) > 12:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if 0 < number < float("inf") else None
 
 
 def _looks_like(body: bytes) -> str:

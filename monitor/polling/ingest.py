@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from typing import Any
 
 from ..config import Config, FeedConfig, RuleConfig
@@ -36,6 +36,7 @@ from ..models import Item, ItemFacts, ParsedFeed, PollOutcome, feed_label, store
 from ..parsing.facts import facts_of, search_text
 from ..rules import CompiledQuery, Document, Match, RuleSet
 from ..store import FeedState, Store
+from .rates import Rate, learn
 from .schedule import Schedule
 from .stories import StoryMatcher
 
@@ -135,10 +136,10 @@ class Ingest:
         # One query for what this feed already holds: an unchanged item (most of a changed
         # feed) costs a dict lookup, and a feed with nothing stored needs no look-ups at all.
         stored_digests = self.store.item_digests(feed.name, [i.key for i in parsed.items])
-        baseline = self._is_baseline(
-            feed, known or self.store.feed_state(feed.name), parsed, facts, stored_digests, outcome
-        )
+        state = known or self.store.feed_state(feed.name)
+        baseline = self._is_baseline(feed, state, parsed, facts, stored_digests, outcome)
         changes, later = self._changes(feed, label, parsed, facts, stored_digests, baseline, now)
+        rate = self._rate(state.rate if state and not baseline else None, parsed, changes, later, now)
         with self.store.transaction():
             notify_updates = self.updates.enabled and not baseline
             spiking: set[str] = set()
@@ -152,7 +153,7 @@ class Ingest:
             if outcome.bodies_wanted:
                 self._trim_body_queue(outcome)
             self._spikes(spiking, now)
-            self._finish(feed, parsed, baseline, validators, now)
+            self._finish(feed, parsed, baseline, validators, rate, now)
         return outcome
 
     def body_arrived(self, feed: FeedConfig, item: Mapping[str, Any], body: str, now: float) -> PollOutcome:
@@ -175,6 +176,25 @@ class Ingest:
             stored = Stored(int(row["id"]), int(row["story_id"]), previous=None)
             self._spikes(self._alert(feed, matches, stored, now, outcome), now)
         return outcome
+
+    def _rate(
+        self,
+        learned: tuple[float, float, float] | None,
+        parsed: ParsedFeed,
+        changes: list[Change],
+        later: list[tuple[Item, ItemFacts]],
+        now: float,
+    ) -> Rate:
+        """The feed's publishing rate (rates.py) after this document: a first one (or a
+        baseline again) tells its past rate by its items' dates; after that, its new items
+        count, at their dates or now."""
+        if learned is None:
+            return learn(
+                None, (i.published.timestamp() for i in parsed.items if i.published), now, self.schedule.memory
+            )
+        new = [c.item for c in changes if c.row is None] + [item for item, _ in later]
+        times = (i.published.timestamp() if i.published else now for i in new)
+        return learn(Rate(*learned), times, now, self.schedule.memory)
 
     def _trim_body_queue(self, outcome: PollOutcome) -> None:
         skipped = self.store.trim_body_queue(self.config.settings.article_queue)
@@ -404,8 +424,11 @@ class Ingest:
             if spike:
                 log.info("rule %s: %s", rule_name, spike)
 
-    def _finish(self, feed: FeedConfig, parsed: ParsedFeed, baseline: bool, validators: Validators, now: float) -> None:
+    def _finish(
+        self, feed: FeedConfig, parsed: ParsedFeed, baseline: bool, validators: Validators, rate: Rate, now: float
+    ) -> None:
         v = validators
+        plan = self.schedule.plan(feed, v.server_ttl, rate, now)
         self.store.record_poll(
             feed.name,
             now=now,
@@ -416,7 +439,11 @@ class Ingest:
             body_hash=v.body_hash,
             server_ttl=v.server_ttl,
             baselined=baseline,
-            next_poll=self.schedule.next_poll(now, self.schedule.interval(feed, v.server_ttl)),
+            next_poll=self.schedule.next_poll(now, plan.interval),
+            interval=plan.interval,
+            reason=plan.reason,
+            per_day=plan.per_day,
+            rate=astuple(rate),
         )
 
     def _rule(self, name: str) -> RuleConfig:

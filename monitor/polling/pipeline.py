@@ -25,6 +25,7 @@ from .bodies import Bodies
 from .fetch import FeedFetcher
 from .ingest import Ingest, Validators
 from .origins import AddressPolicy
+from .rates import Rate
 from .schedule import Schedule
 from .storework import StoreWork
 
@@ -43,6 +44,10 @@ async def parse_in_thread(body: bytes, url: str, content_type: str) -> ParsedFee
     from ..parsing.feed import parse_feed  # here, not at the top: feedparser + lxml cost ~30 ms of start-up
 
     return await asyncio.to_thread(lambda: with_facts(parse_feed(body, url, content_type)))
+
+
+def _rate(state: FeedState | None) -> Rate | None:
+    return Rate(*state.rate) if state and state.rate else None
 
 
 def _with_health(after: FeedState | None, before: FeedState | None) -> FeedState | None:
@@ -164,14 +169,17 @@ class Pipeline:
 
     def _unchanged(self, feed: FeedConfig, state: FeedState | None, result: FetchResult) -> Recorded:
         now = self.clock()
-        interval = self.schedule.interval(feed, result.max_age or (state.server_ttl if state else None))
+        plan = self.schedule.plan(feed, result.max_age or (state.server_ttl if state else None), _rate(state), now)
         after = self.store.record_poll(
             feed.name,
             now=now,
             status=result.status,
             etag=result.etag,
             last_modified=result.last_modified,
-            next_poll=self.schedule.next_poll(now, interval),
+            next_poll=self.schedule.next_poll(now, plan.interval),
+            interval=plan.interval,
+            reason=plan.reason,
+            per_day=plan.per_day,
         )
         outcome = PollOutcome(feed.name, "not-modified", http_status=result.status)
         # An unchanged answer from the new address counts towards adopting it.
@@ -217,15 +225,43 @@ class Pipeline:
         status = getattr(exc, "status", None)
         message = str(exc)
         disabled = message if isinstance(exc, FeedGone) else None
-        interval = self.schedule.interval(feed, state.server_ttl if state else None)
+        plan = self.schedule.plan(feed, state.server_ttl if state else None, _rate(state), now)
         errors_before = state.consecutive_errors if state else 0
-        next_poll = self.schedule.after_error(now, interval, errors_before, getattr(exc, "retry_after", None))
+        next_poll, backoff = self.schedule.after_error(
+            now, plan.interval, errors_before, getattr(exc, "retry_after", None)
+        )
         after = self.store.record_poll(
-            feed.name, now=now, status=status, error=message, next_poll=next_poll, disabled_reason=disabled
+            feed.name,
+            now=now,
+            status=status,
+            error=message,
+            next_poll=next_poll,
+            disabled_reason=disabled,
+            interval=backoff.interval,
+            reason=backoff.reason,
         )
         log.warning("feed %s: %s%s", feed.name, message, " (feed disabled)" if disabled else "")
         outcome = PollOutcome(feed.name, "disabled" if disabled else "error", http_status=status, error=message)
         return outcome, _with_health(after, state)
+
+    async def rebalance(self) -> None:
+        """Share the polling budget among the adaptive feeds by their learned rates
+        (schedule.py): one read of the feeds table, the sharing off the event loop."""
+        if not self.schedule.adaptive:
+            return
+        stored = self.store.feed_rates()
+        now = self.clock()
+
+        def share() -> None:
+            shares = []
+            for feed in self._enabled.values():
+                if feed.pinned:
+                    continue
+                rate, server_ttl = stored.get(feed.name, (None, None))
+                shares.append(self.schedule.share(feed, server_ttl, Rate(*rate) if rate else None, now))
+            self.schedule.rebalance(shares)
+
+        await asyncio.to_thread(share)
 
     def prune(self) -> int:
         """Retention: drop old items' text, keep their identity, and forget the nodes not heard

@@ -13,14 +13,14 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, TextIO
 
 import httpcore
 import httpx
 
-from ..config import Config, FeedConfig
+from ..config import Config
 from ..config.console_token import KEY as WEB_TOKEN_KEY
 from ..config.console_token import missing_token_problem
 from ..delivery.channels import Notifier
@@ -39,7 +39,7 @@ from ..polling.fetch import FeedFetcher, fetcher_for
 from ..polling.ingest import Ingest
 from ..polling.pipeline import Parser, Pipeline, parse_in_thread
 from ..polling.robots import RobotsCache
-from ..polling.schedule import Schedule, too_fast_for_a_remote_site
+from ..polling.schedule import Schedule, fastest, too_fast_for_a_remote_site
 from ..polling.storework import StoreWork
 from ..polling.stories import StoryMatcher
 from ..redaction import Redactor
@@ -74,7 +74,7 @@ def build_pipeline(
     outbox = Outbox(store, notifier, config.channels, config.delivery, clock=clock, sleep=sleep)
     holds = Holds(store, config.channels, outbox.hold_until)
     fanout = FanOut(store, notifier.targets, notifier.kind, holds)
-    schedule = Schedule.from_settings(config.settings, rng)
+    schedule = Schedule(config.settings, rng or random.Random())
     compiled = {r.name: compile_query(r.query, config.aliases) for r in config.rules}
     ingest = Ingest(
         config,
@@ -123,7 +123,7 @@ class Assembly:
         self.clock = clock
         self.rng = rng
         self.console = console
-        self.pipeline = self._put_in_force(config, previous=())
+        self.pipeline = self._put_in_force(config, previous=None)
 
     @property
     def config(self) -> Config:
@@ -133,10 +133,10 @@ class Assembly:
     def rebuild(self, config: Config) -> Pipeline:
         """Put `config` in force (a reload): a new pipeline over the same parts."""
         refuse_an_open_console(config, self.web_address)
-        self.pipeline = self._put_in_force(config, previous=self.config.feeds)
+        self.pipeline = self._put_in_force(config, previous=self.config)
         return self.pipeline
 
-    def _put_in_force(self, config: Config, previous: Iterable[FeedConfig]) -> Pipeline:
+    def _put_in_force(self, config: Config, previous: Config | None) -> Pipeline:
         pipeline = build_pipeline(
             config,
             self.store,
@@ -150,15 +150,14 @@ class Assembly:
             extract=self.parsers.extract,
             store_work=self.store_work,
         )
-        previous = list(previous)
-        _warn_new_fast_polling(previous, config.feeds)
+        _warn_new_fast_polling(previous, config)
         stopped = self.store.sync_feeds(
             ((f.name, f.url) for f in config.feeds), self.clock(), off=(f.name for f in config.feeds if not f.enabled)
         )
         # A reload's own removals are in its "reloaded:" line. These were polled by another
         # node, or before this start: on several nodes the configuration put in force last
         # decides, and this one may be older than the others'.
-        unseen = [name for name in stopped if name not in {f.name for f in previous}]
+        unseen = [name for name in stopped if name not in {f.name for f in (previous.feeds if previous else ())}]
         if unseen:
             log.warning(
                 "%d feed(s) polled until now are no longer polled: not in %s, or turned off there: %s",
@@ -261,14 +260,22 @@ async def assemble(
         yield assembly
 
 
-def _warn_new_fast_polling(before: Iterable[FeedConfig], after: Iterable[FeedConfig]) -> None:
-    """Warn once about each feed polled too often for someone else's server: at start, and at
-    a reload only for a feed that became so (not again for every feed on every SIGHUP)."""
-    already = {(f.name, f.url, f.interval) for f in before if too_fast_for_a_remote_site(f)}
-    for feed in after:
-        if too_fast_for_a_remote_site(feed) and (feed.name, feed.url, feed.interval) not in already:
+def _warn_new_fast_polling(before: Config | None, after: Config) -> None:
+    """Warn once about each feed that may be polled too often for someone else's server: at
+    start, and at a reload only for a feed that became so (not again on every SIGHUP)."""
+
+    def too_fast(config: Config) -> dict[tuple[str, str], float]:
+        return {
+            (f.name, f.url): fastest(f, config.settings)
+            for f in config.feeds
+            if too_fast_for_a_remote_site(f, config.settings)
+        }
+
+    already = too_fast(before) if before else {}
+    for (name, url), every in too_fast(after).items():
+        if already.get((name, url)) != every:
             log.warning(
-                "feed %s: polled every %gs; a remote site should not be polled more than once a minute",
-                feed.name,
-                feed.interval,
+                "feed %s: may be polled every %gs; a remote site should not be polled more than once a minute",
+                name,
+                every,
             )

@@ -36,6 +36,7 @@ log = logging.getLogger("monitor.runtime.daemon")
 DISPATCH_EVERY = 1.0  # seconds; one indexed query per tick
 PRUNE_EVERY = 3600.0
 INDEX_EVERY = 30.0  # the full-text index follows ingest this far behind at most (a backtest catches it up)
+REBALANCE_CHECK = 1.0  # seconds; the budget is shared again every interval, and at once after a reload
 STOP_GRACE = 20.0
 
 
@@ -171,6 +172,7 @@ class Daemon:
         # The job runs under way here: the tick renews their leases, a stop waits for them.
         self._jobs_running: dict[str, asyncio.Task[Any]] = {}
         self._scheduler: Any = None  # set by run()
+        self._rebalanced: tuple[Pipeline | None, float] = (None, -math.inf)  # for which pipeline, when
 
     @property
     def pipeline(self) -> Pipeline:
@@ -326,6 +328,17 @@ class Daemon:
             if mine:
                 self.supervisor.delivered(await self.pipeline.deliver_due())
 
+    async def rebalance(self) -> None:
+        """An adaptive schedule's budget shared again by the feeds' rates (on every node: each
+        plans the polls it makes): every `interval`, and at once for a configuration put in force."""
+        pipeline, now = self.pipeline, self.pipeline.clock()
+        done_for, done_at = self._rebalanced
+        if self.outage.away or (done_for is pipeline and now - done_at < pipeline.config.settings.interval):
+            return
+        with self.outage.guard():
+            await pipeline.rebalance()
+            self._rebalanced = (pipeline, now)
+
     def reload(self) -> None:
         """SIGHUP: put the re-read config in force, or keep this one."""
         self.supervisor.reload()
@@ -357,6 +370,7 @@ class Daemon:
         scheduler = AsyncIOScheduler(event_loop=loop)
         common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
         scheduler.add_job(self.dispatch, "interval", seconds=DISPATCH_EVERY, id="dispatch", **common)
+        scheduler.add_job(self.rebalance, "interval", seconds=REBALANCE_CHECK, id="rebalance", **common)
         jobs = {"deliver": self.deliver, "retention": self.prune, "index": self.index}
         for job, every in self._jobs_every.items():
             scheduler.add_job(jobs[job], "interval", seconds=every, id=job, **common)
@@ -366,6 +380,7 @@ class Daemon:
         n = len(self.pipeline.enabled_feeds())
         log.info("monitor started: %d feeds, %d rules (node %s)", n, len(self.pipeline.config.rules), self.store.node)
         self.pipeline.expect_parsing()
+        await self.rebalance()
         await self.dispatch()
         self.supervisor.started()
         try:

@@ -163,8 +163,8 @@ class StoreReader:
 
 
 class StoreCollector:
-    """Gauges read from the database at scrape time: outbox depth and each
-    configured feed's consecutive errors (they also change through the CLI)."""
+    """Gauges read from the database at scrape time: outbox depth, and each configured feed's
+    consecutive errors (they also change through the CLI) and poll interval."""
 
     def __init__(self, reader: StoreReader, feed_names: Callable[[], Iterable[str]]) -> None:
         self.reader = reader
@@ -177,6 +177,7 @@ class StoreCollector:
         try:
             outbox = self.reader.call(lambda s: s.outbox_counts())
             errors = self.reader.call(lambda s: s.feed_errors())
+            intervals = self.reader.call(lambda s: s.feed_intervals())
             bodies = self.reader.call(lambda s: s.body_counts())
             queued = self.reader.call(lambda s: s.bodies_pending())
         except DATABASE_ERRORS as exc:
@@ -194,9 +195,20 @@ class StoreCollector:
         feeds = GaugeMetricFamily(
             "monitor_feed_consecutive_errors", "Consecutive failed polls of each configured feed.", labels=["feed"]
         )
-        for name in sorted(self.feed_names()):
+        names = sorted(self.feed_names())
+        for name in names:
             feeds.add_metric([name], errors.get(name, 0))
         yield feeds
+        every = GaugeMetricFamily(
+            "monitor_feed_poll_interval_seconds",
+            "The interval each configured feed's last poll chose, and why (learned, server, pinned, backoff...).",
+            labels=["feed", "reason"],
+        )
+        for name in names:
+            if name in intervals:
+                interval, reason = intervals[name]
+                every.add_metric([name, reason], interval)
+        yield every
         counts = CounterMetricFamily(
             "monitor_article_bodies",
             "Article bodies of each feed by outcome (fetched, failed, robots, address, skipped), all nodes.",

@@ -68,9 +68,16 @@ class FeedLedger(Protocol):
         body_hash: str | None = None,
         server_ttl: float | None = None,
         baselined: bool = False,
+        interval: float | None = None,
+        reason: str | None = None,
+        per_day: float | None = None,
+        rate: tuple[float, float, float] | None = None,
     ) -> FeedState | None:
         """Record one poll's outcome. `error` None means success (errors reset); `baselined`: it stored the
-        feed's baseline. Returns the row as recorded (no `health`), None for a feed not known."""
+        feed's baseline; `interval`, `reason`, `per_day`: what the schedule chose, why, and the items a
+        day it went by; `rate`: the publishing rate
+        learned now (else the stored one is kept). Returns the row as recorded (no `health`), None
+        for a feed not known."""
         ...
 
     def record_redirect(self, name: str, target: str | None, count: int, adopt: bool) -> None:
@@ -78,6 +85,14 @@ class FeedLedger(Protocol):
         ...
 
     def mark_baselined(self, name: str) -> None: ...
+
+    def feed_rates(self) -> dict[str, tuple[tuple[float, float, float] | None, float | None]]:
+        """Each polled feed's learned rate (as FeedState.rate) and server hint, by name."""
+        ...
+
+    def feed_intervals(self) -> dict[str, tuple[float, str]]:
+        """The interval each feed's last poll chose, and why, by name."""
+        ...
 
     def feed_errors(self) -> dict[str, int]:
         """Consecutive errors of every known feed, by name."""

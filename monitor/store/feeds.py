@@ -91,6 +91,10 @@ class FeedQueries(Connection):
             title=r["title"],
             polled_by=r["polled_by"],
             health=health,
+            rate=(r["rate_events"], r["rate_at"], r["rate_since"]) if r["rate_at"] is not None else None,
+            poll_interval=r["poll_interval"],
+            poll_reason=r["poll_reason"],
+            poll_rate=r["poll_rate"],
         )
 
     def any_never_read(self) -> bool:
@@ -102,6 +106,10 @@ class FeedQueries(Connection):
 
     # A recorded poll frees the feed's lease (cluster.py) and says which node polled it.
     _POLLED = "polled_by = ?, lease_node = NULL, lease_until = NULL"
+    _SCHEDULED = (
+        "poll_interval = ?, poll_reason = ?, poll_rate = ?, rate_events = coalesce(?, rate_events),"
+        " rate_at = coalesce(?, rate_at), rate_since = coalesce(?, rate_since)"
+    )
 
     def record_poll(
         self,
@@ -118,17 +126,26 @@ class FeedQueries(Connection):
         body_hash: str | None = None,
         server_ttl: float | None = None,
         baselined: bool = False,
+        interval: float | None = None,
+        reason: str | None = None,
+        per_day: float | None = None,
+        rate: tuple[float, float, float] | None = None,
     ) -> FeedState | None:
         """Record one poll's outcome. `error` None means success (errors reset); `baselined`: the
-        poll stored the feed's baseline (mark_baselined). Returns the feed's row as recorded
-        (without its `health`), None for a feed not known."""
+        poll stored the feed's baseline (mark_baselined); `interval`, `reason`, `per_day`: what
+        the schedule chose, why, and the items a day it went by; `rate`: the feed's publishing
+        rate as learned now (else kept). Returns the feed's row as recorded (without its
+        `health`), None for a feed not known."""
+        events, at, since = rate or (None, None, None)
+        schedule = (interval, reason, per_day, events, at, since)
         if error is None:
             cursor = self.conn.execute(
                 "UPDATE feeds SET last_poll = ?, last_success = ?, last_status = ?, consecutive_errors = 0,"
                 " last_error = NULL, next_poll = ?, etag = coalesce(?, etag),"
                 " last_modified = coalesce(?, last_modified),"
                 " title = coalesce(?, title), body_hash = coalesce(?, body_hash), server_ttl = coalesce(?, server_ttl),"
-                f" baselined = CASE WHEN ? = 1 THEN 1 ELSE baselined END, {self._POLLED} WHERE name = ? RETURNING *",
+                f" baselined = CASE WHEN ? = 1 THEN 1 ELSE baselined END, {self._SCHEDULED}, {self._POLLED}"
+                " WHERE name = ? RETURNING *",
                 (
                     now,
                     now,
@@ -140,6 +157,7 @@ class FeedQueries(Connection):
                     body_hash,
                     server_ttl,
                     int(baselined),
+                    *schedule,
                     self.node,
                     name,
                 ),
@@ -148,8 +166,8 @@ class FeedQueries(Connection):
             cursor = self.conn.execute(
                 "UPDATE feeds SET last_poll = ?, last_status = ?, consecutive_errors = consecutive_errors + 1,"
                 " last_error = ?, next_poll = ?, disabled_reason = coalesce(?, disabled_reason),"
-                f" {self._POLLED} WHERE name = ? RETURNING *",
-                (now, status, error, next_poll, disabled_reason, self.node, name),
+                f" {self._SCHEDULED}, {self._POLLED} WHERE name = ? RETURNING *",
+                (now, status, error, next_poll, disabled_reason, *schedule, self.node, name),
             )
         rows = rows_as_dicts(cursor)
         return self._feed(rows[0]) if rows else None
@@ -184,6 +202,21 @@ class FeedQueries(Connection):
 
     def alerts_since(self, since: float) -> int:
         return self.conn.execute("SELECT count(*) FROM alerts WHERE created >= ?", (since,)).fetchone()[0]
+
+    def feed_rates(self) -> dict[str, tuple[tuple[float, float, float] | None, float | None]]:
+        """Each polled feed's learned rate (as FeedState.rate) and server hint, by name: what an
+        adaptive schedule shares its budget by."""
+        rows = self.conn.execute(
+            "SELECT name, rate_events, rate_at, rate_since, server_ttl FROM feeds WHERE polled = 1"
+        ).fetchall()
+        return {name: ((events, at, since) if at is not None else None, ttl) for name, events, at, since, ttl in rows}
+
+    def feed_intervals(self) -> dict[str, tuple[float, str]]:
+        """The interval each feed's last poll chose, and why, by name (feeds not polled yet: none)."""
+        rows = self.conn.execute(
+            "SELECT name, poll_interval, poll_reason FROM feeds WHERE poll_interval IS NOT NULL"
+        ).fetchall()
+        return {name: (interval, reason or "") for name, interval, reason in rows}
 
     def feed_errors(self) -> dict[str, int]:
         """Consecutive errors of every known feed, by name."""

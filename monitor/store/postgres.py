@@ -18,7 +18,7 @@ from .feeds import FeedQueries
 from .items import ItemQueries
 from .listings import ListingQueries
 from .pgbulk import BulkWrites
-from .schema import BODY_COLUMNS, BODY_TABLES, CLAIM_COLUMN, SCHEMA_VERSION, V10_STATEMENTS
+from .schema import BODY_COLUMNS, BODY_TABLES, CLAIM_COLUMN, SCHEDULE_COLUMNS, SCHEMA_VERSION, V10_STATEMENTS
 
 _REAL = "double precision"
 # Version 8 is the first PostgreSQL schema: everything SQLite's seven migrations built,
@@ -76,6 +76,7 @@ MIGRATIONS: dict[int, list[str]] = {
         *BODY_TABLES,
     ],
     10: [CLAIM_COLUMN, *(sql.replace("REAL", _REAL) for sql in V10_STATEMENTS)],
+    11: [f"ALTER TABLE feeds ADD COLUMN {column} {decl.replace('REAL', _REAL)}" for column, decl in SCHEDULE_COLUMNS],
 }
 
 # An FTS5 narrowing expression (rules/explain.py to_fts): quoted tokens, a * for a prefix,

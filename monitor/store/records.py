@@ -6,6 +6,19 @@ from dataclasses import dataclass
 from typing import Any
 
 
+def duration_text(seconds: float) -> str:
+    """A duration the way a config writes one: "45s", "4m", "2h30m", "3d"."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m" + (f"{seconds % 60}s" if seconds % 60 and seconds < 600 else "")
+    if seconds < 86400:
+        hours, minutes = divmod(seconds // 60, 60)
+        return f"{hours}h" + (f"{minutes}m" if minutes else "")
+    return f"{seconds / 86400:.3g}d"
+
+
 @dataclass(frozen=True)
 class FeedState:
     name: str
@@ -30,6 +43,21 @@ class FeedState:
     polled_by: str | None = None  # the node that polled it last (cluster.py)
     # Its feed_health row (state, since, detail, checked), where the read joined it: feed_state().
     health: dict[str, Any] | None = None
+    # Its publishing rate as learned (events, at, since: polling/rates.py), None before any.
+    rate: tuple[float, float, float] | None = None
+    poll_interval: float | None = None  # the interval its last poll chose
+    poll_reason: str | None = None  # ... why (polling/schedule.py)
+    poll_rate: float | None = None  # ... and the items a day it went by, when known
+
+    @property
+    def schedule_text(self) -> str:
+        """Its interval and why, for people: "every 4m (learned: 37 items a day)"."""
+        if self.poll_interval is None:
+            return ""
+        why = self.poll_reason or ""
+        if self.poll_rate is not None and why not in ("backoff", "retry-after"):
+            why += f": {self.poll_rate:.3g} items a day"
+        return f"every {duration_text(self.poll_interval)}" + (f" ({why})" if why else "")
 
     @property
     def poll_url(self) -> str:

@@ -7,7 +7,7 @@ from .connection import SQLiteConnection
 
 # Each _migrate_* step below brings an older file up to this version; what each version
 # added is in its docstring, and a newer file than this is refused.
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 # The full-text index only narrows a backtest: every candidate is then matched exactly by the
 # rule engine. So it keeps neither token positions nor document sizes (no phrase, NEAR or bm25
@@ -25,6 +25,16 @@ V10_STATEMENTS = (
     "CREATE INDEX alerts_created ON alerts(created)",  # alerts today (STATUS=), not all alerts ever
     "CREATE INDEX items_feed_seen ON items(feed, first_seen)",  # a feed's latest items (feed health)
     "CREATE TABLE marks (name TEXT PRIMARY KEY, value REAL NOT NULL)",
+)
+# v11, likewise: each feed's learned publishing rate (polling/rates.py) and the interval its
+# last poll chose, with why.
+SCHEDULE_COLUMNS = (
+    ("rate_events", "REAL"),
+    ("rate_at", "REAL"),
+    ("rate_since", "REAL"),
+    ("poll_interval", "REAL"),
+    ("poll_reason", "TEXT"),
+    ("poll_rate", "REAL"),
 )
 BODY_TABLES = (
     "CREATE TABLE body_counts (feed TEXT NOT NULL, outcome TEXT NOT NULL, count INTEGER NOT NULL,"
@@ -186,6 +196,7 @@ class SchemaMixin(SQLiteConnection):
             self._migrate_cluster()
             self._migrate_bodies()
             self._migrate_claims()
+            self._migrate_schedule()
             self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def _migrate_lean_indexes(self) -> None:
@@ -276,6 +287,13 @@ class SchemaMixin(SQLiteConnection):
                     "CREATE INDEX", "CREATE INDEX IF NOT EXISTS"
                 )
             )
+
+    def _migrate_schedule(self) -> None:
+        """v11: feeds' learned rates and chosen intervals (SCHEDULE_COLUMNS). Guarded by the columns."""
+        have = {row[1] for row in self.conn.execute("PRAGMA table_info(feeds)")}
+        for column, decl in SCHEDULE_COLUMNS:
+            if column not in have:
+                self.conn.execute(f"ALTER TABLE feeds ADD COLUMN {column} {decl}")
 
     def _migrate_outbox(self) -> None:
         """v2: dead letters, age-out, flood folding and message batches on deliveries.

@@ -200,6 +200,7 @@ def feeds(store: Store, conf: Configured) -> dict[str, Any]:
                 "last_success": s.last_success if s else None,
                 "next_poll": s.next_poll if s and feed.enabled and not s.disabled_reason else None,
                 "errors": s.consecutive_errors if s else 0,
+                "schedule": s.schedule_text if s and feed.enabled else "",
             }
         )
     rows.sort(key=lambda r: (SEVERITY.index(r["state"]) if r["state"] in SEVERITY else 0, r["name"]))

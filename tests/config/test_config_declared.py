@@ -185,7 +185,7 @@ def bounds(kind: Any) -> list[tuple[Any, Any]]:
 
 BOUNDED = [(t, d, refused, accepted) for t, d in SETTINGS for refused, accepted in bounds(d.kind)]
 # Settings checked against another, which must move with them.
-ALONG = {(DeliverySettings, "retry_max"): "retry_first"}
+ALONG = {(DeliverySettings, "retry_max"): "retry_first", (Settings, "max_interval"): "min_interval"}
 
 
 @pytest.mark.parametrize(
@@ -222,6 +222,13 @@ def test_bounded_settings_are_all_covered():
         ("monitor", "failing_after", 0, "must be a whole number of consecutive errors, at least 1"),
         ("monitor", "silent_factor", 0.5, "must be a number of at least 1, e.g. 4 (times the median gap)"),
         ("monitor", "log_level", "loud", "'loud' is not one of debug, info, warning, error"),
+        ("monitor", "schedule", "smart", "'smart' is not one of adaptive, fixed"),
+        (
+            "monitor",
+            "min_interval",
+            "2h",
+            "7200s is longer than max_interval (3600s); lower min_interval or raise max_interval",
+        ),
         ("monitor", "user_agent", " ", "must be a non-empty string"),
         ("dedup", "title_similarity", 2, "must be a number from 0 (off) to 1, e.g. 0.6"),
         ("channel", "flood_threshold", -1, "must be a whole number of messages (0 turns the flood guard off)"),
@@ -244,6 +251,15 @@ def test_the_words_of_each_problem(tmp_path, table, key, value, words):
     }[table]()[key] = value
     [problem] = problems(tmp_path, data)
     assert f" {key}: {words}" in problem
+
+
+def test_a_feed_that_sets_its_own_interval_is_pinned(tmp_path):
+    data = base()
+    data["feeds"][0]["interval"] = "5m"  # the same as the default: still its own choice
+    data["monitor"] = {"interval": "5m"}
+    data["feeds"].append({"name": "b", "url": "https://example.org/b.xml"})
+    a, b = load(tmp_path, data).feeds
+    assert (a.pinned, b.pinned, a.interval, b.interval) == (True, False, 300, 300)
 
 
 def test_timeout_zero_means_the_default(tmp_path):

@@ -96,6 +96,7 @@ def test_sd_notify_health_and_metrics(tmp_path, feed_server, webhook, daemons):
         assert f'monitor_node_info{{node="{socket.gethostname()}:{d.proc.pid}"}} 1.0' in text
         assert 'monitor_outbox_depth{status="pending"} 0.0' in text
         assert 'monitor_feed_consecutive_errors{feed="toi"} 0.0' in text
+        assert 'monitor_feed_poll_interval_seconds{feed="toi",reason="fixed"} 1.0' in text
         wait_for(lambda: 'monitor_feed_consecutive_errors{feed="broken"} 0.0' not in metrics())
         assert get(f"http://127.0.0.1:{port}/nope")[0] == 404
         assert d.stop() == 0

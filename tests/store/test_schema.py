@@ -10,6 +10,7 @@ from testkit import T0, write_config
 from monitor.models import Item
 from monitor.parsing.facts import item_facts, search_text
 from monitor.store import SCHEMA_VERSION, SQLiteStore
+from monitor.store.schema import SCHEDULE_COLUMNS
 
 OLD_FTS = [  # items_fts as schema version 3 had it (sqlite-utils' enable_fts)
     "DROP TRIGGER items_ai",
@@ -143,8 +144,12 @@ def test_version_6_story_index_gains_the_feed_and_candidates_probe_it_once(tmp_p
     assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
+# A schema-10 database, as the monitor before version 11 left it.
+UNDO_VERSION_11 = [f"ALTER TABLE feeds DROP COLUMN {column}" for column, _ in SCHEDULE_COLUMNS]
+VERSION_10 = {"sqlite": "PRAGMA user_version=10", "postgresql": "UPDATE schema_version SET version = 10"}
 # A schema-9 database, as the monitor before version 10 left it.
 UNDO_VERSION_10 = [
+    *UNDO_VERSION_11,
     "DROP INDEX stories_first_seen",
     "DROP INDEX alerts_created",
     "DROP INDEX items_feed_seen",
@@ -180,3 +185,36 @@ def test_a_claim_finds_due_feeds_by_index_and_reads_no_other(open_store):
     (claim,) = [s for s in statements if s.startswith("UPDATE feeds")]
     plan = [row[3] for row in store.conn.execute("EXPLAIN QUERY PLAN " + claim)]
     assert any("USING INDEX feeds_due" in step for step in plan) and not any(s.startswith("SCAN") for s in plan)
+
+
+def test_version_10_feeds_keep_their_state_and_learn_their_rate_from_the_next_document(open_store, backend):
+    store = open_store()
+    store.sync_feeds([("wire", "https://x.org/w")], T0)
+    store.record_poll("wire", now=T0, next_poll=T0 + 300, status=200, etag='"v1"')
+    for sql in [*UNDO_VERSION_11, VERSION_10[backend]]:
+        store.conn.execute(sql)
+    store.close()
+
+    store = open_store()
+    before = store.feed_state("wire")
+    assert (before.etag, before.rate, before.poll_interval, before.poll_reason) == ('"v1"', None, None, None)
+    after = store.record_poll(
+        "wire",
+        now=T0 + 300,
+        next_poll=T0 + 400,
+        status=200,
+        interval=100.0,
+        reason="learned",
+        per_day=40.0,
+        rate=(3.0, T0 + 300, T0 - 3600),
+    )
+    assert (after.etag, after.rate, after.poll_interval, after.poll_reason, after.poll_rate) == (
+        '"v1"',
+        (3.0, T0 + 300, T0 - 3600),
+        100.0,
+        "learned",
+        40.0,
+    )
+    kept = store.record_poll("wire", now=T0 + 400, next_poll=T0 + 500, status=304, interval=90.0, reason="learned")
+    assert kept.rate == (3.0, T0 + 300, T0 - 3600) and store.feed_rates() == {"wire": (kept.rate, None)}
+    assert store.feed_intervals() == {"wire": (90.0, "learned")}

@@ -120,6 +120,7 @@ def test_feeds_rules_playground_and_outbox(desk, monkeypatch):
     assert re.search(r'<tr class="failing">\s*<td><span class="name">broken</span>', feeds)
     assert "HTTP 404" in feeds and "token=***" in feeds and FEED_TOKEN not in feeds
     assert '<span class="state ok">2 ok</span>' in feeds
+    assert re.search(r"<br><small>every \w+ \(fixed\)</small></td>", feeds)  # its interval, and why
 
     rules = server.get("/rules").body
     assert "<code>(israel AND russia)</code>" in rules  # the query explained

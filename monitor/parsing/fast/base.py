@@ -45,6 +45,8 @@ _READ_KEYS = frozenset(
         "updated_parsed",
         "language",
         "ttl",
+        "sy_updateperiod",
+        "sy_updatefrequency",
     }
 )
 _READ = _READ_KEYS | {

@@ -232,7 +232,7 @@ def _channel(channel: Any, names: Names) -> tuple[dict[str, Any], list[dict[str,
             if entry is None:
                 return None
             entries.append(entry)
-        elif name in ("title", "language", "ttl", "dc_language"):
+        elif name in ("title", "language", "ttl", "dc_language", "sy_updateperiod", "sy_updatefrequency"):
             if len(child) or child.attrib:
                 return None  # a type attribute may make the title base64, a ttl's are its value
             key = "language" if name == "dc_language" else name
