@@ -90,8 +90,7 @@ class Share:
 def solve_scale(shares: Sequence[Share], iterations: int = 48) -> float | None:
     """The scale at which the feeds' intervals (each scale/√rate, within its bounds) spend
     what fixed polling would (Σ 1/interval = Σ 1/fixed, less BUDGET_AIM's margin); None when no
-    feed's rate is known.
-    Bisection on log(scale): the requests spent fall as the scale grows."""
+    feed's rate is known. Bisection on log(scale): the requests spent fall as the scale grows."""
     learned = [(math.sqrt(s.rate), s.shortest, max(s.longest, s.shortest)) for s in shares if s.rate]
     if not learned:
         return None

@@ -26,6 +26,7 @@ from monitor.polling.schedule import (
     Schedule,
     too_fast_for_a_remote_site,
 )
+from monitor.store import FeedState
 
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 MEMORY = 24 * HOUR  # at the default max_interval
@@ -249,3 +250,19 @@ def test_a_simulated_day_polls_the_quiet_feeds_less_than_fixed_polling_and_the_b
             assert f.polls < by_name[f.config.name].polls / 2
         if f.config.name.startswith("wire"):
             assert f.polls > by_name[f.config.name].polls
+
+
+@pytest.mark.parametrize(
+    ("interval", "reason", "rate", "text"),
+    [
+        (45.2, "min_interval", 300.0, "every 45s (min_interval: 300 items a day)"),
+        (270.0, "learned", 37.04, "every 4m30s (learned: 37 items a day)"),
+        (1800.0, "server", None, "every 30m (server)"),
+        (9000.0, "backoff", 12.0, "every 2h30m (backoff)"),  # a failing feed's rate says nothing of its wait
+        (3 * DAY, "retry-after", None, "every 3d (retry-after)"),
+    ],
+)
+def test_what_a_person_reads_of_a_feed_s_interval(interval, reason, rate, text):
+    state = FeedState("wire", "https://wire.example/rss", None, None, 0.0, None, None, None, 0, None, None, True)
+    assert replace(state, poll_interval=interval, poll_reason=reason, poll_rate=rate).schedule_text == text
+    assert state.schedule_text == ""  # never polled
