@@ -6,7 +6,8 @@ the item word it should find always normalise to the same token.
 Pipeline for a word: NFKC -> casefold -> NFKC (casefold can denormalise) -> strip Latin
 diacritics, Arabic harakat/tatweel, Hebrew niqqud/cantillation -> unify Arabic and
 Persian letter variants. Tokens are found on the *original* text so that offsets point
-into what the user sees; each raw token is then normalised on its own.
+into what the user sees; each raw token is then normalised on its own. Also `span`, a duration
+written for people (feed health, the schedule).
 """
 
 from __future__ import annotations
@@ -292,3 +293,13 @@ def is_arabic(s: str) -> bool:
 def is_hebrew(s: str) -> bool:
     """True when `s` contains a Hebrew letter (docs/rules.md §3 prefixes apply)."""
     return _HEBREW_RE.search(s) is not None
+
+
+def span(seconds: float) -> str:
+    """`3d 4h`, `5h 10m`, `45m`: a duration for people."""
+    seconds = int(max(seconds, 0))
+    d, rest = divmod(seconds, 86400)
+    h, rest = divmod(rest, 3600)
+    m = rest // 60
+    parts = [f"{d}d" if d else "", f"{h}h" if h else "", f"{m}m" if m and not d else ""]
+    return " ".join(p for p in parts if p) or f"{seconds}s"

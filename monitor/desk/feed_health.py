@@ -24,6 +24,7 @@ from ..delivery.fanout import FanOut
 from ..delivery.render import when
 from ..redaction import redact_url
 from ..store import FeedState, Store
+from ..text import span
 
 MIN_HISTORY = 5  # items needed before a feed's cadence means anything
 RECHECK_SILENCE = 3600.0  # a feed with no new items has its cadence looked at most this often
@@ -35,16 +36,6 @@ BAD = ("gone", "failing", "silent")
 class Verdict:
     state: str
     detail: str = ""
-
-
-def span(seconds: float) -> str:
-    """`3d 4h`, `5h 10m`, `45m`: a duration for people."""
-    seconds = int(max(seconds, 0))
-    d, rest = divmod(seconds, 86400)
-    h, rest = divmod(rest, 3600)
-    m = rest // 60
-    parts = [f"{d}d" if d else "", f"{h}h" if h else "", f"{m}m" if m and not d else ""]
-    return " ".join(p for p in parts if p) or f"{seconds}s"
 
 
 def silence(times: list[float], now: float, settings: Settings) -> str:

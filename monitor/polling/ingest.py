@@ -139,7 +139,7 @@ class Ingest:
         state = known or self.store.feed_state(feed.name)
         baseline = self._is_baseline(feed, state, parsed, facts, stored_digests, outcome)
         changes, later = self._changes(feed, label, parsed, facts, stored_digests, baseline, now)
-        rate = self._rate(state.rate if state and not baseline else None, parsed, changes, later, now)
+        rate = self._rate(Rate.stored(state.rate) if state and not baseline else None, parsed, changes, later, now)
         with self.store.transaction():
             notify_updates = self.updates.enabled and not baseline
             spiking: set[str] = set()
@@ -179,7 +179,7 @@ class Ingest:
 
     def _rate(
         self,
-        learned: tuple[float, float, float] | None,
+        learned: Rate | None,
         parsed: ParsedFeed,
         changes: list[Change],
         later: list[tuple[Item, ItemFacts]],
@@ -194,7 +194,7 @@ class Ingest:
             )
         new = [c.item for c in changes if c.row is None] + [item for item, _ in later]
         times = (i.published.timestamp() if i.published else now for i in new)
-        return learn(Rate(*learned), times, now, self.schedule.memory)
+        return learn(learned, times, now, self.schedule.memory)
 
     def _trim_body_queue(self, outcome: PollOutcome) -> None:
         skipped = self.store.trim_body_queue(self.config.settings.article_queue)

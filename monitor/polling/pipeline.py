@@ -46,10 +46,6 @@ async def parse_in_thread(body: bytes, url: str, content_type: str) -> ParsedFee
     return await asyncio.to_thread(lambda: with_facts(parse_feed(body, url, content_type)))
 
 
-def _rate(state: FeedState | None) -> Rate | None:
-    return Rate(*state.rate) if state and state.rate else None
-
-
 def _with_health(after: FeedState | None, before: FeedState | None) -> FeedState | None:
     """The row a poll recorded, with the health row read before it: only this feed's polls
     write that row, and a feed is never polled twice at once."""
@@ -169,7 +165,8 @@ class Pipeline:
 
     def _unchanged(self, feed: FeedConfig, state: FeedState | None, result: FetchResult) -> Recorded:
         now = self.clock()
-        plan = self.schedule.plan(feed, result.max_age or (state.server_ttl if state else None), _rate(state), now)
+        learned = Rate.stored(state.rate) if state else None
+        plan = self.schedule.plan(feed, result.max_age or (state.server_ttl if state else None), learned, now)
         after = self.store.record_poll(
             feed.name,
             now=now,
@@ -225,7 +222,8 @@ class Pipeline:
         status = getattr(exc, "status", None)
         message = str(exc)
         disabled = message if isinstance(exc, FeedGone) else None
-        plan = self.schedule.plan(feed, state.server_ttl if state else None, _rate(state), now)
+        learned = Rate.stored(state.rate) if state else None
+        plan = self.schedule.plan(feed, state.server_ttl if state else None, learned, now)
         errors_before = state.consecutive_errors if state else 0
         next_poll, backoff = self.schedule.after_error(
             now, plan.interval, errors_before, getattr(exc, "retry_after", None)
@@ -258,7 +256,7 @@ class Pipeline:
                 if feed.pinned:
                     continue
                 rate, server_ttl = stored.get(feed.name, (None, None))
-                shares.append(self.schedule.share(feed, server_ttl, Rate(*rate) if rate else None, now))
+                shares.append(self.schedule.share(feed, server_ttl, Rate.stored(rate), now))
             self.schedule.rebalance(shares)
 
         await asyncio.to_thread(share)

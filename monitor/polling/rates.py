@@ -41,6 +41,11 @@ class Rate:
     at: float
     since: float
 
+    @classmethod
+    def stored(cls, row: tuple[float, float, float] | None) -> Rate | None:
+        """The rate as the store keeps it (FeedState.rate), None before any."""
+        return cls(*row) if row else None
+
     def per_second(self, now: float, memory: float) -> float | None:
         """Items a second at `now`; None while nothing is known (watched for too short a time
         and no item seen)."""
@@ -95,7 +100,7 @@ def solve_scale(shares: Sequence[Share], iterations: int = 48) -> float | None:
     if not learned:
         return None
     budget = BUDGET_AIM * sum(1 / s.fixed for s in shares)
-    budget -= sum(1 / s.interval(None if s.rate is None else 1.0) for s in shares if not s.rate)
+    budget -= sum(1 / s.interval(1.0) for s in shares if not s.rate)  # unknown: fixed; none: longest
 
     def spent(scale: float) -> float:
         return sum(

@@ -5,18 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-
-def duration_text(seconds: float) -> str:
-    """A duration the way a config writes one: "45s", "4m", "2h30m", "3d"."""
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m" + (f"{seconds % 60}s" if seconds % 60 and seconds < 600 else "")
-    if seconds < 86400:
-        hours, minutes = divmod(seconds // 60, 60)
-        return f"{hours}h" + (f"{minutes}m" if minutes else "")
-    return f"{seconds / 86400:.3g}d"
+from ..text import span
 
 
 @dataclass(frozen=True)
@@ -57,7 +46,7 @@ class FeedState:
         why = self.poll_reason or ""
         if self.poll_rate is not None and why not in ("backoff", "retry-after"):
             why += f": {self.poll_rate:.3g} items a day"
-        return f"every {duration_text(self.poll_interval)}" + (f" ({why})" if why else "")
+        return f"every {span(self.poll_interval)}" + (f" ({why})" if why else "")
 
     @property
     def poll_url(self) -> str:

@@ -7,7 +7,8 @@ import json
 from deskkit import DAY, HOUR, T0, desk_config, rss
 
 from monitor.config import Settings
-from monitor.desk.feed_health import silence, span
+from monitor.desk.feed_health import silence
+from monitor.text import span
 
 
 def titles(webhook) -> list[str]:

@@ -256,9 +256,9 @@ def test_a_simulated_day_polls_the_quiet_feeds_less_than_fixed_polling_and_the_b
     ("interval", "reason", "rate", "text"),
     [
         (45.2, "min_interval", 300.0, "every 45s (min_interval: 300 items a day)"),
-        (270.0, "learned", 37.04, "every 4m30s (learned: 37 items a day)"),
+        (270.0, "learned", 37.04, "every 4m (learned: 37 items a day)"),
         (1800.0, "server", None, "every 30m (server)"),
-        (9000.0, "backoff", 12.0, "every 2h30m (backoff)"),  # a failing feed's rate says nothing of its wait
+        (9000.0, "backoff", 12.0, "every 2h 30m (backoff)"),  # a failing feed's rate says nothing of its wait
         (3 * DAY, "retry-after", None, "every 3d (retry-after)"),
     ],
 )
