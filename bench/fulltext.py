@@ -19,7 +19,8 @@ Measured, from the body stage's first claim to the last body stored: bodies per 
 and CPU per article: the main process (fetch, store, rules: `time.process_time`) plus the parser
 workers (extraction: utime + stime from /proc/<pid>/stat of each worker, read before the pool
 closes). Recall and false alarms are compared with the bodies bench/articles.py scores
-(extract_body in this process, with the page's published URL): they should agree.
+(extract_body in this process, with the page's published URL): they should agree; and with
+trafilatura alone (before monitor/parsing/boilerplate.py), by the language the page declares.
 
     .venv/bin/python bench/fulltext.py [--runs 3] [--pace 0.001] [--show]
 """
@@ -37,7 +38,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from articles import ARTICLES, body_rule  # noqa: E402
+from articles import ARTICLES, KINDS, Tally, body_rule, by_language, language, trafilatura_alone  # noqa: E402
 from testkit import write_config  # noqa: E402
 
 from monitor.config import load_config  # noqa: E402
@@ -57,7 +58,6 @@ from monitor.runtime.assembly import Assembly, assemble  # noqa: E402
 from monitor.runtime.daemon import CycleSummary, run_once  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
-KINDS = ("with", "without")
 
 
 def load_annotations() -> dict[str, dict[str, Any]]:
@@ -286,40 +286,34 @@ def one_run(site: PageSite, asked: Mapping[str, Asked], pace: str) -> Run:
         return asyncio.run(go())
 
 
-@dataclass
-class Score:
-    found: dict[str, int]  # by kind: strings whose rule matched
-    asked: dict[str, int]  # by kind: strings asked for
-    perfect: int  # pages with every `with` string found and no `without` string
-
-    def lines(self) -> list[str]:
-        found, asked = self.found, self.asked
-        return [
-            f"recall: {found['with']}/{asked['with']} = {found['with'] / asked['with']:.1%}",
-            f"boilerplate false alarms: {found['without']}/{asked['without']}",
-        ]
-
-
-def score(hits: Collection[str], asked: Mapping[str, Asked], pages: Sequence[str]) -> Score:
-    """The rules in `hits` matched; the others did not."""
-    found, counted = dict.fromkeys(KINDS, 0), dict.fromkeys(KINDS, 0)
-    wrong = dict.fromkeys(pages, 0)
+def score(hits: Collection[str], asked: Mapping[str, Asked], languages: Mapping[str, str]) -> Tally:
+    """The rules in `hits` matched; the others did not. `languages`: each page's."""
+    answers: dict[str, list[tuple[str, bool]]] = {page: [] for page in languages}
     for name, a in asked.items():
-        hit = name in hits
-        counted[a.kind] += 1
-        found[a.kind] += hit
-        wrong[a.page] += hit != (a.kind == "with")
-    return Score(found, counted, sum(1 for n in wrong.values() if n == 0))
+        answers[a.page].append((a.kind, name in hits))
+    tally = Tally()
+    for page, lang in languages.items():
+        tally.page(lang, answers[page])
+    return tally
 
 
-def extraction_only(notes: Mapping[str, Mapping[str, Any]], max_chars: int) -> tuple[dict[str, str], float]:
-    """Each page's body as bench/articles.py scores it (extract_body in this process, with the
+def tally_lines(tally: Tally, pages: int) -> list[str]:
+    return [
+        f"recall: {tally.share('with')}",
+        f"boilerplate false alarms: {tally.share('without')}",
+        f"pages perfect (every with, no without): {tally.perfect}/{pages}",
+    ]
+
+
+def extraction_only(
+    notes: Mapping[str, Mapping[str, Any]], max_chars: int, extract: Callable[[bytes, str, int], str] = extract_body
+) -> tuple[dict[str, str], float]:
+    """Each page's body as bench/articles.py scores it (`extract` in this process, with the
     page's published URL), and the CPU seconds of extracting them all once."""
-    extract_body(b"<html><body><p>warm-up: trafilatura's import is not a page's cost</p></body></html>", "", 100)
+    extract(b"<html><body><p>warm-up: trafilatura's import is not a page's cost</p></body></html>", "", 100)
     started = time.process_time()
     bodies = {
-        page: extract_body((ARTICLES / "pages" / page).read_bytes(), note["url"], max_chars)
-        for page, note in notes.items()
+        page: extract((ARTICLES / "pages" / page).read_bytes(), note["url"], max_chars) for page, note in notes.items()
     }
     return bodies, time.process_time() - started
 
@@ -357,30 +351,34 @@ def main(argv: list[str] | None = None) -> None:
             )
 
     pages = list(notes)
+    languages = {page: language((ARTICLES / "pages" / page).read_bytes()) for page in pages}
     first = runs[0]
     print(f"\npages: {len(pages)}; items by body state: {first.states}; rules: {len(asked)}")
     if any(r.hits != first.hits for r in runs[1:]):
         print("the runs' alerts differ: " + ", ".join(str(len(r.hits)) for r in runs))
-    whole = score(first.hits, asked, pages)
+    whole = score(first.hits, asked, languages)
     print("the whole path (rules alerting on their own page's item):")
-    for line in whole.lines():
+    for line in tally_lines(whole, len(pages)):
         print(f"  {line}")
-    print(f"  pages perfect (every with, no without): {whole.perfect}/{len(pages)}")
 
     reference, reference_cpu = extraction_only(notes, first.max_chars)
     alone_hits = body_hits(asked, reference)
-    alone = score(alone_hits, asked, pages)
     same = sum(reference[p] == first.bodies.get(p) for p in pages)
     print("extraction alone (bench/articles.py's bodies and body: rules):")
-    for line in alone.lines():
+    for line in tally_lines(score(alone_hits, asked, languages), len(pages)):
         print(f"  {line}")
-    print(
-        f"  pages perfect: {alone.perfect}/{len(pages)}; the stored body is the same text on {same}/{len(pages)} pages"
-    )
+    print(f"  the stored body is the same text on {same}/{len(pages)} pages")
     print(f"  extracting the pages once in this process: {reference_cpu / len(pages) * 1000:.1f} ms CPU per page")
     for name in sorted(first.hits ^ alone_hits):
         a = asked[name]
         print(f"  the two disagree: {a.page} {a.kind} {a.text!r} (alerted: {name in first.hits})")
+    before, _ = extraction_only(notes, first.max_chars, trafilatura_alone)
+    before_tally = score(body_hits(asked, before), asked, languages)
+    print("trafilatura alone, before monitor/parsing/boilerplate.py (extraction only):")
+    for line in tally_lines(before_tally, len(pages)):
+        print(f"  {line}")
+    print("by the language the page declares (before: trafilatura alone; after: the whole path):")
+    print("\n".join(by_language({"before": before_tally, "after": whole})))
     if args.show:
         for name, a in asked.items():
             if (name in first.hits) != (a.kind == "with"):

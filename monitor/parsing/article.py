@@ -1,4 +1,5 @@
-"""An article page → its main text (trafilatura), and telling a web page from a feed.
+"""An article page → its main text (trafilatura, then boilerplate.py), and telling a web page
+from a feed.
 
 The page comes from an item's link: someone else's document, possibly not HTML at all.
 trafilatura takes ~340 ms to import, so it is imported inside the functions that use it:
@@ -12,6 +13,7 @@ import re
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import ParseError
+from .boilerplate import remove_boilerplate
 from .jsonfeed import looks_like_json
 
 if TYPE_CHECKING:
@@ -81,10 +83,27 @@ def _load(html: bytes) -> HtmlElement | None:
 
 
 def _main_text(tree: HtmlElement, url: str, max_chars: int) -> str:
-    from trafilatura import extract
+    from lxml.etree import strip_tags
+    from trafilatura import bare_extraction
+    from trafilatura.settings import Document
+    from trafilatura.xml import xmltotxt
 
-    # Comments are readers', not the article's; tables often hold its figures.
-    text = extract(tree, url=url or None, include_comments=False, include_tables=True) or ""
+    # Comments are readers', not the article's; tables often hold its figures. Links and
+    # italics are kept in the tree for remove_boilerplate to read, then reduced to their text.
+    document = bare_extraction(
+        tree,
+        url=url or None,
+        include_comments=False,
+        include_tables=True,
+        include_links=True,
+        include_formatting=True,
+    )
+    if not isinstance(document, Document):  # None: no main text
+        return ""
+    body = document.body
+    remove_boilerplate(body)
+    strip_tags(body, "ref", "hi")
+    text = xmltotxt(body, False)
     paragraphs = (" ".join(line.split()) for line in text.splitlines())
     return _cap("\n".join(p for p in paragraphs if p), max_chars)
 

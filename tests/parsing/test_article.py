@@ -41,6 +41,31 @@ def test_the_article_is_in_the_body_and_the_boilerplate_is_not(name):
     assert [s for s in note["without"] if matches(s, body)] == []
 
 
+# Boilerplate that trafilatura alone leaves in the body, one page for each class that
+# monitor/parsing/boilerplate.py removes: a label, "Read also: <link>", a run of links, an
+# italic credit, a heading after the article's end.
+LEFT_BY_TRAFILATURA = [
+    ("004.html", "Zum Weiterlesen:"),
+    ("098.html", "Auch lesen:"),
+    ("000.html", "llenó de empresas de webcam"),
+    ("118.html", "Quelle: Landesregierung"),
+    ("022.html", "Top-Themen bei FIT FOR FUN"),
+]
+
+
+@pytest.mark.parametrize(("name", "furniture"), LEFT_BY_TRAFILATURA)
+def test_furniture_trafilatura_leaves_is_removed_and_none_of_the_article_it_finds(name, furniture):
+    from trafilatura import extract
+
+    note = NOTES[name]
+    alone = extract(page(name), url=note["url"], include_comments=False, include_tables=True) or ""
+    body = extract_body(page(name), note["url"], BIG)
+
+    assert furniture in note["without"] and matches(furniture, alone)
+    assert not matches(furniture, body)
+    assert [s for s in note["with"] if matches(s, alone) and not matches(s, body)] == []
+
+
 def test_the_body_is_plain_text_one_paragraph_a_line_with_whitespace_collapsed():
     body = extract_body(page("023.html"), NOTES["023.html"]["url"], BIG)
 
