@@ -1,4 +1,4 @@
-"""Screenshots of the web console for the README (docs/console-*.png), from a demo run: the real
+"""Screenshots of the web console for the docs (docs/console-*.png), from a demo run: the real
 daemon polling five real news feeds (test fixtures, re-dated to the last hours) served on
 127.0.0.1, a failing and a gone feed, four rules, a webhook that takes every alert and one that
 never answers. Needs Debian's chromium (/usr/bin/chromium) and the test extras (playwright).

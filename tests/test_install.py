@@ -33,9 +33,9 @@ UNREACHABLE = re.compile(
 def test_a_by_hand_install_with_the_pip_venv_bundles_reads_an_article(tmp_path, pypi_unreachable):
     source = tmp_path / "checkout"
     # What a build reads (pyproject.toml names the readme and the package), copied so that
-    # pip's build leaves nothing in the checkout. Installed as the README's service install does
-    # rather than editable (its by-hand `-e .`): the dependencies resolve the same either way,
-    # and it takes no longer.
+    # pip's build leaves nothing in the checkout. Installed as the service install does
+    # (docs/operations.md) rather than editable (the README's `-e .`): the dependencies resolve
+    # the same either way, and it takes no longer.
     source.mkdir()
     shutil.copy(ROOT / "pyproject.toml", source)
     shutil.copy(ROOT / "README.md", source)

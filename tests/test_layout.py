@@ -15,7 +15,7 @@ import pytest
 PACKAGE = Path(__file__).parents[1] / "monitor"
 
 SHARED = {"errors", "models", "logs", "redaction", "text", "identity", "destinations", "databases"}
-# What each part of monitor may import besides the shared modules (the README's map says why).
+# What each part of monitor may import besides the shared modules (CONTRIBUTING.md's layout table says why).
 MAY_IMPORT: dict[str, set[str]] = {
     "__main__": {"cli"},
     "cli": {"config", "delivery", "opml", "progress", "reports", "rules", "runtime", "store"},
