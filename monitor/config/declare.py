@@ -66,7 +66,7 @@ class Duration(Kind):
 
     def describe(self) -> str:
         longer = f" longer than {self.above:g}s" if self.above is not None else ""
-        return f'duration (e.g. "30s", "10m", "1h", "2d", or a number of seconds){longer}'
+        return f'duration (e.g. "30s", "10m", "1h"){longer}'
 
     def literal(self, value: Any) -> str:
         return duration_literal(value)

@@ -307,8 +307,8 @@ def test_every_setting_says_what_it_does_and_what_it_takes(cls, d):
 @pytest.mark.parametrize(
     "kind, words",
     [
-        (Duration(above=0), 'duration (e.g. "30s", "10m", "1h", "2d", or a number of seconds) longer than 0s'),
-        (Duration(), 'duration (e.g. "30s", "10m", "1h", "2d", or a number of seconds)'),
+        (Duration(above=0), 'duration (e.g. "30s", "10m", "1h") longer than 0s'),
+        (Duration(), 'duration (e.g. "30s", "10m", "1h")'),
         (Whole(at_least=1), "whole number, at least 1"),
         (Number(at_least=0, at_most=0.5), "number from 0 to 0.5"),
         (Number(above=1), "number above 1"),
