@@ -302,7 +302,7 @@ class FeedConfig:
         metadata=setting(
             Duration(above=0),
             default_doc="`[monitor] interval`",
-            doc="Poll the feed at this interval, whatever the schedule.",
+            doc="Poll the feed at this interval; an adaptive schedule leaves it there.",
         )
     )
     tags: tuple[str, ...] = field(
