@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CONFIG ?= config.example.toml
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean browser screenshots
+.PHONY: run test lint docs bench clean browser screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +20,14 @@ run: $(STAMP)
 
 # Static checks first: they take seconds and fail the build like a test.
 lint: $(STAMP)
-	$(BIN)/ruff check monitor tests bench
-	$(BIN)/ruff format --check monitor tests bench
+	$(BIN)/ruff check monitor tests bench docs
+	$(BIN)/ruff format --check monitor tests bench docs
 	$(BIN)/mypy
+
+# docs/configuration.md and docs/commands.md, written from the settings' declarations and the
+# commands (tests/test_docs.py fails when they differ from what this writes).
+docs: $(STAMP)
+	$(BIN)/python docs/generate.py
 
 # The tests wait on servers and subprocesses as much as they compute: a worker per core (up to
 # four) runs them in about half the time on two cores.

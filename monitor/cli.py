@@ -53,6 +53,12 @@ class Context:
             return None
 
 
+def examples(*lines: str) -> str:
+    """A command's epilog: invocations that `--help` shows as written (click leaves a paragraph
+    that starts with \\b unwrapped) and docs/commands.md copies."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
 pass_ctx = click.make_pass_decorator(Context)
 
 
@@ -74,7 +80,13 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj = Context(config_path, redactor)
 
 
-@cli.command()
+@cli.command(
+    epilog=examples(
+        "monitor run",
+        "monitor run --once",
+        "monitor --config /etc/monitor/config.toml run --log-format json --http 127.0.0.1:9464",
+    )
+)
 @click.option("--once", is_flag=True, help="Poll every enabled feed once, deliver, print a summary and exit.")
 @click.option(
     "--log-format",
@@ -152,7 +164,7 @@ def run(ctx: Context, once: bool, log_format: str, log_level: str | None, node: 
     asyncio.run(once_() if once else daemon())
 
 
-@cli.command()
+@cli.command(epilog=examples("monitor check", "monitor --config config.example.toml check"))
 @pass_ctx
 def check(ctx: Context) -> None:
     """Validate the config and every rule; exit 2 listing every problem."""
@@ -171,7 +183,12 @@ def check(ctx: Context) -> None:
     )
 
 
-@cli.command()
+@cli.command(
+    epilog=examples(
+        "monitor match '@russia AND @israel' https://www.timesofisrael.com/feed/",
+        "monitor match 'body:\"foreign minister\" AND Israel' article.html --json",
+    )
+)
 @click.argument("query")
 @click.argument("sources", nargs=-1, required=True, metavar="FILE|URL...")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per matching item.")
@@ -204,12 +221,12 @@ def match(ctx: Context, query: str, sources: tuple[str, ...], as_json: bool) -> 
         sys.exit(1)
 
 
-@cli.group()
+@cli.group(epilog=examples("monitor rules explain '@iran AND (nuclear OR IAEA) -football'"))
 def rules() -> None:
     """Work with watch-rule queries."""
 
 
-@rules.command("explain")
+@rules.command("explain", epilog=examples("monitor rules explain '@iran AND (nuclear OR IAEA) -football'"))
 @click.argument("query")
 @pass_ctx
 def rules_explain(ctx: Context, query: str) -> None:
@@ -220,7 +237,12 @@ def rules_explain(ctx: Context, query: str) -> None:
     click.echo(explain(query, config.aliases if config else None))
 
 
-@cli.command()
+@cli.command(
+    epilog=examples(
+        "monitor backtest 'Russia AND Israel' --since 7d",
+        "monitor backtest russia-israel-rift --since 30d --limit 20 --json",
+    )
+)
 @click.argument("rule_or_query")
 @click.option(
     "--since",
@@ -252,7 +274,7 @@ def backtest(ctx: Context, rule_or_query: str, since: str, limit: int, as_json: 
         sys.exit(1)
 
 
-@cli.command()
+@cli.command(epilog=examples("monitor feeds", "monitor feeds --json"))
 @click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per feed.")
 @pass_ctx
 def feeds(ctx: Context, as_json: bool) -> None:
@@ -292,8 +314,8 @@ def feeds(ctx: Context, as_json: bool) -> None:
             )
 
 
-@cli.command()
-@click.option("--limit", default=50, show_default=True, type=int)
+@cli.command(epilog=examples("monitor alerts --limit 20"))
+@click.option("--limit", default=50, show_default=True, type=int, help="Show at most this many alerts.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per alert.")
 @pass_ctx
 def alerts(ctx: Context, limit: int, as_json: bool) -> None:
@@ -312,7 +334,7 @@ def alerts(ctx: Context, limit: int, as_json: bool) -> None:
             click.echo(f"    also carried by: {', '.join(later)}")
 
 
-@cli.command()
+@cli.command(epilog=examples("monitor cluster"))
 @click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per node.")
 @pass_ctx
 def cluster(ctx: Context, as_json: bool) -> None:
@@ -332,7 +354,10 @@ def cluster(ctx: Context, as_json: bool) -> None:
         )
 
 
-@cli.command("import-opml")
+@cli.command(
+    "import-opml",
+    epilog=examples("monitor import-opml subscriptions.opml --dry-run", "monitor import-opml subscriptions.opml"),
+)
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--dry-run", is_flag=True, help="Report what would be added; leave the config file alone.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON object: the feeds added and those skipped.")
@@ -396,7 +421,7 @@ def _write_checked_config(path: Path, text: str) -> None:
     write_atomically(path, text)
 
 
-@cli.command("export-opml")
+@cli.command("export-opml", epilog=examples("monitor export-opml -o feeds.opml"))
 @click.option(
     "-o",
     "--output",
@@ -419,7 +444,7 @@ def export_opml(ctx: Context, output: str) -> None:
     click.echo(f"{len(config.feeds)} feeds written to {output}", err=True)
 
 
-@cli.command("migrate-db")
+@cli.command("migrate-db", epilog=examples("monitor migrate-db --to postgresql://monitor@db:5432/monitor"))
 @click.option(
     "--to",
     "target",
@@ -454,7 +479,7 @@ def migrate_db(ctx: Context, target: str, replace: bool, as_json: bool) -> None:
     )
 
 
-@cli.command()
+@cli.command(epilog=examples("monitor outbox", "monitor outbox --retry 42", "monitor outbox --retry-dead"))
 @click.option(
     "--retry",
     "retry_ids",
@@ -522,7 +547,7 @@ def outbox(ctx: Context, retry_ids: tuple[int, ...], retry_dead: bool, as_json: 
         store.close()
 
 
-@cli.command("notify-test")
+@cli.command("notify-test", epilog=examples("monitor notify-test slack"))
 @click.argument("channel")
 @pass_ctx
 def notify_test(ctx: Context, channel: str) -> None:

@@ -1,11 +1,14 @@
 """How a setting is declared: each field of the model that a TOML key sets carries, in its
-metadata, the key, the kind of value (with its bounds) and the words of its problem. The
-default is the field's own default. The loader reads the settings from these declarations
-and derives the allowed keys from them, so each setting is written down once."""
+metadata, the key, the kind of value (with its bounds), the words of its problem, what it does
+and whether a reload puts it in force. The default is the field's own default. The loader reads
+the settings from these declarations and derives the allowed keys from them, the reload its
+restart settings, and docs/configuration.md is generated from them, so each setting is written
+down once."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,13 +25,31 @@ MISSING: Any = dataclasses.MISSING
 class Kind:
     """What a value must be. `read` returns it as the model holds it, or raises ValueError
     saying what is wrong; `problem` (a declaration's own words, or None) replaces the
-    kind's words about the type and the bounds."""
+    kind's words about the type and the bounds. `describe` says the same for people, and
+    `literal` writes a value the model holds as it is written in TOML."""
 
     missing = "is required"  # the words when a key without a default is absent
     empty: Any = None  # what a required setting holds after a problem
 
     def read(self, value: Any, problem: str | None) -> Any:
         raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def literal(self, value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else f"{value}"
+
+
+def duration_literal(seconds: float) -> str:
+    """`"30s"`, `"10m"`, `"6h"`, `"30d"`: seconds as a duration is written, in the largest unit
+    that holds it whole (a fraction of a second as a number of seconds)."""
+    if seconds != int(seconds):
+        return f"{seconds:g}"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f'"{int(seconds) // size}{unit}"'
+    return f'"{int(seconds)}s"'
 
 
 @dataclass(frozen=True)
@@ -43,6 +64,13 @@ class Duration(Kind):
             raise ValueError(problem or f"must be longer than {self.above:g}s")
         return seconds
 
+    def describe(self) -> str:
+        longer = f" longer than {self.above:g}s" if self.above is not None else ""
+        return f'duration (e.g. "30s", "10m", "1h"){longer}'
+
+    def literal(self, value: Any) -> str:
+        return duration_literal(value)
+
 
 @dataclass(frozen=True)
 class Whole(Kind):
@@ -52,6 +80,9 @@ class Whole(Kind):
         if not isinstance(value, int) or isinstance(value, bool) or value < self.at_least:
             raise ValueError(problem or f"must be a whole number of at least {self.at_least}")
         return value
+
+    def describe(self) -> str:
+        return f"whole number, at least {self.at_least}"
 
 
 @dataclass(frozen=True)
@@ -81,6 +112,12 @@ class Number(Kind):
         parts += [f"of at most {self.at_most:g}"] if self.at_most is not None else []
         return " " + " and ".join(parts) if parts else ""
 
+    def describe(self) -> str:
+        return "number" + self.bounds()
+
+    def literal(self, value: Any) -> str:
+        return f"{value:g}"
+
 
 @dataclass(frozen=True)
 class Flag(Kind):
@@ -90,6 +127,12 @@ class Flag(Kind):
         if not isinstance(value, bool):
             raise ValueError(problem or "must be true or false (unquoted)")
         return value
+
+    def describe(self) -> str:
+        return "true or false"
+
+    def literal(self, value: Any) -> str:
+        return "true" if value else "false"
 
 
 @dataclass(frozen=True)
@@ -102,6 +145,9 @@ class Text(Kind):
         if not isinstance(value, str) or (self.non_empty and not value.strip()):
             raise ValueError(problem or "must be a non-empty string")
         return value
+
+    def describe(self) -> str:
+        return "string, not empty" if self.non_empty else "string"
 
 
 @dataclass(frozen=True)
@@ -117,6 +163,12 @@ class TextList(Kind):
             raise ValueError(problem or 'must be a list of strings, e.g. ["a", "b"]')
         return tuple(value)
 
+    def describe(self) -> str:
+        return "list of strings (a single string is a list of one)"
+
+    def literal(self, value: Any) -> str:
+        return json.dumps(list(value), ensure_ascii=False)
+
 
 @dataclass(frozen=True)
 class Choice(Kind):
@@ -130,43 +182,71 @@ class Choice(Kind):
             raise ValueError(problem or f"{word!r} is not one of {', '.join(self.options)}")
         return word
 
+    def describe(self) -> str:
+        return "one of " + ", ".join(f'"{o}"' for o in self.options) + " (any case)"
+
 
 @dataclass(frozen=True)
 class Parsed(Kind):
-    """Read by a parser of values.py, whose ValueError says what is wrong."""
+    """Read by a parser of values.py, whose ValueError says what is wrong; `describes` says
+    what the parser accepts, for people."""
 
     parse: Callable[[Any], Any]
+    describes: str
 
     def read(self, value: Any, problem: str | None) -> Any:
         return self.parse(value)
 
+    def describe(self) -> str:
+        return self.describes
+
 
 @dataclass(frozen=True)
 class Special(Kind):
-    """Read by the loader's own code: it depends on other settings, the environment or files."""
+    """Read by the loader's own code: it depends on other settings, the environment or files.
+    `describes` says what the loader accepts, for people."""
+
+    describes: str
+
+    def describe(self) -> str:
+        return self.describes
 
 
 @dataclass(frozen=True)
 class Setting:
     kind: Kind
+    doc: str  # what the setting does, for people (docs/configuration.md)
     key: str | None = None  # the TOML key, when it is not the field's name
     problem: str | None = None  # replaces the kind's words for a wrong type or a value out of bounds
     missing: str | None = None  # replaces the kind's words for a required key that is absent
     zero_means_default: bool = False
     default: Any = None  # the TOML value when absent, for a field that holds what the loader makes of it
+    # Built into a part that lives as long as the process (the store, the fetcher, a listener):
+    # a reload leaves it as it was and says that a restart is needed.
+    restart: bool = False
+    environment: bool = False  # ${VAR} in its value is read by the loader (loader.py, `interpolate`)
+    default_doc: str | None = None  # the default in words, when the loader takes it from elsewhere
 
 
 def setting(
     kind: Kind,
     *,
+    doc: str,
     key: str | None = None,
     problem: str | None = None,
     missing: str | None = None,
     zero_means_default: bool = False,
     default: Any = None,
+    restart: bool = False,
+    environment: bool = False,
+    default_doc: str | None = None,
 ) -> dict[str, Setting]:
     """The metadata of a dataclass field that a TOML key sets."""
-    return {_METADATA_KEY: Setting(kind, key, problem, missing, zero_means_default, default)}
+    return {
+        _METADATA_KEY: Setting(
+            kind, doc, key, problem, missing, zero_means_default, default, restart, environment, default_doc
+        )
+    }
 
 
 @dataclass(frozen=True)

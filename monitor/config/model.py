@@ -24,107 +24,323 @@ class Settings:
     """[monitor]"""
 
     # A SQLite path (resolved by the loader) or a postgresql:// URL (kept as text).
-    database: Path | str = field(metadata=setting(Text(), default="monitor.db"))
-    interval: float = field(default=DEFAULT_INTERVAL, metadata=setting(Duration(above=0)))
-    # "adaptive": each feed as often as it publishes, the set spending what `interval` would
-    # (polling/rates.py); "fixed": every feed at its interval
-    schedule: str = field(default="adaptive", metadata=setting(Choice(("adaptive", "fixed"))))
-    # the bounds of an adaptive interval (widened to take `interval` in)
-    min_interval: float = field(default=60.0, metadata=setting(Duration(above=0)))
-    max_interval: float = field(default=3600.0, metadata=setting(Duration(above=0)))
-    backfill: float = field(default=0.0, metadata=setting(Duration()))
-    jitter: float = field(  # fraction of the interval
-        default=0.1,
+    database: Path | str = field(
         metadata=setting(
-            Number(at_least=0, at_most=0.5), problem="must be a fraction of the interval between 0 and 0.5, e.g. 0.1"
+            Text(),
+            default="monitor.db",
+            restart=True,
+            environment=True,
+            doc="The SQLite database file, or a `postgresql://` URL of a database that several daemons "
+            "share. A relative path is relative to the configuration file, or to the service's "
+            "`$STATE_DIRECTORY` when systemd runs it; `~` is the home directory.",
+        )
+    )
+    interval: float = field(
+        default=DEFAULT_INTERVAL,
+        metadata=setting(
+            Duration(above=0),
+            doc="The polling budget: as many requests as polling every feed this often would make. "
+            "A feed that sets its own `interval` is polled at it.",
         ),
     )
-    concurrency: int = field(default=10, metadata=setting(Whole(at_least=1)))
-    per_host: int = field(default=2, metadata=setting(Whole(at_least=1)))
-    # Whole-request deadline; 0 means the default, not "no deadline".
-    timeout: float = field(default=30.0, metadata=setting(Duration(), zero_means_default=True))
-    max_bytes: int = field(default=10 * 1024 * 1024, metadata=setting(Whole(at_least=1024)))
-    user_agent: str = field(default=DEFAULT_USER_AGENT, metadata=setting(Text()))
-    log_level: str = field(default="info", metadata=setting(Choice(("debug", "info", "warning", "error"))))
-    connect_timeout: float = field(default=10.0, metadata=setting(Duration(above=0)))
-    # the ceiling of the error backoff
-    max_backoff: float = field(default=6 * 3600.0, metadata=setting(Duration(above=0)))
-    # server hints (ttl, max-age) never stretch an interval past this
-    ttl_ceiling: float = field(default=3600.0, metadata=setting(Duration(above=0)))
-    # a parse that takes longer is killed
-    parse_timeout: float = field(default=20.0, metadata=setting(Duration(above=0)))
-    parse_workers: int = field(default=2, metadata=setting(Whole(at_least=1)))
-    # polls answering the same permanent move before it is adopted
-    adopt_redirect_after: int = field(default=3, metadata=setting(Whole(at_least=1)))
-    # items' text is pruned after this; their identity is kept
-    retention: float = field(default=30 * 86400.0, metadata=setting(Duration(above=0)))
-    # (host, port) of /healthz, /metrics and the console; None: off. A port alone: 127.0.0.1.
-    http: tuple[str, int] | None = field(default=None, metadata=setting(Parsed(parse_listen_or_off)))
-    # What the console asks for (a bearer header, or once in its login form); required when `http`
-    # listens beyond loopback. ${VAR} is read by the loader; never shown (repr included).
-    web_token: str = field(default="", repr=False, metadata=setting(Text(non_empty=False)))
-    # Feed health: the channel told of each feed's state changes, and the thresholds.
-    # health_channel "": state is kept (monitor feeds) but nobody is messaged.
-    health_channel: str = field(default="", metadata=setting(Text()))
-    node: str = field(default="", metadata=setting(Text()))  # this daemon in a cluster; default: the host name
-    # consecutive errors before a feed is "failing"
+    schedule: str = field(
+        default="adaptive",
+        metadata=setting(
+            Choice(("adaptive", "fixed")),
+            doc='"adaptive": each feed as often as it publishes (learned from its items\' dates), '
+            "the set of feeds spending what `interval` would, within `min_interval` and `max_interval`. "
+            '"fixed": every feed at its interval.',
+        ),
+    )
+    min_interval: float = field(
+        default=60.0,
+        metadata=setting(
+            Duration(above=0),
+            doc="The shortest interval of an adaptive schedule (widened to take `interval` in).",
+        ),
+    )
+    max_interval: float = field(
+        default=3600.0,
+        metadata=setting(
+            Duration(above=0),
+            doc="The longest interval of an adaptive schedule (widened to take `interval` in); "
+            "at least `min_interval`.",
+        ),
+    )
+    backfill: float = field(
+        default=0.0,
+        metadata=setting(
+            Duration(),
+            doc="The first poll of a new feed records what is there without alerting on old news; "
+            'items published within this window of that first poll do alert. "0s": none do.',
+        ),
+    )
+    jitter: float = field(
+        default=0.1,
+        metadata=setting(
+            Number(at_least=0, at_most=0.5),
+            problem="must be a fraction of the interval between 0 and 0.5, e.g. 0.1",
+            doc="Random spread of each poll time, as a fraction of the interval.",
+        ),
+    )
+    concurrency: int = field(
+        default=10, metadata=setting(Whole(at_least=1), restart=True, doc="Feeds fetched at once, in all.")
+    )
+    per_host: int = field(
+        default=2, metadata=setting(Whole(at_least=1), restart=True, doc="Feeds fetched at once from one host.")
+    )
+    timeout: float = field(
+        default=30.0,
+        metadata=setting(
+            Duration(),
+            zero_means_default=True,
+            restart=True,
+            doc="The deadline of a whole request (a server dripping bytes cannot stretch it); "
+            '0 means the default, not "no deadline".',
+        ),
+    )
+    max_bytes: int = field(
+        default=10 * 1024 * 1024,
+        metadata=setting(
+            Whole(at_least=1024),
+            restart=True,
+            doc="The largest body read, in bytes, counted after decompression (gzip bombs stop here).",
+        ),
+    )
+    user_agent: str = field(
+        default=DEFAULT_USER_AGENT,
+        metadata=setting(
+            Text(), restart=True, doc="Sent with every request, so site operators can see who polls them."
+        ),
+    )
+    log_level: str = field(
+        default="info",
+        metadata=setting(
+            Choice(("debug", "info", "warning", "error")),
+            doc="The least severe log lines written; `monitor run --log-level` overrides it.",
+        ),
+    )
+    connect_timeout: float = field(
+        default=10.0,
+        metadata=setting(Duration(above=0), restart=True, doc="The deadline of opening a connection."),
+    )
+    max_backoff: float = field(
+        default=6 * 3600.0,
+        metadata=setting(
+            Duration(above=0),
+            doc="Failing feeds back off exponentially (2x, 4x, 8x… the interval, with jitter) up to this.",
+        ),
+    )
+    ttl_ceiling: float = field(
+        default=3600.0,
+        metadata=setting(
+            Duration(above=0),
+            doc="A server's `<ttl>`, `<sy:updatePeriod>` or Cache-Control max-age is a floor under a "
+            "feed's interval, up to this.",
+        ),
+    )
+    parse_timeout: float = field(
+        default=20.0,
+        metadata=setting(
+            Duration(above=0),
+            restart=True,
+            doc="A parse that takes longer is killed, and that feed fails alone.",
+        ),
+    )
+    parse_workers: int = field(
+        default=2,
+        metadata=setting(Whole(at_least=1), restart=True, doc="The worker processes that parse feeds and articles."),
+    )
+    adopt_redirect_after: int = field(
+        default=3,
+        metadata=setting(
+            Whole(at_least=1),
+            doc="A permanent redirect (301/308) is adopted once the new address has answered this many "
+            "polls in a row; `monitor feeds` then says to update the url.",
+        ),
+    )
+    retention: float = field(
+        default=30 * 86400.0,
+        metadata=setting(
+            Duration(above=0),
+            doc="Items older than this lose their text (summary, author, tags); their identity stays, "
+            "so a feed that re-publishes old items never alerts again.",
+        ),
+    )
+    http: tuple[str, int] | None = field(
+        default=None,
+        metadata=setting(
+            Parsed(
+                parse_listen_or_off,
+                '"HOST:PORT" (e.g. "127.0.0.1:9464", "[::1]:9464", "0.0.0.0:9464"), '
+                'a port alone (127.0.0.1), or "" (off)',
+            ),
+            restart=True,
+            default_doc="off",
+            doc="Serve the web console, `/healthz` and `/metrics` (Prometheus) here. "
+            "`monitor run --http` ($MONITOR_HTTP) overrides it.",
+        ),
+    )
+    web_token: str = field(
+        default="",
+        repr=False,  # a secret: never shown
+        metadata=setting(
+            Text(non_empty=False),
+            environment=True,
+            default_doc="none",
+            doc="The token the console asks for (a bearer header, or once in its login form). Required "
+            "when `http` listens beyond this machine; refused when easy to guess. Make one with "
+            "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`.",
+        ),
+    )
+    health_channel: str = field(
+        default="",
+        metadata=setting(
+            Text(),
+            default_doc="none",
+            doc="The channel told when a feed starts failing, recovers, is gone (410), has moved or falls "
+            "silent. Unset: `monitor feeds` still shows each feed's state, and nobody is messaged.",
+        ),
+    )
+    node: str = field(
+        default="",
+        metadata=setting(
+            Text(),
+            restart=True,
+            default_doc="the host name",
+            doc="This daemon's name in a cluster (`monitor cluster`, `monitor feeds`); its process id is "
+            "appended. `monitor run --node` ($MONITOR_NODE) overrides it.",
+        ),
+    )
     failing_after: int = field(
         default=3,
-        metadata=setting(Whole(at_least=1), problem="must be a whole number of consecutive errors, at least 1"),
+        metadata=setting(
+            Whole(at_least=1),
+            problem="must be a whole number of consecutive errors, at least 1",
+            doc='A feed is "failing" after this many consecutive errors…',
+        ),
     )
-    # ... or failing (no success) for this long
-    failing_for: float = field(default=6 * 3600.0, metadata=setting(Duration(above=0)))
-    # "silent": no new item for this many times its median gap
+    failing_for: float = field(
+        default=6 * 3600.0,
+        metadata=setting(Duration(above=0), doc="… or after no successful poll for this long."),
+    )
     silent_factor: float = field(
         default=4.0,
-        metadata=setting(Number(at_least=1), problem="must be a number of at least 1, e.g. 4 (times the median gap)"),
+        metadata=setting(
+            Number(at_least=1),
+            problem="must be a number of at least 1, e.g. 4 (times the median gap)",
+            doc='A feed is "silent" when no new item came for this many times the median gap between its recent items…',
+        ),
     )
-    # ... and at least this long
-    silent_min: float = field(default=86400.0, metadata=setting(Duration(above=0)))
-    # Article bodies: the default of each feed's `fulltext`, and how they are fetched and kept.
-    fulltext: bool = field(default=False, metadata=setting(Flag()))
-    # seconds between two article requests to one host
-    article_pace: float = field(default=1.0, metadata=setting(Duration(above=0)))
-    # articles waiting for their page; past this, the oldest are skipped (and counted)
-    article_queue: int = field(default=1000, metadata=setting(Whole(at_least=1)))
-    # the stored body is cut here (characters)
-    body_max_chars: int = field(default=100_000, metadata=setting(Whole(at_least=1000)))
-    # `run --once` waits this long for the bodies of its new items before it exits
-    body_wait: float = field(default=120.0, metadata=setting(Duration()))
+    silent_min: float = field(
+        default=86400.0,
+        metadata=setting(Duration(above=0), doc="… and for at least this long."),
+    )
+    fulltext: bool = field(
+        default=False,
+        metadata=setting(
+            Flag(),
+            doc="The default of each feed's `fulltext`: fetch the page of each new item once and match its "
+            "main text too (`body:` in a query, and bare terms).",
+        ),
+    )
+    article_pace: float = field(
+        default=1.0,
+        metadata=setting(Duration(above=0), restart=True, doc="The time between two article requests to one site."),
+    )
+    article_queue: int = field(
+        default=1000,
+        metadata=setting(
+            Whole(at_least=1),
+            doc="Articles waiting for their page, at most; past it the oldest are skipped "
+            "(`monitor feeds` counts them).",
+        ),
+    )
+    body_max_chars: int = field(
+        default=100_000,
+        metadata=setting(Whole(at_least=1000), doc="The stored body of an article is cut at this many characters."),
+    )
+    body_wait: float = field(
+        default=120.0,
+        metadata=setting(Duration(), doc="`monitor run --once` waits up to this long for the bodies of its new items."),
+    )
 
 
 @dataclass(frozen=True)
 class DedupSettings:
     """[dedup]: how items from different feeds are recognised as one story."""
 
-    # share of headline words in common; 0 turns it off
     title_similarity: float = field(
         default=0.6,
-        metadata=setting(Number(at_least=0, at_most=1), problem="must be a number from 0 (off) to 1, e.g. 0.6"),
+        metadata=setting(
+            Number(at_least=0, at_most=1),
+            problem="must be a number from 0 (off) to 1, e.g. 0.6",
+            doc="The share of headline words in common (after stop words) that merges two items into "
+            'one story; 0 turns it off. Headlines with conflicting numbers ("kills 5" / "kills 12") '
+            "or places never merge.",
+        ),
     )
-    # headlines further apart in time never merge
-    window: float = field(default=48 * 3600.0, metadata=setting(Duration()))
+    window: float = field(
+        default=48 * 3600.0,
+        metadata=setting(Duration(), doc="Headlines further apart in time than this never merge."),
+    )
 
 
 @dataclass(frozen=True)
 class FeedConfig:
     """[[feeds]]"""
 
-    name: str = field(metadata=setting(Text()))
-    url: str = field(metadata=setting(Text()))  # ${VAR} and the scheme are the loader's
-    interval: float = field(metadata=setting(Duration(above=0)))  # default: [monitor] interval
-    tags: tuple[str, ...] = field(default=(), metadata=setting(TextList()))
-    enabled: bool = field(default=True, metadata=setting(Flag()))
-    title: str = field(default="", metadata=setting(Text(non_empty=False)))  # optional display label
-    # poll at `interval` whatever <ttl> or max-age say
-    ignore_server_ttl: bool = field(default=False, metadata=setting(Flag()))
-    # fetch each alertable item's article and match its main text; default: [monitor] fulltext
-    fulltext: bool = field(default=False, metadata=setting(Flag()))
-    # false: article pages are fetched whatever the site's robots.txt says (with the site's permission)
-    robots: bool = field(default=True, metadata=setting(Flag()))
-    # on a local network by a name (a bridge at http://rss-bridge/…): it, and its own article pages,
-    # may be fetched from private addresses; a url naming a private address or localhost needs no flag
-    local: bool = field(default=False, metadata=setting(Flag()))
+    name: str = field(metadata=setting(Text(), doc="The feed's name, unique among the feeds."))
+    url: str = field(
+        metadata=setting(
+            Text(),
+            environment=True,
+            doc="The feed's http:// or https:// address.",
+        )
+    )
+    interval: float = field(
+        metadata=setting(
+            Duration(above=0),
+            default_doc="`[monitor] interval`",
+            doc="Poll the feed at this interval; an adaptive schedule leaves it there.",
+        )
+    )
+    tags: tuple[str, ...] = field(
+        default=(), metadata=setting(TextList(), doc='Labels that rules select feeds by (`feeds = ["tag:NAME"]`).')
+    )
+    enabled: bool = field(
+        default=True, metadata=setting(Flag(), doc="false: the feed stays in the file but is not polled.")
+    )
+    title: str = field(default="", metadata=setting(Text(non_empty=False), doc="A display label."))
+    ignore_server_ttl: bool = field(
+        default=False,
+        metadata=setting(Flag(), doc="Poll at `interval` whatever the feed's `<ttl>` or max-age say."),
+    )
+    fulltext: bool = field(
+        default=False,
+        metadata=setting(
+            Flag(),
+            default_doc="`[monitor] fulltext`",
+            doc="Fetch the article page of each item that could alert, and match its main text too.",
+        ),
+    )
+    robots: bool = field(
+        default=True,
+        metadata=setting(
+            Flag(),
+            doc="false: article pages are fetched whatever the site's robots.txt says (only with the "
+            "site's permission).",
+        ),
+    )
+    local: bool = field(
+        default=False,
+        metadata=setting(
+            Flag(),
+            doc="The feed is on your own network by a name (an RSS bridge at `http://rss-bridge/…`): it and "
+            "its article pages may be fetched from private addresses. A url naming a private address or "
+            "localhost needs no flag.",
+        ),
+    )
     # the feed sets its own interval: an adaptive schedule leaves it there (set by the loader)
     pinned: bool = False
 
@@ -133,27 +349,54 @@ class FeedConfig:
 class RuleConfig:
     """[[rules]]"""
 
-    name: str = field(metadata=setting(Text()))
-    query: str = field(metadata=setting(Text()))
-    notify: tuple[str, ...] = field(
-        metadata=setting(TextList(), missing='is required: the channels to alert, e.g. notify = ["console"]')
+    name: str = field(metadata=setting(Text(), doc="The rule's name, unique among the rules."))
+    query: str = field(
+        metadata=setting(Text(), doc="What the rule matches, in the query language of [rules.md](rules.md).")
     )
-    # feed names or "tag:X"; empty = every feed
-    feeds: tuple[str, ...] = field(default=(), metadata=setting(TextList()))
-    # after a match goes out, later matches wait this long, folded into one
-    cooldown: float = field(default=0.0, metadata=setting(Duration()))
-    urgent: bool = field(default=False, metadata=setting(Flag()))  # goes out during a channel's quiet hours
-    # also alert when the rule's hourly matches rise well above its baseline
-    spike: bool = field(default=False, metadata=setting(Flag()))
-    # "well above": this many times the trailing 7-day hourly mean
+    notify: tuple[str, ...] = field(
+        metadata=setting(
+            TextList(),
+            missing='is required: the channels to alert, e.g. notify = ["console"]',
+            doc="The channels its alerts go to.",
+        )
+    )
+    feeds: tuple[str, ...] = field(
+        default=(),
+        metadata=setting(
+            TextList(),
+            default_doc="every feed",
+            doc='The feeds it watches: feed names, or "tag:NAME" for every feed with that tag.',
+        ),
+    )
+    cooldown: float = field(
+        default=0.0,
+        metadata=setting(
+            Duration(),
+            doc="After an alert goes out, later matches wait this long and go out as one follow-up.",
+        ),
+    )
+    urgent: bool = field(
+        default=False, metadata=setting(Flag(), doc="Alerts go out during a channel's quiet hours too.")
+    )
+    spike: bool = field(
+        default=False,
+        metadata=setting(Flag(), doc="Also alert when the rule's hourly matches rise well above their usual rate."),
+    )
     spike_factor: float = field(
         default=3.0,
-        metadata=setting(Number(above=1), problem="must be a number above 1, e.g. 3 (times the usual hourly matches)"),
+        metadata=setting(
+            Number(above=1),
+            problem="must be a number above 1, e.g. 3 (times the usual hourly matches)",
+            doc="\"Well above\": the last hour's matches reach this many times the rule's 7-day hourly mean…",
+        ),
     )
-    # ... and at least this many matches in the hour
     spike_min: int = field(
         default=5,
-        metadata=setting(Whole(at_least=1), problem="must be a whole number of matches in an hour, at least 1"),
+        metadata=setting(
+            Whole(at_least=1),
+            problem="must be a whole number of matches in an hour, at least 1",
+            doc="… and at least this many.",
+        ),
     )
 
     def applies_to(self, feed: FeedConfig) -> bool:
@@ -173,25 +416,78 @@ class ChannelConfig:
     """[channels.NAME]"""
 
     name: str
-    urls: tuple[str, ...] = field(metadata=setting(Special()))  # ${VAR} may disable the channel
+    urls: tuple[str, ...] = field(
+        metadata=setting(
+            Special('list of apprise URLs (e.g. ["console://"])'),
+            environment=True,
+            doc="Where the channel's messages go: apprise URLs (https://github.com/caronc/apprise/wiki); "
+            "`console://` prints each alert on standard output. A URL naming a `${VAR}` that is not set "
+            "disables the channel, with one warning.",
+        )
+    )
     disabled_reason: str = ""  # set when a ${VAR} it needs is unset
-    # "" (send each alert), an interval ("15m") or a crontab ("0 7 * * *")
-    digest: str = field(default="", metadata=setting(Special()))  # checked by the loader: a crontab in `timezone`
-    timezone: str = field(default="UTC", metadata=setting(Parsed(parse_zone)))  # of a crontab digest
-    # seconds between two messages to one destination (the rate limit); Slack's default is the loader's
-    min_gap: float = field(default=0.0, metadata=setting(Parsed(parse_rate), key="rate_limit"))
-    # messages per flood_window before folding; 0: off
+    digest: str = field(
+        default="",
+        metadata=setting(
+            Special('interval (e.g. "15m") or five-field crontab (e.g. "0 7 * * *")'),
+            default_doc="none: each alert is sent as it comes",
+            doc="Collect alerts and send them as one message at this interval, or at the times of the "
+            'crontab ("0 7 * * *": every day at 07:00, in `timezone`).',
+        ),
+    )
+    timezone: str = field(
+        default="UTC",
+        metadata=setting(
+            Parsed(parse_zone, 'IANA time zone name (e.g. "UTC", "Asia/Jerusalem")'),
+            doc="The time zone of a crontab `digest` and of `quiet` hours.",
+        ),
+    )
+    # Slack's default is the loader's: it depends on the channel's URLs.
+    min_gap: float = field(
+        default=0.0,
+        metadata=setting(
+            Parsed(parse_rate, 'rate (e.g. "1/s", "20/m", "100/h"), or 0 (no limit)'),
+            key="rate_limit",
+            default_doc='0 (no limit); "1/s" for a channel with a Slack webhook',
+            doc="At most this many messages per destination.",
+        ),
+    )
     flood_threshold: int = field(
         default=DEFAULT_FLOOD_THRESHOLD,
-        metadata=setting(Whole(at_least=0), problem="must be a whole number of messages (0 turns the flood guard off)"),
+        metadata=setting(
+            Whole(at_least=0),
+            problem="must be a whole number of messages (0 turns the flood guard off)",
+            doc="Past this many messages to a destination within `flood_window`, further alerts are held "
+            "and sent as one digest; 0 turns the flood guard off.",
+        ),
     )
     flood_window: float = field(
-        default=DEFAULT_FLOOD_WINDOW, metadata=setting(Duration(above=0), problem='must be longer than 0s, e.g. "10m"')
+        default=DEFAULT_FLOOD_WINDOW,
+        metadata=setting(
+            Duration(above=0),
+            problem='must be longer than 0s, e.g. "10m"',
+            doc="The window `flood_threshold` counts messages in.",
+        ),
     )
-    # Jinja2 source of the message body ("" = built-in rendering), read from a file by the loader
-    template: str = field(default="", metadata=setting(Special()))
-    # quiet hours (start, end) in minutes after midnight, in `timezone`
-    quiet: tuple[int, int] | None = field(default=None, metadata=setting(Parsed(parse_quiet)))
+    # Holds the template's source: the loader reads the file the key names.
+    template: str = field(
+        default="",
+        metadata=setting(
+            Special("path of a Jinja2 template file, relative to the configuration file"),
+            default_doc="none: the built-in rendering",
+            doc="A Jinja2 template for the message body; `monitor check` renders it with a sample alert.",
+        ),
+    )
+    # quiet hours (start, end) in minutes after midnight
+    quiet: tuple[int, int] | None = field(
+        default=None,
+        metadata=setting(
+            Parsed(parse_quiet, 'span of hours "HH:MM-HH:MM" on a 24-hour clock (e.g. "22:00-07:00")'),
+            default_doc="none",
+            doc="Quiet hours, in `timezone`: alerts are held and sent as one digest when they end, except "
+            "those of rules with `urgent = true`.",
+        ),
+    )
 
     @property
     def enabled(self) -> bool:
@@ -202,14 +498,31 @@ class ChannelConfig:
 class DeliverySettings:
     """[delivery]: how the outbox retries and when it gives up."""
 
-    # first retry delay, doubled after each failure
-    retry_first: float = field(default=30.0, metadata=setting(Duration(above=0)))
-    # the longest delay between two attempts
-    retry_max: float = field(default=30 * 60.0, metadata=setting(Duration(above=0)))
-    # failing this long (since the first failure) → dead letter
-    dead_after: float = field(default=24 * 3600.0, metadata=setting(Duration(above=0)))
-    # how often the daemon looks for due deliveries
-    check_every: float = field(default=2.0, metadata=setting(Duration(above=0)))
+    retry_first: float = field(
+        default=30.0,
+        metadata=setting(
+            Duration(above=0),
+            doc="The first retry after a failure; each further failure doubles the delay, up to `retry_max`.",
+        ),
+    )
+    retry_max: float = field(
+        default=30 * 60.0,
+        metadata=setting(Duration(above=0), doc="The longest delay between two attempts; at least `retry_first`."),
+    )
+    dead_after: float = field(
+        default=24 * 3600.0,
+        metadata=setting(
+            Duration(above=0),
+            doc="A delivery failing this long (since its first failure) becomes a dead letter "
+            "(`monitor outbox --retry-dead` sends them again).",
+        ),
+    )
+    check_every: float = field(
+        default=2.0,
+        metadata=setting(
+            Duration(above=0), restart=True, doc="How often the daemon looks for deliveries that are due."
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -217,15 +530,37 @@ class Config:
     """The whole file; the fields with a setting are its top-level tables."""
 
     path: Path
-    settings: Settings = field(metadata=setting(Special(), key="monitor"))
-    aliases: Mapping[str, str] = field(metadata=setting(Special()))
-    feeds: tuple[FeedConfig, ...] = field(metadata=setting(Special()))
-    rules: tuple[RuleConfig, ...] = field(metadata=setting(Special()))
-    channels: Mapping[str, ChannelConfig] = field(metadata=setting(Special()))
-    dedup: DedupSettings = field(default_factory=DedupSettings, metadata=setting(Special()))
+    settings: Settings = field(
+        metadata=setting(Special("table"), key="monitor", doc="The daemon: polling, fetching, storage, feed health.")
+    )
+    aliases: Mapping[str, str] = field(
+        metadata=setting(
+            Special("table of NAME = query"),
+            doc="Named queries, used in rules (and in other aliases) as `@NAME`.",
+        )
+    )
+    feeds: tuple[FeedConfig, ...] = field(
+        metadata=setting(Special("array of tables"), doc="The feeds polled, one `[[feeds]]` table each.")
+    )
+    rules: tuple[RuleConfig, ...] = field(
+        metadata=setting(Special("array of tables"), doc="The watch rules, one `[[rules]]` table each.")
+    )
+    channels: Mapping[str, ChannelConfig] = field(
+        metadata=setting(
+            Special("table of tables"),
+            doc="Where alerts go, one `[channels.NAME]` table each; rules name them in `notify`.",
+        )
+    )
+    dedup: DedupSettings = field(
+        default_factory=DedupSettings,
+        metadata=setting(Special("table"), doc="How items from different feeds become one story."),
+    )
     warnings: tuple[str, ...] = ()
     secrets: Secrets = field(default_factory=Secrets)  # what every output masks (redaction.py)
-    delivery: DeliverySettings = field(default_factory=DeliverySettings, metadata=setting(Special()))
+    delivery: DeliverySettings = field(
+        default_factory=DeliverySettings,
+        metadata=setting(Special("table"), doc="How the outbox retries a failing destination, and when it gives up."),
+    )
 
     def feed(self, name: str) -> FeedConfig | None:
         return next((f for f in self.feeds if f.name == name), None)

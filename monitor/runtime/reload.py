@@ -14,24 +14,26 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from ..config import Config, FeedConfig, RuleConfig, load_config
+from ..config import Config, DedupSettings, DeliverySettings, FeedConfig, RuleConfig, Settings, load_config
+from ..config.declare import declared
 from ..delivery.channels import Notifier
 from ..errors import ConfigError, MonitorError
 
-# Settings baked into the store, the fetcher's HTTP transport, the parser workers or the
-# HTTP endpoint when the daemon starts.
-RESTART_SETTINGS = (
-    "database",
-    "concurrency",
-    "per_host",
-    "timeout",
-    "connect_timeout",
-    "max_bytes",
-    "user_agent",
-    "parse_workers",
-    "parse_timeout",
-    "http",
-)
+
+def _restart_settings() -> tuple[tuple[str, str, str], ...]:
+    """Each setting declared `restart` (built into the store, the fetcher's HTTP transport, the
+    parser workers, a listener or a job's timer when the daemon starts): the Config field of its
+    table, its name in words ("[monitor] database") and its field."""
+    tables = {d.name: d.key for d in declared(Config)}
+    return tuple(
+        (attr, f"[{tables[attr]}] {d.key}", d.name)
+        for attr, cls in (("settings", Settings), ("dedup", DedupSettings), ("delivery", DeliverySettings))
+        for d in declared(cls)
+        if d.setting.restart
+    )
+
+
+RESTART_SETTINGS = _restart_settings()
 
 
 @dataclass
@@ -39,7 +41,7 @@ class ReloadResult:
     config: Config | None  # None: rejected, the old configuration stays in force
     problems: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
-    needs_restart: list[str] = field(default_factory=list)
+    needs_restart: list[str] = field(default_factory=list)  # e.g. "[monitor] database"
 
 
 def _names(items: Iterable[FeedConfig | RuleConfig]) -> dict[str, object]:
@@ -81,5 +83,9 @@ def reload_config(old: Config, env: Mapping[str, str] = os.environ) -> ReloadRes
         return ReloadResult(None, problems=exc.problems)
     except MonitorError as exc:
         return ReloadResult(None, problems=[exc.render()])
-    needs_restart = [key for key in RESTART_SETTINGS if getattr(config.settings, key) != getattr(old.settings, key)]
+    needs_restart = [
+        words
+        for table, words, name in RESTART_SETTINGS
+        if getattr(getattr(config, table), name) != getattr(getattr(old, table), name)
+    ]
     return ReloadResult(config, changes=describe_changes(old, config), needs_restart=needs_restart)

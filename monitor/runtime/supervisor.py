@@ -146,7 +146,7 @@ class Supervisor:
         for warning in config.warnings:
             log.warning("%s", warning)
         for key in result.needs_restart:
-            log.warning("[monitor] %s changed: restart the service for it to take effect", key)
+            log.warning("%s changed: restart the service for it to take effect", key)
         reloads.labels("applied").inc()
         summary = "; ".join(result.changes) or "no changes"
         log.info("reloaded: %d feeds, %d rules (%s)", len(pipeline.enabled_feeds()), len(config.rules), summary)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 from pathlib import Path
 
+import click
+import pytest
 from testkit import RIFT, write_config
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -123,13 +126,56 @@ def test_no_secret_reaches_any_output(run_cli, tmp_path, feed_server):
         assert secret not in result.stdout + result.stderr
 
 
-def test_every_command_is_documented_in_the_readme():
+def test_every_command_is_documented_in_docs_commands():
     from monitor.cli import cli
 
-    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-    names = []
-    for name, command in cli.commands.items():
-        sub = getattr(command, "commands", None)
-        names += [f"{name} {s}" for s in sub] if sub else [name]
-    for name in names:
-        assert f"\n  {name}" in readme, f"`monitor {name}` is missing from README's command list"
+    page = (Path(__file__).parents[2] / "docs" / "commands.md").read_text(encoding="utf-8")
+    for name, _ in _commands(cli):
+        assert f"\n## `{name}`\n" in page, f"`{name}` is missing from docs/commands.md"
+
+
+def _commands(group: click.Group, path: str = "monitor"):
+    for name, command in group.commands.items():
+        yield f"{path} {name}", command
+        if isinstance(command, click.Group):
+            yield from _commands(command, f"{path} {name}")
+
+
+def _parse(
+    command: click.Command, args: list[str], parent: click.Context | None = None, name: str = "monitor"
+) -> click.Context:
+    """`args` parsed as click would before running `command` (nothing runs): a UsageError when
+    an option, an argument or a value is wrong."""
+    ctx = click.Context(command, info_name=name, parent=parent)
+    rest = click.Command.parse_args(command, ctx, args)
+    if isinstance(command, click.Group):
+        name, sub, sub_args = command.resolve_command(ctx, rest)
+        assert sub is not None, name
+        return _parse(sub, sub_args, ctx, name)
+    return ctx
+
+
+def _all_commands():
+    from monitor.cli import cli
+
+    return list(_commands(cli))
+
+
+@pytest.mark.parametrize("name, command", _all_commands(), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_command_shows_a_valid_example_in_its_help(name, command):
+    from monitor.cli import cli
+
+    examples = [line.strip() for line in (command.epilog or "").splitlines() if line.strip().startswith("monitor ")]
+    assert examples, f"`{name} --help` shows no example"
+    for example in examples:
+        words = shlex.split(example)
+        ctx = _parse(cli, words[1:])
+        # A group's example runs one of its commands.
+        assert f"{ctx.command_path} ".startswith(f"{name} "), f"{example!r} runs `{ctx.command_path}`, not `{name}`"
+
+
+def test_an_invalid_invocation_is_caught_by_the_example_check():
+    from monitor.cli import cli
+
+    with pytest.raises(click.UsageError):
+        _parse(cli, shlex.split("match 'Russia AND Israel' --since 7d"))

@@ -288,3 +288,73 @@ def test_every_key_of_the_example_config_is_declared():
         assert set(rule) <= keys(RuleConfig), rule
     for name, channel in example["channels"].items():
         assert set(channel) <= keys(ChannelConfig), name
+
+
+EVERY_DECLARATION = [
+    (cls, d)
+    for cls in (Config, Settings, DedupSettings, DeliverySettings, FeedConfig, RuleConfig, ChannelConfig)
+    for d in declared(cls)
+]
+
+
+@pytest.mark.parametrize("cls, d", EVERY_DECLARATION, ids=[f"{c.__name__}.{d.key}" for c, d in EVERY_DECLARATION])
+def test_every_setting_says_what_it_does_and_what_it_takes(cls, d):
+    assert d.setting.doc.strip(), f"{cls.__name__}.{d.key} has no doc"
+    assert d.setting.doc.strip()[-1] in ".…", f"{cls.__name__}.{d.key}: its doc is a sentence"
+    assert d.kind.describe().strip()
+
+
+@pytest.mark.parametrize(
+    "kind, words",
+    [
+        (Duration(above=0), 'duration (e.g. "30s", "10m", "1h") longer than 0s'),
+        (Duration(), 'duration (e.g. "30s", "10m", "1h")'),
+        (Whole(at_least=1), "whole number, at least 1"),
+        (Number(at_least=0, at_most=0.5), "number from 0 to 0.5"),
+        (Number(above=1), "number above 1"),
+        (Flag(), "true or false"),
+        (Text(), "string, not empty"),
+        (Choice(("adaptive", "fixed")), 'one of "adaptive", "fixed" (any case)'),
+    ],
+)
+def test_each_kind_describes_its_type_and_bounds(kind, words):
+    assert kind.describe() == words
+
+
+@pytest.mark.parametrize(
+    "kind, value, written",
+    [
+        (Duration(), 300.0, '"5m"'),
+        (Duration(), 6 * 3600.0, '"6h"'),
+        (Duration(), 30 * 86400.0, '"30d"'),
+        (Duration(), 90.0, '"90s"'),
+        (Duration(), 0.0, '"0s"'),
+        (Flag(), False, "false"),
+        (Number(), 0.1, "0.1"),
+        (Whole(at_least=1), 10485760, "10485760"),
+        (Text(), 'say "hi"', '"say \\"hi\\""'),
+        (TextList(), (), "[]"),
+    ],
+)
+def test_a_default_is_written_as_toml_reads_it_back(kind, value, written):
+    assert kind.literal(value) == written
+    assert kind.read(tomllib.loads(f"v = {written}")["v"], None) == value
+
+
+def test_the_settings_declared_to_read_environment_variables_are_the_ones_the_loader_reads(tmp_path):
+    declared_env = {f"{cls.__name__}.{d.key}" for cls, d in EVERY_DECLARATION if d.setting.environment}
+    assert declared_env == {"Settings.database", "Settings.web_token", "FeedConfig.url", "ChannelConfig.urls"}
+    data = base()
+    data["monitor"] = {"database": "${V}.db", "web_token": "${TOKEN}", "user_agent": "${V}", "node": "${V}"}
+    data["feeds"][0].update(url="https://${V}/a.xml", title="${V}")
+    data["channels"]["console"]["urls"] = ["console://", "json://${V}/hook"]
+    path = tmp_path / "config.toml"
+    path.write_text(tomlkit.dumps(data), encoding="utf-8")
+    token = "a-long-enough-token-of-many-letters-1234"
+    config = load_config(path, env={"V": "example.org", "TOKEN": token})
+    assert config.settings.database == tmp_path / "example.org.db"
+    assert config.settings.web_token == token
+    assert config.feeds[0].url == "https://example.org/a.xml"
+    assert config.channels["console"].urls == ("console://", "json://example.org/hook")
+    # Everywhere else, ${VAR} is text like any other.
+    assert (config.settings.user_agent, config.settings.node, config.feeds[0].title) == ("${V}",) * 3
