@@ -202,6 +202,14 @@ def test_every_relative_link_leads_to_a_file_and_a_heading(path):
     assert not broken, "broken links:\n" + "\n".join(broken)
 
 
+def test_the_readme_is_the_way_in_short_and_pointing_into_docs():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 200, "README.md is the way in: move details into docs/ (CONTRIBUTING.md)"
+    for page in ("docs/guide.md", "docs/configuration.md", "docs/commands.md", "docs/operations.md", "CONTRIBUTING.md"):
+        assert f"({page}" in readme, f"README.md does not link to {page}"
+    assert {"LICENSE", "CHANGELOG.md", "CONTRIBUTING.md"} <= {p.name for p in ROOT.iterdir()}
+
+
 def test_the_markdown_files_checked_include_the_readme_and_the_docs():
     checked = {p.relative_to(ROOT).as_posix() for p in markdown_files()}
     assert {"README.md", "docs/rules.md", "docs/design.md", "docs/configuration.md", "docs/commands.md"} <= checked
