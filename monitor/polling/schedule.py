@@ -120,6 +120,18 @@ class Schedule:
         return now + delay, Plan(delay, BACKOFF)
 
 
+# How often the daemon looks for due feeds: a due feed waits half a tick on average, so the tick
+# is a fiftieth of the shortest interval a feed may get (at most 1% added to it), between these.
+TICK_LONGEST = 1.0
+TICK_SHORTEST = 0.1
+
+
+def dispatch_tick(feeds: Sequence[FeedConfig], settings: Settings) -> float:
+    """Seconds between two looks for due feeds, for the shortest interval any of `feeds` may get."""
+    shortest = min((fastest(feed, settings) for feed in feeds if feed.enabled), default=settings.interval)
+    return min(TICK_LONGEST, max(TICK_SHORTEST, shortest / 50))
+
+
 def too_fast_for_a_remote_site(feed: FeedConfig, settings: Settings) -> bool:
     """May be polled more than once a minute, on someone else's server: rude."""
     host = urlsplit(feed.url).hostname or ""

@@ -23,6 +23,7 @@ from ..delivery.outbox import DeliveryReport
 from ..models import PollOutcome
 from ..polling.bodies import Bodies
 from ..polling.pipeline import Pipeline
+from ..polling.schedule import dispatch_tick
 from ..store import DATABASE_ERRORS
 from ..store.cluster import BEAT_EVERY
 from .outage import Outage
@@ -33,7 +34,6 @@ if TYPE_CHECKING:  # imported where used: apscheduler and prometheus_client cost
 
 log = logging.getLogger("monitor.runtime.daemon")
 
-DISPATCH_EVERY = 1.0  # seconds; one indexed query per tick
 PRUNE_EVERY = 3600.0
 INDEX_EVERY = 30.0  # the full-text index follows ingest this far behind at most (a backtest catches it up)
 REBALANCE_CHECK = 1.0  # seconds; the budget is shared again every interval, and at once after a reload
@@ -335,9 +335,20 @@ class Daemon:
         done_for, done_at = self._rebalanced
         if self.outage.away or (done_for is pipeline and now - done_at < pipeline.config.settings.interval):
             return
+        if done_for is not pipeline:
+            self._follow_the_fastest_interval(pipeline)
         with self.outage.guard():
             await pipeline.rebalance()
             self._rebalanced = (pipeline, now)
+
+    def _follow_the_fastest_interval(self, pipeline: Pipeline) -> None:
+        """The dispatch tick of a configuration put in force (one polling a bridge every few
+        seconds looks for due feeds more often than one polling every few minutes)."""
+        tick = dispatch_tick(pipeline.enabled_feeds(), pipeline.config.settings)
+        job = self._scheduler.get_job("dispatch") if self._scheduler is not None else None
+        if job is not None and job.trigger.interval.total_seconds() != tick:
+            job.reschedule("interval", seconds=tick)
+            log.info("looking for due feeds every %gs", tick)
 
     def reload(self) -> None:
         """SIGHUP: put the re-read config in force, or keep this one."""
@@ -369,7 +380,8 @@ class Daemon:
 
         scheduler = AsyncIOScheduler(event_loop=loop)
         common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
-        scheduler.add_job(self.dispatch, "interval", seconds=DISPATCH_EVERY, id="dispatch", **common)
+        tick = dispatch_tick(self.pipeline.enabled_feeds(), self.pipeline.config.settings)
+        scheduler.add_job(self.dispatch, "interval", seconds=tick, id="dispatch", **common)
         scheduler.add_job(self.rebalance, "interval", seconds=REBALANCE_CHECK, id="rebalance", **common)
         jobs = {"deliver": self.deliver, "retention": self.prune, "index": self.index}
         for job, every in self._jobs_every.items():

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 import pytest
 from deskkit import rss
 from fetchkit import NOW, Clock, config_file, poll
 from testkit import write_config
 
-from monitor.config import load_config
+from monitor.config import FeedConfig, Settings, load_config
 from monitor.polling.fetch import fetcher_for
 from monitor.polling.pipeline import parse_in_thread
-from monitor.polling.schedule import AT_MAX, LEARNED, NEW, PINNED, SERVER
+from monitor.polling.schedule import AT_MAX, LEARNED, NEW, PINNED, SERVER, dispatch_tick
 from monitor.runtime.assembly import assemble, build_pipeline
 from monitor.store import open_store
 
@@ -120,3 +121,15 @@ def test_a_floor_under_a_minute_for_a_remote_site_is_warned_once(tmp_path, caplo
         asyncio.run(go())
     warned = [r.getMessage() for r in caplog.records if "more than once a minute" in r.getMessage()]
     assert warned == ["feed wire: may be polled every 20s; a remote site should not be polled more than once a minute"]
+
+
+def test_the_dispatch_tick_is_a_fiftieth_of_the_shortest_interval_between_a_tenth_and_one_second():
+    settings = Settings(database="m.db", min_interval=60.0)
+    feeds = [FeedConfig(name="a", url="https://a.example/", interval=300.0)]
+    assert dispatch_tick(feeds, settings) == 1.0  # min_interval 60 s: 1.2 s, held at 1 s
+    assert dispatch_tick(feeds, replace(settings, min_interval=20.0)) == 0.4
+    assert dispatch_tick(feeds, replace(settings, schedule="fixed")) == 1.0
+    bridge = FeedConfig(name="b", url="http://127.0.0.1/", interval=2.0, pinned=True)
+    assert dispatch_tick([*feeds, bridge], settings) == 0.1  # 0.04 s: held at 0.1 s
+    assert dispatch_tick([*feeds, replace(bridge, enabled=False)], settings) == 1.0
+    assert dispatch_tick([], replace(settings, interval=10.0)) == 0.2

@@ -211,6 +211,25 @@ def test_sighup_applies_a_valid_config_and_rejects_an_invalid_one(tmp_path, feed
     assert "feeds: +1 (b), -1 (c)" in applied["msg"] and "rules: +1 (rift)" in applied["msg"]
 
 
+def test_a_reload_adding_a_feed_polled_every_few_seconds_makes_the_daemon_look_for_due_feeds_more_often(
+    tmp_path, feed_server, daemons
+):
+    doc = (FIXTURES / "story/toi_v1.xml").read_bytes()
+    slow, fast = feed_server.serve("/slow.xml", doc), feed_server.serve("/fast.xml", doc)
+    write_config(tmp_path, feeds={"slow": slow}, monitor={"interval": "1h"})
+    d = DaemonProc(tmp_path)
+    daemons.append(d)
+    wait_for(lambda: feed_server.statuses("/slow.xml"))
+
+    write_config(tmp_path, feeds={"slow": slow, "fast": {"url": fast, "interval": "5s"}}, monitor={"interval": "1h"})
+    d.signal(signal.SIGHUP)
+    wait_for(lambda: "reloaded: 2 feeds" in d.log())
+    # A fiftieth of 5 s is under the shortest tick: a due feed waits 0.05 s on average, not 0.5 s.
+    wait_for(lambda: "looking for due feeds every 0.1s" in d.log())
+    wait_for(lambda: len(feed_server.statuses("/fast.xml")) >= 2)
+    assert "looking for due feeds" not in d.log().split("reloaded: 2 feeds")[0]  # 1 h: the 1 s tick
+
+
 def test_a_reload_of_a_file_too_deep_to_read_is_rejected_and_systemd_hears_ready(tmp_path, feed_server, daemons):
     url = feed_server.serve("/a.xml", (FIXTURES / "story/toi_v1.xml").read_bytes())
     port = free_port()
