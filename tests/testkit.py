@@ -13,6 +13,8 @@ from typing import Any
 
 import tomlkit
 
+from monitor.config.declare import Choice, Duration, Flag, Kind, Number, Text, TextList, Whole
+
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC, 00:13 in Jerusalem
 HOUR, DAY = 3600.0, 86400.0
 CATCH_ALL = "the OR a OR in OR of OR to OR for OR on OR at OR by OR with"
@@ -100,3 +102,25 @@ def wait_for(condition: Callable[[], object], timeout: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not reached in time"
         time.sleep(0.05)
+
+
+def other_value(kind: Kind, default: Any) -> Any:
+    """A value of `kind` that it accepts and that is not `default`, as TOML gives it; None for a
+    kind that cannot make one up (a parsed format, a value the loader reads itself)."""
+    if isinstance(kind, Duration):
+        return "90s"
+    if isinstance(kind, Whole):
+        return kind.at_least + 7
+    if isinstance(kind, Number):
+        low = kind.at_least if kind.at_least is not None else kind.above
+        assert low is not None
+        return (low + kind.at_most) / 2 if kind.at_most is not None else low + 1.5
+    if isinstance(kind, Flag):
+        return not default
+    if isinstance(kind, Choice):
+        return kind.options[-1]
+    if isinstance(kind, Text):
+        return "text"
+    if isinstance(kind, TextList):
+        return ["x"]
+    return None

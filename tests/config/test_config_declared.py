@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 import pytest
 import tomlkit
+from testkit import other_value
 
 from monitor.config import (
     ChannelConfig,
@@ -121,24 +122,10 @@ SAMPLES: dict[tuple[type[Any], str], Any] = {
 def sample(cls: type[Any], d: Declared) -> Any:
     if (cls, d.key) in SAMPLES:
         return SAMPLES[cls, d.key]
-    kind = d.kind
-    if isinstance(kind, Duration):
-        return "90s"
-    if isinstance(kind, Whole):
-        return kind.at_least + 7
-    if isinstance(kind, Number):
-        low = kind.at_least if kind.at_least is not None else kind.above
-        assert low is not None
-        return (low + kind.at_most) / 2 if kind.at_most is not None else low + 1.5
-    if isinstance(kind, Flag):
-        return not d.default
-    if isinstance(kind, Choice):
-        return kind.options[-1].upper()
-    if isinstance(kind, Text):
-        return "text"
-    if isinstance(kind, TextList):
-        return ["x"]
-    raise AssertionError(f"no sample for {cls.__name__}.{d.key}: add one to SAMPLES")
+    value = other_value(d.kind, d.default)
+    if value is None:
+        raise AssertionError(f"no sample for {cls.__name__}.{d.key}: add one to SAMPLES")
+    return value.upper() if isinstance(d.kind, Choice) else value  # a choice is read in any case
 
 
 def test_every_declared_key_is_accepted_and_read(tmp_path):

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from testkit import write_config
+from testkit import other_value, write_config
 
 from monitor.config import DedupSettings, DeliverySettings, Settings, load_config
-from monitor.config.declare import Choice, Declared, Duration, Flag, Number, Parsed, Text, Whole, declared
+from monitor.config.declare import Declared, declared
 from monitor.runtime.reload import reload_config
 
 # A value that is valid and differs from write_config's, for the settings whose kind cannot make one up.
@@ -26,24 +26,10 @@ CASES = [(table, d) for table, cls in TABLES for d in declared(cls)]
 
 
 def changed(d: Declared) -> Any:
-    if d.key in CHANGED:
-        return CHANGED[d.key]
-    kind = d.kind
-    if isinstance(kind, Duration):
-        return "97s"
-    if isinstance(kind, Whole):
-        return kind.at_least + 7
-    if isinstance(kind, Number):
-        low = kind.at_least if kind.at_least is not None else kind.above
-        assert low is not None
-        return (low + kind.at_most) / 3 if kind.at_most is not None else low + 1.5
-    if isinstance(kind, Flag):
-        return not d.default
-    if isinstance(kind, Choice):
-        return kind.options[-1]
-    if isinstance(kind, (Text, Parsed)):
-        return "other"
-    raise AssertionError(f"no changed value for {d.key}: add one to CHANGED")
+    value = CHANGED.get(d.key, other_value(d.kind, d.default))
+    if value is None:
+        raise AssertionError(f"no changed value for {d.key}: add one to CHANGED")
+    return value
 
 
 @pytest.mark.parametrize("table, d", CASES, ids=[f"{t}.{d.key}" for t, d in CASES])
