@@ -95,6 +95,16 @@ def test_the_examples_of_the_configuration_page_make_a_valid_file(tmp_path):
     assert sorted(config.channels) == ["console", "slack"] and config.rules[0].feeds
 
 
+def test_the_readmes_first_configuration_is_a_valid_file(tmp_path):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    first = re.search(r"```toml\n(.*?)```", readme, re.S)
+    assert first is not None, "README.md has no TOML example"
+    path = tmp_path / "config.toml"
+    path.write_text(first.group(1), encoding="utf-8")
+    config = load_config(path, env={})
+    assert len(config.feeds) == len(config.rules) == len(config.channels) == 1
+
+
 def test_every_command_and_its_examples_are_on_the_commands_page():
     page = (ROOT / "docs" / "commands.md").read_text(encoding="utf-8")
     names = [name for name, _ in generate.walk(generate.cli)]
