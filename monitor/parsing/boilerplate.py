@@ -13,7 +13,7 @@ nobody here has seen. Each was measured on the annotated pages of tests/fixtures
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -33,60 +33,67 @@ _FIGURE = re.compile(r"\d")
 
 def remove_boilerplate(body: _Element) -> None:
     """Remove, in place, the lines of trafilatura's `body` that are furniture, not the article."""
-    lines = [el for el in body.iter(*LINE_TAGS) if not any(a.tag in LINE_TAGS for a in el.iterancestors())]
-    last_prose = max((i for i, el in enumerate(lines) if _is_prose(el)), default=len(lines))
+    lines = [_Line.of(el) for el in body.iter(*LINE_TAGS) if not any(a.tag in LINE_TAGS for a in el.iterancestors())]
+    last_prose = max((i for i, line in enumerate(lines) if line.is_prose()), default=len(lines))
     for i, line in enumerate(lines):
-        if _is_furniture(line, after_the_end=i > last_prose):
-            _remove(line)
+        if line.is_furniture(after_the_end=i > last_prose):
+            _remove(line.element)
 
 
-def _is_furniture(line: _Element, *, after_the_end: bool) -> bool:
-    text = _text(line)
-    if not text:
+@dataclass(frozen=True)
+class _Line:
+    """A line of trafilatura's text, read once: its words, and the text of each of its links."""
+
+    element: _Element
+    text: str
+    links: tuple[str, ...]
+
+    @classmethod
+    def of(cls, element: _Element) -> _Line:
+        return cls(element, _text(element), tuple(_text(ref) for ref in element.iter("ref")))
+
+    @property
+    def linked(self) -> float:
+        """The share of the line's characters inside links."""
+        return sum(map(len, self.links)) / len(self.text) if self.text else 0.0
+
+    def is_prose(self) -> bool:
+        return len(self.text) >= PROSE and self.linked < 0.5
+
+    def is_furniture(self, *, after_the_end: bool) -> bool:
+        text, links = self.text, self.links
+        if not text:
+            return False
+        label = _LABEL.match(text)
+        listed = self.element.tag == "item"  # a list of links can be the article itself (a link roundup)
+        if label and len(text) <= label.end() + 1:
+            return True  # a label alone introduces links, credits or contacts, and says nothing itself
+        if (
+            label
+            and not listed
+            and len(text) < SHORT
+            and sum(map(len, links)) >= 0.8 * (len(text) - label.end())
+            and not any(label.group(1) in link for link in links)
+        ):
+            return True  # "Read also: <a link>": a teaser of another article
+        if not listed and len(links) >= 2 and self.linked >= 0.9:
+            return True  # a run of links to other articles
+        if len(text) <= CREDIT and self.italic() >= 0.9:
+            return True  # a short line all in italics: a credit ("Photo: …"), a caption or a note
+        if after_the_end and not listed:
+            # Past the last paragraph of prose: a heading, a link, or a line that is not a sentence
+            # and holds no figures ("Top stories", a trust badge) starts what follows the article.
+            return (
+                self.element.tag == "head"
+                or self.linked >= 0.5
+                or not (_SENTENCE_END.search(text) or text.endswith(":") or _FIGURE.search(text))
+            )
         return False
-    links = [_text(ref) for ref in line.iter("ref")]
-    linked = sum(map(len, links)) / len(text)
-    label = _LABEL.match(text)
-    listed = line.tag == "item"  # a list of links can be the article itself (a link roundup)
-    if label and len(text) <= label.end() + 1:
-        return True  # a label alone introduces links, credits or contacts, and says nothing itself
-    if (
-        label
-        and not listed
-        and len(text) < SHORT
-        and sum(map(len, links)) >= 0.8 * (len(text) - label.end())
-        and not any(label.group(1) in link for link in links)
-    ):
-        return True  # "Read also: <a link>": a teaser of another article
-    if not listed and len(links) >= 2 and linked >= 0.9:
-        return True  # a run of links to other articles
-    if len(text) <= CREDIT and _share(line, _italic) >= 0.9:
-        return True  # a short line all in italics: a credit ("Photo: …"), a caption or a note
-    if after_the_end and not listed:
-        # Past the last paragraph of prose: a heading, a link, or a line that is not a sentence
-        # and holds no figures ("Top stories", a trust badge) starts what follows the article.
-        return (
-            line.tag == "head"
-            or linked >= 0.5
-            or not (_SENTENCE_END.search(text) or text.endswith(":") or _FIGURE.search(text))
-        )
-    return False
 
-
-def _is_prose(line: _Element) -> bool:
-    text = _text(line)
-    return len(text) >= PROSE and sum(len(_text(ref)) for ref in line.iter("ref")) < 0.5 * len(text)
-
-
-def _italic(element: _Element) -> bool:
-    return element.tag == "hi" and (element.get("rend") or "").startswith("#i")
-
-
-def _share(line: _Element, inline: Callable[[_Element], bool]) -> float:
-    """The share of `line`'s characters inside the inline elements `inline` accepts."""
-    total = len(_text(line))
-    inside = sum(len(_text(el)) for el in line.iter() if inline(el))
-    return inside / total if total else 0.0
+    def italic(self) -> float:
+        """The share of the line's characters in italics."""
+        inside = sum(len(_text(el)) for el in self.element.iter("hi") if (el.get("rend") or "").startswith("#i"))
+        return inside / len(self.text) if self.text else 0.0
 
 
 def _remove(line: _Element) -> None:

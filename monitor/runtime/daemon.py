@@ -333,10 +333,10 @@ class Daemon:
         plans the polls it makes): every `interval`, and at once for a configuration put in force."""
         pipeline, now = self.pipeline, self.pipeline.clock()
         done_for, done_at = self._rebalanced
+        if done_for is not pipeline:  # reads no database: done even while it is away
+            self._follow_the_fastest_interval(pipeline)
         if self.outage.away or (done_for is pipeline and now - done_at < pipeline.config.settings.interval):
             return
-        if done_for is not pipeline:
-            self._follow_the_fastest_interval(pipeline)
         with self.outage.guard():
             await pipeline.rebalance()
             self._rebalanced = (pipeline, now)
