@@ -77,7 +77,7 @@ class Change:
     matches: list[tuple[str, Match]] = field(default_factory=list)  # the rules it alerts on
     previous: Document | None = None  # the stored version, as the rules read it
     body: str = ""  # the body an edit keeps
-    index_text: str = ""  # an edit's full-text index text (parsing.facts.search_text)
+    index_text: str = ""  # its full-text index text (parsing.facts.search_text), written with it
     moved: bool = False  # an edit whose link changed: its body is dropped, its page wanted again
 
     @property
@@ -288,10 +288,12 @@ class Ingest:
             change.moved = row["canonical_url"] != facts.canonical
             change.body = "" if change.moved else row["body"] or ""
             change.previous = Document.build(stored_fields(row, label))
-            change.index_text = search_text(item.title, item.summary, change.body)
         if change.alerts and change.edited:
             doc = Document.build({**item.fields(label), "body": change.body})
             change.matches = self._matches(feed, doc, change.previous)
+            change.index_text = doc.fts_text()  # the rules' tokens, not made twice
+        else:
+            change.index_text = search_text(item.title, item.summary, change.body)
         return change
 
     def _write(
@@ -309,7 +311,7 @@ class Ingest:
         stories = self.stories.assign_many(feed.name, [(c.item, c.facts) for c in new], now)
         outlets = self._outlets(feed.name, stories) if notify_updates else {}
         ids = self.store.insert_items(
-            feed.name, [(c.item, c.facts, story) for c, story in zip(new, stories, strict=True)], now
+            feed.name, [(c.item, c.facts, story, c.index_text) for c, story in zip(new, stories, strict=True)], now
         )
         for change, story in zip(new, stories, strict=True):
             if outlets.get(story):  # its first item from this feed: a later one finds the feed among them

@@ -279,7 +279,9 @@ class Pipeline:
         """Bring the full-text index (backtests read it) up to the stored items, yielding to
         polls and deliveries between its transactions. Returns how many items it indexed."""
         indexed = 0
-        for count in self.store.index_pending(search_text):
+        chunks = self.store.index_pending(search_text)
+        # Each chunk is store work: on PostgreSQL its round trips and the texts' making leave the loop.
+        while (count := await self.store_work(next, chunks, None)) is not None:
             indexed += count
             await asyncio.sleep(0)
         return indexed

@@ -135,8 +135,11 @@ class ItemStore(Protocol):
         """A new item; its full-text index text (`fts`) is left NULL for index_pending."""
         ...
 
-    def insert_items(self, feed: str, items: Sequence[tuple[Item, ItemFacts, int]], now: float) -> list[int]:
-        """New items of one feed, each (item, facts, story id): their ids, in order, from one round trip."""
+    def insert_items(
+        self, feed: str, items: Sequence[tuple[Item, ItemFacts, int, str | None]], now: float
+    ) -> list[int]:
+        """New items of one feed, each (item, facts, story id, full-text index text): their ids, in
+        order, from one round trip."""
         ...
 
     def update_item(self, item_id: int, item: Item, facts: ItemFacts, search_text: str, now: float) -> None:

@@ -11,6 +11,7 @@ from .base import Connection
 
 # How far behind its last mark retention looks again (ItemQueries.prune).
 PRUNE_OVERLAP = 86400.0
+_URL_ROW = (("url", "text"),)
 
 
 class ItemQueries(Connection):
@@ -88,7 +89,7 @@ class ItemQueries(Connection):
 
     def insert_item(self, feed: str, item: Item, facts: ItemFacts, story_id: int, now: float) -> int:
         """A new item; its full-text index text (`fts`) is left NULL for index_pending."""
-        return self.insert_items(feed, [(item, facts, story_id)], now)[0]
+        return self.insert_items(feed, [(item, facts, story_id, None)], now)[0]
 
     _ITEM_ROW = (
         ("id", "bigint"),
@@ -106,10 +107,15 @@ class ItemQueries(Connection):
         ("story_id", "bigint"),
         ("first_seen", "double precision"),
         ("updated", "double precision"),
+        ("fts", "text"),
     )
 
-    def insert_items(self, feed: str, items: Sequence[tuple[Item, ItemFacts, int]], now: float) -> list[int]:
-        """New items of one feed, each with its story, in one statement: their ids, in order."""
+    def insert_items(
+        self, feed: str, items: Sequence[tuple[Item, ItemFacts, int, str | None]], now: float
+    ) -> list[int]:
+        """New items of one feed, each with its story and its full-text index text (written
+        with the row, not by a second write of it; None leaves it to index_pending), in one
+        statement: their ids, in order."""
         if not items:
             return []
         ids = self.reserve_ids("items", len(items))
@@ -117,8 +123,8 @@ class ItemQueries(Connection):
             "items",
             self._ITEM_ROW,
             [
-                (item_id, *self._item_values(item, facts), feed, item.key, story_id, now, now)
-                for item_id, (item, facts, story_id) in zip(ids, items, strict=True)
+                (item_id, *self._item_values(item, facts), feed, item.key, story_id, now, now, index_text)
+                for item_id, (item, facts, story_id, index_text) in zip(ids, items, strict=True)
             ],
         )
         return ids
@@ -130,13 +136,17 @@ class ItemQueries(Connection):
         """The story of each of these canonical URLs that has one. Through items, so every URL
         of a story leads to it, not only its first; the first item stored under a URL decides
         (an edit may have brought another story's item to it)."""
+        # Two index look-ups per URL, whatever the planner believes of the table (one filling up
+        # has no statistics yet, and was scanned whole for every feed): scalar subqueries leave
+        # it nothing to join, and `id + 0`, being no column, no primary key to walk for the min.
         return {
             url: int(story)
             for url, story in self.execute_fresh(
-                "SELECT canonical_url, story_id FROM items WHERE id IN"
-                f" (SELECT min(id) FROM items WHERE canonical_url {self.in_list} GROUP BY canonical_url)",
-                (self.as_list(set(urls)),),
+                "SELECT t.url, (SELECT s.story_id FROM items s WHERE s.id = (SELECT min(i.id + 0) FROM items i"
+                f" WHERE i.canonical_url = t.url)) FROM {self.rows_table(_URL_ROW)} AS t",
+                self.rows_params(_URL_ROW, [(url,) for url in set(urls)]),
             ).fetchall()
+            if story is not None
         }
 
     def new_story(
@@ -187,7 +197,7 @@ class ItemQueries(Connection):
     # Stories sharing at least `min_shared` headline terms with each asking headline (k), dated
     # inside its window, without an item from the feed asking (a feed's own items never merge).
     # Only the postings of the probe terms are read (story_terms_term_at, inside the window);
-    # the shared terms are then counted per story found (story_terms_story), never over a
+    # the shared terms are then counted per story found (story_terms_story_term), never over a
     # common term's whole posting list. At most 20 per headline, the most shared first.
     _CANDIDATES = (
         "WITH q AS {asks},"

@@ -18,7 +18,15 @@ from .feeds import FeedQueries
 from .items import ItemQueries
 from .listings import ListingQueries
 from .pgbulk import BulkWrites
-from .schema import BODY_COLUMNS, BODY_TABLES, CLAIM_COLUMN, SCHEDULE_COLUMNS, SCHEMA_VERSION, V10_STATEMENTS
+from .schema import (
+    BODY_COLUMNS,
+    BODY_TABLES,
+    CLAIM_COLUMN,
+    SCHEDULE_COLUMNS,
+    SCHEMA_VERSION,
+    V10_STATEMENTS,
+    V12_STATEMENTS,
+)
 
 _REAL = "double precision"
 # Version 8 is the first PostgreSQL schema: everything SQLite's seven migrations built,
@@ -77,7 +85,11 @@ MIGRATIONS: dict[int, list[str]] = {
     ],
     10: [CLAIM_COLUMN, *(sql.replace("REAL", _REAL) for sql in V10_STATEMENTS)],
     11: [f"ALTER TABLE feeds ADD COLUMN {column} {decl.replace('REAL', _REAL)}" for column, decl in SCHEDULE_COLUMNS],
+    12: list(V12_STATEMENTS),
 }
+
+# A chunk of items' index texts, written by one statement.
+_INDEX_ROW = (("id", "bigint"), ("fts", "text"))
 
 # An FTS5 narrowing expression (rules/explain.py to_fts): quoted tokens, a * for a prefix,
 # AND, OR and parentheses.
@@ -142,8 +154,11 @@ class PostgresStore(
                 ).fetchall()
                 if not rows:
                     return
-                texts = [(search_text(t or "", s or "", b or ""), item_id) for item_id, t, s, b in rows]
-                self.conn.executemany("UPDATE items SET fts = ? WHERE id = ?", texts)
+                texts = [(item_id, search_text(t or "", s or "", b or "")) for item_id, t, s, b in rows]
+                self.conn.execute(
+                    f"UPDATE items SET fts = t.fts FROM {self.rows_table(_INDEX_ROW)} AS t WHERE items.id = t.id",
+                    self.rows_params(_INDEX_ROW, texts),
+                )
             yield len(rows)
 
     def reclaim_space(self) -> None:

@@ -7,7 +7,7 @@ from .connection import SQLiteConnection
 
 # Each _migrate_* step below brings an older file up to this version; what each version
 # added is in its docstring, and a newer file than this is refused.
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 # The full-text index only narrows a backtest: every candidate is then matched exactly by the
 # rule engine. So it keeps neither token positions nor document sizes (no phrase, NEAR or bm25
@@ -35,6 +35,14 @@ SCHEDULE_COLUMNS = (
     ("poll_interval", "REAL"),
     ("poll_reason", "TEXT"),
     ("poll_rate", "REAL"),
+)
+# v12, likewise: a story's terms by story and term, so counting the terms a headline shares
+# with a candidate story is a probe per term whatever the planner believes of the table; by
+# story alone, PostgreSQL's planner read each term's postings instead, all of them, out of the
+# window too (a cost that grew with every story kept).
+V12_STATEMENTS = (
+    "CREATE INDEX story_terms_story_term ON story_terms(story_id, term)",
+    "DROP INDEX story_terms_story",  # story_terms_story_term covers it
 )
 BODY_TABLES = (
     "CREATE TABLE body_counts (feed TEXT NOT NULL, outcome TEXT NOT NULL, count INTEGER NOT NULL,"
@@ -183,7 +191,6 @@ class SchemaMixin(SQLiteConnection):
                 # Covering, and by date: counting a headline's shared terms reads only the
                 # postings inside the matching window, never the table.
                 "CREATE INDEX IF NOT EXISTS story_terms_term_at ON story_terms(term, at, story_id)",
-                "CREATE INDEX IF NOT EXISTS story_terms_story ON story_terms(story_id)",
                 "CREATE UNIQUE INDEX IF NOT EXISTS alerts_rule_story ON alerts(rule, story_id)",
                 "CREATE UNIQUE INDEX IF NOT EXISTS deliveries_once ON deliveries(alert_id, channel, target)",
                 "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(status, next_attempt)",
@@ -197,6 +204,12 @@ class SchemaMixin(SQLiteConnection):
             self._migrate_bodies()
             self._migrate_claims()
             self._migrate_schedule()
+            for sql in V12_STATEMENTS:
+                self.conn.execute(
+                    sql.replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS").replace(
+                        "DROP INDEX", "DROP INDEX IF EXISTS"
+                    )
+                )
             self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def _migrate_lean_indexes(self) -> None:

@@ -80,8 +80,15 @@ def feed_names_once_back(store) -> list[str] | None:
 def test_the_store_is_unavailable_while_the_server_is_down_and_works_again_after():
     server = pgkit.PostgresServer()  # of its own: the session's must stay up
     try:
-        with closing(open_store(server.url(), busy_timeout=1.0)) as store:
+        with closing(open_store(server.url(), busy_timeout=10.0)) as store:
             store.sync_feeds([("wire", "https://example.com/feed")], T0)
+            # A restart while the store is idle: a connection the server closed is replaced as
+            # it is lent, so the first statement after the restart works.
+            for mode in ("fast", "immediate"):
+                server.stop(mode)
+                server.start()
+                assert feed_names_once_back(store) == ["wire"]
+        with closing(open_store(server.url(), busy_timeout=1.0)) as store:
             for mode in ("fast", "immediate"):  # a clean shutdown, and a crash
                 server.stop(mode)
                 with pytest.raises(StoreUnavailable) as down:
@@ -238,3 +245,48 @@ def test_a_skipped_postgresql_half_is_one_line_and_a_failure_under_ci(tmp_path):
         command, capture_output=True, text=True, env={**env, "CI": "true"}, cwd=tmp_path, timeout=120
     )
     assert under_ci.returncode == 1 and f"PostgreSQL tests cannot run under CI: {reason}" in under_ci.stdout
+
+
+def test_a_story_s_lookups_read_by_index_before_the_server_has_statistics(postgres_url, monkeypatch):
+    """A cold start fills tables faster than autovacuum analyses them: a planner without
+    statistics once scanned all of `items` for a document's links, and every posting of a
+    common headline term for each candidate story. Each lookup must read by index whatever
+    the planner believes."""
+    import psycopg
+
+    from monitor.store.pgconnection import _dialect
+
+    with closing(open_store(postgres_url)) as store:
+        for table in ("stories", "items", "story_terms"):
+            store.conn.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
+        store.conn.execute("INSERT INTO stories (id, title) SELECT g, 'story' FROM generate_series(1, 20000) g")
+        store.conn.execute(
+            "INSERT INTO items (feed, key, story_id, canonical_url, first_seen) SELECT 'feed-' || (g % 100),"
+            " 'k' || g, g, 'https://x.org/' || g, g FROM generate_series(1, 20000) g"
+        )
+        store.conn.execute(  # four common words in every headline, one of its own
+            "INSERT INTO story_terms (story_id, term, at) SELECT g, w || (g % 3), g FROM generate_series(1, 20000) g,"
+            " unnest(ARRAY['iran', 'talks', 'oil', 'deal']) w UNION ALL SELECT g, 'own' || g, g"
+            " FROM generate_series(1, 20000) g"
+        )
+        statements: list[tuple[str, tuple]] = []
+        execute = store.conn.execute
+
+        def recorded(sql, params=(), prepare=None):
+            statements.append((sql, tuple(params)))
+            return execute(sql, params, prepare=prepare)
+
+        monkeypatch.setattr(store.conn, "execute", recorded)
+        assert store.stories_by_urls([f"https://x.org/{n}" for n in range(100, 150)])[("https://x.org/120")] == 120
+        found = store.story_candidates(["iran0", "talks0", "oil0", "deal0", "own900"], "feed-x", 900.0, 20.0)
+        assert found[0][0] == 900 and {story for story, _, _ in found} == set(range(882, 919, 3))
+        monkeypatch.undo()
+    plans = []
+    with psycopg.connect(postgres_url) as conn:
+        for sql, params in statements:
+            plans.append("\n".join(row[0] for row in conn.execute("EXPLAIN " + _dialect(sql), params)))
+    urls, candidates = plans
+    assert all("Seq Scan" not in plan for plan in plans), plans
+    assert "on items_canonical" in urls and "using items_pkey" in urls, urls
+    # the postings of the probe terms inside the window, then each candidate's own terms
+    assert "story_terms_term_at" in candidates and "story_terms_story_term" in candidates, candidates

@@ -144,8 +144,11 @@ def test_version_6_story_index_gains_the_feed_and_candidates_probe_it_once(tmp_p
     assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
+# A schema-11 database, as the monitor before version 12 left it.
+UNDO_VERSION_12 = ["CREATE INDEX story_terms_story ON story_terms(story_id)", "DROP INDEX story_terms_story_term"]
+VERSION_11 = {"sqlite": "PRAGMA user_version=11", "postgresql": "UPDATE schema_version SET version = 11"}
 # A schema-10 database, as the monitor before version 11 left it.
-UNDO_VERSION_11 = [f"ALTER TABLE feeds DROP COLUMN {column}" for column, _ in SCHEDULE_COLUMNS]
+UNDO_VERSION_11 = [*UNDO_VERSION_12, *(f"ALTER TABLE feeds DROP COLUMN {column}" for column, _ in SCHEDULE_COLUMNS)]
 VERSION_10 = {"sqlite": "PRAGMA user_version=10", "postgresql": "UPDATE schema_version SET version = 10"}
 # A schema-9 database, as the monitor before version 10 left it.
 UNDO_VERSION_10 = [
@@ -218,3 +221,26 @@ def test_version_10_feeds_keep_their_state_and_learn_their_rate_from_the_next_do
     kept = store.record_poll("wire", now=T0 + 400, next_poll=T0 + 500, status=304, interval=90.0, reason="learned")
     assert kept.rate == (3.0, T0 + 300, T0 - 3600) and store.feed_rates() == {"wire": (kept.rate, None)}
     assert store.feed_intervals() == {"wire": (90.0, "learned")}
+
+
+def _indexes(store, table: str) -> set[str]:
+    if isinstance(store, SQLiteStore):
+        sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
+    else:
+        sql = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = ?"
+    return {r[0] for r in store.conn.execute(sql, (table,)).fetchall()}
+
+
+def test_version_11_story_terms_are_indexed_by_story_and_term_and_keep_finding_their_stories(open_store, backend):
+    store = open_store()
+    terms = ["israel", "relayed", "russia", "dissatisfaction"]
+    story = store.new_story("https://x.org/a", "Israel relayed to Russia its dissatisfaction", T0, terms, T0)
+    for sql in [*UNDO_VERSION_12, VERSION_11[backend]]:
+        store.conn.execute(sql)
+    store.close()
+
+    store = open_store()
+    assert {"story_terms_story_term", "story_terms_term_at"} <= _indexes(store, "story_terms")
+    assert "story_terms_story" not in _indexes(store, "story_terms")
+    found = store.story_candidates([*terms, "today"], "other-feed", T0, 3600.0)
+    assert [candidate[0] for candidate in found] == [story]

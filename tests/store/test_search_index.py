@@ -1,6 +1,7 @@
-"""The full-text index runs a step behind ingest (schema 6): what a backtest finds never depends
-on how far behind it is, and catching up, editing, pruning or deleting never corrupts it. On
-both backends; how SQLite's FTS5 index keeps its place (a mark, triggers) only there."""
+"""The full-text index may run a step behind ingest (SQLite's, since schema 6; on both backends
+for an item stored without its index text): what a backtest finds never depends on how far
+behind it is, and catching up, editing, pruning or deleting never corrupts it. On both
+backends; how SQLite's FTS5 index keeps its place (a mark, triggers) only there."""
 
 from __future__ import annotations
 
@@ -226,12 +227,15 @@ def test_a_version_5_database_keeps_its_index_and_indexes_what_comes_after_a_ste
 
 
 @pytest.mark.usefixtures("database")
-def test_the_daemon_brings_the_index_up_to_what_ingest_stored(tmp_path):
+def test_ingest_writes_each_item_s_index_text_and_the_daemon_brings_the_index_up_to_it(tmp_path):
     with desk(tmp_path, ["aj"]) as d:
         d.ingest_file("aj", "aljazeera-america_articles_2016-02-26.xml")
-        assert d.sql("SELECT count(*) FROM items")[0][0] >= 10 and _indexed(d.pipeline.store, "the") == []
+        assert d.sql("SELECT count(*) FROM items")[0][0] >= 10
+        assert d.sql("SELECT count(*) FROM items WHERE fts IS NULL") == [(0,)]
+        having = sorted(k for (k,) in d.sql("SELECT key FROM items WHERE ' ' || fts || ' ' LIKE '% the %'"))
+        assert having
+        # PostgreSQL's GIN index follows the column at once; SQLite's FTS5 index, a step behind.
+        assert _indexed(d.pipeline.store, "the") == ([] if isinstance(d.pipeline.store, SQLiteStore) else having)
         liveness = Liveness()
         asyncio.run(Daemon(d.assembly, Supervisor(d.assembly, liveness)).index())
-        assert d.sql("SELECT count(*) FROM items WHERE fts IS NULL") == [(0,)]
-        having = d.sql("SELECT key FROM items WHERE ' ' || fts || ' ' LIKE '% the %'")
-        assert having and _indexed(d.pipeline.store, "the") == sorted(k for (k,) in having)
+        assert _indexed(d.pipeline.store, "the") == having
