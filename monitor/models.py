@@ -85,6 +85,7 @@ class ItemFacts(NamedTuple):
     digest: str  # what the item says (dedup.content_digest): a change of it is an edit
     signature: str  # its headline's signature, encoded (dedup.TitleSignature.encode)
     tags: str  # its tags as stored: a JSON list
+    index_text: str = ""  # its full-text index text, when the parser was asked (a first document)
 
 
 @dataclass(frozen=True)

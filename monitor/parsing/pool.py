@@ -37,7 +37,7 @@ WORKER_NICENESS = 5  # added to the parent's
 
 
 def _serve(conn: multiprocessing.connection.Connection) -> None:
-    """Worker loop: a request in (FEED, body, url, content_type) or (ARTICLE, html, url,
+    """Worker loop: a request in (FEED or INDEXED_FEED, body, url, content_type) or (ARTICLE, html, url,
     max_chars), ("ok", ParsedFeed or the article's text) or ("error", message, hint) out."""
     # Imported here, in the worker (the forkserver preloads it): the main process never parses
     # when it has a pool, and feedparser + lxml cost ~30 ms of its start-up.
@@ -62,7 +62,7 @@ def _serve(conn: multiprocessing.connection.Connection) -> None:
             if kind == ARTICLE:
                 conn.send(("ok", extract_body(document, url, detail)))
             else:
-                conn.send(("ok", with_facts(parse_feed(document, url, detail))))
+                conn.send(("ok", with_facts(parse_feed(document, url, detail), index=kind == INDEXED_FEED)))
         except MonitorError as exc:
             conn.send(("error", exc.message, exc.hint))
         except Exception as exc:  # a parser bug must fail the document, not the worker
@@ -70,7 +70,8 @@ def _serve(conn: multiprocessing.connection.Connection) -> None:
             conn.send(("error", f"the {what} failed: {type(exc).__name__}: {exc}"[:500], ""))
 
 
-FEED, ARTICLE = "feed", "article"  # what a request asks of a worker
+# What a request asks of a worker: a feed's items, those and their index texts, an article.
+FEED, INDEXED_FEED, ARTICLE = "feed", "indexed feed", "article"
 # (kind, document, url, and for a feed its Content-Type, for an article its max_chars)
 Request = tuple[str, bytes, str, str | int]
 DEPTH = 2  # documents a worker holds: the one it parses and the next
@@ -185,8 +186,9 @@ class ParserPool:
             self._starting = asyncio.create_task(self._add_workers(self.size))
         return self._starting
 
-    async def parse(self, body: bytes, url: str = "", content_type: str = "") -> ParsedFeed:
-        value = await self._ask(self._queue, (FEED, body, url, content_type))
+    async def parse(self, body: bytes, url: str = "", content_type: str = "", index: bool = False) -> ParsedFeed:
+        """`index`: the items' index texts too (facts.item_facts)."""
+        value = await self._ask(self._queue, (INDEXED_FEED if index else FEED, body, url, content_type))
         assert isinstance(value, ParsedFeed)
         return value
 

@@ -292,6 +292,8 @@ class Ingest:
             doc = Document.build({**item.fields(label), "body": change.body})
             change.matches = self._matches(feed, doc, change.previous)
             change.index_text = doc.fts_text()  # the rules' tokens, not made twice
+        elif row is None and facts.index_text:  # a first document's, made by the parser
+            change.index_text = facts.index_text
         else:
             change.index_text = search_text(item.title, item.summary, change.body)
         return change

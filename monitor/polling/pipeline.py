@@ -31,7 +31,8 @@ from .storework import StoreWork
 
 log = logging.getLogger("monitor.polling.pipeline")
 
-Parser = Callable[[bytes, str, str], Awaitable[ParsedFeed]]
+# (body, url, content type, whether the items' index texts are wanted: a first document)
+Parser = Callable[[bytes, str, str, bool], Awaitable[ParsedFeed]]
 # A poll's outcome, and the feed's row and health as the poll left them when that is known
 # without reading them again (feed health needs them: a 304 costs two statements).
 Recorded = tuple[PollOutcome, FeedState | None]
@@ -39,11 +40,11 @@ Recorded = tuple[PollOutcome, FeedState | None]
 FORGET_NODES_AFTER = 86400.0  # `monitor cluster` lists a node gone silent for this long no more
 
 
-async def parse_in_thread(body: bytes, url: str, content_type: str) -> ParsedFeed:
+async def parse_in_thread(body: bytes, url: str, content_type: str, index: bool = False) -> ParsedFeed:
     """The simple parser: off the event loop, in a thread (no time budget)."""
     from ..parsing.feed import parse_feed  # here, not at the top: feedparser + lxml cost ~30 ms of start-up
 
-    return await asyncio.to_thread(lambda: with_facts(parse_feed(body, url, content_type)))
+    return await asyncio.to_thread(lambda: with_facts(parse_feed(body, url, content_type), index))
 
 
 def _with_health(after: FeedState | None, before: FeedState | None) -> FeedState | None:
@@ -150,7 +151,9 @@ class Pipeline:
             # Unchanged: a 304, or a server without validators sending the same bytes.
             return partial(self._unchanged, feed, state, result)
         try:
-            parsed = await self.parser(result.body or b"", result.url, result.content_type)
+            # A first document's items are all new: the workers make their index texts too.
+            first = not (state and state.baselined)
+            parsed = await self.parser(result.body or b"", result.url, result.content_type, first)
         except ParseError as exc:
             return partial(self._failed, feed, exc, state)
         hints = [h for h in (result.max_age, parsed.ttl_seconds) if h]

@@ -197,14 +197,16 @@ class ItemQueries(Connection):
     # Stories sharing at least `min_shared` headline terms with each asking headline (k), dated
     # inside its window, without an item from the feed asking (a feed's own items never merge).
     # Only the postings of the probe terms are read (story_terms_term_at, inside the window);
-    # the shared terms are then counted per story found (story_terms_story_term), never over a
-    # common term's whole posting list. At most 20 per headline, the most shared first.
+    # the shared terms are then counted per story found, from its own terms (story_terms_story_term),
+    # never over a common term's whole posting list: `t.term || ''` is no column, so no planner
+    # can take that path, as PostgreSQL's did, believing a term has as many postings as the
+    # average one. At most 20 per headline, the most shared first.
     _CANDIDATES = (
         "WITH q AS {asks},"
         " p AS (SELECT DISTINCT q.k, t.story_id FROM q JOIN story_terms t ON t.term = q.term"
         " AND t.at BETWEEN q.lo AND q.hi WHERE q.probe = 1),"
         " c AS (SELECT p.k, p.story_id, count(*) AS shared FROM p JOIN story_terms t ON t.story_id = p.story_id"
-        " JOIN q ON q.k = p.k AND q.term = t.term GROUP BY p.k, p.story_id HAVING count(*) >= ?),"
+        " JOIN q ON q.k = p.k AND q.term = t.term || '' GROUP BY p.k, p.story_id HAVING count(*) >= ?),"
         " r AS (SELECT c.k, s.id, s.title, s.signature, row_number() OVER (PARTITION BY c.k"
         " ORDER BY c.shared DESC, s.id) AS n FROM c JOIN stories s ON s.id = c.story_id"
         " WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.story_id = s.id AND i.feed = ?))"

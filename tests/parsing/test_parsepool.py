@@ -36,6 +36,23 @@ def test_worker_parse_equals_in_process_parse():
     assert parse_in_pool(body) == parse_feed(body)
 
 
+def test_a_first_document_s_items_come_with_their_index_texts_and_a_later_one_s_without():
+    from monitor.parsing.facts import search_text
+
+    body = (FEEDS / "jpost_homepage_2023-02-27.xml").read_bytes()
+
+    async def go():
+        pool = ParserPool(workers=1)
+        try:
+            return await pool.parse(body, index=True), await pool.parse(body)
+        finally:
+            pool.close()
+
+    first, later = run(go())
+    assert [f.index_text for f in first.facts] == [search_text(i.title, i.summary) for i in first.items]
+    assert all(f.index_text for f in first.facts) and not any(f.index_text for f in later.facts)
+
+
 def test_workers_run_below_the_event_loop_priority():
     body = (FEEDS / "jpost_homepage_2023-02-27.xml").read_bytes()
 
@@ -148,7 +165,7 @@ def test_ingest_stores_and_alerts_the_same_with_or_without_the_workers_facts(tmp
     from monitor.polling.pipeline import parse_in_thread
     from monitor.store import SQLiteStore
 
-    async def without_facts(body, url, content_type):
+    async def without_facts(body, url, content_type, index=False):
         return parse_feed(body, url, content_type)
 
     results = []

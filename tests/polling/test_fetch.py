@@ -121,7 +121,7 @@ def test_identical_body_without_validators_is_not_parsed_again(tmp_path, feed_se
     feed_server.serve("/f", FEED, validators=False)
     parses = []
 
-    async def counting_parser(body, url, ctype):
+    async def counting_parser(body, url, ctype, index=False):
         from monitor.parsing.feed import parse_feed
 
         parses.append(url)
