@@ -137,8 +137,8 @@ class ItemQueries(Connection):
         of a story leads to it, not only its first; the first item stored under a URL decides
         (an edit may have brought another story's item to it)."""
         # Two index look-ups per URL, whatever the planner believes of the table (one filling up
-        # has no statistics yet, and was scanned whole for every feed): scalar subqueries leave
-        # it nothing to join, and `id + 0`, being no column, no primary key to walk for the min.
+        # has no statistics yet): scalar subqueries leave it nothing to join, and `id + 0`,
+        # being no column, no primary key to walk for the smallest id.
         return {
             url: int(story)
             for url, story in self.execute_fresh(
@@ -198,9 +198,9 @@ class ItemQueries(Connection):
     # inside its window, without an item from the feed asking (a feed's own items never merge).
     # Only the postings of the probe terms are read (story_terms_term_at, inside the window);
     # the shared terms are then counted per story found, from its own terms (story_terms_story_term),
-    # never over a common term's whole posting list: `t.term || ''` is no column, so no planner
-    # can take that path, as PostgreSQL's did, believing a term has as many postings as the
-    # average one. At most 20 per headline, the most shared first.
+    # never over a common term's whole posting list: `t.term || ''` is no column, so a planner
+    # that believes a term has as many postings as the average one cannot take that path. At
+    # most 20 per headline, the most shared first.
     _CANDIDATES = (
         "WITH q AS {asks},"
         " p AS (SELECT DISTINCT q.k, t.story_id FROM q JOIN story_terms t ON t.term = q.term"

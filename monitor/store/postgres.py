@@ -145,7 +145,8 @@ class PostgresStore(
             self.conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
 
     def index_pending(self, search_text: Callable[[str, str, str], str], chunk: int = 1000) -> Iterator[int]:
-        """Give the items stored since the last call their index text, `chunk` per transaction
+        """Give the items stored without an index text theirs (ingest writes it with the item;
+        insert_item and older monitors did not), `chunk` per transaction, in one statement each
         (the GIN index follows the column). Yields how many each transaction indexed."""
         while True:
             with self.transaction():

@@ -36,10 +36,8 @@ SCHEDULE_COLUMNS = (
     ("poll_reason", "TEXT"),
     ("poll_rate", "REAL"),
 )
-# v12, likewise: a story's terms by story and term, so counting the terms a headline shares
-# with a candidate story is a probe per term whatever the planner believes of the table; by
-# story alone, PostgreSQL's planner read each term's postings instead, all of them, out of the
-# window too (a cost that grew with every story kept).
+# v12, likewise: a story's terms by story and term, read to count the terms a headline shares
+# with a candidate story.
 V12_STATEMENTS = (
     "CREATE INDEX story_terms_story_term ON story_terms(story_id, term)",
     "DROP INDEX story_terms_story",  # story_terms_story_term covers it
