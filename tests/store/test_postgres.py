@@ -248,10 +248,9 @@ def test_a_skipped_postgresql_half_is_one_line_and_a_failure_under_ci(tmp_path):
 
 
 def test_a_story_s_lookups_read_by_index_before_the_server_has_statistics(postgres_url, monkeypatch):
-    """A cold start fills tables faster than autovacuum analyses them: a planner without
-    statistics once scanned all of `items` for a document's links, and every posting of a
-    common headline term for each candidate story. Each lookup must read by index whatever
-    the planner believes."""
+    """A cold start fills tables faster than autovacuum analyses them, and a planner without
+    statistics would scan all of `items` for a document's links, or all of `story_terms` for
+    a headline's candidates. Each lookup reads by index, without statistics and with them."""
     import psycopg
 
     from monitor.store.pgconnection import _dialect
@@ -277,13 +276,11 @@ def test_a_story_s_lookups_read_by_index_before_the_server_has_statistics(postgr
             return execute(sql, params, prepare=prepare)
 
         monkeypatch.setattr(store.conn, "execute", recorded)
-        assert store.stories_by_urls([f"https://x.org/{n}" for n in range(100, 150)])[("https://x.org/120")] == 120
+        assert store.stories_by_urls([f"https://x.org/{n}" for n in range(100, 150)])["https://x.org/120"] == 120
         found = store.story_candidates(["iran0", "talks0", "oil0", "deal0", "own900"], "feed-x", 900.0, 20.0)
         assert found[0][0] == 900 and {story for story, _, _ in found} == set(range(882, 919, 3))
         monkeypatch.undo()
     with psycopg.connect(postgres_url, autocommit=True) as conn:
-        # Without statistics, then with them: they say a term has five postings (the average),
-        # where the common ones have thousands.
         for analysed in (False, True):
             if analysed:
                 conn.execute("ANALYZE stories, items, story_terms")
