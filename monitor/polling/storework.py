@@ -1,9 +1,10 @@
 """Where a poll's store work runs: on a thread of its own when the store can be used from one.
 
 A poll is network and parsing (the event loop and the parser workers), then store work: the
-ingest's statements, the poll recorded, feed health. On PostgreSQL each
-statement is a round trip; run on the event loop, every fetch and parse of the other feeds
-would wait for the server's answer, and the daemon and the server would take turns. On a
+ingest's statements, the poll recorded, feed health (and, between polls, the full-text index's
+catch-up, a chunk at a time). On PostgreSQL each statement is a round trip; run on the event
+loop, every fetch and parse of the other feeds would wait for the server's answer, and the
+daemon and the server would take turns. On a
 thread of its own, the loop goes on fetching while the server works. One thread: the units
 run in the order they were handed in, and what they share (the story matcher's term counts,
 the rule sets) is touched from that thread only.

@@ -56,10 +56,14 @@ def _checked(conn: Any) -> None:
     statement outside a transaction borrowing one."""
     from psycopg_pool import ConnectionPool
 
-    said = select.poll()  # not select(): a busy daemon's descriptors may pass 1024
-    said.register(conn.fileno(), select.POLLIN)
-    if said.poll(0) or conn.broken:
+    if conn.closed or _readable(conn.fileno()):
         ConnectionPool.check_connection(conn)
+
+
+def _readable(descriptor: int) -> bool:
+    said = select.poll()  # not select(): a busy daemon's descriptors may pass 1024
+    said.register(descriptor, select.POLLIN)
+    return bool(said.poll(0))
 
 
 class StoreUnavailable(MonitorError):
