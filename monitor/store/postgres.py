@@ -6,10 +6,11 @@ normalised tokens, queried with tsquery) and reclaiming space (autovacuum's job)
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..errors import MonitorError
+from ..models import Item, ItemFacts
 from .bodies import BodyQueries
 from .cluster import ClusterQueries
 from .deliveries import DeliveryQueries
@@ -18,6 +19,7 @@ from .feeds import FeedQueries
 from .items import ItemQueries
 from .listings import ListingQueries
 from .pgbulk import BulkWrites
+from .pgindex import PendingListFolder
 from .schema import (
     BODY_COLUMNS,
     BODY_TABLES,
@@ -116,6 +118,7 @@ class PostgresStore(
     def __init__(self, url: str, busy_timeout: float = 30.0, node: str = "") -> None:
         super().__init__(url, busy_timeout)
         self.node = node
+        self._index_folder = PendingListFolder(self)
         try:
             self._migrate()
         except BaseException:
@@ -143,6 +146,17 @@ class PostgresStore(
                 self.conn.execute(sql)
             self.conn.execute("DELETE FROM schema_version")
             self.conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+
+    def insert_items(
+        self, feed: str, items: Sequence[tuple[Item, ItemFacts, int, str | None]], now: float
+    ) -> list[int]:
+        ids = super().insert_items(feed, items, now)
+        self._index_folder.written(len(ids))
+        return ids
+
+    def close(self) -> None:
+        self._index_folder.close()  # before the pool its folds borrow from
+        super().close()
 
     def index_pending(self, search_text: Callable[[str, str, str], str], chunk: int = 1000) -> Iterator[int]:
         """Give the items stored without an index text theirs (ingest writes it with the item;

@@ -294,3 +294,66 @@ def test_a_story_s_lookups_read_by_index_before_the_server_has_statistics(postgr
             # the postings of the probe terms inside the window, then each candidate's own terms
             assert "story_terms_term_at" in candidates and "story_terms_story_term" in candidates, candidates
             assert "Index Cond: (term = " not in candidates, candidates  # a term's postings, all of them
+
+
+def _write_items(store, count: int, feed: str) -> None:
+    """`count` new items of `feed`, of one story, with words of their own, by ingest's bulk insert."""
+    from monitor.models import Item
+    from monitor.parsing.facts import item_facts, search_text
+
+    with store.transaction():
+        story = store.new_story("", "a story", T0, [], T0)
+        items = [
+            Item(
+                key=f"k{n}",
+                title=f"Talks in Doha round {n}",
+                summary=f"word{n} envoy{n % 97}",
+                link=f"https://x.org/{n}",
+            )
+            for n in range(count)
+        ]
+        store.insert_items(feed, [(i, item_facts(i), story, search_text(i.title, i.summary)) for i in items], T0)
+
+
+def _pending_pages(postgres_server, schema: str) -> int:
+    """Folds the full-text index's pending list: how many pages it held."""
+    return postgres_server.admin(f"SELECT gin_clean_pending_list('{schema}.items_fts'::regclass)")[0][0]
+
+
+def test_the_store_folds_the_full_text_index_s_pending_list_itself(postgres_server, postgres_schema):
+    """Left to the inserts, the list is folded inside an ingest's transaction, under the
+    cluster's write lock. The store folds it beside them, once enough items were written."""
+    from monitor.store.pgindex import FOLD_EVERY
+
+    url = postgres_server.url(postgres_schema)
+    with closing(open_store(url)) as store:
+        _write_items(store, FOLD_EVERY - 1, "wire")
+    assert _pending_pages(postgres_server, postgres_schema) > 0  # not yet: too few for a fold
+    with closing(open_store(url)) as store:  # closing waits for a fold under way
+        _write_items(store, FOLD_EVERY, "agency")
+        assert store.conn.execute("SELECT count(*) FROM items").fetchone()[0] == 2 * FOLD_EVERY - 1
+    assert _pending_pages(postgres_server, postgres_schema) == 0
+    with closing(open_store(url)) as store:  # the folded index still finds what it holds
+        assert [i["key"] for i in store.stored_items(None, '"word1234"')] == ["k1234", "k1234"]
+
+
+def test_a_role_that_may_not_fold_the_index_says_so_once_and_ingest_goes_on(postgres_server, postgres_schema, caplog):
+    """Only an index's owner may fold it: a role given the tables but not owning them stores
+    every item (its inserts fold the list, as they always did) and is told why it is slower."""
+    from monitor.store.pgindex import FOLD_EVERY
+
+    open_store(postgres_server.url(postgres_schema)).close()  # the tables, owned by postgres
+    postgres_server.guard(postgres_schema, PASSWORD)
+    postgres_server.admin(f"GRANT ALL ON ALL TABLES IN SCHEMA {postgres_schema} TO {pgkit.GUARDED}")
+    postgres_server.admin(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA {postgres_schema} TO {pgkit.GUARDED}")
+    url = postgres_server.url(postgres_schema, user=f"{pgkit.GUARDED}:{PASSWORD}")
+    with caplog.at_level("WARNING", logger="monitor.store.pgindex"), closing(open_store(url)) as store:
+        for n in range(3):
+            _write_items(store, FOLD_EVERY, f"wire{n}")
+        _write_items(store, 10, "agency")
+        assert store.conn.execute("SELECT count(*) FROM items").fetchone()[0] == 3 * FOLD_EVERY + 10
+    assert [r.getMessage() for r in caplog.records] == [
+        "the database role does not own the full-text index, so ingest folds its pending list itself (slower); "
+        "make the role monitor logs in as the owner of its tables to spare it"
+    ]
+    assert PASSWORD not in caplog.text

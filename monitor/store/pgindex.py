@@ -1,0 +1,77 @@
+"""The full-text index's pending list, folded into the index beside the writers (PostgreSQL).
+
+A GIN index takes a new row's entries into a pending list, cheap to append to, and folds the
+list into the index proper once it passes gin_pending_list_limit (4 MB by default): inside
+whichever insert passed it. That insert is an ingest's, which holds the cluster's write lock
+while the server sorts and merges some thousands of items' words, and every node's store
+work waits behind it. So the store folds the list itself, every so many items written, on a
+thread and a pooled connection of its own, outside any transaction: the writers only append.
+An insert that finds the list being folded does not fold it too (the server skips its turn),
+and the two take nothing else from each other.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..errors import MonitorError
+
+log = logging.getLogger(__name__)
+
+# Items written between two folds: about half the default 4 MB limit (an item of the
+# fixtures' size leaves some 0.9 kB in the list), so a fold ends long before the writers'
+# inserts would start one of their own.
+FOLD_EVERY = 2000
+
+
+class PendingListFolder:
+    """Folds `index`'s pending list after every `every` items written (`written`). `conn` is
+    the store's connection pool; `close` waits for a fold under way."""
+
+    def __init__(self, conn: Any, index: str = "items_fts", every: int = FOLD_EVERY) -> None:
+        self._conn = conn
+        self._sql = f"SELECT gin_clean_pending_list('{index}'::regclass)"
+        self._every = every
+        self._lock = threading.Lock()
+        self._unfolded = 0
+        self._folding = False
+        self._refused = False
+        self._thread: ThreadPoolExecutor | None = None  # made at the first fold: most commands write none
+
+    def written(self, count: int) -> None:
+        """`count` more items in the list: fold it, unless a fold is under way or due later."""
+        with self._lock:
+            self._unfolded += count
+            if self._folding or self._refused or self._unfolded < self._every:
+                return
+            self._folding, self._unfolded = True, 0
+            if self._thread is None:
+                self._thread = ThreadPoolExecutor(1, thread_name_prefix="monitor-index")
+            self._thread.submit(self._fold)
+
+    def _fold(self) -> None:
+        import psycopg
+
+        try:
+            self._conn.conn.execute(self._sql)
+        except psycopg.errors.InsufficientPrivilege:
+            # Only the index's owner may fold it; the inserts still do, as they always did.
+            self._refused = True
+            log.warning(
+                "the database role does not own the full-text index, so ingest folds its pending list itself "
+                "(slower); make the role monitor logs in as the owner of its tables to spare it"
+            )
+        except MonitorError as exc:  # the server away: the next fold, or an insert, does it
+            log.debug("full-text index not folded: %s", exc)
+        except Exception:  # a thread's error has no caller to reach: said here, and retried
+            log.exception("full-text index not folded")
+        finally:
+            with self._lock:
+                self._folding = False
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
