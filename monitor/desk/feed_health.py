@@ -122,11 +122,13 @@ class FeedHealth:
                 self.store.set_feed_health(feed.name, old, prev["since"], prev["detail"], checked)
             return None
         text = message(feed.name, old, verdict)
+        if text is None:  # a state and no message (a first look that is fine): one statement
+            self.store.set_feed_health(feed.name, verdict.state, now, verdict.detail, checked or now)
+            return None
         with self.store.transaction():  # the new state and its message, together
             self.store.set_feed_health(feed.name, verdict.state, now, verdict.detail, checked or now)
-            if text is not None:
-                self._enqueue(feed.name, *text, now)
-        return text[0] if text else None
+            self._enqueue(feed.name, *text, now)
+        return text[0]
 
     def _enqueue(self, feed: str, title: str, body: str, now: float) -> None:
         channel = self.settings.health_channel

@@ -129,6 +129,17 @@ class Ingest:
     ) -> PollOutcome:
         """Store the items, evaluate rules on what is new or changed, enqueue deliveries.
         `known`: the feed's row as this poll read it before fetching (else read here)."""
+        return self.recording(feed, parsed, validators, known)[0]
+
+    def recording(
+        self,
+        feed: FeedConfig,
+        parsed: ParsedFeed,
+        validators: Validators = Validators(),
+        known: FeedState | None = None,
+    ) -> tuple[PollOutcome, FeedState | None]:
+        """The ingest (`__call__`), and the feed's row as its poll's record left it (no
+        `health`; None for a feed not known)."""
         now = self.clock()
         outcome = PollOutcome(feed.name, "ok", http_status=validators.status, warnings=list(parsed.warnings))
         label = feed_label(feed.title or feed.name, parsed.title)
@@ -153,8 +164,8 @@ class Ingest:
             if outcome.bodies_wanted:
                 self._trim_body_queue(outcome)
             self._spikes(spiking, now)
-            self._finish(feed, parsed, baseline, validators, rate, now)
-        return outcome
+            after = self._finish(feed, parsed, baseline, validators, rate, now)
+        return outcome, after
 
     def body_arrived(self, feed: FeedConfig, item: Mapping[str, Any], body: str, now: float) -> PollOutcome:
         """Store an item's article body (`item`: its row as claimed) and alert on the rules it
@@ -430,10 +441,10 @@ class Ingest:
 
     def _finish(
         self, feed: FeedConfig, parsed: ParsedFeed, baseline: bool, validators: Validators, rate: Rate, now: float
-    ) -> None:
+    ) -> FeedState | None:
         v = validators
         plan = self.schedule.plan(feed, v.server_ttl, rate, now)
-        self.store.record_poll(
+        return self.store.record_poll(
             feed.name,
             now=now,
             status=v.status,

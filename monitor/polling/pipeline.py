@@ -194,9 +194,9 @@ class Pipeline:
         parsed: ParsedFeed,
         validators: Validators,
     ) -> Recorded:
-        outcome = self.ingest(feed, parsed, validators, known=state)
-        self._track_redirect(feed, state, moved_to, outcome)
-        return outcome, None  # the ingest recorded the poll in its own transaction
+        outcome, after = self.ingest.recording(feed, parsed, validators, known=state)  # the poll recorded
+        adopted = self._track_redirect(feed, state, moved_to, outcome)
+        return outcome, None if adopted else _with_health(after, state)
 
     def _track_redirect(
         self, feed: FeedConfig, state: FeedState | None, target: str | None, outcome: PollOutcome

@@ -45,6 +45,28 @@ def test_a_feed_that_fails_then_recovers_sends_exactly_two_health_messages(
     assert json.loads(run_cli("--config", str(path), "feeds", "--json").stdout)[0]["health"] == "ok"
 
 
+def test_a_poll_that_stores_items_reads_its_feed_s_row_once(tmp_path, feed_server, webhook, open_rig, monkeypatch):
+    """Feed health assesses the row the ingest's record of the poll returned: it does not
+    read it again, and a feed back from silence is still seen to recover."""
+    daily = [(f"d{n}", f"Daily column {n}", T0 - n * DAY) for n in range(10)]
+    url = feed_server.serve("/daily.xml", rss(daily))
+    path = desk_config(tmp_path, {"daily": url}, [webhook.apprise_url], {"health_channel": "desk"})
+    rig = open_rig(path)
+    for _ in range(6):
+        rig.poll("daily")
+        rig.clock.advance(DAY)
+    assert rig.store.feed_health("daily")["state"] == "silent"
+    reads: list[str] = []
+    read = rig.store.feed_state
+    monkeypatch.setattr(rig.store, "feed_state", lambda name: reads.append(name) or read(name))
+    feed_server.serve("/daily.xml", rss([("new", "Daily column, again", rig.clock.now), *daily]))
+    assert rig.poll("daily").new_items == 1
+    rig.deliver()
+    assert reads == ["daily"]  # before fetching
+    assert titles(webhook) == ["[feed health] daily is silent", "[feed health] daily recovered"]
+    assert rig.store.feed_health("daily")["state"] == "ok"
+
+
 def test_failing_longer_than_the_set_time_counts_even_below_the_error_count(tmp_path, feed_server, webhook, open_rig):
     url = feed_server.serve("/slow.xml", rss([("a1", "Bulletin", T0)]))
     path = desk_config(
