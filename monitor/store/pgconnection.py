@@ -21,6 +21,7 @@ from typing import Any
 from ..databases import database_password, redact_database
 from ..errors import MonitorError
 from .base import Connection
+from .pgindex import PENDING_LIST_LIMIT
 
 # The advisory lock's first key: "mont". The second is the schema's name hashed, so that
 # two deployments in two schemas of one database do not wait for each other.
@@ -41,11 +42,12 @@ def _configure(conn: Any) -> None:
     synchronous=NORMAL does: a commit is visible at once and on disk within a fraction of a
     second; a crash of the server can lose the last ones, which the next polls redo from the
     feeds. `durable()` waits for the disk. Every poll records itself: synced, each would wait
-    for an fsync. And it sends `_Array` parameters in binary."""
+    for an fsync. It sends `_Array` parameters in binary, and lets the full-text index's
+    pending list grow as far as pgindex.py folds it."""
     from psycopg.types.array import ListBinaryDumper
 
     conn.adapters.register_dumper(_Array, ListBinaryDumper)
-    conn.execute("SET synchronous_commit = off")
+    conn.execute(f"SET synchronous_commit = off; SET gin_pending_list_limit = '{PENDING_LIST_LIMIT}'")
 
 
 def _checked(conn: Any) -> None:

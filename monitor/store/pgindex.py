@@ -1,8 +1,8 @@
 """The full-text index's pending list, folded into the index beside the writers (PostgreSQL).
 
 A GIN index takes a new row's entries into a pending list, cheap to append to, and folds the
-list into the index proper once it passes gin_pending_list_limit (4 MB by default): inside
-whichever insert passed it. That insert is an ingest's, which holds the cluster's write lock
+list into the index proper once it passes gin_pending_list_limit: inside whichever insert
+passed it. That insert is an ingest's, which holds the cluster's write lock
 while the server sorts and merges some thousands of items' words, and every node's store
 work waits behind it. So the store folds the list itself, every so many items written, on a
 thread and a pooled connection of its own, outside any transaction: the writers only append.
@@ -21,20 +21,24 @@ from ..errors import MonitorError
 
 log = logging.getLogger(__name__)
 
-# Items written between two folds: about half the default 4 MB limit (an item of the
-# fixtures' size leaves some 0.9 kB in the list), so a fold ends long before the writers'
-# inserts would start one of their own.
-FOLD_EVERY = 2000
+# The pending list's limit on the store's connections (pgconnection sets it), past which an
+# insert folds the list itself: four times PostgreSQL's default, as a fold of more items at
+# once costs less per item, and it is a margin for a fold running late. A full-text query
+# reads the whole list: up to this much.
+PENDING_LIST_LIMIT = "16MB"
+# Items written between two folds: about half the limit (an item of the fixtures' size leaves
+# some 0.9 kB in the list), so a fold ends long before an insert would start one.
+FOLD_EVERY = 8000
 
 
 class PendingListFolder:
-    """Folds `index`'s pending list after every `every` items written (`written`). `conn` is
-    the store's connection pool; `close` waits for a fold under way."""
+    """Folds `index`'s pending list after every FOLD_EVERY items written (`written`). `conn`
+    is the store's connection pool; `close` waits for a fold under way."""
 
-    def __init__(self, conn: Any, index: str = "items_fts", every: int = FOLD_EVERY) -> None:
+    def __init__(self, conn: Any, index: str = "items_fts") -> None:
         self._conn = conn
         self._sql = f"SELECT gin_clean_pending_list('{index}'::regclass)"
-        self._every = every
+        self._every = FOLD_EVERY
         self._lock = threading.Lock()
         self._unfolded = 0
         self._folding = False

@@ -19,6 +19,7 @@ from testkit import T0, Clock, wait_for, write_config
 from monitor.rules import compile_query
 from monitor.rules.explain import _fts_safe
 from monitor.store import DATABASE_ERRORS, StoreUnavailable, open_store
+from monitor.store.pgindex import PENDING_LIST_LIMIT
 from monitor.store.postgres import fts5_to_tsquery
 
 PASSWORD = "Pg5ecretW0rdQ7"
@@ -320,11 +321,13 @@ def _pending_pages(postgres_server, schema: str) -> int:
     return postgres_server.admin(f"SELECT gin_clean_pending_list('{schema}.items_fts'::regclass)")[0][0]
 
 
-def test_the_store_folds_the_full_text_index_s_pending_list_itself(postgres_server, postgres_schema):
+FOLD_EVERY = 200  # pgindex's, in these tests: a fold as a daemon makes it, from fewer items
+
+
+def test_the_store_folds_the_full_text_index_s_pending_list_itself(postgres_server, postgres_schema, monkeypatch):
     """Left to the inserts, the list is folded inside an ingest's transaction, under the
     cluster's write lock. The store folds it beside them, once enough items were written."""
-    from monitor.store.pgindex import FOLD_EVERY
-
+    monkeypatch.setattr("monitor.store.pgindex.FOLD_EVERY", FOLD_EVERY)
     url = postgres_server.url(postgres_schema)
     with closing(open_store(url)) as store:
         _write_items(store, FOLD_EVERY - 1, "wire")
@@ -334,14 +337,17 @@ def test_the_store_folds_the_full_text_index_s_pending_list_itself(postgres_serv
         assert store.conn.execute("SELECT count(*) FROM items").fetchone()[0] == 2 * FOLD_EVERY - 1
     assert _pending_pages(postgres_server, postgres_schema) == 0
     with closing(open_store(url)) as store:  # the folded index still finds what it holds
-        assert [i["key"] for i in store.stored_items(None, '"word1234"')] == ["k1234", "k1234"]
+        assert [i["key"] for i in store.stored_items(None, '"word123"')] == ["k123", "k123"]
+        # and the store's connections let the list grow to the limit pgindex folds it under
+        assert store.conn.execute("SHOW gin_pending_list_limit").fetchone()[0] == PENDING_LIST_LIMIT
 
 
-def test_a_role_that_may_not_fold_the_index_says_so_once_and_ingest_goes_on(postgres_server, postgres_schema, caplog):
+def test_a_role_that_may_not_fold_the_index_says_so_once_and_ingest_goes_on(
+    postgres_server, postgres_schema, caplog, monkeypatch
+):
     """Only an index's owner may fold it: a role given the tables but not owning them stores
     every item (its inserts fold the list, as they always did) and is told why it is slower."""
-    from monitor.store.pgindex import FOLD_EVERY
-
+    monkeypatch.setattr("monitor.store.pgindex.FOLD_EVERY", FOLD_EVERY)
     open_store(postgres_server.url(postgres_schema)).close()  # the tables, owned by postgres
     postgres_server.guard(postgres_schema, PASSWORD)
     postgres_server.admin(f"GRANT ALL ON ALL TABLES IN SCHEMA {postgres_schema} TO {pgkit.GUARDED}")
