@@ -4,7 +4,7 @@ A GIN index takes a new row's entries into a pending list, cheap to append to, a
 list into the index proper once it passes gin_pending_list_limit: inside whichever insert
 passed it. That insert is an ingest's, which holds the cluster's write lock
 while the server sorts and merges some thousands of items' words, and every node's store
-work waits behind it. So the store folds the list itself, every so many items written, on a
+work waits behind it. So the store folds the list itself, every so much text written, on a
 thread and a pooled connection of its own, outside any transaction: the writers only append.
 An insert that finds the list being folded does not fold it too (the server skips its turn),
 and the two take nothing else from each other.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -26,14 +27,16 @@ log = logging.getLogger(__name__)
 # once costs less per item, and it is a margin for a fold running late. A full-text query
 # reads the whole list: up to this much.
 PENDING_LIST_LIMIT = "16MB"
-# Items written between two folds: about half the limit (an item of the fixtures' size leaves
-# some 0.9 kB in the list), so a fold ends long before an insert would start one.
-FOLD_EVERY = 8000
+# Characters of index text written between two folds: about half the limit (an item of the
+# fixtures' size, some 330 characters, leaves some 0.9 kB in the list), so a fold ends long
+# before an insert would start one. Counted in characters, so that article bodies count as
+# the many words they bring.
+FOLD_EVERY = 2_500_000
 
 
 class PendingListFolder:
-    """Folds `index`'s pending list after every FOLD_EVERY items written (`written`). `conn`
-    is the store's connection pool; `close` waits for a fold under way."""
+    """Folds `index`'s pending list after every FOLD_EVERY characters of index text written
+    (`written`). `conn` is the store's connection pool; `close` waits for a fold under way."""
 
     def __init__(self, conn: Any, index: str = "items_fts") -> None:
         self._conn = conn
@@ -45,10 +48,11 @@ class PendingListFolder:
         self._refused = False
         self._thread: ThreadPoolExecutor | None = None  # made at the first fold: most commands write none
 
-    def written(self, count: int) -> None:
-        """`count` more items in the list: fold it, unless a fold is under way or due later."""
+    def written(self, texts: Iterable[str | None]) -> None:
+        """These index texts are in the list now: fold it, unless a fold is under way or due later."""
+        size = sum(len(text) for text in texts if text)
         with self._lock:
-            self._unfolded += count
+            self._unfolded += size
             if self._folding or self._refused or self._unfolded < self._every:
                 return
             self._folding, self._unfolded = True, 0

@@ -151,8 +151,17 @@ class PostgresStore(
         self, feed: str, items: Sequence[tuple[Item, ItemFacts, int, str | None]], now: float
     ) -> list[int]:
         ids = super().insert_items(feed, items, now)
-        self._index_folder.written(len(ids))
+        self._index_folder.written(text for _, _, _, text in items)
         return ids
+
+    def update_item(self, item_id: int, item: Item, facts: ItemFacts, search_text: str, now: float) -> None:
+        super().update_item(item_id, item, facts, search_text, now)
+        self._index_folder.written([search_text])
+
+    def store_body(self, item_id: int, body: str, search_text: str, link: str | None = None) -> bool:
+        stored = super().store_body(item_id, body, search_text, link)
+        self._index_folder.written([search_text])
+        return stored
 
     def close(self) -> None:
         self._index_folder.close()  # before the pool its folds borrow from
@@ -174,6 +183,7 @@ class PostgresStore(
                     f"UPDATE items SET fts = t.fts FROM {self.rows_table(_INDEX_ROW)} AS t WHERE items.id = t.id",
                     self.rows_params(_INDEX_ROW, texts),
                 )
+                self._index_folder.written(text for _, text in texts)
             yield len(rows)
 
     def reclaim_space(self) -> None:

@@ -321,23 +321,31 @@ def _pending_pages(postgres_server, schema: str) -> int:
     return postgres_server.admin(f"SELECT gin_clean_pending_list('{schema}.items_fts'::regclass)")[0][0]
 
 
-FOLD_EVERY = 200  # pgindex's, in these tests: a fold as a daemon makes it, from fewer items
+FOLD_EVERY = 5000  # pgindex's, in these tests: a fold as a daemon makes it, from less text
 
 
 def test_the_store_folds_the_full_text_index_s_pending_list_itself(postgres_server, postgres_schema, monkeypatch):
     """Left to the inserts, the list is folded inside an ingest's transaction, under the
-    cluster's write lock. The store folds it beside them, once enough items were written."""
+    cluster's write lock. The store folds it beside them, once enough text was written."""
+    from monitor.parsing.facts import search_text
+
     monkeypatch.setattr("monitor.store.pgindex.FOLD_EVERY", FOLD_EVERY)
     url = postgres_server.url(postgres_schema)
     with closing(open_store(url)) as store:
-        _write_items(store, FOLD_EVERY - 1, "wire")
-    assert _pending_pages(postgres_server, postgres_schema) > 0  # not yet: too few for a fold
+        _write_items(store, 100, "wire")  # some 3,500 characters of index text: not yet a fold
+    assert _pending_pages(postgres_server, postgres_schema) > 0
     with closing(open_store(url)) as store:  # closing waits for a fold under way
-        _write_items(store, FOLD_EVERY, "agency")
-        assert store.conn.execute("SELECT count(*) FROM items").fetchone()[0] == 2 * FOLD_EVERY - 1
+        _write_items(store, 200, "agency")
+        assert store.conn.execute("SELECT count(*) FROM items").fetchone()[0] == 300
+    assert _pending_pages(postgres_server, postgres_schema) == 0
+    with closing(open_store(url)) as store:  # an article body counts as the words it brings
+        body = " ".join(f"paragraph{n}" for n in range(500))
+        item = store.conn.execute("SELECT id FROM items WHERE feed = 'wire' AND key = 'k7'").fetchone()[0]
+        assert store.store_body(item, body, search_text("Talks in Doha round 7", "", body))
     assert _pending_pages(postgres_server, postgres_schema) == 0
     with closing(open_store(url)) as store:  # the folded index still finds what it holds
-        assert [i["key"] for i in store.stored_items(None, '"word123"')] == ["k123", "k123"]
+        assert [i["key"] for i in store.stored_items(None, '"paragraph499"')] == ["k7"]
+        assert [i["key"] for i in store.stored_items(None, '"word42"')] == ["k42", "k42"]
         # and the store's connections let the list grow to the limit pgindex folds it under
         assert store.conn.execute("SHOW gin_pending_list_limit").fetchone()[0] == PENDING_LIST_LIMIT
 
@@ -355,9 +363,9 @@ def test_a_role_that_may_not_fold_the_index_says_so_once_and_ingest_goes_on(
     url = postgres_server.url(postgres_schema, user=f"{pgkit.GUARDED}:{PASSWORD}")
     with caplog.at_level("WARNING", logger="monitor.store.pgindex"), closing(open_store(url)) as store:
         for n in range(3):
-            _write_items(store, FOLD_EVERY, f"wire{n}")
+            _write_items(store, 200, f"wire{n}")
         _write_items(store, 10, "agency")
-        assert store.conn.execute("SELECT count(*) FROM items").fetchone()[0] == 3 * FOLD_EVERY + 10
+        assert store.conn.execute("SELECT count(*) FROM items").fetchone()[0] == 610
     assert [r.getMessage() for r in caplog.records] == [
         "the database role does not own the full-text index, so ingest folds its pending list itself (slower); "
         "make the role monitor logs in as the owner of its tables to spare it"
