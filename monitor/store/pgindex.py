@@ -65,20 +65,29 @@ class PendingListFolder:
 
         try:
             self._conn.conn.execute(self._sql)
-        except psycopg.errors.InsufficientPrivilege:
-            # Only the index's owner may fold it; the inserts still do, as they always did.
-            self._refused = True
-            log.warning(
+        except MonitorError as exc:  # the server away: the next fold, or an insert, does it
+            log.debug("full-text index not folded: %s", exc)
+        except psycopg.errors.InsufficientPrivilege:  # only the index's owner may fold it
+            self._refuse(
                 "the database role does not own the full-text index, so ingest folds its pending list itself "
                 "(slower); make the role monitor logs in as the owner of its tables to spare it"
             )
-        except MonitorError as exc:  # the server away: the next fold, or an insert, does it
-            log.debug("full-text index not folded: %s", exc)
-        except Exception:  # a thread's error has no caller to reach: said here, and retried
+        except psycopg.Error as exc:  # an index dropped or renamed by hand, say
+            reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+            self._refuse(f"full-text index not folded ({reason}), so ingest folds its pending list itself (slower)")
+        except Exception:  # a bug: a thread's error has no caller to reach, so it is said here
             log.exception("full-text index not folded")
+            self._refuse("full-text index: ingest folds its pending list itself from now on (slower)")
         finally:
             with self._lock:
                 self._folding = False
+
+    def _refuse(self, message: str) -> None:
+        """This database will not have the store fold its index: the inserts fold it, as they
+        always did, and no fold is tried again."""
+        log.warning("%s", message)
+        with self._lock:
+            self._refused = True
 
     def close(self) -> None:
         if self._thread is not None:

@@ -371,3 +371,16 @@ def test_a_role_that_may_not_fold_the_index_says_so_once_and_ingest_goes_on(
         "make the role monitor logs in as the owner of its tables to spare it"
     ]
     assert PASSWORD not in caplog.text
+
+
+def test_an_index_the_store_cannot_fold_is_named_once_and_ingest_goes_on(postgres_url, caplog, monkeypatch):
+    monkeypatch.setattr("monitor.store.pgindex.FOLD_EVERY", FOLD_EVERY)
+    with caplog.at_level("WARNING", logger="monitor.store.pgindex"), closing(open_store(postgres_url)) as store:
+        store.conn.execute("DROP INDEX items_fts")  # by hand, say
+        for n in range(3):
+            _write_items(store, 200, f"wire{n}")
+        assert store.conn.execute("SELECT count(*) FROM items").fetchone()[0] == 600
+    assert [r.getMessage() for r in caplog.records] == [
+        'full-text index not folded (relation "items_fts" does not exist), so ingest folds its pending list '
+        "itself (slower)"
+    ]
