@@ -2,12 +2,12 @@
 
 A GIN index takes a new row's entries into a pending list, cheap to append to, and folds the
 list into the index proper once it passes gin_pending_list_limit: inside whichever insert
-passed it. That insert is an ingest's, which holds the cluster's write lock
-while the server sorts and merges some thousands of items' words, and every node's store
-work waits behind it. So the store folds the list itself, every so much text written, on a
-thread and a pooled connection of its own, outside any transaction: the writers only append.
-An insert that finds the list being folded does not fold it too (the server skips its turn),
-and the two take nothing else from each other.
+passed it. That insert is an ingest's, which holds the cluster's write lock while the server
+sorts and merges some thousands of items' words, and every node's store work waits behind
+it. So the store folds the list itself, every so much text written, on a thread and a pooled
+connection of its own, outside any transaction: the writers only append. An insert that
+finds the list being folded does not fold it too (the server skips its turn), and the two
+take nothing else from each other.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The PostgreSQL store: several daemons on one database (`[monitor] database =
 "postgresql://…"`). The queries are the mixins SQLite uses; this file adds the schema and
 what PostgreSQL spells its own way: the full-text index (a GIN index over the same
-normalised tokens, queried with tsquery) and reclaiming space (autovacuum's job)."""
+normalised tokens, queried with tsquery, its pending list folded beside the writers:
+pgindex.py) and reclaiming space (autovacuum's job)."""
 
 from __future__ import annotations
 
