@@ -4,10 +4,10 @@ A poll is network and parsing (the event loop and the parser workers), then stor
 ingest's statements, the poll recorded, feed health (and, between polls, the full-text index's
 catch-up, a chunk at a time). On PostgreSQL each statement is a round trip; run on the event
 loop, every fetch and parse of the other feeds would wait for the server's answer, and the
-daemon and the server would take turns. On a
-thread of its own, the loop goes on fetching while the server works. One thread: the units
-run in the order they were handed in, and what they share (the story matcher's term counts,
-the rule sets) is touched from that thread only.
+daemon and the server would take turns. On a thread of its own, the loop goes on fetching
+while the server works. One thread: the units run in the order they were handed in, and
+what they share (the story matcher's term counts, the rule sets) is touched from that thread
+only.
 
 SQLite's one in-process connection belongs to the thread that opened it (and its statements
 hold no socket wait to win back), so there the work runs inline, as it always did.
