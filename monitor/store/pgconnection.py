@@ -26,6 +26,7 @@ from .pgindex import PENDING_LIST_LIMIT
 # The advisory lock's first key: "mont". The second is the schema's name hashed, so that
 # two deployments in two schemas of one database do not wait for each other.
 _LOCK_CLASS = 0x6D6F6E74
+_BEGIN_LOCKED = f"BEGIN; SELECT pg_advisory_xact_lock({_LOCK_CLASS}, hashtext(current_schema()))"
 # A statement or a pool checkout gives up after this long when the server is away (the
 # daemon retries at its next tick; /healthz says 503 meanwhile).
 _CONNECT_TIMEOUT = 5
@@ -228,8 +229,11 @@ class PostgresConnection(Connection):
         if getattr(self._local, "conn", None) is not None:
             yield self
             return
-        with self.connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", (_LOCK_CLASS,))
+        with self.connection() as conn:
+            # BEGIN and the lock in one round trip, where psycopg's transaction() takes two: a
+            # round trip costs the store thread as much as most of its statements. The pooled
+            # connection's context commits at the end, or rolls back on any exception.
+            conn.execute(_BEGIN_LOCKED)
             self._local.conn = conn
             try:
                 yield self

@@ -213,6 +213,38 @@ def test_lookups_whose_plan_depends_on_table_size_are_planned_each_time(postgres
     assert not [s for s in prepared if "FROM items" in s or "story_terms" in s]
 
 
+def test_a_failed_transaction_leaves_nothing_and_the_lock_free(postgres_url, caplog):
+    """A transaction is BEGIN and the write lock in one round trip, and COMMIT; a failure
+    inside it, the code's or the server's, rolls all of it back and frees the lock, so the
+    next writer (this store or another node) goes on."""
+    import psycopg
+
+    def locks_held(store) -> int:  # this schema's write lock, by any session
+        return store.conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+            " AND objid = (hashtext(current_schema())::bigint & 4294967295)::oid"
+        ).fetchone()[0]
+
+    with closing(open_store(postgres_url)) as store, closing(open_store(postgres_url)) as other:
+        store.sync_feeds([("wire", "https://example.com/feed")], T0)
+        with store.transaction():
+            assert locks_held(other) == 1
+        assert locks_held(other) == 0
+        with pytest.raises(ValueError), store.transaction():
+            store.mark_baselined("wire")
+            raise ValueError("the code's failure")
+        assert locks_held(other) == 0
+        with pytest.raises(psycopg.errors.UndefinedColumn), store.transaction():
+            store.mark_baselined("wire")
+            store.conn.execute("SELECT no_such_column FROM feeds")
+        assert locks_held(other) == 0
+        assert not other.feed_state("wire").baselined
+        with store.transaction():  # the connection went back to the pool fit for use
+            store.mark_baselined("wire")
+        assert other.feed_state("wire").baselined
+    assert not [r.getMessage() for r in caplog.records if r.name.startswith("psycopg")]  # rolled back, not by the pool
+
+
 def test_only_a_durable_commit_waits_for_the_disk(postgres_url):
     """As on SQLite (synchronous=NORMAL, FULL for durable()): the outbox's sent marks are synced,
     and with them every commit before; polls and ingests are not."""
