@@ -52,11 +52,27 @@ class Connection:
         names = ", ".join(name for name, _ in columns)
         self.conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})", rows)
 
-    def reserve_ids(self, table: str, count: int) -> list[int]:
-        """`count` ids for new rows of `table`, inside the transaction that writes them: the
-        one writer of a SQLite file takes those after the largest."""
+    def insert_new(
+        self,
+        table: str,
+        columns: Sequence[tuple[str, str]],
+        rows: Sequence[Sequence[Any]],
+        children: tuple[str, Sequence[tuple[str, str]], Sequence[Sequence[Any]]] | None = None,
+    ) -> list[int]:
+        """Append `rows` to `table` under new ids, and with them `children`: (table, columns,
+        rows) of a table whose first column refers to the new rows, its rows holding there the
+        index of their parent in `rows`. The new ids, in order. The one writer of a SQLite file
+        takes the ids past the largest, inside the transaction that writes them; PostgreSQL
+        does it all in one statement (pgconnection.py)."""
+        if not rows:
+            return []
         (top,) = self.conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()
-        return list(range(top + 1, top + 1 + count))
+        ids = list(range(top + 1, top + 1 + len(rows)))
+        self.insert_rows(table, (("id", "bigint"), *columns), [(i, *row) for i, row in zip(ids, rows, strict=True)])
+        if children and children[2]:
+            child_table, child_columns, child_rows = children
+            self.insert_rows(child_table, child_columns, [(ids[row[0]], *row[1:]) for row in child_rows])
+        return ids
 
     def execute_fresh(self, sql: str, params: Iterable[Any] = ()) -> Any:
         """`conn.execute`, planned for the tables as they are now: for a statement whose best plan

@@ -91,8 +91,7 @@ class ItemQueries(Connection):
         """A new item; its full-text index text (`fts`) is left NULL for index_pending."""
         return self.insert_items(feed, [(item, facts, story_id, None)], now)[0]
 
-    _ITEM_ROW = (
-        ("id", "bigint"),
+    _ITEM_ROW = (  # after its id
         ("title", "text"),
         ("summary", "text"),
         ("author", "text"),
@@ -116,18 +115,14 @@ class ItemQueries(Connection):
         """New items of one feed, each with its story and its full-text index text (written
         with the row, not by a second write of it; None leaves it to index_pending), in one
         statement: their ids, in order."""
-        if not items:
-            return []
-        ids = self.reserve_ids("items", len(items))
-        self.insert_rows(
+        return self.insert_new(
             "items",
             self._ITEM_ROW,
             [
-                (item_id, *self._item_values(item, facts), feed, item.key, story_id, now, now, index_text)
-                for item_id, (item, facts, story_id, index_text) in zip(ids, items, strict=True)
+                (*self._item_values(item, facts), feed, item.key, story_id, now, now, index_text)
+                for item, facts, story_id, index_text in items
             ],
         )
-        return ids
 
     def story_by_url(self, url: str) -> int | None:
         return self.stories_by_urls([url]).get(url)
@@ -164,35 +159,27 @@ class ItemQueries(Connection):
         self, stories: Sequence[tuple[str, str, float | None, Iterable[str], str | None]], now: float
     ) -> list[int]:
         """New stories, each (canonical url, headline, published, headline terms, signature), with
-        their terms: their ids, in order. Two statements and the ids, however many."""
-        if not stories:
-            return []
-        ids = self.reserve_ids("stories", len(stories))
-        self.insert_rows(
+        their terms: their ids, in order. One statement on PostgreSQL, however many (insert_new)."""
+        return self.insert_new(
             "stories",
             (
-                ("id", "bigint"),
                 ("canonical_url", "text"),
                 ("title", "text"),
                 ("published", "double precision"),
                 ("first_seen", "double precision"),
                 ("signature", "text"),
             ),
-            [
-                (story_id, url or None, title, published, now, signature)
-                for story_id, (url, title, published, _, signature) in zip(ids, stories, strict=True)
-            ],
+            [(url or None, title, published, now, signature) for url, title, published, _, signature in stories],
+            children=(
+                "story_terms",
+                (("story_id", "bigint"), ("term", "text"), ("at", "double precision")),
+                [
+                    (n, term, now if published is None else published)
+                    for n, (_, _, published, story_terms, _) in enumerate(stories)
+                    for term in set(story_terms)
+                ],
+            ),
         )
-        terms = [
-            (story_id, term, now if published is None else published)
-            for story_id, (_, _, published, story_terms, _) in zip(ids, stories, strict=True)
-            for term in set(story_terms)
-        ]
-        if terms:
-            self.insert_rows(
-                "story_terms", (("story_id", "bigint"), ("term", "text"), ("at", "double precision")), terms
-            )
-        return ids
 
     # Stories sharing at least `min_shared` headline terms with each asking headline (k), dated
     # inside its window, without an item from the feed asking (a feed's own items never merge).

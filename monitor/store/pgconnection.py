@@ -152,14 +152,35 @@ class PostgresConnection(Connection):
         lookup at 50,000 items). Planned each time, it reads the index."""
         return self.conn.execute(sql, params, prepare=False)
 
-    def reserve_ids(self, table: str, count: int) -> list[int]:
-        """From the table's sequence: several nodes take ids at once without meeting."""
-        return [
-            int(r[0])
-            for r in self.conn.execute(
-                "SELECT nextval(pg_get_serial_sequence(?, 'id')) FROM generate_series(1, ?)", (table, count)
-            ).fetchall()
-        ]
+    def insert_new(
+        self,
+        table: str,
+        columns: Sequence[tuple[str, str]],
+        rows: Sequence[Sequence[Any]],
+        children: tuple[str, Sequence[tuple[str, str]], Sequence[Sequence[Any]]] | None = None,
+    ) -> list[int]:
+        """One statement, one round trip: the ids from the table's sequence (several nodes take
+        ids at once without meeting), the rows, their children, and the ids back."""
+        if not rows:
+            return []
+        names = ", ".join(name for name, _ in columns)
+        numbered = (*columns, ("n", "bigint"))
+        sql = (
+            f"WITH new AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('{table}', 'id')) AS id, r.*"
+            f" FROM {self.rows_table(numbered)} AS r),"
+            f" parents AS (INSERT INTO {table} (id, {names}) SELECT id, {names} FROM new)"
+        )
+        params = self.rows_params(numbered, [(*row, n) for n, row in enumerate(rows)])
+        if children and children[2]:
+            child_table, (parent, *child_columns), child_rows = children
+            child_names = ", ".join(name for name, _ in child_columns)
+            sql += (
+                f", children AS (INSERT INTO {child_table} ({parent[0]}, {child_names})"
+                f" SELECT new.id, {', '.join(f'c.{name}' for name, _ in child_columns)}"
+                f" FROM {self.rows_table((('n', 'bigint'), *child_columns))} AS c JOIN new ON new.n = c.n)"
+            )
+            params += self.rows_params((("n", "bigint"), *child_columns), child_rows)
+        return [int(r[0]) for r in self.conn.execute(sql + " SELECT id FROM new ORDER BY n", params).fetchall()]
 
     def __init__(self, url: str, busy_timeout: float = 30.0) -> None:
         import psycopg

@@ -100,3 +100,34 @@ def test_a_poll_reads_a_feeds_row_with_its_health_and_gets_back_the_row_it_recor
     assert (recovered.consecutive_errors, recovered.last_success, recovered.etag) == (0, 6.0, '"v2"')
     assert recovered == replace(store.feed_state("wire"), health=None)  # the row as a read finds it
     assert store.record_poll("unknown", now=7.0, next_poll=67.0, status=200) is None
+
+
+def test_new_stories_and_their_terms_are_written_under_their_own_ids(open_store):
+    """On PostgreSQL the ids, the rows and their children are one statement: each story gets
+    its own terms, dated by its own date, and the ids come back in the stories' order."""
+    store = open_store()
+    with store.transaction():
+        ids = store.new_stories(
+            [
+                ("https://x.org/a", "A", None, ["alpha", "beta", "alpha"], "sig-a"),
+                ("", "B", 5.0, ["gamma"], None),
+                ("https://x.org/c", "C", None, [], None),
+            ],
+            1.0,
+        )
+        again = store.new_stories([("", "D", None, ["delta"], None)], 2.0)
+    assert len(set(ids + again)) == 4
+    stories = {
+        r[0]: tuple(r[1:]) for r in store.conn.execute("SELECT id, title, canonical_url, signature FROM stories")
+    }
+    assert stories == {
+        ids[0]: ("A", "https://x.org/a", "sig-a"),
+        ids[1]: ("B", None, None),
+        ids[2]: ("C", "https://x.org/c", None),
+        again[0]: ("D", None, None),
+    }
+    terms = sorted(tuple(r) for r in store.conn.execute("SELECT story_id, term, at FROM story_terms"))
+    assert terms == sorted(
+        [(ids[0], "alpha", 1.0), (ids[0], "beta", 1.0), (ids[1], "gamma", 5.0), (again[0], "delta", 2.0)]
+    )
+    assert store.new_stories([], 3.0) == []
