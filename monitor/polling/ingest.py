@@ -146,10 +146,10 @@ class Ingest:
         facts = facts_of(parsed)
         # One query for what this feed already holds: an unchanged item (most of a changed
         # feed) costs a dict lookup, and a feed with nothing stored needs no look-ups at all.
-        stored_digests = self.store.item_digests(feed.name, [i.key for i in parsed.items])
+        stored_digests, holds_items = self.store.item_digests(feed.name, [i.key for i in parsed.items])
         state = known or self.store.feed_state(feed.name)
         baseline = self._is_baseline(feed, state, parsed, facts, stored_digests, outcome)
-        changes, later = self._changes(feed, label, parsed, facts, stored_digests, baseline, now)
+        changes, later = self._changes(feed, label, parsed, facts, stored_digests, holds_items, baseline, now)
         rate = self._rate(Rate.stored(state.rate) if state and not baseline else None, parsed, changes, later, now)
         with self.store.transaction():
             notify_updates = self.updates.enabled and not baseline
@@ -249,6 +249,7 @@ class Ingest:
         parsed: ParsedFeed,
         all_facts: tuple[ItemFacts, ...],
         stored_digests: Mapping[str, str],
+        holds_items: bool,
         baseline: bool,
         now: float,
     ) -> tuple[list[Change], list[tuple[Item, ItemFacts]]]:
@@ -262,7 +263,7 @@ class Ingest:
             return [], []
         by_key: dict[str, dict[str, Any]] = {}
         by_link: dict[tuple[str, str], dict[str, Any]] = {}
-        if stored_digests or self.store.has_items(feed.name):
+        if holds_items:
             by_key = self.store.find_items(feed.name, [i.key for i, _ in pending])
             by_link = self.store.find_items_by_link(
                 feed.name, [(f.canonical, i.title) for i, f in pending if i.key not in by_key]

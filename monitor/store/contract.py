@@ -102,11 +102,10 @@ class FeedLedger(Protocol):
 class ItemStore(Protocol):
     """Items by feed: what is stored, how it changed, retention and the full-text index."""
 
-    def item_digests(self, feed: str, keys: Iterable[str]) -> dict[str, str]:
-        """The content digest of each of these keys the feed has stored."""
+    def item_digests(self, feed: str, keys: Iterable[str]) -> tuple[dict[str, str], bool]:
+        """The content digest of each of these keys the feed has stored, and whether it has
+        stored any item at all."""
         ...
-
-    def has_items(self, feed: str) -> bool: ...
 
     def find_item(self, feed: str, key: str) -> dict[str, Any] | None:
         """The stored version of an item (its searchable fields and digest), or None."""

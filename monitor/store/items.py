@@ -17,17 +17,15 @@ _URL_ROW = (("url", "text"),)
 class ItemQueries(Connection):
     """Items, stories, alerts. Part of every store (sqlite.py, postgres.py)."""
 
-    def item_digests(self, feed: str, keys: Iterable[str]) -> dict[str, str]:
-        """The content digest of each of these keys the feed has stored."""
-        return dict(
-            self.conn.execute(
-                f"SELECT key, content_hash FROM items WHERE feed = ? AND key {self.in_list}",
-                (feed, self.as_list(set(keys))),
-            ).fetchall()
-        )
-
-    def has_items(self, feed: str) -> bool:
-        return self.conn.execute("SELECT 1 FROM items WHERE feed = ? LIMIT 1", (feed,)).fetchone() is not None
+    def item_digests(self, feed: str, keys: Iterable[str]) -> tuple[dict[str, str], bool]:
+        """The content digest of each of these keys the feed has stored, and whether it has
+        stored any item at all: one statement (the row of NULLs says it has)."""
+        rows = self.conn.execute(
+            f"SELECT key, content_hash FROM items WHERE feed = ? AND key {self.in_list}"
+            " UNION ALL SELECT NULL, NULL WHERE EXISTS (SELECT 1 FROM items WHERE feed = ?)",
+            (feed, self.as_list(set(keys)), feed),
+        ).fetchall()
+        return {key: digest for key, digest in rows if key is not None}, bool(rows)
 
     _ITEM_FIELDS = "id, key, story_id, content_hash, title, summary, body, author, tags, link, canonical_url, lang"
 

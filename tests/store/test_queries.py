@@ -131,3 +131,15 @@ def test_new_stories_and_their_terms_are_written_under_their_own_ids(open_store)
         [(ids[0], "alpha", 1.0), (ids[0], "beta", 1.0), (ids[1], "gamma", 5.0), (again[0], "delta", 2.0)]
     )
     assert store.new_stories([], 3.0) == []
+
+
+def test_a_feed_s_digests_say_too_whether_it_holds_any_item(open_store):
+    store = open_store()
+    stored = _item("a", "A", "https://x.org/a")
+    assert store.item_digests("f", ["a"]) == ({}, False)
+    with store.transaction():
+        story = store.new_story("https://x.org/a", "A", None, [], 0.0)
+        store.insert_item("f", stored, item_facts(stored), story, 0.0)
+    assert store.item_digests("f", ["a", "b"]) == ({"a": item_facts(stored).digest}, True)
+    assert store.item_digests("f", ["b"]) == ({}, True)  # its keys all new: look its links up
+    assert store.item_digests("g", ["a"]) == ({}, False)
