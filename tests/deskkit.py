@@ -57,11 +57,11 @@ class Rig:
             self.store.close()
             raise
 
-    def poll(self, feed: str):
+    def poll(self, feed: str, state=None):
         async def go():
             fetcher = fetcher_for(self.config.settings)
             try:
-                return await self._pipeline(fetcher).poll(self.config.feed(feed))
+                return await self._pipeline(fetcher).poll(self.config.feed(feed), state)
             finally:
                 await fetcher.aclose()
 

@@ -96,15 +96,18 @@ class Pipeline:
     def enabled_feeds(self) -> list[FeedConfig]:
         return list(self._enabled.values())
 
-    def claim(self, now: float, limit: int) -> list[FeedConfig]:
+    def claim(self, now: float, limit: int) -> list[tuple[FeedConfig, FeedState | None]]:
         """Lease up to `limit` enabled feeds that are due and that no live node holds, most
-        overdue first (store.claim_feeds); recording each one's poll frees it."""
+        overdue first (store.claim_feeds); recording each one's poll frees it. Each with its
+        row as leased, all read in one statement, for its poll to start from."""
         claimed = self.store.claim_feeds(now, self.lease, limit)
         unknown = [name for name in claimed if name not in self._enabled]
         if unknown:  # another node put a newer configuration in force: its feeds are its to poll
             log.info("feeds not in this configuration left to the other nodes: %s", ", ".join(unknown))
             self.store.release_feeds(unknown)
-        return [self._enabled[name] for name in claimed if name in self._enabled]
+        ours = [name for name in claimed if name in self._enabled]
+        states = self.store.feed_states_of(ours) if ours else {}
+        return [(self._enabled[name], states.get(name)) for name in ours]
 
     def expect_parsing(self) -> None:
         """Before a round of polls: a feed never read is sure to need a parse, so start the
@@ -113,12 +116,14 @@ class Pipeline:
         if self.start_parser and self.store.any_never_read():
             self.start_parser()
 
-    async def poll(self, feed: FeedConfig) -> PollOutcome:
-        """Fetch, parse and ingest one feed. Never raises for the feed's own faults."""
+    async def poll(self, feed: FeedConfig, state: FeedState | None = None) -> PollOutcome:
+        """Fetch, parse and ingest one feed. Never raises for the feed's own faults. `state`:
+        the feed's row as its claim read it (else read here)."""
         async with self._in_flight:
-            # A read outside any transaction: it never waits for the write lock, so it need not
-            # queue behind other polls' store work.
-            state = self.store.feed_state(feed.name)
+            if state is None:
+                # A read outside any transaction: it never waits for the write lock, so it need
+                # not queue behind other polls' store work.
+                state = self.store.feed_state(feed.name)
             record = await self._fetch(feed, state)
             return await self.store_work(self._settle, feed, record)
 

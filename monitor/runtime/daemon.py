@@ -24,7 +24,7 @@ from ..models import PollOutcome
 from ..polling.bodies import Bodies
 from ..polling.pipeline import Pipeline
 from ..polling.schedule import dispatch_tick
-from ..store import DATABASE_ERRORS
+from ..store import DATABASE_ERRORS, FeedState
 from ..store.cluster import BEAT_EVERY
 from .outage import Outage
 
@@ -204,9 +204,11 @@ class Daemon:
         room = pipeline.window - len(self.in_flight)
         claimed = pipeline.claim(now, room)
         self._more_due = len(claimed) >= room
-        for feed in claimed:
+        for feed, state in claimed:
             if feed.name not in self.in_flight:  # its lease ran out while its poll went on: it is ours again
-                self.in_flight[feed.name] = asyncio.create_task(self._poll(pipeline, feed), name=f"poll:{feed.name}")
+                self.in_flight[feed.name] = asyncio.create_task(
+                    self._poll(pipeline, feed, state), name=f"poll:{feed.name}"
+                )
 
     def _claim_bodies(self, now: float) -> None:
         """Lease as many queued article bodies as this node fetches at once, and fetch them."""
@@ -262,9 +264,9 @@ class Daemon:
             with self.outage.guard():
                 self._claim(self.pipeline.clock())
 
-    async def _poll(self, pipeline: Pipeline, feed: FeedConfig) -> PollOutcome | None:
+    async def _poll(self, pipeline: Pipeline, feed: FeedConfig, state: FeedState | None) -> PollOutcome | None:
         try:
-            outcome = await pipeline.poll(feed)
+            outcome = await pipeline.poll(feed, state)
         except DATABASE_ERRORS as exc:
             # The ingest was rolled back; the feed's lease runs out and a node polls it again.
             self.outage.failed(exc)

@@ -45,6 +45,10 @@ class FeedLedger(Protocol):
         """The feed's row with its feed health row (`health`), in one read."""
         ...
 
+    def feed_states_of(self, names: Iterable[str]) -> dict[str, FeedState]:
+        """feed_state of each of these feeds that is known, by name, in one read."""
+        ...
+
     def feed_states(self, count_items: bool = True) -> list[FeedState]:
         """Every known feed; `items` counted only with `count_items` (a read of every item's key)."""
         ...

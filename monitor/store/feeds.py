@@ -45,19 +45,22 @@ class FeedQueries(Connection):
 
     def feed_state(self, name: str) -> FeedState | None:
         """The feed's row, with its feed health row (`health`): a poll reads both at once."""
-        rows = self._query(
+        return self.feed_states_of([name]).get(name)
+
+    def feed_states_of(self, names: Iterable[str]) -> dict[str, FeedState]:
+        """feed_state of each of these feeds that is known, in one statement: a claim's."""
+        states = {}
+        for r in self._query(
             "SELECT feeds.*, h.state AS health_state, h.since AS health_since, h.detail AS health_detail,"
             " h.checked AS health_checked FROM feeds LEFT JOIN feed_health h ON h.name = feeds.name"
-            " WHERE feeds.name = ?",
-            (name,),
-        )
-        if not rows:
-            return None
-        r = rows[0]
-        health = None
-        if r["health_state"] is not None:
-            health = {k: r[f"health_{k}"] for k in ("state", "since", "detail", "checked")} | {"name": name}
-        return self._feed(r, health=health)
+            f" WHERE feeds.name {self.in_list}",
+            (self.as_list(names),),
+        ):
+            health = None
+            if r["health_state"] is not None:
+                health = {k: r[f"health_{k}"] for k in ("state", "since", "detail", "checked")} | {"name": r["name"]}
+            states[r["name"]] = self._feed(r, health=health)
+        return states
 
     def feed_states(self, count_items: bool = True) -> list[FeedState]:
         """Every known feed by name; with `count_items`, how many items each has stored (a read of

@@ -89,6 +89,29 @@ def test_a_claimed_feed_this_configuration_does_not_know_is_left_to_the_others(t
     assert newer.claim_feeds(T0, 60, 10) == ["x"]
 
 
+def test_a_claim_hands_its_polls_their_feeds_rows_read_in_one_statement(tmp_path, feed_server, open_rig, monkeypatch):
+    """The rows of the feeds a tick leased are read at once, and each poll starts from its
+    own: on PostgreSQL one round trip on the event loop per claim, not one per poll."""
+    urls = {name: feed_server.serve(f"/{name}.xml", rss([(f"{name}-1", HEADLINE, T0)])) for name in ("wire", "post")}
+    rig = open_rig(desk_config(tmp_path, urls, ["json://127.0.0.1:9/"]))
+    reads: list[list[str]] = []  # feed_state reads through feed_states_of too
+    read = rig.store.feed_states_of
+    monkeypatch.setattr(rig.store, "feed_states_of", lambda names: reads.append(sorted(names)) or read(names))
+    claimed = rig.pipeline.claim(rig.clock(), 10)
+    assert reads == [["post", "wire"]]
+    assert sorted((feed.name, state.name, state.baselined) for feed, state in claimed) == [
+        ("post", "post", False),
+        ("wire", "wire", False),
+    ]
+    for feed, state in claimed:
+        assert rig.poll(feed.name, state).new_items == 1
+    assert reads == [["post", "wire"]]
+    assert all(state.baselined for state in read(["post", "wire"]).values())
+    rig.clock.advance(HOUR)
+    assert rig.poll("wire").status == "not-modified"  # from the validators of the row it read itself
+    assert reads == [["post", "wire"], ["wire"]]
+
+
 WORDS = [f"w{n}" for n in range(12)]
 STORY = st.tuples(st.sets(st.sampled_from(WORDS), min_size=1, max_size=8), st.integers(-3, 3), st.sampled_from("fg"))
 ASK = st.tuples(st.sets(st.sampled_from(WORDS), min_size=0, max_size=9), st.integers(-3, 3))
