@@ -14,6 +14,10 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
+# Rows of another table written with new rows (insert_new): (table, columns, rows), the first
+# column referring to the new rows, each child holding there its parent's index among them.
+Children = tuple[str, Sequence[tuple[str, str]], Sequence[Sequence[Any]]] | None
+
 
 class Connection:
     """The connection-shaped part of a store: what every query mixin may use."""
@@ -53,17 +57,11 @@ class Connection:
         self.conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})", rows)
 
     def insert_new(
-        self,
-        table: str,
-        columns: Sequence[tuple[str, str]],
-        rows: Sequence[Sequence[Any]],
-        children: tuple[str, Sequence[tuple[str, str]], Sequence[Sequence[Any]]] | None = None,
+        self, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]], children: Children = None
     ) -> list[int]:
-        """Append `rows` to `table` under new ids, and with them `children`: (table, columns,
-        rows) of a table whose first column refers to the new rows, its rows holding there the
-        index of their parent in `rows`. The new ids, in order. The one writer of a SQLite file
-        takes the ids past the largest, inside the transaction that writes them; PostgreSQL
-        does it all in one statement (pgconnection.py)."""
+        """Append `rows` to `table` under new ids, and their `children`; the new ids, in order.
+        The one writer of a SQLite file takes the ids past the largest, inside the transaction
+        that writes them; PostgreSQL does it all in one statement (pgconnection.py)."""
         if not rows:
             return []
         (top,) = self.conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()

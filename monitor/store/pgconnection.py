@@ -20,7 +20,7 @@ from typing import Any
 
 from ..databases import database_password, redact_database
 from ..errors import MonitorError
-from .base import Connection
+from .base import Children, Connection
 from .pgindex import PENDING_LIST_LIMIT
 
 # The advisory lock's first key: "mont". The second is the schema's name hashed, so that
@@ -153,11 +153,7 @@ class PostgresConnection(Connection):
         return self.conn.execute(sql, params, prepare=False)
 
     def insert_new(
-        self,
-        table: str,
-        columns: Sequence[tuple[str, str]],
-        rows: Sequence[Sequence[Any]],
-        children: tuple[str, Sequence[tuple[str, str]], Sequence[Sequence[Any]]] | None = None,
+        self, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]], children: Children = None
     ) -> list[int]:
         """One statement, one round trip: the ids from the table's sequence (several nodes take
         ids at once without meeting), the rows, their children, and the ids back."""
