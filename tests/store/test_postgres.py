@@ -242,7 +242,7 @@ def test_a_failed_transaction_leaves_nothing_and_the_lock_free(postgres_url, cap
         with store.transaction():  # the connection went back to the pool fit for use
             store.mark_baselined("wire")
         assert other.feed_state("wire").baselined
-    assert not [r.getMessage() for r in caplog.records if r.name.startswith("psycopg")]  # rolled back, not by the pool
+    assert not [r.getMessage() for r in caplog.records if r.name.startswith("psycopg")]  # none left to the pool
 
 
 def test_only_a_durable_commit_waits_for_the_disk(postgres_url):
