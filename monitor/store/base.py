@@ -16,7 +16,7 @@ from typing import Any
 
 # Rows of another table written with new rows (insert_new): (table, columns, rows), the first
 # column referring to the new rows, each child holding there its parent's index among them.
-Children = tuple[str, Sequence[tuple[str, str]], Sequence[Sequence[Any]]] | None
+Children = tuple[str, Sequence[tuple[str, str]], Sequence[Sequence[Any]]]
 
 
 class Connection:
@@ -57,7 +57,11 @@ class Connection:
         self.conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})", rows)
 
     def insert_new(
-        self, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]], children: Children = None
+        self,
+        table: str,
+        columns: Sequence[tuple[str, str]],
+        rows: Sequence[Sequence[Any]],
+        children: Children | None = None,
     ) -> list[int]:
         """Append `rows` to `table` under new ids, and their `children`; the new ids, in order.
         The one writer of a SQLite file takes the ids past the largest, inside the transaction

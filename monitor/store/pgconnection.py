@@ -153,7 +153,11 @@ class PostgresConnection(Connection):
         return self.conn.execute(sql, params, prepare=False)
 
     def insert_new(
-        self, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]], children: Children = None
+        self,
+        table: str,
+        columns: Sequence[tuple[str, str]],
+        rows: Sequence[Sequence[Any]],
+        children: Children | None = None,
     ) -> list[int]:
         """One statement, one round trip: the ids from the table's sequence (several nodes take
         ids at once without meeting), the rows, their children, and the ids back."""
