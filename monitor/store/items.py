@@ -182,20 +182,24 @@ class ItemQueries(Connection):
     # Stories sharing at least `min_shared` headline terms with each asking headline (k), dated
     # inside its window, without an item from the feed asking (a feed's own items never merge).
     # Only the postings of the probe terms are read (story_terms_term_at, inside the window);
-    # the shared terms are then counted per story found, from its own terms (story_terms_story_term),
-    # never over a common term's whole posting list: `t.term || ''` is no column, so a planner
-    # that believes a term has as many postings as the average one cannot take that path. At
-    # most 20 per headline, the most shared first.
+    # the shared terms are then counted per story found (`shared`), from its own terms
+    # (story_terms_story_term), never over a common term's whole posting list. At most 20 per
+    # headline, the most shared first.
     _CANDIDATES = (
         "WITH q AS {asks},"
         " p AS (SELECT DISTINCT q.k, t.story_id FROM q JOIN story_terms t ON t.term = q.term"
         " AND t.at BETWEEN q.lo AND q.hi WHERE q.probe = 1),"
-        " c AS (SELECT p.k, p.story_id, count(*) AS shared FROM p JOIN story_terms t ON t.story_id = p.story_id"
-        " JOIN q ON q.k = p.k AND q.term = t.term || '' GROUP BY p.k, p.story_id HAVING count(*) >= ?),"
+        " c AS ({shared}),"
         " r AS (SELECT c.k, s.id, s.title, s.signature, row_number() OVER (PARTITION BY c.k"
         " ORDER BY c.shared DESC, s.id) AS n FROM c JOIN stories s ON s.id = c.story_id"
         " WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.story_id = s.id AND i.feed = ?))"
         " SELECT k, id, title, signature FROM r WHERE n <= 20 ORDER BY k, n"
+    )
+    # `t.term || ''` is no column, so a planner that believes a term has as many postings as the
+    # average one cannot count from the term's side.
+    _SHARED_TERMS = (
+        "SELECT p.k, p.story_id, count(*) AS shared FROM p JOIN story_terms t ON t.story_id = p.story_id"
+        " JOIN q ON q.k = p.k AND q.term = t.term || '' GROUP BY p.k, p.story_id HAVING count(*) >= ?"
     )
     _ASK_ROW = (
         ("k", "integer"),
@@ -238,7 +242,7 @@ class ItemQueries(Connection):
             rows += [(k, term, int(term in probing), around - window, around + window) for term in sorted(terms)]
         found: list[list[tuple[int, str, str | None]]] = [[] for _ in asks]
         if rows:
-            sql = self._CANDIDATES.format(asks=self.rows_table(self._ASK_ROW))
+            sql = self._CANDIDATES.format(asks=self.rows_table(self._ASK_ROW), shared=self._SHARED_TERMS)
             params = (*self.rows_params(self._ASK_ROW, rows), min_shared, exclude_feed)
             for k, story, title, signature in self.execute_fresh(sql, params):
                 found[int(k)].append((int(story), title, signature))

@@ -116,6 +116,15 @@ class PostgresStore(
 ):
     """Every query of the store contract (contract.py) over a PostgreSQL connection pool."""
 
+    # The shared terms counted story by story (LATERAL), each story's terms looked up by its id
+    # among its headline's: a hash of every found story's terms against every asked term cost
+    # PostgreSQL more, and with statistics of a smaller table it read all of story_terms.
+    _SHARED_TERMS = (
+        "SELECT p.k, p.story_id, x.shared FROM p JOIN (SELECT k, array_agg(term) AS terms FROM q GROUP BY k) qa"
+        " ON qa.k = p.k CROSS JOIN LATERAL (SELECT count(*) AS shared FROM story_terms t"
+        " WHERE t.story_id = p.story_id AND t.term = ANY(qa.terms)) x WHERE x.shared >= ?"
+    )
+
     def __init__(self, url: str, busy_timeout: float = 30.0, node: str = "") -> None:
         super().__init__(url, busy_timeout)
         self.node = node
