@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 __all__ = [
     "APOSTROPHES",
+    "INDEXED_TOKEN_CHARS",
     "Token",
     "html_to_text",
     "is_arabic",
@@ -31,6 +32,10 @@ __all__ = [
 ]
 
 APOSTROPHES = "'\u2019\u02bc\u2018"
+# The longest token the full-text index holds whole: PostgreSQL's keeps a longer one's first
+# this many characters (a lexeme holds at most 2,047 bytes; 255 is its regular expressions'
+# largest count).
+INDEXED_TOKEN_CHARS = 255
 
 
 class Token(NamedTuple):

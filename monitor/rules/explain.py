@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from monitor.text import INDEXED_TOKEN_CHARS
+
 from .nodes import DEFAULT_FIELDS, OPERATOR_WORDS, And, Near, Node, Not, Or, Regex, Words
 
 
@@ -43,9 +45,10 @@ _FTS_FIELDS = (None, *DEFAULT_FIELDS)
 def _fts_safe(tok: str) -> bool:
     """True when FTS5's unicode61 tokenizer surely keeps `tok` as one token: every
     character a letter or digit already in Unicode 3.2 (unicode61 uses 6.1 tables).
-    Otherwise the quoted string could tokenise to nothing and match no row."""
+    Otherwise the quoted string could tokenise to nothing and match no row. And when every
+    index holds it whole (INDEXED_TOKEN_CHARS)."""
     ucd = unicodedata.ucd_3_2_0
-    return bool(tok) and all(ucd.category(c)[0] in "LN" for c in tok)
+    return 0 < len(tok) <= INDEXED_TOKEN_CHARS and all(ucd.category(c)[0] in "LN" for c in tok)
 
 
 def to_fts(node: Node) -> str | None:

@@ -7,7 +7,7 @@ from .connection import SQLiteConnection
 
 # Each _migrate_* step below brings an older file up to this version; what each version
 # added is in its docstring, and a newer file than this is refused.
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13  # 13 changed only PostgreSQL's full-text index (postgres.py)
 
 # The full-text index only narrows a backtest: every candidate is then matched exactly by the
 # rule engine. So it keeps neither token positions nor document sizes (no phrase, NEAR or bm25

@@ -20,7 +20,7 @@ from monitor.rules import compile_query
 from monitor.rules.explain import _fts_safe
 from monitor.store import DATABASE_ERRORS, StoreUnavailable, open_store
 from monitor.store.pgindex import PENDING_LIST_LIMIT
-from monitor.store.postgres import fts5_to_tsquery
+from monitor.store.postgres import _lexemes, fts5_to_tsquery
 
 PASSWORD = "Pg5ecretW0rdQ7"
 WRONG = "Wr0ngGuessZ4"
@@ -193,11 +193,42 @@ def test_backtest_finds_the_same_items_on_both_backends(tmp_path, postgres_url):
         # Sound for every rule: each token of an item's text (that a narrowing may name) is a
         # lexeme of its tsvector, whatever the script.
         rows = store.conn.execute(
-            "SELECT key, fts, array(SELECT lexeme FROM unnest(to_tsvector('simple', fts))) FROM items"
+            f"SELECT key, fts, array(SELECT lexeme FROM unnest({_lexemes('fts')})) FROM items"
         ).fetchall()
     assert len(rows) == every
     for key, fts, lexemes in rows:
         assert {t for t in fts.split() if _fts_safe(t)} <= set(lexemes), key
+
+
+def test_a_version_12_full_text_index_is_made_again_over_the_client_s_tokens(postgres_url):
+    """Schema 13 indexes items.fts's own tokens: a database of 12, indexed by PostgreSQL's
+    parser, gets the new index at upgrade, and a backtest's narrowing reads it."""
+    from monitor.models import Item
+    from monitor.parsing.facts import item_facts, search_text
+    from monitor.store import SCHEMA_VERSION
+
+    item = Item(key="k", title="Russia warns Israel", summary="", link="https://x.org/k")
+    with closing(open_store(postgres_url)) as store:
+        store.conn.execute("INSERT INTO stories (title, first_seen) VALUES ('s', 0)")
+        with store.transaction():
+            store.insert_items("f", [(item, item_facts(item), 1, search_text(item.title, ""))], 0.0)
+        store.conn.execute("DROP INDEX items_fts")
+        store.conn.execute("CREATE INDEX items_fts ON items USING gin (to_tsvector('simple', fts))")
+        store.conn.execute("UPDATE schema_version SET version = 12")
+    with closing(open_store(postgres_url)) as store:
+        assert store.conn.execute("SELECT version FROM schema_version").fetchone() == (SCHEMA_VERSION,)
+        (definition,) = store.conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'items_fts'"
+        ).fetchone()
+        assert "array_to_tsvector" in definition and "to_tsvector('simple'" not in definition
+        assert [i["key"] for i in store.stored_items(None, '"israel"')] == ["k"]
+        assert list(store.stored_items(None, '"iran"')) == []
+        with store.transaction():
+            store.conn.execute("SET LOCAL enable_seqscan = off")
+            plan = store.conn.execute(
+                f"EXPLAIN SELECT i.id FROM items i WHERE {_lexemes('i.fts')} @@ ?::tsquery", ("'israel'",)
+            ).fetchall()
+        assert "items_fts" in "\n".join(row[0] for row in plan)
 
 
 def test_lookups_whose_plan_depends_on_table_size_are_planned_each_time(postgres_url):

@@ -16,11 +16,13 @@ from storykit import desk
 
 from monitor.models import Item
 from monitor.parsing.facts import item_facts, search_text
+from monitor.rules import compile_query
 from monitor.runtime.daemon import Daemon
 from monitor.runtime.endpoint import Liveness
 from monitor.runtime.supervisor import Supervisor
 from monitor.store import SCHEMA_VERSION, SQLiteStore, Store, open_store
-from monitor.store.postgres import fts5_to_tsquery
+from monitor.store.postgres import _lexemes, fts5_to_tsquery
+from monitor.text import INDEXED_TOKEN_CHARS
 
 WORDS = ["russia", "israel", "iran", "weather"]
 FTS5_INTERNALS = pytest.mark.sqlite_only("FTS5's own bookkeeping: the index mark, its triggers, SQLite's rowid reuse")
@@ -60,7 +62,7 @@ def _indexed(store: Store, word: str) -> list[str]:
         )
     else:
         sql, query = (
-            "SELECT key FROM items WHERE to_tsvector('simple', fts) @@ to_tsquery('simple', ?)",
+            f"SELECT key FROM items WHERE {_lexemes('fts')} @@ ?::tsquery",
             fts5_to_tsquery(f'"{word}"'),
         )
     return sorted(r[0] for r in store.conn.execute(sql, (query,)).fetchall())
@@ -154,6 +156,21 @@ def test_fts5_marks_what_it_holds_and_stays_whole(store):
     assert list(store.index_pending(search_text, chunk=2)) == [2, 2, 1]
     assert _mark(store) == 5
     _check_integrity(store)
+
+
+def test_a_word_longer_than_the_index_holds_is_stored_and_found_by_its_start(store):
+    """A hostile feed's 2,048-letter word (a lexeme holds 2,047 bytes): its item is stored and
+    indexed (PostgreSQL's index keeps the word's start), a prefix finds it, and a rule naming
+    the whole word is not narrowed by the index (each of its candidates goes to the rule engine)."""
+    word = "x" * 2048
+    with store.transaction():
+        store.insert_item("f", *_item("long", f"{word} russia"), 1, 0.0)
+        store.insert_item("f", *_item("short", "russia"), 1, 0.0)
+    assert sum(store.index_pending(search_text)) == 2
+    assert _indexed(store, "russia") == ["long", "short"]
+    assert {i["key"] for i in store.stored_items(None, '"xxxxx"*')} == {"long"}
+    assert compile_query(word).fts_query() is None
+    assert compile_query("x" * INDEXED_TOKEN_CHARS).fts_query() is not None
 
 
 def test_a_pruned_item_is_no_candidate_whether_indexed_or_not(store):
