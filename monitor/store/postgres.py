@@ -38,7 +38,7 @@ _REAL = "double precision"
 def _lexemes(fts: str) -> str:
     """The full-text index's tsvector of the index text `fts` (items.fts, the normalised tokens
     SQLite's FTS5 holds too): its tokens as they are, without PostgreSQL's text parser, which
-    cost a fifth of an item's write. A token over INDEXED_TOKEN_CHARS is cut to them (a longer
+    cost a fifth of an item's insert. A token over INDEXED_TOKEN_CHARS is cut to them (a longer
     lexeme would be stored mangled) and an empty one dropped, so no text fails an insert."""
     cut = f"regexp_replace({fts}, '([^ ]{{{INDEXED_TOKEN_CHARS}}})[^ ]+', '\\1', 'g')"
     return f"array_to_tsvector(array_remove(string_to_array({cut}, ' '), ''))"
