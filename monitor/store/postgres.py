@@ -44,6 +44,9 @@ def _lexemes(fts: str) -> str:
     return f"array_to_tsvector(array_remove(string_to_array({cut}, ' '), ''))"
 
 
+# The full-text index: made with the schema, and made again by migration 13.
+_FTS_INDEX = f"CREATE INDEX items_fts ON items USING gin ({_lexemes('fts')})"
+
 # Version 8 is the first PostgreSQL schema: everything SQLite's seven migrations built,
 # and the cluster's leases and nodes. A later version appends its statements to MIGRATIONS.
 SCHEMA = [
@@ -78,7 +81,7 @@ SCHEMA = [
     "CREATE INDEX items_story_feed ON items(story_id, feed)",
     "CREATE INDEX items_first_seen ON items(first_seen)",
     # The full-text index, and the items not in it yet.
-    f"CREATE INDEX items_fts ON items USING gin ({_lexemes('fts')})",
+    _FTS_INDEX,
     "CREATE INDEX items_unindexed ON items(id) WHERE fts IS NULL",
     "CREATE INDEX story_terms_term_at ON story_terms(term, at, story_id)",
     "CREATE INDEX story_terms_story ON story_terms(story_id)",
@@ -100,7 +103,7 @@ MIGRATIONS: dict[int, list[str]] = {
     10: [CLAIM_COLUMN, *(sql.replace("REAL", _REAL) for sql in V10_STATEMENTS)],
     11: [f"ALTER TABLE feeds ADD COLUMN {column} {decl.replace('REAL', _REAL)}" for column, decl in SCHEDULE_COLUMNS],
     12: list(V12_STATEMENTS),
-    13: ["DROP INDEX items_fts", f"CREATE INDEX items_fts ON items USING gin ({_lexemes('fts')})"],
+    13: ["DROP INDEX items_fts", _FTS_INDEX],
 }
 
 # A chunk of items' index texts, written by one statement.
