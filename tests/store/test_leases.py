@@ -3,9 +3,15 @@ daemons share PostgreSQL, and costs one daemon on SQLite nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
-from testkit import T0
+from storykit import desk
+from testkit import T0, Clock
+
+from monitor.runtime.daemon import Daemon
+from monitor.runtime.endpoint import Liveness
+from monitor.runtime.supervisor import Supervisor
 
 FEEDS = [(f"f{n}", f"https://example.com/{n}") for n in range(6)]
 LEASE = 60.0
@@ -143,3 +149,30 @@ def test_leaving_frees_a_nodes_leases_at_once_and_the_listing_shows_it(open_stor
     b.beat(T0 + 5, T0 - 30)
     assert b.forget_nodes(T0 + 4) == 1  # a, last heard at T0
     assert [n["node"] for n in b.cluster_nodes(T0 + 6)] == ["b:2"]
+
+
+def test_a_daemon_renews_a_job_lease_a_quarter_of_it_at_a_time_and_yields_one_taken_over(tmp_path, open_store):
+    """A job that runs every few seconds (delivery) writes its lease only as a quarter of it
+    passes, not at every run, and a node that finds the lease taken over stops running it."""
+    clock = Clock()
+    with desk(tmp_path, ["wire"], clock=clock) as d:
+        other = open_store(node="other:2")
+        daemon = Daemon(d.assembly, Supervisor(d.assembly, Liveness()))
+        lease = daemon._job_lease("deliver")
+
+        def expires() -> float:
+            return d.sql("SELECT expires FROM leases WHERE name = 'deliver'")[0][0]
+
+        asyncio.run(daemon.deliver())
+        assert expires() == T0 + lease
+        clock.advance(lease / 4 - 1)
+        asyncio.run(daemon.deliver())
+        assert expires() == T0 + lease  # no statement: three quarters of it are still ahead
+        renewed = clock.advance(2)
+        asyncio.run(daemon.deliver())
+        assert expires() == renewed + lease
+        assert not other.hold_lease("deliver", renewed + lease - 1, lease)  # nobody takes it before
+        clock.advance(2 * lease)  # this node stalled past its lease, and another took the job
+        assert other.hold_lease("deliver", clock(), lease)
+        assert not daemon._hold("deliver", clock())
+        assert d.sql("SELECT node FROM leases WHERE name = 'deliver'") == [(other.node,)]
