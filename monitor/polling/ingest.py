@@ -320,9 +320,7 @@ class Ingest:
         outcome: PollOutcome,
     ) -> list[tuple[Change, Stored]]:
         """Store the changes (inside the transaction): the new items' stories and notices, the
-        new items in one statement, then the edits. What was stored or edited, in document order,
-        less the new items that alert on nothing (_settle has nothing to do for them): their ids
-        are not waited for."""
+        new items in one statement, then the edits. What was stored or edited, in document order."""
         new = [c for c in changes if c.row is None]
         stories = self.stories.assign_many(feed.name, [(c.item, c.facts) for c in new], now)
         outlets = self._outlets(feed.name, stories) if notify_updates else {}
@@ -333,14 +331,12 @@ class Ingest:
             if outlets.get(story):  # its first item from this feed: a later one finds the feed among them
                 self.updates.new_source(feed.name, label, story, change.item, outlets.pop(story), now)
         outcome.new_items += len(new)
-        numbered = iter(range(len(new)))
+        inserted = iter(
+            Stored(item_id, story, None, wants_body=True) for item_id, story in zip(ids, stories, strict=True)
+        )
         written: list[tuple[Change, Stored]] = []
         for change in changes:
-            if change.row is None:
-                n = next(numbered)
-                stored: Stored | None = Stored(ids[n], stories[n], None, wants_body=True) if change.alerts else None
-            else:
-                stored = self._edit(feed, change, notify_updates, now, outcome)
+            stored = next(inserted) if change.row is None else self._edit(feed, change, notify_updates, now, outcome)
             if stored is not None:
                 written.append((change, stored))
         return written

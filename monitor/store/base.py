@@ -62,7 +62,7 @@ class Connection:
         columns: Sequence[tuple[str, str]],
         rows: Sequence[Sequence[Any]],
         children: Children | None = None,
-    ) -> Sequence[int]:
+    ) -> list[int]:
         """Append `rows` to `table` under new ids, and their `children`; the new ids, in order.
         The one writer of a SQLite file takes the ids past the largest, inside the transaction
         that writes them; PostgreSQL does it all in one statement (pgconnection.py)."""

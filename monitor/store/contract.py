@@ -140,9 +140,9 @@ class ItemStore(Protocol):
 
     def insert_items(
         self, feed: str, items: Sequence[tuple[Item, ItemFacts, int, str | None]], now: float
-    ) -> Sequence[int]:
+    ) -> list[int]:
         """New items of one feed, each (item, facts, story id, full-text index text): their ids, in
-        order, from one statement (on PostgreSQL read from the server when first asked for)."""
+        order, from one round trip."""
         ...
 
     def update_item(self, item_id: int, item: Item, facts: ItemFacts, search_text: str, now: float) -> None:
@@ -196,7 +196,7 @@ class StoryStore(Protocol):
 
     def new_stories(
         self, stories: Sequence[tuple[str, str, float | None, Iterable[str], str | None]], now: float
-    ) -> Sequence[int]:
+    ) -> list[int]:
         """New stories, each (canonical url, headline, published, headline terms, signature): their ids, in order."""
         ...
 

@@ -109,7 +109,7 @@ class ItemQueries(Connection):
 
     def insert_items(
         self, feed: str, items: Sequence[tuple[Item, ItemFacts, int, str | None]], now: float
-    ) -> Sequence[int]:
+    ) -> list[int]:
         """New items of one feed, each with its story and its full-text index text (written
         with the row, not by a second write of it; None leaves it to index_pending), in one
         statement: their ids, in order."""
@@ -155,7 +155,7 @@ class ItemQueries(Connection):
 
     def new_stories(
         self, stories: Sequence[tuple[str, str, float | None, Iterable[str], str | None]], now: float
-    ) -> Sequence[int]:
+    ) -> list[int]:
         """New stories, each (canonical url, headline, published, headline terms, signature), with
         their terms: their ids, in order. One statement on PostgreSQL, however many (insert_new)."""
         return self.insert_new(

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from functools import lru_cache
-from typing import Any, overload
+from typing import Any
 
 from ..databases import database_password, redact_database
 from ..errors import MonitorError
@@ -127,28 +127,6 @@ class _Rows:
         return iter(self._read())
 
 
-class _Ids(Sequence[int]):
-    """New rows' ids, read from the server when first asked for (_Rows): an ingest whose new
-    items alert on nothing never waits for them."""
-
-    def __init__(self, rows: _Rows, count: int) -> None:
-        self._rows = rows
-        self._count = count
-        self._ids: list[int] | None = None
-
-    def __len__(self) -> int:
-        return self._count
-
-    @overload
-    def __getitem__(self, index: int) -> int: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[int]: ...
-    def __getitem__(self, index: int | slice) -> int | Sequence[int]:
-        if self._ids is None:
-            self._ids = [int(row[0]) for row in self._rows.fetchall()]
-        return self._ids[index]
-
-
 class _Executor:
     """`execute`/`executemany` on the transaction's connection, or on one borrowed for the statement."""
 
@@ -210,7 +188,7 @@ class PostgresConnection(Connection):
         columns: Sequence[tuple[str, str]],
         rows: Sequence[Sequence[Any]],
         children: Children | None = None,
-    ) -> Sequence[int]:
+    ) -> list[int]:
         """One statement, one round trip: the ids from the table's sequence (several nodes take
         ids at once without meeting), the rows, their children, and the ids back."""
         if not rows:
@@ -232,7 +210,7 @@ class PostgresConnection(Connection):
                 f" FROM {self.rows_table((('n', 'bigint'), *child_columns))} AS c JOIN new ON new.n = c.n)"
             )
             params += self.rows_params((("n", "bigint"), *child_columns), child_rows)
-        return _Ids(self.conn.execute(sql + " SELECT id FROM new ORDER BY n", params), len(rows))
+        return [int(r[0]) for r in self.conn.execute(sql + " SELECT id FROM new ORDER BY n", params).fetchall()]
 
     def __init__(self, url: str, busy_timeout: float = 30.0) -> None:
         import psycopg

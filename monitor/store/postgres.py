@@ -175,7 +175,7 @@ class PostgresStore(
 
     def insert_items(
         self, feed: str, items: Sequence[tuple[Item, ItemFacts, int, str | None]], now: float
-    ) -> Sequence[int]:
+    ) -> list[int]:
         ids = super().insert_items(feed, items, now)
         self._index_folder.written(text for _, _, _, text in items)
         return ids

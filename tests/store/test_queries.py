@@ -116,7 +116,7 @@ def test_new_stories_and_their_terms_are_written_under_their_own_ids(open_store)
             1.0,
         )
         again = store.new_stories([("", "D", None, ["delta"], None)], 2.0)
-    assert len({*ids, *again}) == 4  # read after the commit
+    assert len(set(ids + again)) == 4
     stories = {
         r[0]: tuple(r[1:]) for r in store.conn.execute("SELECT id, title, canonical_url, signature FROM stories")
     }
