@@ -18,8 +18,6 @@ class BulkWrites(PostgresConnection):
     what PostgreSQL refuses becomes a MonitorError naming it, and undoes everything with the
     transaction."""
 
-    pipelined = False  # COPY cannot run in pipeline mode
-
     def write_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
         """Append `rows` to `table` through COPY; how many were written."""
         from psycopg import sql

@@ -14,7 +14,7 @@ from __future__ import annotations
 import select
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -26,7 +26,7 @@ from .pgindex import PENDING_LIST_LIMIT
 # The advisory lock's first key: "mont". The second is the schema's name hashed, so that
 # two deployments in two schemas of one database do not wait for each other.
 _LOCK_CLASS = 0x6D6F6E74
-_LOCK = f"SELECT pg_advisory_xact_lock({_LOCK_CLASS}, hashtext(current_schema()))"
+_BEGIN_LOCKED = f"BEGIN; SELECT pg_advisory_xact_lock({_LOCK_CLASS}, hashtext(current_schema()))"
 # A statement or a pool checkout gives up after this long when the server is away (the
 # daemon retries at its next tick; /healthz says 503 meanwhile).
 _CONNECT_TIMEOUT = 5
@@ -80,51 +80,23 @@ def _dialect(sql: str) -> str:
 
 
 class _Rows:
-    """A statement's result. Outside a transaction it is read in full before its connection goes
-    back to the pool. Inside one the connection is in pipeline mode: the statement went to the
-    server at once, and its answer is read when first asked for, with every answer before it
-    in one round trip. A write whose answer nobody reads waits for nothing: its answer comes
-    back with the next one read, or with the commit."""
+    """A statement's result, read in full before its connection goes back to the pool."""
 
-    __slots__ = ("_cursor", "_description", "_pipeline", "_rowcount", "_rows")
+    __slots__ = ("_rows", "description", "rowcount")
 
-    def __init__(self, cursor: Any, pipeline: Any = None) -> None:
-        self._cursor = cursor
-        self._pipeline = pipeline
-        self._rows: list[Any] | None = None
-        if pipeline is None:
-            self._read()
-
-    def _read(self) -> list[Any]:
-        if self._rows is None:
-            cursor = self._cursor
-            if cursor.pgresult is None:  # still on its way: a failed statement raises here
-                self._pipeline.sync()
-            self._description = cursor.description
-            self._rowcount = cursor.rowcount
-            self._rows = cursor.fetchall() if cursor.description is not None else []
-            self._cursor = self._pipeline = None
-        return self._rows
-
-    @property
-    def description(self) -> Any:
-        self._read()
-        return self._description
-
-    @property
-    def rowcount(self) -> int:
-        self._read()
-        return int(self._rowcount)
+    def __init__(self, cursor: Any) -> None:
+        self.description = cursor.description
+        self.rowcount = cursor.rowcount
+        self._rows: list[Any] = cursor.fetchall() if cursor.description is not None else []
 
     def fetchone(self) -> Any:
-        rows = self._read()
-        return rows[0] if rows else None
+        return self._rows[0] if self._rows else None
 
     def fetchall(self) -> list[Any]:
-        return self._read()
+        return self._rows
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(self._read())
+        return iter(self._rows)
 
 
 class _Executor:
@@ -135,7 +107,7 @@ class _Executor:
 
     def execute(self, sql: str, params: Iterable[Any] = (), prepare: bool | None = None) -> _Rows:
         with self._owner.connection() as conn:
-            return _Rows(conn.execute(_dialect(sql), params, prepare=prepare), self._owner.pipeline())
+            return _Rows(conn.execute(_dialect(sql), params, prepare=prepare))
 
     def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
         with self._owner.connection() as conn, conn.cursor() as cur:
@@ -147,8 +119,6 @@ class PostgresConnection(Connection):
     skip_locked = " FOR UPDATE SKIP LOCKED"
     # A statement borrows a pooled connection; a transaction holds its thread's own.
     threadsafe = True
-    # A transaction's statements in pipeline mode (transaction()); COPY cannot run in it.
-    pipelined = True
 
     def as_list(self, values: Iterable[Any]) -> list[Any]:
         return _Array(values)  # an array parameter
@@ -280,24 +250,16 @@ class PostgresConnection(Connection):
         if getattr(self._local, "conn", None) is not None:
             yield self
             return
-        with self.connection() as conn, conn.pipeline() if self.pipelined else nullcontext() as pipeline:
-            # In pipeline mode each statement goes to the server as it is made, and the client
-            # waits only for the answers it reads (_Rows): BEGIN and the lock travel with the
-            # first of them, the writes nobody reads with the next, and the COMMIT with the
-            # pipeline's closing sync. A round trip costs the store thread as much as most of
-            # its statements. On any exception the pooled connection's context rolls back.
-            conn.execute("BEGIN")
-            conn.execute(_LOCK)
-            self._local.conn, self._local.pipeline = conn, pipeline
+        with self.connection() as conn:
+            # BEGIN and the lock in one round trip, where psycopg's transaction() takes two: a
+            # round trip costs the store thread as much as most of its statements. The pooled
+            # connection's context commits at the end, or rolls back on any exception.
+            conn.execute(_BEGIN_LOCKED)
+            self._local.conn = conn
             try:
                 yield self
-                conn.execute("COMMIT")
             finally:
-                self._local.conn = self._local.pipeline = None
-
-    def pipeline(self) -> Any:
-        """The transaction's pipeline on this thread (None outside a transaction)."""
-        return getattr(self._local, "pipeline", None)
+                self._local.conn = None
 
     @contextmanager
     def durable(self) -> Iterator[PostgresConnection]:
