@@ -319,7 +319,7 @@ class Daemon:
     def _hold(self, job: str, now: float) -> bool:
         """Take or renew a job's lease, with a statement only once a quarter of it has passed
         since this node took it: the delivery job runs every `check_every`, and a write at each
-        run would be most of what an idle daemon does. No other node may take a lease before it
+        run was a quarter of an idle daemon's statements. No other node may take a lease before it
         expires, so what is left of it is this node's; were the last renewal lost (a server
         crash loses the last commits), the one before still holds it for half its length."""
         lease = self._job_lease(job)
