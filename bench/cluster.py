@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> None:
     before_counts = [int(x) for x in args.before_nodes.split(",") if x] if args.before_nodes else counts
     versions = [("before", args.before), ("after", MONITOR)] if args.before else [("", MONITOR)]
 
-    def idle_for(nodes: int, monitor: Path) -> float:
+    def idle_for(nodes: int) -> float:
         """Idle daemons are measured on one node (of each version): what the goal is about."""
         return args.idle if nodes == 1 else 0.0
 
@@ -251,9 +251,7 @@ def main(argv: list[str] | None = None) -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 label = f"sqlite {version}".strip()
                 database = str(Path(tmp) / "bench.db")
-                results.append(
-                    run_setting(Path(tmp), label, database, 1, args.feeds, None, monitor, idle_for(1, monitor))
-                )
+                results.append(run_setting(Path(tmp), label, database, 1, args.feeds, None, monitor, idle_for(1)))
     if counts:
         reason = pgkit.unavailable()
         if reason:
@@ -277,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
                                 args.feeds,
                                 pg_pid,
                                 monitor,
-                                idle_for(nodes, monitor),
+                                idle_for(nodes),
                             )
                         )
                     pg.drop_schema(schema)
