@@ -22,7 +22,7 @@ from .contract import (
     StoryStore,
 )
 from .pgconnection import StoreUnavailable
-from .records import Delivery, FeedState
+from .records import Delivery, FeedState, SuccessfulPoll
 from .schema import SCHEMA_VERSION
 from .sqlite import SQLiteStore
 
@@ -43,6 +43,7 @@ __all__ = [
     "Store",
     "StoreUnavailable",
     "StoryStore",
+    "SuccessfulPoll",
     "default_node",
     "is_postgres_url",
     "open_store",

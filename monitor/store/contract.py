@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from ..models import Item, ItemFacts
-from .records import Delivery, FeedState
+from .records import Delivery, FeedState, SuccessfulPoll
 
 
 class Database(Protocol):
@@ -82,6 +82,11 @@ class FeedLedger(Protocol):
         day it went by; `rate`: the publishing rate
         learned now (else the stored one is kept). Returns the row as recorded (no `health`), None
         for a feed not known."""
+        ...
+
+    def record_polls(self, polls: Sequence[SuccessfulPoll]) -> dict[str, FeedState]:
+        """Record polls that read their feeds (errors reset), in one statement however many. Each
+        known feed's row as recorded (no `health`), by name."""
         ...
 
     def record_redirect(self, name: str, target: str | None, count: int, adopt: bool) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .base import Connection, rows_as_dicts
-from .records import FeedState
+from .records import FeedState, SuccessfulPoll
 
 
 class FeedQueries(Connection):
@@ -107,11 +108,21 @@ class FeedQueries(Connection):
             is not None
         )
 
-    # A recorded poll frees the feed's lease (cluster.py) and says which node polled it.
-    _POLLED = "polled_by = ?, lease_node = NULL, lease_until = NULL"
-    _SCHEDULED = (
-        "poll_interval = ?, poll_reason = ?, poll_rate = ?, rate_events = coalesce(?, rate_events),"
-        " rate_at = coalesce(?, rate_at), rate_since = coalesce(?, rate_since)"
+    # What every recorded poll writes besides its outcome: the schedule's choice and the learned
+    # rate (kept unless learned now); and that the poll frees the feed's lease (cluster.py) and
+    # which node polled it. Its values are named fields, {interval} and so on (_positional).
+    _RECORDED = (
+        "poll_interval = {interval}, poll_reason = {reason}, poll_rate = {per_day},"
+        " rate_events = coalesce({events}, rate_events), rate_at = coalesce({at}, rate_at),"
+        " rate_since = coalesce({since}, rate_since), polled_by = {node}, lease_node = NULL, lease_until = NULL"
+    )
+    # ... and what a poll that read its feed writes: errors reset, what it did not say (None) kept.
+    _READ = (
+        "last_poll = {now}, last_success = {now}, last_status = {status}, consecutive_errors = 0,"
+        " last_error = NULL, next_poll = {next}, etag = coalesce({etag}, etag),"
+        " last_modified = coalesce({modified}, last_modified), title = coalesce({title}, title),"
+        " body_hash = coalesce({hash}, body_hash), server_ttl = coalesce({ttl}, server_ttl),"
+        f" baselined = CASE WHEN {{baselined}} = 1 THEN 1 ELSE baselined END, {_RECORDED}"
     )
 
     def record_poll(
@@ -139,41 +150,90 @@ class FeedQueries(Connection):
         the schedule chose, why, and the items a day it went by; `rate`: the feed's publishing
         rate as learned now (else kept). Returns the feed's row as recorded (without its
         `health`), None for a feed not known."""
-        events, at, since = rate or (None, None, None)
-        schedule = (interval, reason, per_day, events, at, since)
         if error is None:
-            cursor = self.conn.execute(
-                "UPDATE feeds SET last_poll = ?, last_success = ?, last_status = ?, consecutive_errors = 0,"
-                " last_error = NULL, next_poll = ?, etag = coalesce(?, etag),"
-                " last_modified = coalesce(?, last_modified),"
-                " title = coalesce(?, title), body_hash = coalesce(?, body_hash), server_ttl = coalesce(?, server_ttl),"
-                f" baselined = CASE WHEN ? = 1 THEN 1 ELSE baselined END, {self._SCHEDULED}, {self._POLLED}"
-                " WHERE name = ? RETURNING *",
-                (
-                    now,
-                    now,
-                    status,
-                    next_poll,
-                    etag,
-                    last_modified,
-                    title,
-                    body_hash,
-                    server_ttl,
-                    int(baselined),
-                    *schedule,
-                    self.node,
-                    name,
-                ),
+            poll = SuccessfulPoll(
+                name,
+                now,
+                next_poll,
+                status,
+                etag=etag,
+                last_modified=last_modified,
+                title=title,
+                body_hash=body_hash,
+                server_ttl=server_ttl,
+                baselined=baselined,
+                interval=interval,
+                reason=reason,
+                per_day=per_day,
+                rate=rate,
             )
-        else:
-            cursor = self.conn.execute(
-                "UPDATE feeds SET last_poll = ?, last_status = ?, consecutive_errors = consecutive_errors + 1,"
-                " last_error = ?, next_poll = ?, disabled_reason = coalesce(?, disabled_reason),"
-                f" {self._SCHEDULED}, {self._POLLED} WHERE name = ? RETURNING *",
-                (now, status, error, next_poll, disabled_reason, *schedule, self.node, name),
-            )
+            return self.record_polls([poll]).get(name)
+        events, at, since = rate or (None, None, None)
+        recorded, fields = _positional(self._RECORDED)
+        values = {"interval": interval, "reason": reason, "per_day": per_day, "events": events, "at": at}
+        values |= {"since": since, "node": self.node}
+        cursor = self.conn.execute(
+            "UPDATE feeds SET last_poll = ?, last_status = ?, consecutive_errors = consecutive_errors + 1,"
+            " last_error = ?, next_poll = ?, disabled_reason = coalesce(?, disabled_reason),"
+            f" {recorded} WHERE name = ? RETURNING *",
+            (
+                *(now, status, error, next_poll, disabled_reason),
+                *(values[field] for field in fields),
+                name,
+            ),
+        )
         rows = rows_as_dicts(cursor)
         return self._feed(rows[0]) if rows else None
+
+    _POLL_FIELDS = (
+        ("name", "text"),
+        ("now", "double precision"),
+        ("next", "double precision"),
+        ("status", "integer"),
+        ("etag", "text"),
+        ("modified", "text"),
+        ("title", "text"),
+        ("hash", "text"),
+        ("ttl", "double precision"),
+        ("baselined", "integer"),
+        ("interval", "double precision"),
+        ("reason", "text"),
+        ("per_day", "double precision"),
+        ("events", "double precision"),
+        ("at", "double precision"),
+        ("since", "double precision"),
+    )
+
+    def record_polls(self, polls: Sequence[SuccessfulPoll]) -> dict[str, FeedState]:
+        """Record polls that read their feeds (errors reset), in one statement however many: a
+        round of 304s costs one round trip, not one each. Returns each known feed's row as
+        recorded (without its `health`), by name."""
+        rows = [
+            (
+                *(p.name, p.now, p.next_poll, p.status, p.etag, p.last_modified, p.title, p.body_hash),
+                *(p.server_ttl, int(p.baselined), p.interval, p.reason, p.per_day, *(p.rate or (None, None, None))),
+            )
+            for p in polls
+        ]
+        if len(rows) == 1:  # an ingest's record: the plain statement, its values as parameters
+            read, fields = _positional(self._READ)
+            values = dict(zip((field for field, _ in self._POLL_FIELDS), rows[0], strict=True), node=self.node)
+            cursor = self.conn.execute(
+                f"UPDATE feeds SET {read} WHERE name = ? RETURNING *", (*(values[f] for f in fields), values["name"])
+            )
+        elif rows:
+            # RETURNING * also returns t's columns on PostgreSQL (SQLite allows no `feeds.*`
+            # there): they are named apart from the feed's own, and _feed reads the feed's.
+            table = tuple((f"p_{field}", kind) for field, kind in self._POLL_FIELDS)
+            columns = {field: f"t.p_{field}" for field, _ in self._POLL_FIELDS}
+            cursor = self.conn.execute(
+                f"UPDATE feeds SET {self._READ.format(**columns | {'node': '?'})}"
+                f" FROM {self.rows_table(table)} AS t WHERE feeds.name = t.p_name RETURNING *",
+                (self.node, *self.rows_params(table, rows)),
+            )
+        else:
+            return {}
+        return {r["name"]: self._feed(r) for r in rows_as_dicts(cursor)}
 
     def record_redirect(self, name: str, target: str | None, count: int, adopt: bool) -> None:
         """Track a permanent move; `adopt` makes the feed poll `target` from now on."""
@@ -233,3 +293,17 @@ class FeedQueries(Connection):
                 "SELECT status, count(*) FROM deliveries WHERE status IN ('pending', 'dead') GROUP BY status"
             ).fetchall()
         )
+
+
+@functools.cache
+def _positional(template: str) -> tuple[str, tuple[str, ...]]:
+    """`template` with its named fields ({now} and so on) as `?` placeholders, and the field
+    each placeholder stands for, in order: the values of each call go in that order."""
+    fields: list[str] = []
+
+    class Placeholders(dict[str, str]):
+        def __missing__(self, field: str) -> str:
+            fields.append(field)
+            return "?"
+
+    return template.format_map(Placeholders()), tuple(fields)

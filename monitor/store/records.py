@@ -54,6 +54,27 @@ class FeedState:
 
 
 @dataclass(frozen=True)
+class SuccessfulPoll:
+    """A poll that read its feed (a document, or a 304), as store.record_polls records it. None
+    keeps what the feed's row holds (validators, title, body hash, server hint, learned rate)."""
+
+    name: str
+    now: float
+    next_poll: float
+    status: int | None
+    etag: str | None = None
+    last_modified: str | None = None
+    title: str | None = None
+    body_hash: str | None = None
+    server_ttl: float | None = None
+    baselined: bool = False  # the poll stored the feed's baseline
+    interval: float | None = None  # what the schedule chose,
+    reason: str | None = None  # why,
+    per_day: float | None = None  # and the items a day it went by
+    rate: tuple[float, float, float] | None = None  # the publishing rate as learned now
+
+
+@dataclass(frozen=True)
 class Delivery:
     id: int
     alert_id: int | None  # None for a notice (feed health, spike, story update)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from monitor.models import Item
 from monitor.parsing.facts import item_facts
+from monitor.store import SuccessfulPoll
 
 
 def _item(key: str, title: str, link: str) -> Item:
@@ -100,6 +101,48 @@ def test_a_poll_reads_a_feeds_row_with_its_health_and_gets_back_the_row_it_recor
     assert (recovered.consecutive_errors, recovered.last_success, recovered.etag) == (0, 6.0, '"v2"')
     assert recovered == replace(store.feed_state("wire"), health=None)  # the row as a read finds it
     assert store.record_poll("unknown", now=7.0, next_poll=67.0, status=200) is None
+
+
+def test_a_round_of_polls_is_recorded_in_one_call_each_feed_as_its_own_poll_said(open_store):
+    store = open_store()
+    store.sync_feeds([(name, f"https://{name}.example/rss") for name in ("wire", "post", "desk")], 0.0)
+    store.record_poll("wire", now=1.0, next_poll=61.0, status=200, etag='"v1"', title="Wire", rate=(3.0, 1.0, 0.0))
+    store.claim_feeds(2.0, 60.0, 3)  # leased: a record frees the lease
+    store.record_poll("desk", now=2.0, next_poll=62.0, status=503, error="HTTP 503")
+
+    recorded = store.record_polls(
+        [
+            SuccessfulPoll("wire", 10.0, 70.0, 304, last_modified="Mon", interval=60.0, reason="fixed"),
+            SuccessfulPoll("desk", 10.0, 75.0, 200, etag='"d1"', body_hash="abc", baselined=True),
+            SuccessfulPoll("gone", 10.0, 80.0, 304),  # not a known feed
+        ]
+    )
+
+    assert set(recorded) == {"wire", "desk"}
+    wire, desk = recorded["wire"], recorded["desk"]
+    # What the poll did not say is kept: validators, title, learned rate.
+    assert (wire.etag, wire.last_modified, wire.title, wire.rate) == ('"v1"', "Mon", "Wire", (3.0, 1.0, 0.0))
+    assert (wire.last_status, wire.last_success, wire.next_poll, wire.schedule_text) == (
+        304,
+        10.0,
+        70.0,
+        "every 1m (fixed)",
+    )
+    # A success resets the errors; its baseline is marked.
+    assert (desk.consecutive_errors, desk.last_error, desk.etag, desk.body_hash, desk.baselined) == (
+        0,
+        None,
+        '"d1"',
+        "abc",
+        True,
+    )
+    assert {name: replace(row, health=None) for name, row in recorded.items()} == {
+        name: replace(store.feed_state(name), health=None) for name in ("wire", "desk")
+    }  # the rows as a read finds them
+    assert store.feed_state("post").last_poll is None  # not in the round
+    # Their leases are free: due again, they are claimed again.
+    assert sorted(store.claim_feeds(100.0, 60.0, 3)) == ["desk", "post", "wire"]
+    assert store.record_polls([]) == {}
 
 
 def test_new_stories_and_their_terms_are_written_under_their_own_ids(open_store):
