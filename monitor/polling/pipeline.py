@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from functools import partial
+from typing import NamedTuple
 
 from ..config import Config, FeedConfig
 from ..delivery.outbox import DeliveryReport, Outbox
@@ -20,7 +21,7 @@ from ..errors import FeedGone, FetchError, ParseError
 from ..models import FetchResult, ParsedFeed, PollOutcome
 from ..parsing.facts import search_text, with_facts
 from ..redaction import redact_url
-from ..store import FeedState, Store
+from ..store import FeedState, Store, SuccessfulPoll
 from .bodies import Bodies
 from .fetch import FeedFetcher
 from .ingest import Ingest, Validators
@@ -36,6 +37,16 @@ Parser = Callable[[bytes, str, str, bool], Awaitable[ParsedFeed]]
 # A poll's outcome, and the feed's row and health as the poll left them when that is known
 # without reading them again (feed health needs them: a 304 costs two statements).
 Recorded = tuple[PollOutcome, FeedState | None]
+
+
+class _Unchanged(NamedTuple):
+    """A poll that found its feed as it was (a 304, or the same bytes): its store work is the
+    record alone, done together with others' (storework.py)."""
+
+    feed: FeedConfig
+    state: FeedState | None
+    result: FetchResult
+
 
 FORGET_NODES_AFTER = 86400.0  # `monitor cluster` lists a node gone silent for this long no more
 
@@ -124,12 +135,51 @@ class Pipeline:
                 # A read outside any transaction: it never waits for the write lock, so it need
                 # not queue behind other polls' store work.
                 state = self.store.feed_state(feed.name)
-            record = await self._fetch(feed, state)
-            return await self.store_work(self._settle, feed, record)
+            found = await self._fetch(feed, state)
+            if isinstance(found, _Unchanged):  # the commonest poll of all: recorded with the others
+                return await self.store_work.together(self._settle_unchanged, found)
+            return await self.store_work(self._settle, feed, found)
 
     def _settle(self, feed: FeedConfig, record: Callable[[], Recorded]) -> PollOutcome:
         """The poll's store work (storework.py runs it): its record, then feed health."""
-        outcome, after = record()
+        return self._observe(feed, *record())
+
+    def _settle_unchanged(self, found: list[_Unchanged]) -> list[PollOutcome | Exception]:
+        """Unchanged feeds' store work, together: their records in one statement, then each
+        one's redirect and feed health. A fault of one feed's is its poll's alone."""
+        now = self.clock()
+        polls = []
+        for feed, state, result in found:
+            learned = Rate.stored(state.rate) if state else None
+            plan = self.schedule.plan(feed, result.max_age or (state.server_ttl if state else None), learned, now)
+            polls.append(
+                SuccessfulPoll(
+                    feed.name,
+                    now,
+                    self.schedule.next_poll(now, plan.interval),
+                    result.status,
+                    etag=result.etag,
+                    last_modified=result.last_modified,
+                    interval=plan.interval,
+                    reason=plan.reason,
+                    per_day=plan.per_day,
+                )
+            )
+        recorded = self.store.record_polls(polls)
+        outcomes: list[PollOutcome | Exception] = []
+        for feed, state, result in found:
+            outcome = PollOutcome(feed.name, "not-modified", http_status=result.status)
+            try:
+                # An unchanged answer from the new address counts towards adopting it.
+                adopted = self._track_redirect(feed, state, result.permanent_redirect, outcome)
+                after = None if adopted else _with_health(recorded.get(feed.name), state)
+                outcomes.append(self._observe(feed, outcome, after))
+            except Exception as exc:  # raised to this feed's poll alone
+                outcomes.append(exc)
+        return outcomes
+
+    def _observe(self, feed: FeedConfig, outcome: PollOutcome, after: FeedState | None) -> PollOutcome:
+        """Feed health, after the poll's record: `after`, the feed's row as recorded, if known."""
         for warning in outcome.warnings:
             log.warning("feed %s: %s", feed.name, warning)
         change = self.health.observe(feed, self.clock(), outcome.new_items, after)
@@ -137,8 +187,9 @@ class Pipeline:
             log.info("feed health: %s", change)
         return outcome
 
-    async def _fetch(self, feed: FeedConfig, state: FeedState | None) -> Callable[[], Recorded]:
-        """The network and the parser: what the poll found, as the store work that records it."""
+    async def _fetch(self, feed: FeedConfig, state: FeedState | None) -> Callable[[], Recorded] | _Unchanged:
+        """The network and the parser: what the poll found, as the store work that records it
+        (an unchanged feed's is done with others: _settle_unchanged)."""
         if state and state.disabled_reason:
             outcome = PollOutcome(feed.name, "disabled", http_status=state.last_status, error=state.disabled_reason)
             return lambda: (outcome, state)
@@ -154,7 +205,7 @@ class Pipeline:
         body_hash = hashlib.sha256(result.body).hexdigest() if result.body is not None else None
         if result.not_modified or (state and body_hash == state.body_hash):
             # Unchanged: a 304, or a server without validators sending the same bytes.
-            return partial(self._unchanged, feed, state, result)
+            return _Unchanged(feed, state, result)
         try:
             # A first document's items are all new: the workers make their index texts too.
             first = not (state and state.baselined)
@@ -170,26 +221,6 @@ class Pipeline:
             server_ttl=max(hints) if hints else None,
         )
         return partial(self._ingest, feed, state, result.permanent_redirect, parsed, validators)
-
-    def _unchanged(self, feed: FeedConfig, state: FeedState | None, result: FetchResult) -> Recorded:
-        now = self.clock()
-        learned = Rate.stored(state.rate) if state else None
-        plan = self.schedule.plan(feed, result.max_age or (state.server_ttl if state else None), learned, now)
-        after = self.store.record_poll(
-            feed.name,
-            now=now,
-            status=result.status,
-            etag=result.etag,
-            last_modified=result.last_modified,
-            next_poll=self.schedule.next_poll(now, plan.interval),
-            interval=plan.interval,
-            reason=plan.reason,
-            per_day=plan.per_day,
-        )
-        outcome = PollOutcome(feed.name, "not-modified", http_status=result.status)
-        # An unchanged answer from the new address counts towards adopting it.
-        adopted = self._track_redirect(feed, state, result.permanent_redirect, outcome)
-        return outcome, None if adopted else _with_health(after, state)
 
     def _ingest(
         self,

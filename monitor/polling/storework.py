@@ -9,6 +9,10 @@ while the server works. One thread: the units run in the order they were handed 
 what they share (the story matcher's term counts, the rule sets) is touched from that thread
 only.
 
+That thread is where a cycle waits: every poll's store work passes through it, one round
+trip after another. Work that many polls hand in alike (a 304's record) is therefore taken
+together: the unit that starts first does what every poll of its kind has handed in by then.
+
 SQLite's one in-process connection belongs to the thread that opened it (and its statements
 hold no socket wait to win back), so there the work runs inline, as it always did.
 """
@@ -17,20 +21,28 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 P = ParamSpec("P")
 T = TypeVar("T")
+A = TypeVar("A")
+
+# Store work for many at once: each argument's result, or the exception its caller gets, in order.
+Batch = Callable[[list[A]], Sequence[T | BaseException]]
 
 
 class StoreWork:
-    """Runs units of store work: `await store_work(fn, *args)`. Owned by whoever opened the
-    store (runtime/assembly.py), and closed before it: `close` waits for the unit running."""
+    """Runs units of store work: `await store_work(fn, *args)`, or `await store_work.together(fn,
+    arg)`. Owned by whoever opened the store (runtime/assembly.py), and closed before it: `close`
+    waits for the unit running and for those handed in."""
 
     def __init__(self, threaded: bool = False) -> None:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="monitor-store") if threaded else None
+        self._lock = threading.Lock()
+        self._waiting: dict[Any, list[tuple[Any, asyncio.Future[Any]]]] = {}  # by batch function
 
     async def __call__(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         if self._thread is None:
@@ -39,6 +51,46 @@ class StoreWork:
         # cut in the middle, and `close` waits for it.
         return await asyncio.get_running_loop().run_in_executor(self._thread, functools.partial(fn, *args, **kwargs))
 
+    async def together(self, batch: Batch[A, T], arg: A) -> T:
+        """`batch([arg, ...])[0]`, with every other `arg` handed to the same `batch` before its unit
+        started: one unit, and its round trips, for all of them. Inline, a batch of one."""
+        if self._thread is None:
+            return _result(batch([arg])[0])
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with self._lock:
+            waiting = self._waiting.setdefault(batch, [])
+            waiting.append((arg, future))
+            first = len(waiting) == 1
+        if first:
+            self._thread.submit(self._run_together, loop, batch)
+        return await future  # cancelled (a stop): its record is still written, as a unit's is
+
+    def _run_together(self, loop: asyncio.AbstractEventLoop, batch: Batch[Any, Any]) -> None:
+        with self._lock:
+            waiting = self._waiting.pop(batch)  # what arrives from now on starts a unit of its own
+        try:
+            results: Sequence[Any] = batch([arg for arg, _ in waiting])
+        except BaseException as exc:  # every caller gets it, as each would have alone
+            results = [exc] * len(waiting)
+        for (_, future), result in zip(waiting, results, strict=True):
+            loop.call_soon_threadsafe(_settle, future, result)
+
     def close(self) -> None:
         if self._thread is not None:
             self._thread.shutdown(wait=True)
+
+
+def _result(result: T | BaseException) -> T:
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def _settle(future: asyncio.Future[Any], result: Any) -> None:
+    if future.done():  # its caller was cancelled meanwhile
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)

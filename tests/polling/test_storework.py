@@ -71,6 +71,60 @@ def test_closing_waits_for_the_unit_running_and_errors_reach_the_caller():
     assert done == ["committed"]
 
 
+def test_work_handed_in_together_while_the_thread_is_busy_is_done_in_one_unit():
+    work = StoreWork(threaded=True)
+    busy = threading.Event()
+    batches: list[list[str]] = []
+
+    def record(names: list[str]) -> list[str | Exception]:
+        batches.append(names)
+        return [ValueError(name) if name == "bad" else name.upper() for name in names]
+
+    async def go():
+        unit = asyncio.ensure_future(work(busy.wait, WAIT))  # the thread is busy with another poll's unit
+        calls = [asyncio.ensure_future(work.together(record, name)) for name in ("wire", "bad", "post")]
+        await asyncio.sleep(0)
+        busy.set()
+        await unit
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        later = await work.together(record, "desk")  # handed in after: a unit of its own
+        return results, later
+
+    try:
+        results, later = asyncio.run(go())
+    finally:
+        work.close()
+    assert batches == [["wire", "bad", "post"], ["desk"]]
+    # Each caller gets its own result; one's fault is its own.
+    assert results[0] == "WIRE" and results[2] == "POST" and later == "DESK"
+    assert isinstance(results[1], ValueError) and str(results[1]) == "bad"
+
+
+def test_a_unit_done_together_that_fails_fails_each_of_its_callers_and_inline_it_is_a_unit_of_one():
+    def failing(names: list[str]) -> list[str]:
+        raise ZeroDivisionError(len(names))
+
+    work = StoreWork(threaded=True)
+
+    async def go(work: StoreWork) -> list[object]:
+        calls = [asyncio.ensure_future(work.together(failing, name)) for name in ("wire", "post")]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    try:
+        outcomes = asyncio.run(go(work))
+    finally:
+        work.close()
+    assert [type(o) for o in outcomes] == [ZeroDivisionError, ZeroDivisionError]
+
+    inline: list[list[str]] = []
+
+    async def inline_go() -> list[str]:
+        work = StoreWork()
+        return [await work.together(lambda names: inline.append(names) or names, name) for name in ("a", "b")]
+
+    assert asyncio.run(inline_go()) == ["a", "b"] and inline == [["a"], ["b"]]
+
+
 def _waiting_for_the_lock(store) -> bool:
     rows = store.conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
     return rows.fetchone()[0] > 0
