@@ -63,7 +63,12 @@ class StoreWork:
             waiting.append((arg, future))
             first = len(waiting) == 1
         if first:
-            self._thread.submit(self._run_together, loop, batch)
+            try:
+                self._thread.submit(self._run_together, loop, batch)
+            except RuntimeError:  # closed: no unit will take this batch, so the next caller must not join it
+                with self._lock:
+                    del self._waiting[batch]
+                raise
         return await future  # cancelled (a stop): its record is still written, as a unit's is
 
     def _run_together(self, loop: asyncio.AbstractEventLoop, batch: Batch[Any, Any]) -> None:

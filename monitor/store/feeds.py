@@ -170,8 +170,15 @@ class FeedQueries(Connection):
             return self.record_polls([poll]).get(name)
         events, at, since = rate or (None, None, None)
         recorded, fields = _positional(self._RECORDED)
-        values = {"interval": interval, "reason": reason, "per_day": per_day, "events": events, "at": at}
-        values |= {"since": since, "node": self.node}
+        values = {
+            "interval": interval,
+            "reason": reason,
+            "per_day": per_day,
+            "events": events,
+            "at": at,
+            "since": since,
+            "node": self.node,
+        }
         cursor = self.conn.execute(
             "UPDATE feeds SET last_poll = ?, last_status = ?, consecutive_errors = consecutive_errors + 1,"
             " last_error = ?, next_poll = ?, disabled_reason = coalesce(?, disabled_reason),"

@@ -125,6 +125,21 @@ def test_a_unit_done_together_that_fails_fails_each_of_its_callers_and_inline_it
     assert asyncio.run(inline_go()) == ["a", "b"] and inline == [["a"], ["b"]]
 
 
+def test_work_handed_in_together_once_closed_is_refused_every_time():
+    work = StoreWork(threaded=True)
+    work.close()
+
+    def record(names: list[str]) -> list[str]:
+        return names
+
+    async def go():
+        for _ in range(2):  # the first refusal leaves no batch behind for the next to wait on
+            with pytest.raises(RuntimeError):
+                await asyncio.wait_for(work.together(record, "wire"), WAIT)
+
+    asyncio.run(go())
+
+
 def _waiting_for_the_lock(store) -> bool:
     rows = store.conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
     return rows.fetchone()[0] > 0
