@@ -35,7 +35,7 @@ log = logging.getLogger("monitor.polling.pipeline")
 # (body, url, content type, whether the items' index texts are wanted: a first document)
 Parser = Callable[[bytes, str, str, bool], Awaitable[ParsedFeed]]
 # A poll's outcome, and the feed's row and health as the poll left them when that is known
-# without reading them again (feed health needs them: a 304 costs two statements).
+# without reading them again (feed health needs them).
 Recorded = tuple[PollOutcome, FeedState | None]
 
 

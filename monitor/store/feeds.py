@@ -222,7 +222,7 @@ class FeedQueries(Connection):
             )
             for p in polls
         ]
-        if len(rows) == 1:  # an ingest's record: the plain statement, its values as parameters
+        if len(rows) == 1:  # an ingest's record, a round of one: the plain statement, a parameter each
             read, fields = _positional(self._READ)
             values = dict(zip((field for field, _ in self._POLL_FIELDS), rows[0], strict=True), node=self.node)
             cursor = self.conn.execute(
