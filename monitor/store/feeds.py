@@ -211,32 +211,27 @@ class FeedQueries(Connection):
         ("since", "double precision"),
     )
 
+    # A round's rows as a table (rows_table): columns named apart from the feed's own (p_...),
+    # as RETURNING * also returns them on PostgreSQL (SQLite allows no `feeds.*` there).
+    _POLL_TABLE = tuple((f"p_{field}", kind) for field, kind in _POLL_FIELDS)
+    _READ_FROM_TABLE = _READ.format(**{field: f"t.p_{field}" for field, _ in _POLL_FIELDS}, node="?")
+
     def record_polls(self, polls: Sequence[SuccessfulPoll]) -> dict[str, FeedState]:
         """Record polls that read their feeds (errors reset), in one statement however many: a
         round of 304s costs one round trip, not one each. Returns each known feed's row as
         recorded (without its `health`), by name."""
-        rows = [
-            (
-                *(p.name, p.now, p.next_poll, p.status, p.etag, p.last_modified, p.title, p.body_hash),
-                *(p.server_ttl, int(p.baselined), p.interval, p.reason, p.per_day, *(p.rate or (None, None, None))),
-            )
-            for p in polls
-        ]
-        if len(rows) == 1:  # an ingest's record, a round of one: the plain statement, a parameter each
+        if len(polls) == 1:  # an ingest's record, a round of one: the plain statement, a parameter each
             read, fields = _positional(self._READ)
-            values = dict(zip((field for field, _ in self._POLL_FIELDS), rows[0], strict=True), node=self.node)
+            values = _poll_values(polls[0]) | {"node": self.node}
             cursor = self.conn.execute(
                 f"UPDATE feeds SET {read} WHERE name = ? RETURNING *", (*(values[f] for f in fields), values["name"])
             )
-        elif rows:
-            # RETURNING * also returns t's columns on PostgreSQL (SQLite allows no `feeds.*`
-            # there): they are named apart from the feed's own, and _feed reads the feed's.
-            table = tuple((f"p_{field}", kind) for field, kind in self._POLL_FIELDS)
-            columns = {field: f"t.p_{field}" for field, _ in self._POLL_FIELDS}
+        elif polls:
+            rows = [tuple(values[field] for field, _ in self._POLL_FIELDS) for values in map(_poll_values, polls)]
             cursor = self.conn.execute(
-                f"UPDATE feeds SET {self._READ.format(**columns | {'node': '?'})}"
-                f" FROM {self.rows_table(table)} AS t WHERE feeds.name = t.p_name RETURNING *",
-                (self.node, *self.rows_params(table, rows)),
+                f"UPDATE feeds SET {self._READ_FROM_TABLE} FROM {self.rows_table(self._POLL_TABLE)} AS t"
+                " WHERE feeds.name = t.p_name RETURNING *",
+                (self.node, *self.rows_params(self._POLL_TABLE, rows)),
             )
         else:
             return {}
@@ -300,6 +295,29 @@ class FeedQueries(Connection):
                 "SELECT status, count(*) FROM deliveries WHERE status IN ('pending', 'dead') GROUP BY status"
             ).fetchall()
         )
+
+
+def _poll_values(poll: SuccessfulPoll) -> dict[str, Any]:
+    """A poll's values by the fields of FeedQueries._READ."""
+    events, at, since = poll.rate or (None, None, None)
+    return {
+        "name": poll.name,
+        "now": poll.now,
+        "next": poll.next_poll,
+        "status": poll.status,
+        "etag": poll.etag,
+        "modified": poll.last_modified,
+        "title": poll.title,
+        "hash": poll.body_hash,
+        "ttl": poll.server_ttl,
+        "baselined": int(poll.baselined),
+        "interval": poll.interval,
+        "reason": poll.reason,
+        "per_day": poll.per_day,
+        "events": events,
+        "at": at,
+        "since": since,
+    }
 
 
 @functools.cache
